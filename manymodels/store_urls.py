@@ -99,7 +99,7 @@ def data_path(source: str | Path) -> str | Path:
     if not _SCHEME.fullmatch(text):  # a plain path ('sales.csv', '/srv/x', 'C:/x'): as given
         _refuse_root(text, source)
         return source
-    text = _local_host(local_file_url(_lower_scheme(text)), "data path", DataError)
+    text = _local_host(local_file_url(_lower_scheme(text)), "data path", DataError, DATA_ELSEWHERE)
     if text.startswith("file://"):
         if not text.removeprefix("file://"):
             raise DataError(f"data path '{source}' names no path (file:///path)")
@@ -149,11 +149,24 @@ def _lower_scheme(text: str) -> str:
     return text
 
 
+STORE_ELSEWHERE = "mount the other machine's directory, or give its URL (sftp://, s3://…)"
+# a data table by URL is refused but for training data's Parquet (tables.read_given): the
+# store's advice sent `score file://host/x.csv` to `score sftp://host/x.csv`, refused too
+DATA_ELSEWHERE = (
+    "mount the other machine's directory, or copy the file here (only training data is read "
+    "by URL: a Parquet file or directory, sftp://, s3://…)"
+)
+
+
 def _local_host(
-    text: str, what: str = "artifact store URL", error: type[ManyModelsError] = ArtifactError
+    text: str,
+    what: str = "artifact store URL",
+    error: type[ManyModelsError] = ArtifactError,
+    elsewhere: str = STORE_ELSEWHERE,
 ) -> str:
     """A ``file://host/path`` URL as ``file:///path`` when ``host`` is this machine
-    (``localhost``, any case); any other host refused, the message calling ``text`` ``what``."""
+    (``localhost``, any case); any other host refused, the message calling ``text`` ``what``
+    and saying ``elsewhere`` how to read the other machine's path."""
     if not text.startswith("file://") or text[7:8] in ("/", ""):
         return text
     host, _, path = text[7:].partition("/")
@@ -163,8 +176,7 @@ def _local_host(
         return "file:///" + path
     raise error(
         f"{what} '{text}' names the host '{host}': a file URL names a path on "
-        f"this machine (file:///{path} or file://localhost/{path}); mount the other "
-        "machine's directory, or give its URL (sftp://, s3://…)"
+        f"this machine (file:///{path} or file://localhost/{path}); {elsewhere}"
     )
 
 

@@ -204,7 +204,9 @@ def test_a_data_url_naming_another_host_is_one_line_naming_it(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`file://otherhost/x.csv` was "file:/otherhost/x.csv: data file not found", a path that
-    was not given: now one line naming the URL and its host, and nothing is made."""
+    was not given: now one line naming the URL and its host, and nothing is made. Its advice
+    is a data path's: an artifact store's "or give its URL (sftp://, s3://…)" sent score and
+    actuals to a URL they refuse (only training data's Parquet is read by one)."""
     from typer.testing import CliRunner
 
     import manymodels as mm
@@ -218,7 +220,8 @@ def test_a_data_url_naming_another_host_is_one_line_naming_it(
     said = (
         f"data path '{url}' names the host 'otherhost': a file URL names a path on this "
         f"machine (file://{csv} or file://localhost{csv}); mount the other machine's "
-        "directory, or give its URL (sftp://, s3://…)"
+        "directory, or copy the file here (only training data is read by URL: a Parquet file "
+        "or directory, sftp://, s3://…)"
     )
     for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]):
         done = CliRunner().invoke(app, [*args, "--registry", "r"])
