@@ -50,6 +50,9 @@ def require_table(source: object, what: str = "data") -> DataSource:
     if isinstance(source, pd.DataFrame):
         refuse_registry_as_data(source)
         return source
+    if isinstance(source, str) and not source:  # `score "$DATA"` with DATA unset: read as
+        # the current directory, a Parquet dataset ("Could not read schema from './notes.txt'")
+        raise DataError(f"{what} is an empty path (''): name a .csv or .parquet file")
     if isinstance(source, str | os.PathLike):
         source = data_path(source if isinstance(source, str | Path) else Path(source))
         refuse_registry_as_data(source)  # score(registry, frame): arguments swapped

@@ -494,3 +494,33 @@ def test_an_empty_csv_is_one_error_line_saying_so(tmp_path: Path, name: str) -> 
     assert result.exit_code == 2, result.output
     assert result.stderr == f"error: {header}: the table has no rows (only a header?)\n"
     assert not (tmp_path / "r" / "registry.db").exists()
+
+
+def test_an_empty_data_path_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`manymodels score "$DATA"` with DATA unset read the current directory as a Parquet
+    dataset: "error: .: cannot read table (ArrowInvalid: … Could not read schema from
+    './notes.txt' …)", naming a path and a file no one gave; train said ": cannot read a
+    Parquet dataset (FileNotFoundError)". Now one line saying the path is empty, exit 2,
+    nothing written."""
+    from factories import synthetic_ridge_toml
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a table")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("empty"))
+    for args, what in (
+        (["train", str(spec), ""], "data"),
+        (["score", "", "-o", "out.csv"], "data"),
+        (["actuals", ""], "data"),
+        (["scheduler", str(spec), ""], "data"),  # not at its first firing: before it starts
+        (["forecast", "--horizon", "2", "--future", ""], "--future"),
+    ):
+        done = CliRunner().invoke(app, [*args, "--registry", "r"])
+        assert done.exit_code == 2, done.output
+        said = f"error: {what} is an empty path (''): name a .csv or .parquet file"
+        assert done.output.strip().splitlines() == [said], args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "spec.toml"]

@@ -85,10 +85,10 @@ def scheduler(
     from manymodels.exceptions import SpecError, TrainingError, first_line
     from manymodels.schedule import next_times, run_schedule
     from manymodels.spec import Spec
-    from manymodels.store_urls import data_path
+    from manymodels.tables import require_table
 
-    where = data_path(given)  # file:///x.csv is /x.csv: the same schedule as /x.csv given
-    data = where if "://" in str(where) else Path(where)  # a path as before: its id kept
+    where = require_table(given)  # file:///x.csv is /x.csv: the same schedule as /x.csv given
+    data = where if "://" in str(where) else Path(str(where))  # a path as before: its id kept
     parsed = Spec.from_toml(spec)
     if parsed.schedule is None:
         raise SpecError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
