@@ -119,14 +119,17 @@ class Resolver:
         """A 422 (``InvalidRows`` at the path's key) for a key whose columns are no spec's:
         ``stor=2,brand=x`` (a misspelt column) or ``store=2`` (a registry keyed by store and
         brand) was answered by the fallback model, a 200 that hid the client's mistake; so was
-        ``store=2,brand=x,store=3`` (which store?). A key of a spec's columns without a
-        partition is still the fallback's; text that is no ``col=value`` key at all too. One
-        decode and one set lookup."""
+        ``store=2,brand=x,store=3`` (which store?), and ``store=2,brand=tropicana,`` (a stray
+        ',': the fallback's answer for a partition the registry serves). A key of a spec's
+        columns without a partition is still the fallback's; text that is no ``col=value`` key
+        at all too. One decode and one set lookup."""
         try:
             named = tuple(decode_key(text))
         except DataError:
             if (twice := _repeated_column(text)) is not None and (known := self.key_columns()):
                 raise InvalidRows([repeated_column(text, twice, list(known.values()))]) from None
+            if _stray_comma(text) and (known := self.key_columns()):
+                raise InvalidRows([stray_comma(text, list(known.values()))]) from None
             return
         known = self.key_columns()
         if not known or frozenset(named) in known:
@@ -303,3 +306,31 @@ def quoted(columns: Sequence[str]) -> str:
 def _specs(expected: Sequence[Sequence[str]]) -> str:
     """Each spec's key columns, ``quoted``: ``'shop', or 'store' and 'brand'``."""
     return ", or ".join(quoted(c) for c in expected)
+
+
+def _stray_comma(text: str) -> bool:
+    """Whether ``text`` is a ``col=value,…`` key but for empty parts (a ',' at its start or
+    end, or two together), which ``decode_key`` refuses as no key at all."""
+    parts = text.split(",")
+    kept = [p for p in parts if p]
+    if not kept or len(kept) == len(parts):
+        return False
+    try:
+        decode_key(",".join(kept))
+    except DataError:
+        return False
+    return True
+
+
+def stray_comma(text: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The 422's problem for ``text``, a key with an empty part; the key columns of the
+    registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key reads."""
+    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+    forms = " or ".join("'" + ",".join(f"{c}=…" for c in cols) + "'" for cols in expected)
+    return {
+        "loc": ["path", "key"],
+        "msg": f"the key '{text}' has an empty part (a stray ','): a key reads {forms}",
+        "type": "key_columns",
+        "input": text,
+        "expected": expected,
+    }

@@ -154,6 +154,29 @@ def test_a_key_naming_a_column_twice_is_a_422_not_the_fallbacks_answer(
     assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
 
 
+@pytest.mark.parametrize(
+    "key", ["store=2,brand=tropicana,", ",store=2,brand=tropicana", "store=2,,brand=tropicana"]
+)
+def test_a_key_with_a_stray_comma_is_a_422_not_the_fallbacks_answer(client: Any, key: str) -> None:
+    """``store=2,brand=tropicana,`` (a key joined with a ',' too many) was answered by the
+    fallback model, a 200 for a partition the registry serves with its own model: the
+    fallback's prediction in place of the partition's, the mistake hidden. Now a 422 at the
+    path's key saying so, as a key naming a column twice is; V2 says it too. Nothing is
+    scored."""
+    fallback_rows = metric(client, "manymodels_fallback_rows_total")
+    r = predict(client, key, feature_rows(2))
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
+    assert error["msg"] == (
+        f"the key '{key}' has an empty part (a stray ','): a key reads 'store=…,brand=…'"
+    )
+    v2 = client.get(f"/v2/models/{key}")
+    assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
+    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
+    assert predict(client, "store=2,brand=tropicana", feature_rows(2)).status_code == 200
+
+
 def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
     settings = Settings(registry=trained_no_fallback)
     with open_client(settings) as client:
