@@ -120,7 +120,9 @@ class Resolver:
         ``stor=2,brand=x`` (a misspelt column) or ``store=2`` (a registry keyed by store and
         brand) was answered by the fallback model, a 200 that hid the client's mistake; so was
         ``store=2,brand=x,store=3`` (which store?), and ``store=2,brand=tropicana,`` (a stray
-        ',': the fallback's answer for a partition the registry serves). A key of a spec's
+        ',': the fallback's answer for a partition the registry serves), as was a key
+        percent-encoded whole (``store%3D2%2Cbrand%3Dx``, ``quote(key, safe="")``). A key of a
+        spec's
         columns without a partition is still the fallback's; text that is no ``col=value`` key
         at all too. One decode and one set lookup."""
         try:
@@ -130,6 +132,8 @@ class Resolver:
                 raise InvalidRows([repeated_column(text, twice, list(known.values()))]) from None
             if _stray_comma(text) and (known := self.key_columns()):
                 raise InvalidRows([stray_comma(text, list(known.values()))]) from None
+            if (whole := _encoded_whole(text, self.key_columns())) is not None:
+                raise InvalidRows([encoded_whole(text, whole)]) from None
             return
         known = self.key_columns()
         if not known or frozenset(named) in known:
@@ -333,4 +337,31 @@ def stray_comma(text: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
         "type": "key_columns",
         "input": text,
         "expected": expected,
+    }
+
+
+def _encoded_whole(text: str, known: dict[frozenset[str], tuple[str, ...]]) -> str | None:
+    """The canonical key ``text`` is once decoded, when ``text`` holds no '=' of its own and
+    its decoding is a key of a spec's columns: a key percent-encoded whole, separators too
+    (``store%3D2%2Cbrand%3Dx``); ``None`` for anything else."""
+    if "=" in text or "%" not in text or not known:
+        return None
+    try:
+        whole = unquote(text)
+        if frozenset(decode_key(whole)) not in known:
+            return None
+        return normalize_key(whole)
+    except DataError:
+        return None
+
+
+def encoded_whole(text: str, key: str) -> dict[str, Any]:
+    """The 422's problem for ``text``, the key ``key`` percent-encoded whole."""
+    return {
+        "loc": ["path", "key"],
+        "msg": f"the key '{text}' is percent-encoded whole, its '=' and ',' too: send it as "
+        f"'{key}' (the values are encoded, not the '=' and ',' between them)",
+        "type": "key_columns",
+        "input": text,
+        "key": key,  # not "expected": the other problems' list of key column sets
     }

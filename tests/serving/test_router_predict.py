@@ -177,6 +177,27 @@ def test_a_key_with_a_stray_comma_is_a_422_not_the_fallbacks_answer(client: Any,
     assert predict(client, "store=2,brand=tropicana", feature_rows(2)).status_code == 200
 
 
+def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(client: Any) -> None:
+    """``store%3D2%2Cbrand%3Dtropicana`` (``quote(key, safe="")``: a client encoding the key's
+    '=' and ',' too) was answered by the fallback model, a 200 for a partition the registry
+    serves with its own model. Now a 422 at the path's key naming the key to send; nothing
+    is scored."""
+    fallback_rows = metric(client, "manymodels_fallback_rows_total")
+    sent = "store%3D2%2Cbrand%3Dtropicana"
+    r = predict(client, sent, feature_rows(2))
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
+    assert error["msg"] == (
+        f"the key '{sent}' is percent-encoded whole, its '=' and ',' too: send it as "
+        "'store=2,brand=tropicana' (the values are encoded, not the '=' and ',' between them)"
+    )
+    assert error["key"] == "store=2,brand=tropicana"
+    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
+    r = predict(client, "store%3D2", feature_rows(1))  # no key of the registry's columns
+    assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
+
+
 def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
     settings = Settings(registry=trained_no_fallback)
     with open_client(settings) as client:
