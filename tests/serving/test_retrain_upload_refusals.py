@@ -99,3 +99,30 @@ def test_a_parquet_upload_of_decimals_retrains_them_as_numbers(tmp_path: Path) -
     with Registry.open(root) as reg:
         schema = reg.get_version("pid=0", 2).feature_schema
     assert schema["categorical"] == [] and schema["dtypes"]["x1"] == "float64", schema
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"", "the request has no body"),
+        (b"  \n", "the request body is empty (only whitespace)"),
+        (b"null", "the request body is null, not a JSON object"),
+    ],
+)
+def test_a_json_retrain_without_rows_is_told_as_the_other_routes_tell_it(
+    root: Path, body: bytes, said: str
+) -> None:
+    """A JSON retrain with no body, or one of only whitespace, was pydantic's "Invalid JSON:
+    EOF while parsing a value at line 1 column 0" where every other route says the request
+    has no body (or an empty one) and what to send. Nothing is queued."""
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain",
+            content=body,
+            headers={**admin(), "content-type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body"] and error.get("input") is None, error  # not echoed
+        assert error["msg"] == f"{said}: send a JSON object (its fields: /docs)", error
+        assert client.get("/v1/jobs", headers=admin()).json()["jobs"] == []
