@@ -141,6 +141,20 @@ def _refuse_query(path: str, source: object) -> None:
         )
 
 
+def out_path(target: str | Path) -> Path:
+    """An output table's path (``score``'s and ``forecast``'s ``--out``) read as a data path
+    is: ``file:///srv/x.csv`` is ``/srv/x.csv`` (as a ``Path`` it was the relative
+    ``file:/srv/x.csv``, "output directory file:/srv does not exist"); another URL refused in
+    one line (``s3://b/x.csv`` said "output directory s3:/b does not exist")."""
+    where = data_path(target)
+    if "://" in str(where):
+        raise DataError(
+            f"{where}: an output table is written to a path on this machine, not a URL: give "
+            "a path (or a file:/// URL), and copy the file from there"
+        )
+    return Path(where)
+
+
 def _lower_scheme(text: str) -> str:
     """``text`` with the scheme of a ``scheme://`` URL in lower case (RFC 3986)."""
     found = _SCHEME.fullmatch(text)

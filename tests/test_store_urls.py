@@ -200,6 +200,47 @@ def test_the_cli_reads_file_urls_for_train_score_and_the_future_table(
     ]  # fmt: skip
 
 
+def test_the_cli_writes_out_to_a_file_urls_path_and_refuses_another_url(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`score … -o file:///x/scores.csv` (an `--out` as the data's path is given) said
+    "file:/x/scores.csv: output directory file:/x does not exist", a path no one typed, and
+    `-o s3://b/scores.csv` "output directory s3:/b does not exist"; forecast's likewise. A
+    file URL is now its path, %-escapes decoded; another URL one line, nothing written."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    cli = CliRunner()
+    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
+    (tmp_path / "my out").mkdir()
+    scores = tmp_path / "my out" / "scores.csv"
+    done = cli.invoke(app, ["score", str(csv), "--registry", "r", "-o", scores.as_uri()])
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_csv(scores)) == 90
+    ahead = tmp_path / "my out" / "ahead.csv"
+    args = ["forecast", "--registry", "r", "--horizon", "2", "--partitions", "pid=0"]
+    done = cli.invoke(app, [*args, "-o", f"file://localhost{ahead.as_uri()[7:]}"])
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(ahead)["t"].tolist() == [30, 31]
+    said = (
+        "error: s3://b/out.csv: an output table is written to a path on this machine, not a "
+        "URL: give a path (or a file:/// URL), and copy the file from there"
+    )
+    for command in (["score", str(csv)], args):
+        done = cli.invoke(app, [*command, "--registry", "r", "-o", "S3://b/out.csv"])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [said], command
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "my out", "r", "rows", "rows.csv", "spec.toml"
+    ]  # fmt: skip  # no ./file:, ./s3:
+    assert sorted(p.name for p in (tmp_path / "my out").iterdir()) == ["ahead.csv", "scores.csv"]
+
+
 def test_a_data_url_naming_another_host_is_one_line_naming_it(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

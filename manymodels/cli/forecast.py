@@ -40,8 +40,8 @@ def forecast(
             "an error."
         ),
     ] = None,
-    out: Annotated[
-        Path | None,
+    given_out: Annotated[  # text: a Path made file:///x the relative file:/x
+        str | None,
         typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
     ] = None,
     alias: Annotated[
@@ -113,9 +113,12 @@ def forecast(
         from manymodels.tables import require_table
 
         future = str(require_table(future, "--future"))
-    if out is not None:
+    out = None
+    if given_out is not None:  # file:///x.csv is /x.csv, as --future is read
+        from manymodels.store_urls import out_path
         from manymodels.tables import output_format, write_tables
 
+        out = out_path(given_out)
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []

@@ -303,8 +303,8 @@ def score(
     data: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
         str, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
     ],
-    out: Annotated[
-        Path,
+    out: Annotated[  # text: a Path made file:///x the relative file:/x
+        str,
         typer.Option("--out", "-o", help="Scores file, .parquet or .csv (written on success)."),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
@@ -354,7 +354,9 @@ def score(
     from manymodels.intervals import parse_levels
     from manymodels.labels import check_threshold
     from manymodels.scoring import score_file
+    from manymodels.store_urls import out_path
 
+    out = str(out_path(out))  # file:///x.csv is /x.csv; the summary line names the path
     wanted = parse_levels(levels, "--levels")
     check_threshold(threshold, "--threshold")  # before the data or the registry is read
     if registry_db is None and artifacts is None:

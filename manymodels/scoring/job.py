@@ -34,7 +34,7 @@ from manymodels.scoring.probabilities import (
 )
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
-from manymodels.store_urls import data_path
+from manymodels.store_urls import data_path, out_path
 from manymodels.tables import (
     DataSource,
     describe_source,
@@ -243,7 +243,7 @@ def score_file(
 ) -> ScoreSummary:
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
-    out = Path(out)
+    out = out_path(out)  # file:///x.csv is /x.csv, as the data's path is read
     # a bad extension or directory fails before any work; file:///x.csv is /x.csv
     output_format(out, reads=data_path(data) if isinstance(data, str | Path) else data)
     result = score_table(
