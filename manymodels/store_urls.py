@@ -56,7 +56,13 @@ def store_url(text: str) -> str:
     ``file`` URL's host read as RFC 8089 says (``localhost`` is this machine:
     ``file://localhost/tmp/x`` made the relative directory ``./localhost/tmp/x``; another host
     is refused, not written under ``./otherhost``), its %-escapes decoded (``_decoded_store``),
-    and a mistyped URL refused."""
+    and a mistyped URL refused, as is empty text (``--artifacts ""``: the current directory,
+    whose files the store's folders were written among)."""
+    if not text:
+        raise ArtifactError(
+            "artifact store is an empty path (''): name a directory or a URL (s3://bucket/prefix), "
+            "or leave --artifacts out for the registry's artifacts/"
+        )
     text = _local_host(local_file_url(_lower_scheme(text)))
     refuse_mistyped_url(text)
     return _decoded_store(text) if text.startswith("file://") else text

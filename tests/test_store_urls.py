@@ -52,6 +52,33 @@ def test_a_file_url_naming_another_host_is_refused_in_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_empty_artifact_store_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train … --artifacts ""` opened the current directory as the store and wrote its 36
+    hash folders and owners/ among the user's files; now one line, exit 1 as any artifact
+    store refusal, nothing written."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    linear_frame(2).to_csv(tmp_path / "rows.csv", index=False)
+    done = CliRunner().invoke(
+        app, ["train", str(spec), "rows.csv", "--registry", "r", "--artifacts", ""]
+    )
+    assert done.exit_code == 1, done.output
+    assert done.output.strip().splitlines() == [
+        "error: artifact store is an empty path (''): name a directory or a URL "
+        "(s3://bucket/prefix), or leave --artifacts out for the registry's artifacts/"
+    ]
+    with pytest.raises(ArtifactError, match="empty path"):
+        open_store("")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
+
+
 @pytest.mark.parametrize(
     ("url", "opened"),
     [("S3://bucket/models", "s3://bucket/models"), ("Memory://models", "memory://models")],
