@@ -139,8 +139,8 @@ def collect(
         deleted += 1
         freed += freed_now
     # holiday sets (rows, not files): deleted where no writer can name one at once, so no
-    # grace; a dry run counts those unused now, not as if its versions were gone
-    unused = registry.store.unused_holiday_sets()
+    # grace; a dry run counts those its pruning would free (as if its versions were gone)
+    unused = registry.store.unused_holiday_sets(exclude=gone)
     sets_deleted = len(unused) if dry_run else registry.store.delete_holiday_sets(unused)
     store = registry.artifacts
     put_back = len(store.moved_aside(cutoff)) if isinstance(store, LocalArtifactStore) else 0

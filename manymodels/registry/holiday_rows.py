@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, literal, select
+from sqlalchemy import Select, delete, exists, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -66,19 +66,21 @@ class HolidaySetsMixin(StoreBase):
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
-    def unused_holiday_sets(self) -> list[str]:
-        """The hashes of the sets no version names: a read, once per ``gc``. Each set is
-        looked for from the newest version back, to the first that names it (a set in use:
-        at once); only a set none names reads every plan (SQLite: 0.45 s at 300,000 versions)."""
+    def unused_holiday_sets(self, *, exclude: Sequence[tuple[str, int]] = ()) -> list[str]:
+        """The hashes of the sets no version names (optionally as if the versions ``exclude``
+        names were deleted: what ``gc --dry-run`` would free after its pruning): a read, once
+        per ``gc``. Each set is looked for from the newest version back, to the first that
+        names it and is not excluded (a set in use: at once, or past at most ``len(exclude)``
+        rows); only a set none names reads every plan (SQLite: 0.45 s at 300,000 versions)."""
         v = t.model_versions.c
+        gone = set(exclude)
         with self.engine.connect() as conn:
             held = conn.execute(select(t.holiday_sets.c.sha256)).scalars().all()
-            newest = select(v.id).order_by(v.id.desc()).limit(1)
+            newest = select(v.key, v.version).order_by(v.id.desc()).limit(len(gone) + 1)
             return [
                 sha
                 for sha in held
-                if conn.execute(newest.where(v.feature_schema_json.like(f"%{sha}%"))).first()
-                is None
+                if not _kept(conn, newest.where(v.feature_schema_json.like(f"%{sha}%")), gone)
             ]
 
     def delete_holiday_sets(self, shas: Sequence[str]) -> int:
@@ -91,6 +93,13 @@ class HolidaySetsMixin(StoreBase):
         )
         with self._begin() as conn:  # under the write lock every writer of versions holds
             return int(conn.execute(gone).rowcount)
+
+
+def _kept(conn: Connection, versions: Select[Any], gone: set[tuple[str, int]]) -> bool:
+    """Whether one of ``versions`` (key, version) is not in ``gone``: read a page at a time
+    (PostgreSQL: a server-side cursor, closed here) to the first that is."""
+    with conn.execution_options(yield_per=64).execute(versions) as rows:
+        return any((key, version) not in gone for key, version in rows)
 
 
 def _named(sha: Any) -> Any:
