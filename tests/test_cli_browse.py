@@ -12,14 +12,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from factories import spec_dict
 from typer.testing import CliRunner
 
-from manymodels import plaintable
+from manymodels import holiday_sets, plaintable
 from manymodels.cli import app
 from manymodels.cli.fastpath import answer, parse
-from manymodels.registry import schema
-from manymodels.registry.browse import READABLE_SCHEMAS, open_browser
+from manymodels.pipeline import train
+from manymodels.registry import Registry, schema
+from manymodels.registry.browse import READABLE_SCHEMAS, Unsure, open_browser
 
 runner = CliRunner()
 
@@ -248,3 +251,29 @@ def test_runs_list_and_show_say_lost_partitions_are_lost_not_failed(
         assert f"12: {trained} trained, 0 skipped, 0 failed, {lost} lost" in fast
         assert "lost partitions (train them with --resume)" in fast
         assert "failed partitions" not in fast
+
+
+def test_a_holiday_set_the_browser_cannot_read_is_its_error_not_a_missing_set(
+    tmp_path: Path,
+) -> None:
+    """A registry whose holiday_sets table lost its column (a partial restore): the fast
+    path's read of the set said "holiday set … is not in the registry" (the set is there);
+    now SQLite's error, and the command goes to typer, whose one line says the same."""
+    days = pd.bdate_range("2024-11-01", "2024-12-20")
+    df = pd.DataFrame({"shop": "s0", "t": days, "y": 1.0 + days.day})
+    spec = spec_dict(partition_by=["shop"], target="y", time_column="t", lags=[1])
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        train({**spec, "holidays": ["2024-12-25"]}, df, reg, backend="local")
+    with sqlite3.connect(root / "registry.db") as conn:
+        conn.execute("ALTER TABLE holiday_sets RENAME COLUMN dates_json TO dates")
+    holiday_sets._KNOWN.clear()  # another process: the set is read from the database
+    browser = open_browser(root)
+    assert browser is not None
+    with browser, pytest.raises(Unsure, match="no such column: dates_json"):
+        browser.list_versions("shop=s0")
+    argv = ["models", "show", "shop=s0", "--registry", str(root)]
+    assert answer(argv) is None  # nothing printed: typer's command says what is wrong
+    done = runner.invoke(app, argv)
+    assert done.exit_code == 1
+    assert "no such column" in done.output and len(done.output.strip().splitlines()) == 1

@@ -71,11 +71,10 @@ class Browser:
 
     def holiday_set(self, sha256: str) -> str | None:
         """``SqlStore.holiday_set``: one stored set of holidays by its hash (schema 13; an
-        older registry's versions hold theirs inline, and never ask)."""
-        try:
-            rows = self._all("SELECT dates_json FROM holiday_sets WHERE sha256 = ?", (sha256,))
-        except Unsure:
-            return None
+        older registry's versions hold theirs inline, and never ask). A failed read raises
+        ``Unsure`` with SQLite's words, as ``SqlStore``'s raises its error: read as "no such
+        set", it said "holiday set … is not in the registry" of a locked or damaged table."""
+        rows = self._all("SELECT dates_json FROM holiday_sets WHERE sha256 = ?", (sha256,))
         return str(rows[0].dates_json) if rows else None
 
     def close(self) -> None:
