@@ -33,7 +33,8 @@ def same_label(predicted: Any, actual: Any) -> bool:
     numpy and pandas compare them): ``[decision] positive = 1`` was refused on labels
     ``True``/``False``, "not one of the table's classes (False, True)". A bool beside text
     is the class that text names in any case (``"true"``, ``"FALSE"``): TOML and JSON write
-    ``true``, and ``positive = "true"`` was refused where ``"True"`` was taken."""
+    ``true``, and ``positive = "true"`` was refused where ``"True"`` was taken; a text
+    holding a number is that number (``"1"`` is ``True`` as ``1`` is: it was no class)."""
     predicted, actual = _as_text(predicted), _as_text(actual)
     if isinstance(predicted, str) and isinstance(actual, str):
         return predicted == actual or _same_time(predicted, actual)
@@ -41,7 +42,10 @@ def same_label(predicted: Any, actual: Any) -> bool:
         flag, other = (predicted, actual) if is_bool(predicted) else (actual, predicted)
         if isinstance(other, int | float | np.number):
             return bool(float(other) == float(flag))
-        if isinstance(other, str):
+        if isinstance(other, str):  # a number's text as the number: "1" as 1, JSON's form
+            number = label(other)
+            if isinstance(number, int | float):
+                return bool(float(number) == float(flag))
             return other.strip().lower() == str(bool(flag)).lower()
     return bool(label(predicted) == label(actual))
 

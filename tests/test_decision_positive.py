@@ -113,12 +113,15 @@ def test_a_positive_class_is_matched_by_value_and_leaves_old_hashes_alone() -> N
     assert plain.spec_hash != Spec.from_dict(spec(positive="fraud")).spec_hash
 
 
-@pytest.mark.parametrize(("positive", "expected"), [("true", True), ("FALSE", False)])
+@pytest.mark.parametrize(
+    ("positive", "expected"), [("true", True), ("FALSE", False), ("1", True), ("0", False)]
+)
 def test_a_positive_class_of_booleans_is_named_in_any_case(
     tmp_path: Path, positive: str, expected: bool
 ) -> None:
     """``positive = "true"`` on labels True/False was refused ("not one of the table's
-    classes (False, True)") where ``"True"`` was taken: TOML and JSON spell it ``true``."""
+    classes (False, True)") where ``"True"`` was taken: TOML and JSON spell it ``true``;
+    and ``"1"`` was refused where the number 1 was taken."""
     from factories import churn_frame, churn_spec
 
     root = tmp_path / "registry"

@@ -24,6 +24,15 @@ def test_a_label_is_the_class_it_matches_by_value_or_as_text() -> None:
     assert words.refusal("Yes") == "not one of the classes"
 
 
+def test_a_number_s_text_is_a_boolean_class_as_the_number_is() -> None:
+    """JSON's ``"1"`` was no class of a version labelled True/False, where ``1`` was True:
+    a text holding a number is that number, a word names the class in any case."""
+    known = KnownClasses([False, True])
+    for sent, flag in [("1", True), ("0", False), (" 1.0", True), ("true", True), (1, True)]:
+        assert known.matching(sent) == [flag], sent
+    assert known.refusal("2") == "not one of the classes" and known.matching("yes") == []
+
+
 def test_a_label_two_classes_match_is_refused() -> None:
     """``1`` is ``"01"`` and ``"1"`` by value: nothing can tell which class it means."""
     known = KnownClasses(["01", "1", "2"])

@@ -254,10 +254,11 @@ def test_bool_labels_take_a_positive_of_1_or_0(tmp_path: Path, given: Any, expec
 
 def test_a_bool_and_a_number_are_one_label_by_value() -> None:
     """``same_label`` (actuals, retrain labels, ``[decision] positive``): ``True`` is ``1``
-    and ``1.0``, not ``2`` nor the text ``"1"`` (texts match texts: ``"True"``)."""
+    and ``1.0`` and the text ``"1"`` (JSON's form of 1, the class 1 by value), not ``2``;
+    a word names it in any case (``"True"``)."""
     from manymodels.label_matching import KnownClasses, same_label
 
     assert same_label(True, 1) and same_label(np.float64(1.0), np.bool_(True))
     assert same_label(False, 0) and not same_label(True, 0) and not same_label(True, 2)
-    assert not same_label(True, "1") and same_label(True, "True")
+    assert same_label(True, "1") and same_label(True, "True") and not same_label(True, "2")
     assert KnownClasses([False, True]).matching(1) == [True]
