@@ -241,6 +241,17 @@ class Resolver:
 SHOWN_SPECS = 5  # key column sets a 422 lists; a registry holds one or a few
 
 
+def shown_specs(known: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The key column sets a 422 lists: the fewest columns first, cut to ``SHOWN_SPECS``."""
+    return sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+
+
+def key_problem(text: str, msg: str, **members: Any) -> dict[str, Any]:
+    """One 422 problem at the path's key (``type`` ``key_columns``, as V2's 400 says it
+    too): what every refusal of a key's shape shares, beside its own ``members``."""
+    return {"loc": ["path", "key"], "msg": msg, "type": "key_columns", "input": text, **members}
+
+
 def other_columns(
     text: str, named: Sequence[str], known: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
@@ -250,7 +261,7 @@ def other_columns(
     table's header, ``manymodels.tables.close_names``)."""
     from manymodels.tables import close_names, did_you_mean  # an error's path only: pandas
 
-    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+    expected = shown_specs(known)
     nearest = max(expected, key=lambda c: len(set(c) & set(named)))
     unknown = [c for c in named if c not in nearest]
     hint = did_you_mean(close_names(unknown, [c for c in nearest if c not in named]))
@@ -260,14 +271,7 @@ def other_columns(
         f"the key '{text}' names the {given}, which no model in this registry is keyed by: "
         f"its keys name {_specs(expected)}{more}{f'; {hint}' if hint else ''}"
     )
-    return {
-        "loc": ["path", "key"],
-        "msg": msg,
-        "type": "key_columns",
-        "input": text,
-        "given": list(named),
-        "expected": expected,
-    }
+    return key_problem(text, msg, given=list(named), expected=expected)
 
 
 def _repeated_column(text: str) -> str | None:
@@ -289,15 +293,9 @@ def _repeated_column(text: str) -> str | None:
 def repeated_column(text: str, column: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
     """The 422's problem for ``text``, a key naming ``column`` twice; the key columns of the
     registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key names once."""
-    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
-    return {
-        "loc": ["path", "key"],
-        "msg": f"the key '{text}' names the column {column!r} twice: a key names each of "
-        f"{_specs(expected)} once",
-        "type": "key_columns",
-        "input": text,
-        "expected": expected,
-    }
+    expected = shown_specs(known)
+    msg = f"the key '{text}' names the column {column!r} twice: a key names each of "
+    return key_problem(text, f"{msg}{_specs(expected)} once", expected=expected)
 
 
 def quoted(columns: Sequence[str]) -> str:
@@ -329,15 +327,10 @@ def _stray_comma(text: str) -> bool:
 def stray_comma(text: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
     """The 422's problem for ``text``, a key with an empty part; the key columns of the
     registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key reads."""
-    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+    expected = shown_specs(known)
     forms = " or ".join("'" + ",".join(f"{c}=…" for c in cols) + "'" for cols in expected)
-    return {
-        "loc": ["path", "key"],
-        "msg": f"the key '{text}' has an empty part (a stray ','): a key reads {forms}",
-        "type": "key_columns",
-        "input": text,
-        "expected": expected,
-    }
+    msg = f"the key '{text}' has an empty part (a stray ','): a key reads {forms}"
+    return key_problem(text, msg, expected=expected)
 
 
 def _encoded_whole(text: str, known: dict[frozenset[str], tuple[str, ...]]) -> str | None:
@@ -357,11 +350,8 @@ def _encoded_whole(text: str, known: dict[frozenset[str], tuple[str, ...]]) -> s
 
 def encoded_whole(text: str, key: str) -> dict[str, Any]:
     """The 422's problem for ``text``, the key ``key`` percent-encoded whole."""
-    return {
-        "loc": ["path", "key"],
-        "msg": f"the key '{text}' is percent-encoded whole, its '=' and ',' too: send it as "
-        f"'{key}' (the values are encoded, not the '=' and ',' between them)",
-        "type": "key_columns",
-        "input": text,
-        "key": key,  # not "expected": the other problems' list of key column sets
-    }
+    msg = (
+        f"the key '{text}' is percent-encoded whole, its '=' and ',' too: send it as "
+        f"'{key}' (the values are encoded, not the '=' and ',' between them)"
+    )
+    return key_problem(text, msg, key=key)  # not "expected": the others' key column sets

@@ -275,10 +275,8 @@ def test_a_data_url_naming_another_host_is_one_line_naming_it(
     was not given: now one line naming the URL and its host, and nothing is made. Its advice
     is a data path's: an artifact store's "or give its URL (sftp://, s3://…)" sent score and
     actuals to a URL they refuse (only training data's Parquet is read by one)."""
-    from typer.testing import CliRunner
 
     import manymodels as mm
-    from manymodels.cli import app
 
     monkeypatch.chdir(tmp_path)
     csv, _ = rows_on_disk
@@ -291,10 +289,9 @@ def test_a_data_url_naming_another_host_is_one_line_naming_it(
         "directory, or copy the file here (only training data is read by URL: a Parquet file "
         "or directory, sftp://, s3://…)"
     )
-    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]):
-        done = CliRunner().invoke(app, [*args, "--registry", "r"])
-        assert done.exit_code == 2, done.output  # bad input, as a data file not found
-        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    refused_in_one_line(
+        [["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]], "r", said
+    )
     with pytest.raises(DataError) as caught:
         mm.train(spec_dict(), url, tmp_path / "r", backend="local")
     assert str(caught.value) == said
@@ -339,6 +336,19 @@ def test_a_file_url_of_a_path_with_a_space_or_accent_is_that_path_decoded(
     assert len(pd.read_csv("out.csv")) == 90
 
 
+def refused_in_one_line(commands: list[list[str]], registry: str, said: str) -> None:
+    """Each CLI command in ``commands``, run on ``registry``, exits 2 (bad input) with the
+    one line ``error: said``."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    for args in commands:
+        done = CliRunner().invoke(app, [*args, "--registry", registry])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [f"error: {said}"], args
+
+
 WHOLE_FROM_HERE = (
     "a table read whole comes from a path on this machine, not a URL: copy it here (only "
     "train reads a Parquet file or directory by URL, for a spec without global candidates)"
@@ -354,10 +364,8 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     score's were fixed) said "s3:/bucket/sales.csv: data file not found": a URL read as a
     local path, named as no one wrote it. A CSV file is read from this machine only (a
     Parquet file or directory may be a URL): one line says so."""
-    from typer.testing import CliRunner
 
     import manymodels as mm
-    from manymodels.cli import app
 
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "spec.toml"
@@ -365,10 +373,9 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     said = (  # the scheme in lower case, as it is read
         f"{url.replace('S3:', 's3:')}: {WHOLE_FROM_HERE}"
     )
-    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]):
-        done = CliRunner().invoke(app, [*args, "--registry", "r"])
-        assert done.exit_code == 2, done.output
-        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    refused_in_one_line(
+        [["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]], "r", said
+    )
     with pytest.raises(DataError) as caught:
         mm.train(spec_dict(), url, tmp_path / "r", backend="local")
     assert str(caught.value) == said
@@ -383,16 +390,11 @@ def test_a_parquet_url_to_score_or_actuals_is_not_told_score_reads_one(
     read a Parquet file or directory by URL)": a Parquet URL, refused by score, with the
     advice to give score a Parquet URL. Only training data is read by URL (a Parquet file or
     directory, streamed); score and actuals read a path on this machine, and say so."""
-    from typer.testing import CliRunner
-
-    from manymodels.cli import app
 
     monkeypatch.chdir(tmp_path)
-    said = f"error: {url}: {WHOLE_FROM_HERE}"
-    for args in (["score", url, "-o", "out.csv"], ["actuals", url]):
-        done = CliRunner().invoke(app, [*args, "--registry", "r"])
-        assert done.exit_code == 2, done.output
-        assert done.output.strip().splitlines() == [said], args
+    refused_in_one_line(
+        [["score", url, "-o", "out.csv"], ["actuals", url]], "r", f"{url}: {WHOLE_FROM_HERE}"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -440,10 +442,8 @@ def test_the_filesystem_root_as_a_data_path_is_one_line(tmp_path: Path, given: s
     whole disk, /proc and all, to fail on "/: cannot read a Parquet dataset ([Errno 13] Cannot
     list directory '/proc/self/task/…/root/proc/self/task/…"; now one line, exit 2, before
     anything is read or made."""
-    from typer.testing import CliRunner
 
     import manymodels as mm
-    from manymodels.cli import app
 
     spec = tmp_path / "spec.toml"
     spec.write_text(synthetic_ridge_toml("urls"))
@@ -452,10 +452,11 @@ def test_the_filesystem_root_as_a_data_path_is_one_line(tmp_path: Path, given: s
         "directory that holds it (/srv/sales/ or file:///srv/sales/)"
     )
     registry = str(tmp_path / "r")
-    for args in (["train", str(spec), given], ["score", given, "-o", str(tmp_path / "o.csv")]):
-        done = CliRunner().invoke(app, [*args, "--registry", registry])
-        assert done.exit_code == 2, done.output
-        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    refused_in_one_line(
+        [["train", str(spec), given], ["score", given, "-o", str(tmp_path / "o.csv")]],
+        registry,
+        said,
+    )
     with pytest.raises(DataError) as caught:
         mm.train(spec_dict(), given, tmp_path / "r", backend="local")
     assert str(caught.value) == said
