@@ -188,7 +188,8 @@ def _serve_and_score(registry: Path, spec: Spec, data_path: Path, backend: str) 
 
         out.rule("5. roll back")
         back = _post(http, f"/v1/partitions/{STORY_KEY}/rollback", {}, headers=admin)
-        out.print(f"production {back['from_version']} → {back['to_version']} ({back['reason']})")
+        # as `manymodels rollback` prints it: "production v2 → v1", not "production 2 → 1"
+        out.print(f"production v{back['from_version']} → v{back['to_version']} ({back['reason']})")
         final = _score_one(http, posted.head(1), spec)
         out.print(f"the router serves v{final['version']} again at once")
 

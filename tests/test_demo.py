@@ -28,6 +28,7 @@ def _check_story(out: str, registry: Path) -> None:
     assert "0 failed, 34 trained, 2 skipped of 36 partitions" in out
     assert "__fallback__" in out  # the unknown store 99, answered by the fallback
     assert "production now serves v2" in out
+    assert "production v2 → v1 (rollback from v2)" in out  # as `manymodels rollback` says it
     assert "the router serves v1 again at once" in out
     with Registry.open(registry) as reg:
         history = reg.alias_history(STORY_KEY, "production")
