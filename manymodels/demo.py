@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,31 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
     finally:
         runner.close()
     out.rule("try it yourself")
+    mm = command_name()
     out.print(
-        f"manymodels models list --registry {registry}\n"
-        f"manymodels models show '{STORY_KEY}' --registry {registry}\n"
-        f"manymodels runs list --registry {registry}\n"
-        f"manymodels serve --registry {registry}    # then curl it as the README shows"
+        f"{mm} models list --registry {registry}\n"
+        f"{mm} models show '{STORY_KEY}' --registry {registry}\n"
+        f"{mm} runs list --registry {registry}\n"
+        f"{mm} serve --registry {registry}    # then curl it as the README shows"
     )
+    activate = Path(mm).parent / "activate"
+    if mm != "manymodels" and activate.exists():
+        out.print(f"(or `. {activate}` first: it puts `manymodels` on your PATH)")
+
+
+def command_name() -> str:
+    """How to type ``manymodels`` in this shell. The README runs ``.venv/bin/manymodels demo``
+    without activating the environment, so a bare ``manymodels`` in "try it yourself" was
+    "command not found"; this environment's own script is named instead (relative to the
+    current directory when under it) unless ``PATH`` already finds that very script."""
+    mine = Path(sys.executable).parent / "manymodels"
+    found = shutil.which("manymodels")
+    if not mine.exists() or (found is not None and Path(found).resolve() == mine.resolve()):
+        return "manymodels"
+    try:
+        return str(mine.relative_to(Path.cwd()))
+    except ValueError:
+        return str(mine)
 
 
 def _show_models(registry: Path, spec: Spec) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.demo import MARKER, STORY_KEY, fresh_registry
+from manymodels.demo import MARKER, STORY_KEY, command_name, fresh_registry
 from manymodels.registry import Registry
 
 
@@ -39,12 +41,30 @@ def _check_story(out: str, registry: Path) -> None:
         assert v2.evaluation["reason"] in out
 
 
-def test_demo_story_in_process(tmp_path: Path) -> None:
+def test_demo_story_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _check_story(_run(tmp_path, "local"), tmp_path / "demo")
     stale = tmp_path / "demo" / "artifacts" / "left-over"
     stale.write_text("an earlier demo's")
-    _check_story(_run(tmp_path, "local"), tmp_path / "demo")  # its own registry: replaced
+    # the README's `.venv/bin/manymodels demo`, its environment not activated
+    monkeypatch.setenv("PATH", os.defpath)
+    out = _run(tmp_path, "local")
+    _check_story(out, tmp_path / "demo")  # its own registry: replaced
     assert not stale.exists()
+    mine = Path(sys.executable).parent / "manymodels"
+    assert f"\n{mine} models list --registry" in out  # not a bare `manymodels`: not found
+
+
+def test_try_it_yourself_names_a_command_this_shell_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = Path(sys.executable).parent / "manymodels"
+    monkeypatch.setenv("PATH", os.defpath)  # `.venv/bin/manymodels demo`, not activated
+    monkeypatch.chdir(tmp_path)
+    assert command_name() == str(mine)
+    monkeypatch.chdir(mine.parent.parent.parent)  # the clone the README's .venv is in
+    assert command_name() == str(Path(mine.parent.parent.name, "bin", "manymodels"))
+    monkeypatch.setenv("PATH", f"{mine.parent}{os.pathsep}{os.defpath}")  # activated
+    assert command_name() == "manymodels"
 
 
 @pytest.mark.parametrize(
