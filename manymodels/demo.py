@@ -108,7 +108,7 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
             summary = train(spec, data_path, registry, backend=runner, progress=bar)
         where = str(registry.resolve())
         console.run_summary(summary, ["--registry", where], where)
-        _show_models(registry, spec)
+        _show_models(registry, spec, summary.run.run_id)
         _serve_and_score(registry, spec, data_path, backend)
     finally:
         runner.close()
@@ -140,16 +140,23 @@ def command_name() -> str:
         return str(mine)
 
 
-def _show_models(registry: Path, spec: Spec) -> None:
+def _show_models(registry: Path, spec: Spec, run_id: str) -> None:
+    """The models trained, and which partitions have none: the run's skipped ones, named, as
+    the table lists only versions (the summary's "2 skipped" named none, and step 2's
+    store=2,brand=minute_maid answered by the fallback looked like a miss)."""
     with Registry.open(registry) as reg:
         items = reg.list_partitions(limit=1000)
+        skipped = reg.store.run_outcomes(run_id, status="skipped", limit=4)
     trained = [p for p in items if p.production and p.key != "__fallback__"]
     beat = sum(1 for p in trained if p.production and (p.production.skill or 0) > 0)
     browse_tables.partitions_table(items, total=len(items), offset=0)
+    named = ", ".join(o.key for o in skipped[:3]) + (", …" if len(skipped) > 3 else "")
     console.out.print(
         f"{beat} of {len(trained)} partition models beat the naive last-value forecast on their "
-        f"validation weeks. Partitions under {spec.min_rows} rows are served by the global "
-        "fallback model (key __fallback__)."
+        f"validation weeks. Partitions under {spec.min_rows} rows have no model of their own"
+        + (f" ({named})" if named else "")
+        + ": the global fallback model (key __fallback__) answers for them, as for a store "
+        "it has never seen."
     )
 
 
