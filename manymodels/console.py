@@ -86,6 +86,14 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
         yield update
 
 
+def _after_startup(summary: RunSummary) -> str:
+    """ " after 6.1s start-up" when this run started a backend (Ray), else nothing: a run in
+    this process, or on a backend its caller started (the demo's), printed "after 0.0s
+    start-up", a start-up that never happened."""
+    startup = summary.startup_seconds
+    return f" after {startup:.1f}s start-up" if startup >= 0.05 else ""
+
+
 def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``). Its ``warning:`` lines go to
@@ -99,8 +107,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     out.print(
         f"run [bold]{run.run_id}[/] {run.status}: {failed}, {run.n_trained} trained, "
         f"{run.n_skipped} skipped of {counted(run.n_partitions, 'partition')} "
-        f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
-        f"{summary.startup_seconds:.1f}s start-up)",
+        f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s{_after_startup(summary)})",
         markup=True,
     )
     if summary.backend and summary.backend != "none":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,8 @@ def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
                     "--registry", root)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "completed: 0 failed, 34 trained, 2 skipped of 36 partitions" in result.stdout
+    assert "s start-up)" not in result.stdout  # nothing started: not "after 0.0s start-up"
+    assert re.search(r" partitions in [\d.]+s \([\d,]+ partitions/s\)\n", result.stdout)
     assert (
         "trained in this process: small job: 4,120 rows to fit × 4 configuration(s)"
         in result.stdout
