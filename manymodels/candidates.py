@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from manymodels.spec import Candidate
 
 
+EXTRAS = {"lightgbm": "lightgbm"}
+"""Estimator packages an extra of manymodels installs, by top-level module: a spec naming
+``lightgbm.LGBMRegressor`` where it is missing said only "No module named 'lightgbm'", while
+the README's LightGBM candidates come from ``pip install 'manymodels[lightgbm]'``."""
+
+
 @functools.lru_cache(maxsize=256)
 def resolve(path: str) -> Any:
     """Import ``pkg.mod.Class`` or ``pkg.mod:factory`` and return the object."""
@@ -37,7 +43,9 @@ def resolve(path: str) -> Any:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as e:
-        raise ValueError(f"cannot import module '{module_name}' for '{path}' ({e})") from None
+        extra = EXTRAS.get((getattr(e, "name", None) or "").partition(".")[0])
+        hint = f": pip install 'manymodels[{extra}]'" if extra else ""
+        raise ValueError(f"cannot import module '{module_name}' for '{path}' ({e}){hint}") from None
     except Exception as e:  # the module itself raised while importing (SyntaxError, …)
         raise ValueError(
             f"importing module '{module_name}' for '{path}' failed: {_first_line(e)}"

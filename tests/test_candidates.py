@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,6 +45,24 @@ def test_resolve_class_and_factory_paths() -> None:
 def test_resolve_errors(path: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resolve(path)
+
+
+def test_a_missing_extra_s_estimator_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where lightgbm is not installed (None in sys.modules: Python's own "not importable"),
+    the error says which extra installs it, not only "No module named 'lightgbm'"."""
+    monkeypatch.setitem(sys.modules, "lightgbm", None)
+    resolve.cache_clear()
+    try:
+        with pytest.raises(ValueError) as raised:
+            resolve("lightgbm.LGBMRegressor")
+    finally:
+        resolve.cache_clear()
+    message = str(raised.value)
+    assert message.startswith("cannot import module 'lightgbm' for 'lightgbm.LGBMRegressor'")
+    assert message.endswith(": pip install 'manymodels[lightgbm]'")
+    with pytest.raises(ValueError) as other:
+        resolve("no_such_pkg.Thing")
+    assert "pip install" not in str(other.value)  # a package no extra installs: no advice
 
 
 def test_grid_expands_every_combination_in_a_stable_order() -> None:
