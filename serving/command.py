@@ -207,7 +207,10 @@ def serve(
         return
     from serving.listen import base_url
 
-    echo(f"docs: {base_url(settings.host, settings.port)}/docs", err=True)
+    url = base_url(settings.host, settings.port)
+    echo(f"docs: {url}/docs", err=True)
+    # the dashboard the README points a new user at: the docs line alone never named it
+    echo(f"dashboard: {url}/ui", err=True)
     # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
     # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
     # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out

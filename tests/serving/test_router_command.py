@@ -203,6 +203,39 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_opens(registry_path: Path) -
             proc.wait(timeout=30)
 
 
+def test_serve_prints_the_dashboard_s_url_and_it_opens(registry_path: Path) -> None:
+    """``serve`` printed the docs' URL only, so the dashboard the README presents was found
+    only by reading it; now a ``dashboard:`` line names ``/ui``, and that URL answers."""
+    from raycluster import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+           "--port", str(port)]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            lines = []
+            for line in proc.stderr:  # up to the docs line, which serve has always printed
+                lines.append(line)
+                if line.startswith("docs: ") or len(lines) > 50:
+                    break
+            assert lines[-1].strip() == f"docs: http://127.0.0.1:{port}/docs", lines
+            after = proc.stderr.readline()  # the next line (uvicorn's log, were it missing)
+            assert after.strip() == f"dashboard: http://127.0.0.1:{port}/ui", [*lines, after]
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    got = httpx.get(f"http://127.0.0.1:{port}/ui")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                    time.sleep(0.2)
+            assert got.status_code == 200 and "<html" in got.text.lower()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [
