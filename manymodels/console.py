@@ -94,7 +94,9 @@ def _after_startup(summary: RunSummary) -> str:
     return f" after {startup:.1f}s start-up" if startup >= 0.05 else ""
 
 
-def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> None:
+def run_summary(
+    summary: RunSummary, flags: Sequence[str], location: str, *, command: str = "manymodels"
+) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``). Its ``warning:`` lines go to
     stderr, as a run of nothing says them (``cli.train.nothing``) and as Unix tools do: the
@@ -230,13 +232,17 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     if summary.failures:
         what = "lost or failed" if summary.lost else "failed"
         outcomes_table(summary.failures[:10], title=f"{what} partitions (first 10)")
-    out.print(one_line(verdict_line(summary, flags, location)), soft_wrap=True)  # one line
+    verdict = verdict_line(summary, flags, location, command=command)
+    out.print(one_line(verdict), soft_wrap=True)  # one line
 
 
-def verdict_line(summary: RunSummary, flags: Sequence[str], location: str) -> str:
+def verdict_line(
+    summary: RunSummary, flags: Sequence[str], location: str, *, command: str = "manymodels"
+) -> str:
     """One line: what trained, how it fares against naive, where it is (``location``: its
     directory or database), what to run next (with ``flags``, the options that name it:
-    ``cli.options.repeated_flags``)."""
+    ``cli.options.repeated_flags``), as ``command`` (the demo's ``.venv/bin/manymodels`` where
+    a bare ``manymodels`` is not found)."""
     run = summary.run
     parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped"]
     parts += [f"{run.n_failed - summary.lost} failed"]
@@ -254,9 +260,9 @@ def verdict_line(summary: RunSummary, flags: Sequence[str], location: str) -> st
     parts.append(f"registry: {location}")
     where = "".join(f" {shlex.quote(word)}" for word in flags)
     if run.status == "completed":
-        parts.append(f"next: manymodels serve{where}")
+        parts.append(f"next: {command} serve{where}")
     else:
-        parts.append(f"next: manymodels runs show {run.run_id}{where}")
+        parts.append(f"next: {command} runs show {run.run_id}{where}")
     return " · ".join(parts)
 
 

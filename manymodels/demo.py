@@ -107,7 +107,7 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
         with console.progress_bar(f"training {spec.name}", enabled=console.err.is_terminal) as bar:
             summary = train(spec, data_path, registry, backend=runner, progress=bar)
         where = str(registry.resolve())
-        console.run_summary(summary, ["--registry", where], where)
+        console.run_summary(summary, ["--registry", where], where, command=command_name())
         _show_models(registry, spec, summary.run.run_id)
         _serve_and_score(registry, spec, data_path, backend)
     finally:

@@ -55,6 +55,7 @@ def test_demo_story_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert not stale.exists()
     mine = Path(sys.executable).parent / "manymodels"
     assert f"\n{mine} models list --registry" in out  # not a bare `manymodels`: not found
+    assert f"next: {mine} serve --registry" in " ".join(out.split())  # the verdict's too
 
 
 def test_try_it_yourself_names_a_command_this_shell_finds(
