@@ -48,8 +48,10 @@ def test_demo_story_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     _check_story(_run(tmp_path, "local"), tmp_path / "demo")
     stale = tmp_path / "demo" / "artifacts" / "left-over"
     stale.write_text("an earlier demo's")
-    # the README's `.venv/bin/manymodels demo`, its environment not activated
+    # the README's `.venv/bin/manymodels demo`, its environment not activated, run from
+    # outside the clone (from inside it, the script is named relative: the next test)
     monkeypatch.setenv("PATH", os.defpath)
+    monkeypatch.chdir(tmp_path)
     out = _run(tmp_path, "local")
     _check_story(out, tmp_path / "demo")  # its own registry: replaced
     assert not stale.exists()
