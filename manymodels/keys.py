@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
-from manymodels.value_spellings import boolean, maybe_boolean, time_spellings
+from manymodels.value_spellings import boolean_forms, maybe_boolean, time_spellings
 from manymodels.value_spellings import integral as _integral
 from manymodels.value_spellings import other_day as _other_day
 
@@ -334,7 +334,7 @@ def trained_forms(key: str) -> list[str]:
     if stamp:
         forms += _spelt(forms, time_spellings)
     if flag:
-        forms += _spelt(forms, lambda v: (boolean(v),))
+        forms += [way for values in forms for way in boolean_forms(values)]
     given = forms[0]
     written = [_quote(c) + "=" for c in parsed]  # each value's text: quoted once, if changed
     quoted = [w + _quote(v) for w, v in zip(written, given, strict=True)]

@@ -101,6 +101,22 @@ def boolean(value: str) -> str | None:
     return text if text is not None and text != value else None
 
 
+def boolean_forms(values: list[str]) -> list[list[str]]:
+    """A key's ``values`` with its booleans as a user types them written ``true``/``false``:
+    every one at once, the words only (``True``, ``FALSE``), and the words with each ``1``
+    or ``0`` alone. An integer column holds ``1`` too: ``store=1,flag=True`` respelt at once
+    was ``store=true,flag=true``, "no partition" for the ``store=1,flag=true`` training wrote.
+    At most two more forms than the key has values."""
+    out = [o if o is not None else v for v, o in zip(values, map(boolean, values), strict=True)]
+    words = [o if v not in ("0", "1") else v for v, o in zip(values, out, strict=True)]
+    ways = [out, words]
+    for i, value in enumerate(values):
+        if value in ("0", "1") and len(values) > 1:
+            ways.append([*words[:i], out[i], *words[i + 1 :]])
+    unique = {tuple(w): w for w in ways if w != values}
+    return list(unique.values())
+
+
 def same_value(given: str, trained: str) -> bool:
     """Whether the key value text ``given`` names the value training wrote as ``trained``:
     the same text, or one of its other spellings (a row's ``"2024-01-05 10:30"`` for the

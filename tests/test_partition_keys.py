@@ -377,6 +377,21 @@ def test_a_boolean_key_names_its_partition_as_true_or_1(tmp_path: Path) -> None:
         assert reg.key("flag=True") == "flag=True" and reg.key("flag=1") == "flag=1"
 
 
+def test_a_boolean_key_beside_an_integer_one_names_its_partition(tmp_path: Path) -> None:
+    """Keyed by an integer and a boolean: ``store=1,flag=True`` (and ``store=1,flag=1``) was
+    "no partition", its ``1`` respelt ``true`` with the flag's, where training wrote
+    ``store=1,flag=true``."""
+    root = tmp_path / "reg"
+    df = linear_frame(2)
+    df["store"], df["flag"] = 1, df.pop("pid").astype(bool)
+    spec = spec_dict(partition_by=["store", "flag"], features=["x0", "x1"])
+    train(spec, df, root, backend="local")
+    typed = {"store=1,flag=True": "true", "store=1,flag=1": "true", "store=1,flag=0": "false"}
+    with Registry.open(root) as reg:
+        for key, written in [*typed.items(), ("flag=FALSE,store=1", "false")]:
+            assert reg.load_model(key).version.key == f"store=1,flag={written}", key
+
+
 def test_a_refused_value_holding_equals_or_a_comma_says_how_to_write_it(tmp_path: Path) -> None:
     """Of a registry keyed by ``pid``, ``load_model("x=y")`` for the value ``x=y`` read the
     column ``x`` and ``pid=a,b`` two pairs; the refusal (the CLI's one line too) named the
