@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import repeat
 from operator import contains
@@ -37,7 +37,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from manymodels.exceptions import DataError, InvalidRows
-from manymodels.keys import decode_key, format_value
+from manymodels.keys import decode_key, encode_key, format_value
 from manymodels.value_spellings import same_value
 
 PREFIX = "/v1/partitions/"
@@ -138,7 +138,10 @@ def routing_path(raw: bytes) -> str:
 
 
 def refuse_other_keys(
-    rows: Sequence[Mapping[str, Any]], partition: str, field: str = "rows"
+    rows: Sequence[Mapping[str, Any]],
+    partition: str,
+    present: Callable[[str], bool],
+    field: str = "rows",
 ) -> None:
     """``InvalidRows`` naming each row whose key columns name another partition than
     ``partition`` — the canonical key the URL resolved to: the URL's model would answer for
@@ -146,8 +149,10 @@ def refuse_other_keys(
     mistake would come back as another partition's prediction, or land in its monitoring.
     Only the columns that key names are compared (a registry may hold specs keyed
     differently), as the batch endpoint reads them (``1`` and ``1.0`` are one value, and so are
-    ``2024-01-05 10:30`` and ``2024-01-05T10:30:00``, ``True`` and ``true``); a key
-    that is not ``col=value`` (the fallback's) names none. Rows without key columns, the
+    ``2024-01-05 10:30`` and ``2024-01-05T10:30:00``, ``True`` and ``true``) unless the row
+    as written names a partition ``present`` holds (a text column of ``1`` and ``true``:
+    the row's ``1`` is its own partition's); a key that is not ``col=value`` (the
+    fallback's) names none. Rows without key columns, the
     usual body, cost one C-level scan per key column."""
     named = _named(partition)
     if not rows or not any(any(map(contains, rows, repeat(c))) for c, _ in named):
@@ -161,7 +166,7 @@ def refuse_other_keys(
                 value: str | None = format_value(row[column])
             except DataError:
                 value = None
-            if value is None or not same_value(value, wanted):
+            if value is None or not names_partition(value, wanted, column, named, present):
                 msg = (
                     f"'{column}' is {_json(row[column])}, but the URL names partition "
                     f"'{partition}': send the row to its own partition's URL, or to /v1/predict"
@@ -170,6 +175,24 @@ def refuse_other_keys(
                 errors.append({"loc": loc, "msg": msg, "type": "key_mismatch"})
     if errors:
         raise InvalidRows(errors)
+
+
+def names_partition(
+    value: str,
+    wanted: str,
+    column: str,
+    named: tuple[tuple[str, str], ...],
+    present: Callable[[str], bool],
+) -> bool:
+    """Whether a row's ``value`` of ``column`` names the URL's partition (``named``): the
+    same text, or a spelling of it when the row's own key, as written, is no partition —
+    asked only on a respelt value, never on the usual equal one."""
+    if value == wanted:
+        return True
+    if not same_value(value, wanted):
+        return False
+    own = [value if c == column else v for c, v in named]
+    return not present(encode_key(own, [c for c, _ in named]))
 
 
 @lru_cache(maxsize=4096)

@@ -113,7 +113,7 @@ class Retrainer:
         kept = mode == "append" and target.production.data_sha256 is not None
         if kept:
             refuse_lost_columns(frame, target)
-        table = training_frame(frame, target, kept=kept)
+        table = training_frame(frame, target, self.service.aliases.__contains__, kept=kept)
         data = to_parquet(table)
         if before_store is not None:
             before_store()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.rows import HUGE
-from manymodels.value_spellings import same_value
+from serving.keys import names_partition
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,17 @@ class RetrainTarget:
 
 
 def training_frame(
-    frame: pd.DataFrame, target: RetrainTarget, *, kept: bool = False
+    frame: pd.DataFrame,
+    target: RetrainTarget,
+    present: Callable[[str], bool],
+    *,
+    kept: bool = False,
 ) -> pd.DataFrame:
     """The rows with the key columns filled in from the partition, checked against the spec.
 
-    Rows that carry key columns must all belong to the partition; columns the spec needs
+    Rows that carry key columns must all belong to the partition (a value spelt otherwise,
+    ``2024-01-05 10:30`` for ``2024-01-05T10:30:00``, does unless it is its own partition,
+    one ``present`` holds); columns the spec needs
     (target, time, features) must be there, named in the error when they are not. A numeric
     feature of the version sent as JSON nulls only stays numeric (NaN), as a CSV's empty
     column is read: as text it trained a version on a category (``_numeric_cells``). With
@@ -58,12 +65,16 @@ def training_frame(
     spec = target.spec
     if len(frame) == 0:
         raise DataError("no rows to train on")
-    keyed = key_values(target)
+    keyed, named = key_values(target), _pairs(target.key)
     for col in spec.partition_by:
         if col not in frame.columns:
             continue
         expected = format_value(keyed[col])
-        others = [v for v in frame[col].unique() if not same_value(_formatted(v), expected)]
+        others = [
+            v
+            for v in frame[col].unique()
+            if not names_partition(_formatted(v), expected, col, named, present)
+        ]
         if others:
             shown = ", ".join(shown_value(_formatted(v)) for v in others[:5])  # cut short
             raise DataError(
@@ -270,6 +281,14 @@ def key_values(target: RetrainTarget) -> dict[str, Any]:
         if text is not None and _formatted(value) != text:
             out[col] = text
     return out
+
+
+def _pairs(key: str) -> tuple[tuple[str, str], ...]:
+    """The ``(column, value)`` pairs ``key`` names (none for a key not ``col=value``)."""
+    try:
+        return tuple(decode_key(key).items())
+    except DataError:
+        return ()
 
 
 def _formatted(value: Any) -> str:

@@ -204,7 +204,7 @@ def _forecast(
     # a horizon of 2", as if the rows had lost their times)
     rows = body.future or None
     if rows is not None:
-        refuse_other_keys(rows, key, "future")
+        refuse_other_keys(rows, key, service.aliases.__contains__, "future")
     target, loaded = service.load(asked)
     version = target.version
     schema = loaded.schema

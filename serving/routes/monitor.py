@@ -123,7 +123,7 @@ def _record(
     target = service.resolve(text, version=version, fallback=False, asked=False, unserved=(
         "the fallback model answers its predictions, and actuals are kept per partition "
         "model: train the partition on rows of its own to post its actuals"))  # fmt: skip
-    refuse_other_keys(rows, target.partition)
+    refuse_other_keys(rows, target.partition, service.aliases.__contains__)
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)
 

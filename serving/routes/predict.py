@@ -99,7 +99,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     text = path_key(request, key)
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
-        refuse_other_keys(body.rows, target.partition)
+        refuse_other_keys(body.rows, target.partition, service.aliases.__contains__)
         scored = (
             service.score_inline(target, body.rows, with_probabilities=probabilities)
             if len(body.rows) <= INLINE_ROWS
@@ -112,7 +112,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     else:
         # a partition in production (in memory); any other key's 404, or version, says more
         if (known := service.canonical(text)) is not None and known in service.aliases:
-            refuse_other_keys(body.rows, known)
+            refuse_other_keys(body.rows, known, service.aliases.__contains__)
         scored = await run_in_threadpool(
             service.score_partition,
             text,

@@ -79,9 +79,10 @@ def test_only_the_columns_a_key_names_are_compared() -> None:
     from manymodels.exceptions import InvalidRows
     from serving.keys import refuse_other_keys
 
-    refuse_other_keys([{"store": 1, "brand": "x", "price": 1.0}], "store=1")
+    served = {"store=1", "store=2"}.__contains__
+    refuse_other_keys([{"store": 1, "brand": "x", "price": 1.0}], "store=1", served)
     with pytest.raises(InvalidRows, match="'store' is 2, but the URL names partition 'store=1'"):
-        refuse_other_keys([{"price": 1.0}, {"store": 2}], "store=1")
+        refuse_other_keys([{"price": 1.0}, {"store": 2}], "store=1", served)
 
 
 def test_an_unknown_key_with_a_version_is_a_404_whatever_its_rows_say(client: Any) -> None:
@@ -219,3 +220,23 @@ def test_a_value_holding_equals_or_a_comma_is_told_how_to_write_it(
     assert url.status_code == 200 and url.json()["partition"] == written, url.text
     body = punctuated.post("/v1/predict", json={"rows": [{**row, "pid": value}]})
     assert body.status_code == 200 and body.json()["predictions"][0]["partition"] == written
+
+
+def test_a_row_naming_another_stored_partition_by_a_spelling_is_refused(tmp_path: Path) -> None:
+    """A text key column holding both ``1`` and ``true`` (or a day and its midnight): a row
+    whose ``code`` is ``"1"`` posted to ``code=true`` was answered by ``code=true``'s model,
+    its ``1`` read as a spelling of ``true``; it names its own partition, and is a 422 (as
+    before the spellings), while a spelling no partition holds still reaches the URL's."""
+    root = tmp_path / "registry"
+    df = linear_frame(4)
+    codes = {0: "1", 1: "true", 2: "2024-01-05", 3: "2024-01-05 00:00:00"}
+    df["code"] = df.pop("pid").map(codes)
+    train(spec_dict(partition_by=["code"], features=["x0", "x1"]), df, root, backend="local")
+    row = {"x0": 0.5, "x1": -1.0}
+    with open_client(Settings(registry=root)) as client:
+        for url, other in [("code=true", "1"), ("code=2024-01-05%2000:00:00", "2024-01-05")]:
+            wrong = predict(client, url, [{**row, "code": other}])
+            assert wrong.status_code == 422, (url, wrong.text)
+            assert wrong.json()["detail"][0]["type"] == "key_mismatch", wrong.text
+        spelt = predict(client, "code=true", [{**row, "code": "True"}])  # no partition "True"
+        assert spelt.status_code == 200, spelt.text

@@ -75,3 +75,20 @@ def test_rows_of_a_timestamp_partition_retrain_it_as_posted(tmp_path: Path) -> N
             key,
             "ts=2024-01-06T10:30:00",
         ]
+
+
+def test_rows_of_another_partition_spelt_like_this_ones_key_are_refused(tmp_path: Path) -> None:
+    """A text key column holding both ``1`` and ``true``: rows of ``pid=1`` posted to retrain
+    ``pid=true`` were taken for its own (``1`` read as a spelling of ``true``) and trained
+    into it; they are a 422 naming the other value, and ``pid=true`` keeps one version."""
+    root = tmp_path / "registry"
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map({0: "1", 1: "true"})
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    rows = df[df["pid"] == "1"].assign(t=lambda d: d["t"] + 30).to_dict(orient="records")
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post("/v1/partitions/pid=true/retrain", headers=admin(), json={"rows": rows})
+        assert r.status_code == 422, r.text
+        assert "pid=true" in r.text and "1" in r.text, r.text
+    with Registry.open(root) as reg:
+        assert reg.get_partition("pid=true").latest_version == 1

@@ -771,7 +771,12 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
         before = reg.get_partition(KEY).latest_version
     with open_app(local) as client:
         target = client.app.state.retrainer.target(KEY)  # what the route checks rows against
-        table = training_frame(pd.DataFrame.from_records(records(new)), target, kept=True)
+        table = training_frame(
+            pd.DataFrame.from_records(records(new)),
+            target,
+            frozenset[str]().__contains__,
+            kept=True,
+        )
         assert table["price"].dtype == np.float64 and table["price"].isna().all()
         r = post_rows(client, KEY, new)
         assert r.status_code == 202, r.text
@@ -915,7 +920,7 @@ def test_a_nullable_label_column_posted_as_parquet_keeps_its_missing_labels(
     new["label"] = pd.array([1, 0, None, 1, 0, 1], dtype="Int64")
     with Registry.open(tmp_path / "reg") as reg:
         target = RetrainTarget("pid=1", {"pid": 1}, Spec.from_dict(spec), reg.get_version("pid=1"))
-        rows = training_frame(new, target, kept=True)
+        rows = training_frame(new, target, frozenset[str]().__contains__, kept=True)
     assert rows["label"].isna().tolist() == [False, False, True, False, False, False]
 
 
@@ -1029,7 +1034,7 @@ def test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it(
     with Registry.open(local.registry) as reg:
         target = RetrainTarget(KEY, {"store": 2, "brand": "tropicana"},
                                Spec.from_dict(SALES_SPEC), reg.get_version(KEY))  # fmt: skip
-    frame = training_frame(pd.DataFrame.from_records(rows), target)
+    frame = training_frame(pd.DataFrame.from_records(rows), target, frozenset[str]().__contains__)
     assert frame["price"].dtype == np.float64 and frame["price"][2] == float(big)
     assert frame["deal"].dtype == np.float64 and frame["deal"][3] == 1.0
     assert frame["units"].dtype == np.float64 and frame["units"][6] == float(big)
