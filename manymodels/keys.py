@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
-from manymodels.value_spellings import boolean_forms, maybe_boolean, time_spellings
+from manymodels.value_spellings import boolean_forms, maybe_boolean, time_forms
 from manymodels.value_spellings import integral as _integral
 from manymodels.value_spellings import other_day as _other_day
 
@@ -330,9 +330,9 @@ def trained_forms(key: str) -> list[str]:
         return []
     forms = [list(parsed.values())]  # the key's values, then each other spelling of them
     if number:
-        forms += _spelt(forms, lambda v: (_integral(v),))
+        forms += _spelt(forms, _integral)
     if stamp:
-        forms += _spelt(forms, time_spellings)
+        forms += [way for values in forms for way in time_forms(values)]
     if flag:
         forms += [way for values in forms for way in boolean_forms(values)]
     given = forms[0]
@@ -348,18 +348,14 @@ def trained_forms(key: str) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k != key]
 
 
-def _spelt(
-    forms: list[list[str]], spell: Callable[[str], tuple[str | None, ...]]
-) -> list[list[str]]:
+def _spelt(forms: list[list[str]], spell: Callable[[str], str | None]) -> list[list[str]]:
     """Each of ``forms`` (a key's values) with every value that ``spell`` writes otherwise
-    written so, for each of its ways (``time_spellings``' three; one table writes all its
-    timestamps one way): the forms that differ from the one they come from."""
+    written so (``2.0`` as ``2``): the forms that differ from the one they come from."""
     out = []
     for values in forms:
-        ways = list(zip(*map(spell, values), strict=True))
-        for way in ways:
-            if any(o is not None for o in way):
-                out.append([o if o is not None else v for v, o in zip(values, way, strict=True)])
+        way = [spell(v) for v in values]
+        if any(o is not None for o in way):
+            out.append([o if o is not None else v for v, o in zip(values, way, strict=True)])
     return out
 
 

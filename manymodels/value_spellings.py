@@ -101,6 +101,24 @@ def boolean(value: str) -> str | None:
     return text if text is not None and text != value else None
 
 
+def time_forms(values: list[str]) -> list[list[str]]:
+    """A key's ``values`` with its dates and times written each way a table writes them
+    (``time_spellings``: every one the same way, as one table writes all its timestamps),
+    and, when it holds a bare day beside a time, those ways with the days kept: a column of
+    dates is written ``2024-01-05`` beside a timestamp's ``2024-01-05T10:30:00``, and
+    ``d=2024-01-05,ts=2024-01-05 10:30`` respelt at once was ``d=2024-01-05T00:00:00,…``,
+    "no partition". At most five forms."""
+    spelt = [time_spellings(v) for v in values]
+    ways = [[o if o is not None else v for v, o in zip(values, way, strict=True)]
+            for way in zip(*spelt, strict=True)]  # fmt: skip
+    days = [DAY.fullmatch(v) is not None for v in values]
+    if any(days) and not all(days):
+        ways += [[v if day else w for v, w, day in zip(values, way, days, strict=True)]
+                 for way in (ways[0], ways[2])]  # fmt: skip
+    unique = {tuple(w): w for w in ways if w != values}
+    return list(unique.values())
+
+
 def boolean_forms(values: list[str]) -> list[list[str]]:
     """A key's ``values`` with its booleans as a user types them written ``true``/``false``:
     every one at once, the words only (``True``, ``FALSE``), and the words with each ``1``

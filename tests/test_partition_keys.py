@@ -359,6 +359,27 @@ def test_a_midnight_typed_with_its_time_names_a_day_key(tmp_path: Path) -> None:
             assert reg.load_model(key).version.key == "ts=2024-01-05T00:00:00", key
 
 
+def test_a_timestamp_typed_beside_a_day_key_names_its_partition(tmp_path: Path) -> None:
+    """Keyed by a day and a timestamp read from a CSV (``d=2024-01-05,ts=2024-01-05
+    10:30:00``), or a DataFrame's date and timestamp (``ts=2024-01-05T10:30:00``):
+    ``ts=2024-01-05 10:30`` beside the day was "no partition", the day respelt with it
+    (``2024-01-05 00:00:00``, ``2024-01-05T00:00:00``), which neither table writes."""
+    df = linear_frame(2)
+    pid = df.pop("pid")
+    df["d"] = (pd.Timestamp("2024-01-05") + pd.to_timedelta(pid, unit="D")).dt.date
+    df["ts"] = pd.Timestamp("2024-01-05 10:30") + pd.to_timedelta(pid, unit="D")
+    spec = spec_dict(partition_by=["d", "ts"], features=["x0", "x1"])
+    data, frame, csv = tmp_path / "rows.csv", tmp_path / "frame", tmp_path / "csv"
+    df.to_csv(data, index=False)
+    train(spec, df, frame, backend="local")
+    train(spec, pd.read_csv(data), csv, backend="local")
+    for root, stamp in ((frame, "2024-01-05T10:30:00"), (csv, "2024-01-05%2010:30:00")):
+        with Registry.open(root) as reg:
+            for typed in ("2024-01-05 10:30", "2024-01-05T10:30"):
+                key = f"d=2024-01-05,ts={typed}"
+                assert reg.key(key) == f"d=2024-01-05,ts={stamp}", (root.name, key)
+
+
 def test_a_boolean_key_names_its_partition_as_true_or_1(tmp_path: Path) -> None:
     """A boolean key column is written ``true``/``false``: ``flag=True``, ``TRUE`` and
     ``1`` were "no partition". A text column that holds ``True`` keeps its own key, and an
