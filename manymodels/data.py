@@ -219,6 +219,7 @@ def prepare(
     name: str | None = None,
     categorical: Sequence[str] = (),
     recorded: Callable[[pd.DataFrame], Mapping[str, Any]] | None = None,
+    spelt: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
@@ -231,11 +232,15 @@ def prepare(
     version learnt as categories, whose rows no longer say so). ``recorded``: the key values,
     in the registry trained into, of the partitions the table read names
     (``csvkeys.recorded_key``): a CSV's key column that they hold as text is read as text
-    (codes such as ``007`` stay the registry's)."""
+    (codes such as ``007`` stay the registry's). ``spelt``: the table with its keys written
+    as the registry trained into spells them (``key_spellings.registry_spelling``: a CSV's
+    ``2024-01-05 10:30:00`` for a DataFrame's ``2024-01-05T10:30:00``, and the other way)."""
     name = name or describe_source(source)
     df = read_table(source)
     if recorded is not None and not isinstance(source, pd.DataFrame):
         df = keys_as_recorded(source, df, recorded(df))
+    if spelt is not None:
+        df = spelt(df)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
     padded = labels = codes = None

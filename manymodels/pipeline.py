@@ -30,6 +30,7 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.flags import require_callable, require_flags, require_mapping
 from manymodels.heartbeat import Heartbeat
 from manymodels.key_selection import KeySelection
+from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
@@ -154,8 +155,9 @@ def train(
         else:
             learnt = merged.categorical if append else []  # a frame's category columns
             keyed = None if append else recorded_key(reg or registry, spec.partition_by, data)
+            spelt = None if append else registry_spelling(reg or registry, spec.partition_by)
             table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
-                               recorded=keyed)  # fmt: skip
+                               recorded=keyed, spelt=spelt)  # fmt: skip
         if append or learnt_schema is not None:  # the table's class prior, not its partitions'
             table = with_learnt_prior(table, merged.learnt if append else learnt_schema)
         if spec.task == "classification" and "class_prior" in table.extra:

@@ -1,0 +1,230 @@
+"""A table's key values written as the registry it trains into already spells them.
+
+Training writes a key value as its table holds it: a DataFrame's timestamp by ``isoformat``
+(``ts=2024-01-05T10:30:00``, a day ``ts=2024-01-05T00:00:00``), the same column read from a
+CSV as its text (``ts=2024-01-05%2010:30:00``, ``ts=2024-01-05``), a boolean column as
+``true``/``false`` where a CSV of flags holds ``1``/``0``. A registry trained from one and
+trained again from the other made a second partition of each key beside the first (each
+spelling then served its own model). Here each key the table's rows name that the registry
+lacks as written, but holds in another spelling (``keys.trained_forms``' order), is written so.
+
+Kept apart from ``csvkeys`` (which reads a CSV's codes such as ``007`` as text): a DataFrame
+or a Parquet file of timestamps into a registry a CSV trained needs the same, and a CSV's
+numbers are read as the registry holds them first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import DataError
+from manymodels.keys import encode_key, format_value
+from manymodels.value_spellings import boolean, time_spellings
+
+Present = Callable[[Sequence[str]], set[str]]
+"""Which of some canonical keys are partitions of the registry: one batched read."""
+
+_WAYS: list[tuple[int | None, bool]] = [
+    (0, False), (1, False), (2, False), (None, True), (0, True), (1, True), (2, True)
+]  # fmt: skip
+"""The spellings tried for a key, in ``keys.trained_forms``' order: a timestamp's ``T``
+form, a CSV's day, a CSV's text (``value_spellings.time_spellings``' three), then each with
+its booleans written ``true``/``false``."""
+
+
+def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
+    """Whether a key column of ``df`` may be written otherwise by a registry: timestamps or
+    dates (a datetime column, or values whose text reads ``YYYY-…``), or a column of ``0``
+    and ``1`` (a boolean's flags, as a CSV writes them). Checks dtypes and one value per
+    column (and ``0``/``1`` in a column of integers): a table keyed by plain codes or text
+    pays nothing more."""
+    for c in columns:
+        if c not in df.columns:
+            return False
+    for c in columns:
+        column = df[c]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            return True
+        if pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            if len(column) and bool(column.isin((0, 1)).all()):
+                return True
+            continue
+        if column.dtype.kind in "OSUT" or isinstance(column.dtype, pd.StringDtype):
+            first = column.first_valid_index()
+            if first is not None and _dated(column.loc[first]):
+                return True
+    return False
+
+
+def _dated(value: Any) -> bool:
+    """Whether one key value's text starts like a date (``2024-01-05…``)."""
+    try:
+        text = format_value(value)
+    except DataError:  # a value no key writes: split names it
+        return False
+    return text[4:5] == "-" and text[:4].isdigit()
+
+
+def keys_as_spelt(df: pd.DataFrame, columns: Sequence[str], present: Present) -> pd.DataFrame:
+    """``df`` with the key ``columns`` of each key absent from the registry (``present``),
+    whose other spelling is there, written as that one (the columns it touches hold each
+    key's text then, every row's written as its key writes it). A key found as written is
+    never respelt, nor one with no partition in any spelling (a new one).
+
+    Once per run, over the table's distinct keys: two batched reads of the registry (the
+    keys as written; the other spellings of those absent, only when one is), one rewrite per
+    distinct value of the absent keys, one merge over the rows. Nothing for a table of keys
+    no registry spells otherwise (``respellable``)."""
+    columns = list(columns)
+    if not columns or not respellable(df, columns):
+        return df
+    distinct = df[columns].dropna().drop_duplicates(ignore_index=True)
+    if distinct.empty:
+        return df
+    texts = {c: _texts(distinct[c]) for c in columns}
+    keys = _encoded(columns, [texts[c] for c in columns])
+    found = present(keys)
+    absent = np.flatnonzero([k not in found for k in keys])
+    if not len(absent):
+        return df
+    given = {c: texts[c][absent] for c in columns}
+    forms = _other_forms(columns, given)
+    there = present(sorted({k for rows, keys_of, _ in forms for k in keys_of}))
+    if not there:
+        return df
+    spelt = {c: texts[c].copy() for c in columns}
+    done = np.zeros(len(absent), dtype=bool)
+    for rows, keys_of, values in forms:  # the first spelling found, as ``as_trained``
+        hit = np.array([k in there for k in keys_of], dtype=bool)
+        hit &= ~done[rows]
+        for c in columns:
+            spelt[c][absent[rows[hit]]] = values[c][hit]
+        done[rows[hit]] = True
+    touched = [c for c in columns if not np.array_equal(spelt[c], texts[c])]
+    mapping = distinct.assign(**{f"\x00{c}": spelt[c] for c in touched})
+    merged = df[columns].merge(mapping, on=columns, how="left", sort=False)
+    out = df.copy(deep=False)
+    for c in touched:
+        out[c] = merged[f"\x00{c}"].to_numpy(dtype=object)  # a missing key stays missing
+    return out
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """Each value of a key column as a key writes it (``format_value``): a column of whole
+    seconds without a zone at once (``isoformat``'s text, as numpy writes it), any other
+    once per value."""
+    values = column.to_numpy()
+    if values.dtype.kind == "M" and len(values):
+        seconds = values.astype("datetime64[s]")
+        low, high = np.datetime64("1000-01-01", "s"), np.datetime64("9999-12-31", "s")
+        if (seconds == values).all() and seconds.min() >= low and seconds.max() <= high:
+            return np.datetime_as_string(seconds, unit="s").astype(object)
+    return np.array([format_value(v) for v in column.tolist()], dtype=object)
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_.~: -]*", re.ASCII)
+"""A value ``quote`` (``keys._quote``) leaves as it is but for its spaces (``%20``): most
+keys, a CSV's timestamps among them, written without a call per character."""
+
+
+def _encoded(columns: Sequence[str], values: Sequence[np.ndarray]) -> list[str]:
+    """The canonical keys (``encode_key``) of rows of key values already written as text."""
+    names = [encode_key([""], [c]) for c in columns]  # 'col=' as a key writes it
+    parts = [
+        [name + (v.replace(" ", "%20") if _SAFE.fullmatch(v) else quote(v, safe=":")) for v in vs]
+        for name, vs in zip(names, values, strict=True)
+    ]
+    return [",".join(row) for row in zip(*parts, strict=True)]
+
+
+def _other_forms(
+    columns: Sequence[str], given: dict[str, np.ndarray]
+) -> list[tuple[np.ndarray, list[str], dict[str, np.ndarray]]]:
+    """For each other spelling (``_WAYS``) of the key values ``given`` (an array a column):
+    which of the keys it writes otherwise, those keys, and their values so written. Each
+    distinct value is parsed once; a spelling that writes no value otherwise, or as an
+    earlier one does, is left out (a table of timestamps tries their three forms only)."""
+    distinct = {c: pd.unique(given[c]) for c in columns}
+    spellings: dict[str, tuple[str | None, ...]] = {}
+    for c in columns:
+        for value in distinct[c]:
+            if value not in spellings:  # a timestamp's three forms, then a boolean's
+                spellings[value] = (*time_spellings(value), boolean(value))
+    timed = any(f[0] or f[1] or f[2] for f in spellings.values())
+    flags = any(f[3] for f in spellings.values())
+    out = []
+    seen: list[dict[str, dict[str, str]]] = []
+    for time, flag in _WAYS:
+        if (time is not None and not timed) or (flag and not flags):
+            continue
+        written = {c: _renamed(distinct[c], spellings, time, flag) for c in columns}
+        if not any(written.values()) or written in seen:
+            continue
+        seen.append(written)
+        changed = np.zeros(len(given[columns[0]]), dtype=bool)
+        for c in columns:
+            renamed = written[c]
+            changed |= np.fromiter((v in renamed for v in given[c]), bool, len(given[c]))
+        rows = np.flatnonzero(changed)
+        values = {
+            c: np.array([written[c].get(v, v) for v in given[c][rows]], dtype=object)
+            for c in columns
+        }
+        out.append((rows, _encoded(columns, [values[c] for c in columns]), values))
+    return out
+
+
+def _renamed(
+    distinct: np.ndarray,
+    spellings: dict[str, tuple[str | None, ...]],
+    time: int | None,
+    flag: bool,
+) -> dict[str, str]:
+    """``{value: its text in one spelling}`` for those of the ``distinct`` values it writes
+    otherwise: a timestamp in its ``time`` form, a boolean's flag (``flag``) as true/false."""
+    out = {}
+    for value in distinct:
+        forms = spellings[value]
+        text = forms[time] if time is not None else None
+        if text is None and flag:
+            text = forms[3]
+        if text is not None:
+            out[value] = text
+    return out
+
+
+def registry_spelling(
+    registry: Any, columns: Sequence[str]
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """``keys_as_spelt`` against ``registry`` (a ``Registry``, or where one may be: opened
+    only when the table has a key another spelling may name, and nothing when none is there
+    yet, none created)."""
+    from manymodels.exceptions import NoRegistry
+    from manymodels.registry.client import Registry
+
+    def spelt(df: pd.DataFrame) -> pd.DataFrame:
+        if not respellable(df, columns):
+            return df
+        if isinstance(registry, Registry):
+            return keys_as_spelt(df, columns, _present(registry))
+        if not isinstance(registry, str | Path):
+            return df
+        try:
+            with Registry.open(registry) as reg:
+                return keys_as_spelt(df, columns, _present(reg))
+        except NoRegistry:
+            return df
+
+    return spelt
+
+
+def _present(registry: Any) -> Present:
+    """The batched read of which keys are the registry's partitions (by primary key)."""
+    return lambda keys: set(registry.store.key_values_of(keys))

@@ -1,0 +1,154 @@
+"""A registry trained from a DataFrame keyed by timestamps (``ts=2024-01-05T10:30:00``), days
+or booleans, trained again from a CSV of the same data with the CLI (its text
+``ts=2024-01-05%2010:30:00``, ``2024-01-05``, flags ``1``/``0``), and the other way: the
+second run trains the registry's partitions, as do ``train --changed-only``, ``retrain``
+and ``score`` of the CSV; a key of no partition in any spelling stays as written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+runner = CliRunner()
+SPEC = spec_dict(features=["x0", "x1"])
+STAMPS = [pd.Timestamp("2024-01-05 10:30"), pd.Timestamp("2024-01-06 11:00"),
+          pd.Timestamp("2024-01-07 00:00")]  # fmt: skip
+DAYS = [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-06"), pd.Timestamp("2024-01-07")]
+
+
+def keyed_by(values: list[object]) -> pd.DataFrame:
+    """``linear_frame``'s partitions keyed by ``values`` in place of 0, 1, 2…"""
+    df = linear_frame(len(values), 30)
+    df["pid"] = df["pid"].map(dict(enumerate(values)))
+    return df
+
+
+def cli(tmp_path: Path, *args: str, keys: tuple[str, ...] = ("pid",)) -> str:
+    """Run the CLI with the spec file (keyed by ``keys``) written beside the data; its
+    output, exit 0 asserted."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'name = "test"\npartition_by = {json.dumps(list(keys))}\ntarget = "y"\n'
+        'time_column = "t"\nfeatures = ["x0", "x1"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    command, *rest = args
+    named = [command, str(spec)] if command in {"train", "retrain"} else [command]
+    result = runner.invoke(app, [*named, *rest, "--registry", str(tmp_path / "reg")])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def partitions(root: Path) -> dict[str, int]:
+    with Registry.open(root) as reg:
+        return {p.key: p.latest_version for p in reg.list_partitions()}
+
+
+def test_a_csv_after_a_dataframe_trains_the_registrys_timestamp_partitions(
+    tmp_path: Path,
+) -> None:
+    """Before: the CLI's run trained 'pid=2024-01-05%2010:30:00' and two more beside the
+    DataFrame's partitions (each spelling then served its own model)."""
+    df = keyed_by(STAMPS)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    train(SPEC, df, tmp_path / "reg", backend="local")
+    trained = ["__fallback__", "pid=2024-01-05T10:30:00", "pid=2024-01-06T11:00:00",
+               "pid=2024-01-07T00:00:00"]  # fmt: skip
+    assert list(partitions(tmp_path / "reg")) == trained
+
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+    assert partitions(tmp_path / "reg") == dict.fromkeys(trained, 2)
+
+    out = cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local",
+              "--changed-only")  # fmt: skip
+    assert out.startswith("nothing to train: all 3 partitions")
+    cli(tmp_path, "retrain", str(tmp_path / "data.csv"), "--when", "changed", "--backend",
+        "local")  # fmt: skip
+    assert partitions(tmp_path / "reg") == dict.fromkeys(trained, 2)  # nothing changed
+
+    cli(tmp_path, "score", str(tmp_path / "data.csv"), "--out", str(tmp_path / "out.csv"))
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert sorted(scored["served_by"].unique()) == trained[1:]
+
+
+def test_a_dataframe_or_parquet_after_a_csv_trains_the_csvs_partitions(tmp_path: Path) -> None:
+    """The other way: a CSV trained the text 'pid=2024-01-05%2010:30:00'; a DataFrame, and
+    a Parquet file (which keeps the timestamps) with the CLI, made their isoformat keys."""
+    df = keyed_by(STAMPS)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    df.to_parquet(tmp_path / "data.parquet")
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+    trained = ["__fallback__", "pid=2024-01-05%2010:30:00", "pid=2024-01-06%2011:00:00",
+               "pid=2024-01-07%2000:00:00"]  # fmt: skip
+    assert list(partitions(tmp_path / "reg")) == trained
+
+    train(SPEC, df, tmp_path / "reg", backend="local")
+    assert partitions(tmp_path / "reg") == dict.fromkeys(trained, 2)
+    cli(tmp_path, "train", str(tmp_path / "data.parquet"), "--backend", "local")
+    assert partitions(tmp_path / "reg") == dict.fromkeys(trained, 3)
+
+
+def test_a_composite_key_of_text_and_timestamps_names_its_partitions(tmp_path: Path) -> None:
+    """A key of a shop (text a key quotes: 'a/b é') and a timestamp: the CSV's rows train
+    the DataFrame's partitions, each value quoted as the registry wrote it."""
+    df = keyed_by(STAMPS[:2])
+    df["shop"] = df["pid"].map({STAMPS[0]: "a/b é", STAMPS[1]: "c d"})
+    df.to_csv(tmp_path / "data.csv", index=False)
+    train({**SPEC, "partition_by": ["shop", "pid"]}, df, tmp_path / "reg", backend="local")
+    trained = partitions(tmp_path / "reg")
+    assert "shop=a%2Fb%20%C3%A9,pid=2024-01-05T10:30:00" in trained
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local", keys=("shop", "pid"))
+    assert partitions(tmp_path / "reg") == dict.fromkeys(trained, 2)
+
+
+@pytest.mark.parametrize("csv_first", [False, True])
+def test_days_written_either_way_name_one_partition(tmp_path: Path, csv_first: bool) -> None:
+    """A DataFrame's days are 'pid=2024-01-05T00:00:00', a CSV's 'pid=2024-01-05': each
+    trained three more beside the other's."""
+    df = keyed_by(DAYS)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    if csv_first:
+        cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+        train(SPEC, df, tmp_path / "reg", backend="local")
+        days = [f"pid={d.date()}" for d in DAYS]
+    else:
+        train(SPEC, df, tmp_path / "reg", backend="local")
+        cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+        days = [f"pid={d.isoformat()}" for d in DAYS]
+    assert partitions(tmp_path / "reg") == dict.fromkeys(["__fallback__", *days], 2)
+
+
+def test_a_csvs_flags_train_a_dataframes_boolean_partitions(tmp_path: Path) -> None:
+    """A CSV of 1/0 flags (as a database export writes a boolean) made 'pid=1' and 'pid=0'
+    beside the DataFrame's 'pid=true' and 'pid=false'."""
+    df = keyed_by([False, True])
+    train(SPEC, df, tmp_path / "reg", backend="local")
+    df.assign(pid=df["pid"].astype(int)).to_csv(tmp_path / "data.csv", index=False)
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+    assert partitions(tmp_path / "reg") == {"__fallback__": 2, "pid=false": 2, "pid=true": 2}
+
+
+def test_a_key_found_as_written_or_new_is_never_respelt(tmp_path: Path) -> None:
+    """A registry holding both spellings of a day (trained so before): a table's rows train
+    the partition they name as written, the other left as it is; a day of no partition in
+    any spelling is a new partition as written."""
+    both = keyed_by([DAYS[0], "2024-01-05"])
+    train(SPEC, both, tmp_path / "reg", backend="local")
+    assert partitions(tmp_path / "reg") == {
+        "__fallback__": 1, "pid=2024-01-05": 1, "pid=2024-01-05T00:00:00": 1
+    }  # fmt: skip
+    keyed_by([DAYS[0], pd.Timestamp("2024-01-09")]).to_csv(tmp_path / "data.csv", index=False)
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
+    assert partitions(tmp_path / "reg") == {
+        "__fallback__": 2, "pid=2024-01-05": 2, "pid=2024-01-05T00:00:00": 1,
+        "pid=2024-01-09": 1,
+    }  # fmt: skip
