@@ -112,7 +112,11 @@ def keys_as_spelt(df: pd.DataFrame, columns: Sequence[str], present: Present) ->
     merged = df[columns].merge(mapping, on=columns, how="left", sort=False)
     out = df.copy(deep=False)
     for c in touched:
-        out[c] = merged[f"\x00{c}"].to_numpy(dtype=object)  # a missing key stays missing
+        column = merged[f"\x00{c}"].to_numpy(dtype=object)  # a missing key stays missing
+        flags = pd.unique(column)
+        if len(flags) <= 2 and set(flags.tolist()) <= {"true", "false"}:
+            column = column == "true"  # booleans, as the registry's: an append casts so
+        out[c] = column
     return out
 
 

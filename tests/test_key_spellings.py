@@ -152,3 +152,26 @@ def test_a_key_found_as_written_or_new_is_never_respelt(tmp_path: Path) -> None:
         "__fallback__": 2, "pid=2024-01-05": 2, "pid=2024-01-05T00:00:00": 1,
         "pid=2024-01-09": 1,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("values", [STAMPS[:2], [False, True]], ids=["timestamps", "flags"])
+def test_an_append_of_a_csv_extends_the_dataframes_partitions(
+    tmp_path: Path, values: list[object]
+) -> None:
+    """``train --append`` of a CSV's later rows (its timestamps as text, its booleans as 1/0)
+    found no kept rows: it trained new partitions of the new rows alone beside the
+    DataFrame's. Now each partition's new version holds its kept rows and the new ones."""
+    df = keyed_by(values)
+    train(SPEC, df[df["t"] < 20], tmp_path / "reg", backend="local")
+    later = df[df["t"] >= 20]
+    flags = later["pid"].dtype == bool
+    (later.assign(pid=later["pid"].astype(int)) if flags else later).to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    before = [k for k in partitions(tmp_path / "reg") if k != "__fallback__"]
+    cli(tmp_path, "train", str(tmp_path / "new.csv"), "--backend", "local", "--append")
+    after = partitions(tmp_path / "reg")
+    assert [k for k in after if k != "__fallback__"] == before
+    with Registry.open(tmp_path / "reg") as reg:
+        newest = [max(reg.list_versions(k), key=lambda v: v.version) for k in before]
+    assert [(v.version, v.n_rows) for v in newest] == [(2, 30), (2, 30)]
