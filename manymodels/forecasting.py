@@ -61,6 +61,7 @@ from manymodels.forecast_steps import build_steps, future_keys, held_features
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
+from manymodels.key_spellings import registry_spelling
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -198,6 +199,7 @@ def forecast_chunks(
                 future, chosen.schemas, key_columns=chosen.key_columns,
                 time_column=chosen.time_column,
                 recorded=partial(data_keys_recorded, reg, future),  # its keys' types
+                spelt=registry_spelling(reg, chosen.key_columns),  # and spellings
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
             refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])

@@ -47,17 +47,22 @@ def future_table(
     key: str | None = None,
     source: str | None = None,
     recorded: Callable[[pd.DataFrame], Mapping[str, Any]] | None = None,
+    spelt: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """``data`` checked and keyed for ``build_steps``: a canonical key per row (from
     ``key_columns``, or ``key`` for rows of one partition), its time, and the exogenous
     features the models need, each converted and checked once for the whole column.
     ``recorded``: the key values, as recorded, of the partitions the table read names
-    (``csvkeys.data_keys_recorded``); else the first schema's (one partition's rows)."""
+    (``csvkeys.data_keys_recorded``); else the first schema's (one partition's rows).
+    ``spelt``: the table with its keys as the registry spells them
+    (``key_spellings.registry_spelling``: a CSV's ``2024-01-05 10:30:00`` for a DataFrame's
+    ``2024-01-05T10:30:00``)."""
     source = source or f"future ({describe_source(data)})"
     fs, kinds, exogenous = _exogenous(schemas)
     df = read_table(data)
     if key_columns:  # codes such as 007 kept text
         df = keys_as_recorded(data, df, recorded(df) if recorded else _history(fs[0]).key)
+        df = spelt(df) if spelt is not None else df
     required = [*(key_columns or []), time_column, *exogenous]
     refuse_repeated_columns(df, source, required)
     missing = [c for c in required if c not in df.columns]

@@ -15,6 +15,7 @@ from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 
@@ -175,3 +176,20 @@ def test_an_append_of_a_csv_extends_the_dataframes_partitions(
     with Registry.open(tmp_path / "reg") as reg:
         newest = [max(reg.list_versions(k), key=lambda v: v.version) for k in before]
     assert [(v.version, v.n_rows) for v in newest] == [(2, 30), (2, 30)]
+
+
+def test_a_csv_future_table_feeds_a_dataframes_timestamp_partitions(tmp_path: Path) -> None:
+    """Before: ``forecast --future future.csv`` was refused: "none of its 2 partition(s) is
+    in the registry (it has 'pid=2024-01-05%2010:30:00'; the forecast has
+    'pid=2024-01-05T10:30:00')". Now its rows are the DataFrame's future."""
+    train(SPEC, keyed_by(STAMPS[:2]), tmp_path / "reg", backend="local")
+    future = pd.DataFrame(
+        {"pid": [s for s in STAMPS[:2] for _ in range(3)], "t": [30, 31, 32] * 2, "x0": 5.0,
+         "x1": -5.0}
+    )  # fmt: skip
+    future.to_csv(tmp_path / "future.csv", index=False)
+    cli(tmp_path, "forecast", "--horizon", "3", "--future", str(tmp_path / "future.csv"),
+        "--out", str(tmp_path / "out.csv"))  # fmt: skip
+    given = forecast(tmp_path / "reg", horizon=3, future=future)
+    read = pd.read_csv(tmp_path / "out.csv")
+    assert read["prediction"].round(9).tolist() == given["prediction"].round(9).tolist()
