@@ -61,7 +61,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     name = describe_source(data)
     new = read_table(data)
     new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
-    new = registry_spelling(reg, spec.partition_by)(new)  # a CSV's 2024-01-05 10:30:00 too
+    new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
     labels = codes = None  # 'NA' or 'None' as a class label, '01' and '1': read as train does

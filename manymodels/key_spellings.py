@@ -72,11 +72,15 @@ def _dated(value: Any) -> bool:
     return text[4:5] == "-" and text[:4].isdigit()
 
 
-def keys_as_spelt(df: pd.DataFrame, columns: Sequence[str], present: Present) -> pd.DataFrame:
+def keys_as_spelt(
+    df: pd.DataFrame, columns: Sequence[str], present: Present, other: Present | None = None
+) -> pd.DataFrame:
     """``df`` with the key ``columns`` of each key absent from the registry (``present``),
     whose other spelling is there, written as that one (the columns it touches hold each
     key's text then, every row's written as its key writes it). A key found as written is
-    never respelt, nor one with no partition in any spelling (a new one).
+    never respelt, nor one with no partition in any spelling (a new one). ``other``: which of
+    the other spellings may be written so (``present`` by default; the spec's own partitions
+    when a registry holds two specs, whose keys 0 and 1 are not the other's flags).
 
     Once per run, over the table's distinct keys: two batched reads of the registry (the
     keys as written; the other spellings of those absent, only when one is), one rewrite per
@@ -96,7 +100,7 @@ def keys_as_spelt(df: pd.DataFrame, columns: Sequence[str], present: Present) ->
         return df
     given = {c: texts[c][absent] for c in columns}
     forms = _other_forms(columns, given)
-    there = present(sorted({k for rows, keys_of, _ in forms for k in keys_of}))
+    there = (other or present)(sorted({k for rows, keys_of, _ in forms for k in keys_of}))
     if not there:
         return df
     spelt = {c: texts[c].copy() for c in columns}
@@ -205,11 +209,13 @@ def _renamed(
 
 
 def registry_spelling(
-    registry: Any, columns: Sequence[str]
+    registry: Any, columns: Sequence[str], spec_name: str | None = None
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """``keys_as_spelt`` against ``registry`` (a ``Registry``, or where one may be: opened
     only when the table has a key another spelling may name, and nothing when none is there
-    yet, none created)."""
+    yet, none created). ``spec_name``: a key is respelt only to a partition that spec's
+    newest version trained (a registry of two specs keyed by the same column: the second's
+    stores 0 and 1 were written over the first's ``pid=false``/``pid=true``)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
 
@@ -217,12 +223,12 @@ def registry_spelling(
         if not respellable(df, columns):
             return df
         if isinstance(registry, Registry):
-            return keys_as_spelt(df, columns, _present(registry))
+            return keys_as_spelt(df, columns, _present(registry), _own(registry, spec_name))
         if not isinstance(registry, str | Path):
             return df
         try:
             with Registry.open(registry) as reg:
-                return keys_as_spelt(df, columns, _present(reg))
+                return keys_as_spelt(df, columns, _present(reg), _own(reg, spec_name))
         except NoRegistry:
             return df
 
@@ -232,3 +238,12 @@ def registry_spelling(
 def _present(registry: Any) -> Present:
     """The batched read of which keys are the registry's partitions (by primary key)."""
     return lambda keys: set(registry.store.key_values_of(keys))
+
+
+def _own(registry: Any, spec_name: str | None) -> Present | None:
+    """Which keys are partitions whose newest version ``spec_name`` trained (one batched
+    join), or ``None`` (any partition) without a spec to ask of."""
+    if spec_name is None:
+        return None
+    names = registry.store.latest_spec_names
+    return lambda keys: {k for k, name in names(keys).items() if name == spec_name}

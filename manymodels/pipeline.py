@@ -155,7 +155,8 @@ def train(
         else:
             learnt = merged.categorical if append else []  # a frame's category columns
             keyed = None if append else recorded_key(reg or registry, spec.partition_by, data)
-            spelt = None if append else registry_spelling(reg or registry, spec.partition_by)
+            by = spec.partition_by
+            spelt = None if append else registry_spelling(reg or registry, by, spec.name)
             table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
                                recorded=keyed, spelt=spelt)  # fmt: skip
         if append or learnt_schema is not None:  # the table's class prior, not its partitions'

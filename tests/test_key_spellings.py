@@ -193,3 +193,22 @@ def test_a_csv_future_table_feeds_a_dataframes_timestamp_partitions(tmp_path: Pa
     given = forecast(tmp_path / "reg", horizon=3, future=future)
     read = pd.read_csv(tmp_path / "out.csv")
     assert read["prediction"].round(9).tolist() == given["prediction"].round(9).tolist()
+
+
+def test_a_second_specs_stores_0_and_1_are_not_the_first_specs_flags(tmp_path: Path) -> None:
+    """Before: spec b's CSV of stores 0 and 1, trained into a registry where spec a's
+    DataFrame trained flags pid=true/pid=false, was respelt to them and wrote b's models as
+    new versions of a's partitions (four partitions became two). Now each spec keeps its
+    own: a key is respelt only to a partition its own spec trained."""
+    flags = keyed_by([True, False])
+    train(spec_dict(name="a", features=["x0", "x1"]), flags, registry=tmp_path / "reg")
+    keyed_by([0, 1]).to_csv(tmp_path / "stores.csv", index=False)
+    train(spec_dict(name="b", features=["x0", "x1"]), tmp_path / "stores.csv",
+          registry=tmp_path / "reg")  # fmt: skip
+    got = partitions(tmp_path / "reg")
+    assert {k: v for k, v in got.items() if k.startswith("pid=")} == {
+        "pid=true": 1,
+        "pid=false": 1,
+        "pid=0": 1,
+        "pid=1": 1,
+    }

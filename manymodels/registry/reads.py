@@ -200,6 +200,23 @@ class ReadsMixin(StoreBase):
                 out.update({key: spec_hash for key, spec_hash in conn.execute(q)})
         return out
 
+    def latest_spec_names(self, keys: Sequence[str]) -> dict[str, str]:
+        """``{key: name of the spec its newest version was trained under}``, in batched
+        joins: a key spelt otherwise is one spec's partition, never another spec's
+        (``key_spellings``: a second spec's stores 0 and 1 are not the first's flags)."""
+        p, v, r = t.partitions.c, t.model_versions.c, t.runs.c
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(sorted(set(keys))):
+                q = (
+                    select(p.key, r.spec_name)
+                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
+                    .join(t.runs, r.run_id == v.run_id)
+                    .where(p.key.in_(batch))
+                )
+                out.update({key: name for key, name in conn.execute(q)})
+        return out
+
     def latest_holidays(self, keys: Sequence[str]) -> dict[str, list[str]]:
         """``{key: the holidays of the spec its newest version was trained under}`` (``[]``
         for none): business days closed on other dates step and lag otherwise, so an edited
