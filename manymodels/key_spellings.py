@@ -158,7 +158,9 @@ def _other_forms(
     """For each other spelling (``_WAYS``) of the key values ``given`` (an array a column):
     which of the keys it writes otherwise, those keys, and their values so written. Each
     distinct value is parsed once; a spelling that writes no value otherwise, or as an
-    earlier one does, is left out (a table of timestamps tries their three forms only)."""
+    earlier one does, is left out (a table of timestamps tries their three forms only). With
+    several key columns, flags are also written true/false in one column alone: a CSV's
+    ``store=1,flag=1`` is the DataFrame's ``store=1,flag=true``, never ``store=true,…``."""
     distinct = {c: pd.unique(given[c]) for c in columns}
     spellings: dict[str, tuple[str | None, ...]] = {}
     for c in columns:
@@ -169,10 +171,14 @@ def _other_forms(
     flags = any(f[3] for f in spellings.values())
     out = []
     seen: list[dict[str, dict[str, str]]] = []
-    for time, flag in _WAYS:
+    alone = [c for c in columns if len(columns) > 1]  # an integer column's 0/1 beside flags
+    ways = [(t, f, None) for t, f in _WAYS] + [(t, True, c) for t in (None, 0, 1, 2) for c in alone]
+    for time, flag, only in ways:
         if (time is not None and not timed) or (flag and not flags):
             continue
-        written = {c: _renamed(distinct[c], spellings, time, flag) for c in columns}
+        written = {
+            c: _renamed(distinct[c], spellings, time, flag and only in (None, c)) for c in columns
+        }
         if not any(written.values()) or written in seen:
             continue
         seen.append(written)

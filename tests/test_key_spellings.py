@@ -212,3 +212,22 @@ def test_a_second_specs_stores_0_and_1_are_not_the_first_specs_flags(tmp_path: P
         "pid=0": 1,
         "pid=1": 1,
     }
+
+
+def test_a_csvs_flags_beside_an_integer_key_train_the_dataframes_partitions(
+    tmp_path: Path,
+) -> None:
+    """Before: keyed by store (0, 1) and flag, a CSV holding the flags as 1/0 after the
+    DataFrame trained store=1,flag=true made four new partitions (store=1,flag=1…) beside
+    the four: its 1s were tried as true in both columns at once (store=true,flag=true), no
+    partition. Now the flags alone are respelt and the registry's four get version 2."""
+    df = linear_frame(4, 30)
+    df = df.assign(store=df["pid"] % 2, flag=df["pid"] < 2).drop(columns="pid")
+    keyed = spec_dict(features=["x0", "x1"], partition_by=["store", "flag"])
+    train(keyed, df, registry=tmp_path / "reg")
+    df.assign(flag=df["flag"].astype(int)).to_csv(tmp_path / "flags.csv", index=False)
+    train(keyed, tmp_path / "flags.csv", registry=tmp_path / "reg")
+    got = partitions(tmp_path / "reg")
+    assert {k: v for k, v in got.items() if k.startswith("store=")} == {
+        f"store={s},flag={f}": 2 for s in (0, 1) for f in ("true", "false")
+    }
