@@ -271,7 +271,11 @@ def run(
                 serve_logger.removeFilter(quiet)
             signals.serving = True
             url = base_url(settings.host, settings.port)
-            echo(f"ray serve: {replicas} router replica(s) at {url} (docs: {url}/docs)")
+            # the dashboard too, as the plain router's start-up lines name it (README: /ui)
+            echo(
+                f"ray serve: {replicas} router replica(s) at {url} "
+                f"(docs: {url}/docs, dashboard: {url}/ui)"
+            )
             logs = _logs_dir()
             if logs is not None:
                 nodes = " on each node" if ray_address else ""

@@ -258,6 +258,9 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     page = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}, timeout=30).json()
     keys = [item["partition"] for item in page["partitions"] if item["partition"] != "__fallback__"]
     assert len(keys) >= 10
+    # its start-up line names the dashboard, as the plain router's does; the replicas serve it
+    assert f"(docs: {url}/docs, dashboard: {url}/ui)" in log_path.read_text()
+    assert httpx.get(f"{url}/ui", timeout=30).status_code == 200
     replicas: set[str] = set()
     for key in keys:  # every partition, as the plain router (uvicorn, same registry) answers
         plain = httpx.post(f"{server}/v1/partitions/{key}/predict", json={"rows": rows}).json()
