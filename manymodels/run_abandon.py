@@ -16,7 +16,8 @@ from manymodels.reasons import check_reason
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
-from manymodels.tempnames import host_boot, owner_pid, writer_tag
+from manymodels.run_busy import whereabouts
+from manymodels.tempnames import host_boot, writer_tag
 
 
 def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
@@ -34,9 +35,9 @@ def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
             "run (as `manymodels doctor` lists them) is abandoned"
         )
     if run.status == "running" and not run.killed and (run.owner_alive or run.beating):
-        pid = owner_pid(run.options.get("owner"))
-        where = f"process {pid} on this machine" if run.owner_alive else "its process elsewhere"
-        raise DataError(f"run {run_id} is still training ({where}): stop it first")
+        # where, as RunBusy says it: the host the run recorded, or this machine's /proc
+        # hiding it (it said "its process elsewhere" for both)
+        raise DataError(f"run {run_id} is still training ({whereabouts(run)}): stop it first")
     why = reason.strip() if reason and reason.strip() else "by hand"
     check_reason(why, "the reason")  # the CLI's cap, for the library's callers too
     status = "failed" if run.status in ("running", "interrupted") else run.status

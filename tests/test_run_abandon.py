@@ -5,17 +5,20 @@ once it was given up."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
-from factories import make_run, other_machine_tag
+from factories import ago, linear_frame, make_run, mark_running, other_machine_tag, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import RunTakenOver
+from manymodels.exceptions import DataError, RunTakenOver
+from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.entities import PartitionOutcome
 from manymodels.run_abandon import abandon_run
+from manymodels.tempnames import MACHINE
 
 
 def test_a_silent_process_that_wakes_cannot_reopen_or_complete_its_abandoned_run(
@@ -63,3 +66,30 @@ def test_runs_show_of_an_abandoned_run_does_not_ask_for_a_resume(tmp_path: Path)
     assert shown.exit_code == 0, shown.output
     assert "--resume" not in shown.output and "the run was abandoned" in shown.output
     assert "nobody needs it" in shown.output, shown.output
+
+
+@pytest.mark.parametrize(
+    ("owner", "host", "where"),
+    [
+        (other_machine_tag(), "build-7", "process 4242 on host build-7"),
+        (
+            f"4242-x-{MACHINE}",
+            os.uname().nodename,
+            "process 4242 on this machine, which /proc does not show here (hidepid?)",
+        ),
+    ],
+    ids=["another-host", "hidden-here"],
+)
+def test_abandon_of_a_run_training_where_this_process_cannot_see_names_where(
+    tmp_path: Path, owner: str, host: str, where: str
+) -> None:
+    """Refused while it beats, the line said "its process elsewhere" — which host, not said
+    (the run records it), and "elsewhere" for a process of this machine /proc hides — where
+    RunBusy for the same run names it (``run_busy.whereabouts``)."""
+    root = tmp_path / "reg"
+    run_id = train(spec_dict(), linear_frame(3, 30), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, run_id, owner, ago(5), host=host)
+        with pytest.raises(DataError) as refused:
+            abandon_run(reg, run_id)
+    assert str(refused.value) == f"run {run_id} is still training ({where}): stop it first"
