@@ -91,7 +91,7 @@ def _decoded_store(url: str) -> str:
     return "file://" + path
 
 
-def data_path(source: str | Path) -> str | Path:
+def data_path(source: str | Path, what: str = "data path") -> str | Path:
     """A data path (a table, a Parquet directory, a ``--future`` table, a shuffle directory)
     as the readers open it: a ``file`` URL as its local path (``file:///srv/x.csv``,
     ``file://localhost/srv/x.csv``, ``FILE:///srv/x.csv`` and ``file:/srv/x.csv`` are
@@ -99,38 +99,36 @@ def data_path(source: str | Path) -> str | Path:
     found"; its %-escapes decoded: ``file:///srv/my%20data`` is ``/srv/my data``), another
     URL with its scheme in lower case (``S3://b/x`` is ``s3://b/x``), any other path as given.
     A ``file`` URL naming another host, or holding a query or fragment, and the filesystem
-    root in either form, are a ``DataError`` in one line naming them. Text only: no
-    filesystem call, so it costs nothing per request."""
+    root in either form, are a ``DataError`` in one line naming them (``what``: "data path",
+    or ``out_path``'s "output path", whose advice differs). Text only: no filesystem call, so
+    it costs nothing per request."""
     text = str(source)
     if not _SCHEME.fullmatch(text):  # a plain path ('sales.csv', '/srv/x', 'C:/x'): as given
-        _refuse_root(text, source)
+        _refuse_root(text, source, what)
         return source
-    text = _local_host(local_file_url(_lower_scheme(text)), "data path", DataError, DATA_ELSEWHERE)
+    text = _local_host(local_file_url(_lower_scheme(text)), what, DataError, _ELSEWHERE[what])
     if text.startswith("file://"):
         if not text.removeprefix("file://"):
-            raise DataError(f"data path '{source}' names no path (file:///path)")
-        _refuse_query(text.removeprefix("file://"), source)
+            raise DataError(f"{what} '{source}' names no path (file:///path)")
+        _refuse_query(text.removeprefix("file://"), source, what)
         # RFC 8089 escapes as any URL does: Path.as_uri() writes "my data" as my%20data
         path = unquote(text.removeprefix("file://"))
         if "\x00" in path:  # no file has one; the readers named the decoded path, not found
-            raise DataError(f"data path '{source}' names a path holding a NUL byte (%00)")
-        _refuse_root(path, source)
+            raise DataError(f"{what} '{source}' names a path holding a NUL byte (%00)")
+        _refuse_root(path, source, what)
         return path
     return text if "://" in text else source  # 'sales:v2.csv' is a file's name
 
 
-def _refuse_root(path: str, source: object) -> None:
+def _refuse_root(path: str, source: object, what: str) -> None:
     """Refuse the filesystem root (``/``, ``file:///``, ``/./..``) as a data path: read as a
     Parquet directory it walked the whole disk, ``/proc`` and all, to fail on a line of
     ``/proc/self/task/…/root/proc/…`` (no one keeps one table at the root)."""
     if path.startswith("/") and all(part in ("", ".", "..") for part in path.split("/")):
-        raise DataError(
-            f"data path '{source}' is the filesystem root '/': give the data file or the "
-            "directory that holds it (/srv/sales/ or file:///srv/sales/)"
-        )
+        raise DataError(f"{what} '{source}' is the filesystem root '/': {_ROOT_ADVICE[what]}")
 
 
-def _refuse_query(path: str, source: object) -> None:
+def _refuse_query(path: str, source: object, what: str) -> None:
     """Refuse a ``file`` URL's ``?query`` or ``#fragment``: no file reader has a use for one,
     and they were kept in the path ("…/x.csv?v=2: data file not found", a file no one
     named). A ``?`` or ``#`` in a file's name is escaped (``%3F``, ``%23``), as
@@ -138,11 +136,11 @@ def _refuse_query(path: str, source: object) -> None:
     before, hashed, fragment = path.partition("#")
     asked, query = before.partition("?")[1:]
     if asked or hashed:
-        what, part, mark, escape = (
+        part_is, part, mark, escape = (
             ("query", query, "?", "%3F") if asked else ("fragment", fragment, "#", "%23")
         )
         raise DataError(
-            f"data path '{source}' holds the {what} '{mark}{part}': a file URL names a path "
+            f"{what} '{source}' holds the {part_is} '{mark}{part}': a file URL names a path "
             f"only; drop it, or write a '{mark}' in a file's name as {escape}"
         )
 
@@ -151,8 +149,10 @@ def out_path(target: str | Path) -> Path:
     """An output table's path (``score``'s and ``forecast``'s ``--out``) read as a data path
     is: ``file:///srv/x.csv`` is ``/srv/x.csv`` (as a ``Path`` it was the relative
     ``file:/srv/x.csv``, "output directory file:/srv does not exist"); another URL refused in
-    one line (``s3://b/x.csv`` said "output directory s3:/b does not exist")."""
-    where = data_path(target)
+    one line (``s3://b/x.csv`` said "output directory s3:/b does not exist"). Its one-line
+    refusals call it an output path, with an output's advice (they said "data path … give the
+    data file", and sent ``file://otherhost/x`` to "only training data is read by URL")."""
+    where = data_path(target, "output path")
     if "://" in str(where):
         raise DataError(
             f"{where}: an output table is written to a path on this machine, not a URL: give "
@@ -176,6 +176,17 @@ DATA_ELSEWHERE = (
     "mount the other machine's directory, or copy the file here (only training data is read "
     "by URL: a Parquet file or directory, sftp://, s3://…)"
 )
+
+# what data_path's refusals advise, by what the path is
+_ELSEWHERE = {
+    "data path": DATA_ELSEWHERE,
+    "output path": "write it here and copy it there, or mount the other machine's directory",
+}
+_ROOT_ADVICE = {
+    "data path": "give the data file or the directory that holds it (/srv/sales/ or "
+    "file:///srv/sales/)",
+    "output path": "give the file to write (/srv/scores.csv or file:///srv/scores.csv)",
+}
 
 
 def _local_host(

@@ -268,6 +268,40 @@ def test_the_cli_writes_out_to_a_file_urls_path_and_refuses_another_url(
     assert sorted(p.name for p in (tmp_path / "my out").iterdir()) == ["ahead.csv", "scores.csv"]
 
 
+def test_a_refused_out_path_is_called_an_output_path_with_an_outputs_advice(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`score … -o /` said "data path '/' is the filesystem root '/': give the data file or
+    the directory that holds it", and `-o file://otherhost/x.csv` "…; copy the file here
+    (only training data is read by URL…)": advice for reading, of a path that is written.
+    Each is now one line calling it the output path, with advice for an output."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    cli = CliRunner()
+    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
+    said = {
+        "/": "error: output path '/' is the filesystem root '/': give the file to write "
+        "(/srv/scores.csv or file:///srv/scores.csv)",
+        "file://otherhost/x.csv": "error: output path 'file://otherhost/x.csv' names the host "
+        "'otherhost': a file URL names a path on this machine (file:///x.csv or "
+        "file://localhost/x.csv); write it here and copy it there, or mount the other "
+        "machine's directory",
+        "file:///x.csv?v=2": "error: output path 'file:///x.csv?v=2' holds the query '?v=2': a "
+        "file URL names a path only; drop it, or write a '?' in a file's name as %3F",
+    }
+    for out, line in said.items():
+        done = cli.invoke(app, ["score", str(csv), "--registry", "r", "-o", out])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [line]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "rows", "rows.csv", "spec.toml"]
+
+
 def test_a_data_url_naming_another_host_is_one_line_naming_it(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
