@@ -151,7 +151,10 @@ def out_path(target: str | Path) -> Path:
     ``file:/srv/x.csv``, "output directory file:/srv does not exist"); another URL refused in
     one line (``s3://b/x.csv`` said "output directory s3:/b does not exist"). Its one-line
     refusals call it an output path, with an output's advice (they said "data path … give the
-    data file", and sent ``file://otherhost/x`` to "only training data is read by URL")."""
+    data file", and sent ``file://otherhost/x`` to "only training data is read by URL"); an
+    empty one too (``-o ""`` was ".: unknown output format", a path no one typed)."""
+    if target == "":  # an unset $OUT: as a Path, "." (".: unknown output format")
+        raise DataError("output is an empty path (''): name the .csv or .parquet file to write")
     where = data_path(target, "output path")
     if "://" in str(where):
         raise DataError(

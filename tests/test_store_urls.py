@@ -302,6 +302,31 @@ def test_a_refused_out_path_is_called_an_output_path_with_an_outputs_advice(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "rows", "rows.csv", "spec.toml"]
 
 
+def test_an_empty_out_is_one_line_saying_so(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`score … -o ""` and `forecast … -o ""` (an unset $OUT) said ".: unknown output format
+    (expected .parquet or .csv)", naming a path no one typed: one line saying it is empty."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    cli = CliRunner()
+    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
+    ahead = ["forecast", "--horizon", "2", "--partitions", "pid=0"]
+    for command in (["score", str(csv)], ahead):
+        done = cli.invoke(app, [*command, "--registry", "r", "-o", ""])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [
+            "error: output is an empty path (''): name the .csv or .parquet file to write"
+        ], command
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "rows", "rows.csv", "spec.toml"]
+
+
 def test_a_data_url_naming_another_host_is_one_line_naming_it(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
