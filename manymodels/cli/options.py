@@ -19,10 +19,24 @@ Backend = Literal["auto", "ray", "local"]
 
 MAX_INT = 2**31 - 1  # bound on integer options: SQLite would overflow past 2**63 - 1
 
+
+def registry_dir(text: str) -> Path:
+    """``--registry``'s directory; an empty one refused (an unset ``$REG``): as a ``Path``
+    it was ".", and ``train`` wrote registry.db and artifacts/ among the user's files."""
+    if not text:
+        raise typer.BadParameter(
+            "the registry is an empty path (''): name its directory, or leave --registry "
+            "out for ./mmregistry"
+        )
+    return Path(text)
+
+
 RegistryOpt = Annotated[
     Path,
     typer.Option(
         "--registry",
+        parser=registry_dir,
+        metavar="<path>",
         envvar="MANYMODELS_REGISTRY",
         help="Registry directory (registry.db + artifacts/).",
         show_default=True,
