@@ -162,6 +162,24 @@ def rows_on_disk(tmp_path: Path) -> tuple[Path, Path]:
     return csv, folder
 
 
+@pytest.fixture
+def trained_here(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """``rows.csv`` trained by the CLI into the registry ``r`` of the current directory
+    (``tmp_path``), a spec reading x0 and x1: what the output-path tests score and forecast."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    assert CliRunner().invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
+    return csv
+
+
 def test_train_and_score_read_file_urls_as_their_local_paths(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,7 +246,7 @@ def test_the_cli_reads_file_urls_for_train_score_and_the_future_table(
 
 
 def test_the_cli_writes_out_to_a_file_urls_path_and_refuses_another_url(
-    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, trained_here: Path
 ) -> None:
     """`score … -o file:///x/scores.csv` (an `--out` as the data's path is given) said
     "file:/x/scores.csv: output directory file:/x does not exist", a path no one typed, and
@@ -238,12 +256,8 @@ def test_the_cli_writes_out_to_a_file_urls_path_and_refuses_another_url(
 
     from manymodels.cli import app
 
-    monkeypatch.chdir(tmp_path)
-    csv, _ = rows_on_disk
-    spec = tmp_path / "spec.toml"
-    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    csv = trained_here
     cli = CliRunner()
-    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
     (tmp_path / "my out").mkdir()
     scores = tmp_path / "my out" / "scores.csv"
     done = cli.invoke(app, ["score", str(csv), "--registry", "r", "-o", scores.as_uri()])
@@ -269,7 +283,7 @@ def test_the_cli_writes_out_to_a_file_urls_path_and_refuses_another_url(
 
 
 def test_a_refused_out_path_is_called_an_output_path_with_an_outputs_advice(
-    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, trained_here: Path
 ) -> None:
     """`score … -o /` said "data path '/' is the filesystem root '/': give the data file or
     the directory that holds it", and `-o file://otherhost/x.csv` "…; copy the file here
@@ -279,12 +293,8 @@ def test_a_refused_out_path_is_called_an_output_path_with_an_outputs_advice(
 
     from manymodels.cli import app
 
-    monkeypatch.chdir(tmp_path)
-    csv, _ = rows_on_disk
-    spec = tmp_path / "spec.toml"
-    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    csv = trained_here
     cli = CliRunner()
-    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
     said = {
         "/": "error: output path '/' is the filesystem root '/': give the file to write "
         "(/srv/scores.csv or file:///srv/scores.csv)",
@@ -302,21 +312,15 @@ def test_a_refused_out_path_is_called_an_output_path_with_an_outputs_advice(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "rows", "rows.csv", "spec.toml"]
 
 
-def test_an_empty_out_is_one_line_saying_so(
-    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_empty_out_is_one_line_saying_so(tmp_path: Path, trained_here: Path) -> None:
     """`score … -o ""` and `forecast … -o ""` (an unset $OUT) said ".: unknown output format
     (expected .parquet or .csv)", naming a path no one typed: one line saying it is empty."""
     from typer.testing import CliRunner
 
     from manymodels.cli import app
 
-    monkeypatch.chdir(tmp_path)
-    csv, _ = rows_on_disk
-    spec = tmp_path / "spec.toml"
-    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    csv = trained_here
     cli = CliRunner()
-    assert cli.invoke(app, ["train", str(spec), str(csv), "--registry", "r"]).exit_code == 0
     ahead = ["forecast", "--horizon", "2", "--partitions", "pid=0"]
     for command in (["score", str(csv)], ahead):
         done = cli.invoke(app, [*command, "--registry", "r", "-o", ""])

@@ -187,35 +187,13 @@ class ReadsMixin(StoreBase):
     def latest_spec_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         """``{key: hash of the spec its newest version was trained under}`` (its run's), in
         batched joins: the same rows under an edited spec are no longer the same model."""
-        p, v, r = t.partitions.c, t.model_versions.c, t.runs.c
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for batch in batches(keys):
-                q = (
-                    select(p.key, r.spec_hash)
-                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
-                    .join(t.runs, r.run_id == v.run_id)
-                    .where(p.key.in_(batch))
-                )
-                out.update({key: spec_hash for key, spec_hash in conn.execute(q)})
-        return out
+        return self._latest(keys, t.runs.c.spec_hash)
 
     def latest_spec_names(self, keys: Sequence[str]) -> dict[str, str]:
         """``{key: name of the spec its newest version was trained under}``, in batched
         joins: a key spelt otherwise is one spec's partition, never another spec's
         (``key_spellings``: a second spec's stores 0 and 1 are not the first's flags)."""
-        p, v, r = t.partitions.c, t.model_versions.c, t.runs.c
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for batch in batches(sorted(set(keys))):
-                q = (
-                    select(p.key, r.spec_name)
-                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
-                    .join(t.runs, r.run_id == v.run_id)
-                    .where(p.key.in_(batch))
-                )
-                out.update({key: name for key, name in conn.execute(q)})
-        return out
+        return self._latest(sorted(set(keys)), t.runs.c.spec_name)
 
     def latest_holidays(self, keys: Sequence[str]) -> dict[str, list[str]]:
         """``{key: the holidays of the spec its newest version was trained under}`` (``[]``
@@ -261,8 +239,9 @@ class ReadsMixin(StoreBase):
 
     def _latest(self, keys: Sequence[str], *columns: Any) -> dict[str, Any]:
         """Columns of each key's newest version (a value, or a tuple of several), in batched
-        joins."""
-        p, v = t.partitions.c, t.model_versions.c
+        joins; columns of ``runs`` are its run's (one more join)."""
+        p, v, r = t.partitions.c, t.model_versions.c, t.runs.c
+        of_run = any(c.table is t.runs for c in columns)
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for batch in batches(keys):
@@ -271,6 +250,8 @@ class ReadsMixin(StoreBase):
                     .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
                     .where(p.key.in_(batch))
                 )
+                if of_run:
+                    q = q.join(t.runs, r.run_id == v.run_id)
                 for key, *values in conn.execute(q):
                     out[key] = values[0] if len(columns) == 1 else tuple(values)
         return out
