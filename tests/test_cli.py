@@ -610,6 +610,26 @@ def test_usage_error_of_the_installed_command_is_one_line() -> None:
     ]
 
 
+def test_python_m_manymodels_is_the_command() -> None:
+    """``python -m manymodels`` (a venv not activated) said "No module named
+    manymodels.__main__"; it is now the installed command: the same answers, and as light."""
+    module = [sys.executable, "-m", "manymodels"]
+    for args in (["--version"], ["--help"], ["models", "list", "--limit", "0"]):
+        ran = subprocess.run([*module, *args], capture_output=True, text=True, timeout=60)
+        script = subprocess.run([*command(), *args], capture_output=True, text=True, timeout=60)
+        assert ran.returncode == script.returncode, ran.stderr
+        # the usage line names how it was run: "python -m manymodels" rather than "manymodels"
+        assert ran.stdout.replace("python -m manymodels", "manymodels") == script.stdout
+        assert ran.stderr == script.stderr
+    statement = (
+        "import runpy\nsys.argv = ['manymodels', '--help']\n"
+        "try:\n    runpy.run_module('manymodels', run_name='__main__')\n"
+        "except SystemExit:\n    pass"
+    )
+    heavy = ("ray", "sklearn", "scipy", "pandas", "pyarrow", "sqlalchemy")
+    assert imported_by(statement, heavy) == []
+
+
 def test_importing_the_cli_does_not_import_heavy_libraries() -> None:
     heavy = ("ray", "sklearn", "pandas", "pyarrow", "sqlalchemy", "typer")
     assert imported_by("import manymodels.cli", heavy) == []
