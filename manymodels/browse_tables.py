@@ -27,33 +27,43 @@ def metric_view(metric: str) -> tuple[str, float]:
     return metric, 1.0
 
 
-def page_head(offset: int, shown: int, total: int) -> str:
-    """``partitions 101–150 of 3000``; a page past the end is said so (it read "101–100")."""
+def page_head(offset: int, shown: int, total: int, *, fallback: bool = False) -> str:
+    """``partitions 101–150 of 3000``; a page past the end is said so (it read "101–100").
+
+    ``fallback``: one of the ``total`` rows is the global fallback model (``__fallback__``),
+    which is no partition: ``1–35 of 35: 34 partitions + the fallback`` (it read "partitions
+    1–35 of 35" beside a run's "36 partitions, 34 trained, 2 skipped")."""
+    if fallback:
+        of = f"of {total}: {total - 1} partitions + the fallback"
+        return f"{offset + 1}–{offset + shown} {of}" if shown else f"nothing past {offset} {of}"
     if not shown:
         return f"no partitions past {offset} of {total}" if total else "no partitions"
     return f"partitions {offset + 1}–{offset + shown} of {total}"
 
 
-def empty_page(offset: int, total: int) -> bool:
+def empty_page(offset: int, total: int, *, fallback: bool = False) -> bool:
     """Says a page without a row in one line (``page_head``'s), and whether it was one: the
     table's frame under it, headers over no row, read as a listing that went wrong."""
     if total and offset < total:
         return False
-    out.print(page_head(offset, 0, total), soft_wrap=True)
+    out.print(page_head(offset, 0, total, fallback=fallback), soft_wrap=True)
     return True
 
 
-def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
-    """One row a partition. Versions of several metrics on a page (an MLflow import's, or a
-    classifier's fallback metric beside the spec's) each show their own, named in a column:
-    one sign for the page turned every error but one negative."""
-    if not items and empty_page(offset, total):
+def partitions_table(
+    items: Sequence[PartitionSummary], *, total: int, offset: int, fallback: bool = False
+) -> None:
+    """One row a partition, and one for the fallback model when the registry has one
+    (``fallback``: the head counts it apart). Versions of several metrics on a page (an MLflow
+    import's, or a classifier's fallback metric beside the spec's) each show their own, named
+    in a column: one sign for the page turned every error but one negative."""
+    if not items and empty_page(offset, total, fallback=fallback):
         return
     metrics = {p.production.metric for p in items if p.production}
     mixed = len(metrics) > 1
     name = "" if mixed else f"{metric_view(metrics.pop())[0]} " if metrics else "score "
     table = Table(
-        title=f"{page_head(offset, len(items), total)} ({name}on validation)",
+        title=f"{page_head(offset, len(items), total, fallback=fallback)} ({name}on validation)",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import browse_tables, console
+from manymodels.keys import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE
@@ -147,9 +148,10 @@ def _show_models(registry: Path, spec: Spec, run_id: str) -> None:
     with Registry.open(registry) as reg:
         items = reg.list_partitions(limit=1000)
         skipped = reg.store.run_outcomes(run_id, status="skipped", limit=4)
-    trained = [p for p in items if p.production and p.key != "__fallback__"]
+    trained = [p for p in items if p.production and p.key != FALLBACK_KEY]
     beat = sum(1 for p in trained if p.production and (p.production.skill or 0) > 0)
-    browse_tables.partitions_table(items, total=len(items), offset=0)
+    fallback = any(p.key == FALLBACK_KEY for p in items)
+    browse_tables.partitions_table(items, total=len(items), offset=0, fallback=fallback)
     named = ", ".join(o.key for o in skipped[:3]) + (", …" if len(skipped) > 3 else "")
     console.out.print(
         f"{beat} of {len(trained)} partition models beat the naive last-value forecast on their "

@@ -163,10 +163,28 @@ def test_models_list_table_contains_partition_keys(trained: dict[str, Any]) -> N
     assert result.exit_code == 0, result.output
     for key in ("__fallback__", "store=1,brand=dominicks", "store=12,brand=tropicana"):
         assert key in result.stdout
-    assert "partitions 1–35 of 35" in result.stdout
+    # 34 trained of 36 (the run's count): the fallback is one of the 35 rows, no partition (it
+    # read "partitions 1–35 of 35")
+    assert "1–35 of 35: 34 partitions + the fallback (mean_absolute_error" in result.stdout
     past = invoke("models", "list", "--registry", trained["registry"], "--offset", "100")
     assert past.exit_code == 0, past.output  # it read "101–100", then a frame of no row
-    assert [x.strip() for x in past.stdout.splitlines()] == ["no partitions past 100 of 35"]
+    assert [x.strip() for x in past.stdout.splitlines()] == [
+        "nothing past 100 of 35: 34 partitions + the fallback"
+    ]
+
+
+def test_models_list_without_a_fallback_counts_partitions(tmp_path: Path) -> None:
+    """No fallback trained (``fallback.enabled = false``): every row is a partition."""
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+
+    root = tmp_path / "registry"
+    train(spec_dict(fallback={"enabled": False}), linear_frame(2, 30), root, backend="local")
+    result = invoke("models", "list", "--registry", root)
+    assert result.exit_code == 0, result.output
+    assert "partitions 1–2 of 2 (mean_absolute_error on validation)" in result.stdout
+    assert "__fallback__" not in result.stdout
 
 
 def test_models_list_shows_each_versions_metric_when_a_page_mixes_them(tmp_path: Path) -> None:
@@ -187,7 +205,7 @@ def test_models_list_shows_each_versions_metric_when_a_page_mixes_them(tmp_path:
         mae = reg.get_partition("pid=0").production.score  # type: ignore[union-attr]
     result = invoke("models", "list", "--registry", root)
     assert result.exit_code == 0, result.output
-    assert "partitions 1–3 of 3 (on validation)" in result.stdout
+    assert "1–3 of 3: 2 partitions + the fallback (on validation)" in result.stdout
     lines = [line for line in result.stdout.splitlines() if "pid=" in line]
     rows = {line.split("│")[1].strip(): line for line in lines}
     cells = [c.strip() for c in rows["pid=0"].split("│")]

@@ -29,6 +29,8 @@ def _check_story(out: str, registry: Path) -> None:
         assert step in out
     assert "0 failed, 34 trained, 2 skipped of 36 partitions" in out
     assert "__fallback__" in out  # the unknown store 99, answered by the fallback
+    # the table's 35 rows are 34 partitions and the fallback (it read "partitions 1–35 of 35")
+    assert "1–35 of 35: 34 partitions + the fallback" in out
     # the two partitions below min_rows, which the table of models leaves out, are named
     said = " ".join(out.split())  # as a reader sees it, whatever the lines' wrapping
     assert "no model of their own (store=2,brand=minute_maid, store=6,brand=tropicana)" in said

@@ -128,8 +128,11 @@ def _models_list(b: Browser, p: _Parsed) -> Callable[[], None]:
 
     items = b.list_partitions(limit=p.ints["--limit"], offset=p.ints["--offset"])
     total = b.count_partitions()
+    fallback = b.has_fallback()
     offset = p.ints["--offset"]
-    return lambda: views.models_list(items, total=total, offset=offset, json_out=p.json_out)
+    return lambda: views.models_list(
+        items, total=total, offset=offset, json_out=p.json_out, fallback=fallback
+    )
 
 
 def _models_show(b: Browser, p: _Parsed) -> Callable[[], None]:

@@ -29,6 +29,7 @@ from manymodels.cli.options import (
     repeated_flags,
     signer,
 )
+from manymodels.keys import FALLBACK_KEY
 from manymodels.oneline import one_line
 from manymodels.reasons import MAX_REASON
 
@@ -321,7 +322,8 @@ def models_list(
     with _open(registry, registry_db, artifacts) as reg:
         items = reg.list_partitions(limit=limit, offset=offset)
         total = reg.count_partitions()
-    views.models_list(items, total=total, offset=offset, json_out=json_out)
+        fallback = reg.store.has_partition(FALLBACK_KEY)
+    views.models_list(items, total=total, offset=offset, json_out=json_out, fallback=fallback)
 
 
 @models_app.command("show")

@@ -28,14 +28,21 @@ SKIPPED = ("skipped",)
 
 
 def models_list(
-    items: Sequence[PartitionSummary], *, total: int, offset: int, json_out: bool
+    items: Sequence[PartitionSummary],
+    *,
+    total: int,
+    offset: int,
+    json_out: bool,
+    fallback: bool = False,
 ) -> None:
+    """``fallback``: the registry holds the fallback model, one of ``total`` (the table says
+    so; JSON keeps ``total`` as the count of rows, the fallback among its items by key)."""
     if json_out:
         print_json({"total": total, "offset": offset, "items": [p.to_dict() for p in items]})
     else:
         from manymodels import browse_tables
 
-        browse_tables.partitions_table(items, total=total, offset=offset)
+        browse_tables.partitions_table(items, total=total, offset=offset, fallback=fallback)
 
 
 def models_show(

@@ -121,6 +121,12 @@ class Browser:
     def count_partitions(self) -> int:
         return int(self._all("SELECT count(*) AS n FROM partitions")[0].n)
 
+    def has_fallback(self) -> bool:
+        """Whether one of ``count_partitions`` is the fallback model's row (one key lookup)."""
+        from manymodels.keys import FALLBACK_KEY
+
+        return self._has(FALLBACK_KEY)
+
     def get_partition(self, key: str) -> PartitionSummary:
         rows = self._all("SELECT * FROM partitions WHERE key = ?", (key,))
         if not rows:
