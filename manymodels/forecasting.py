@@ -195,11 +195,13 @@ def forecast_chunks(
         refuse_overwritten(chosen)
         fut = None
         if future is not None:
+            forecast_keys = {k for k, _ in chosen.pairs}  # in memory already: no query
             fut = future_table(
                 future, chosen.schemas, key_columns=chosen.key_columns,
                 time_column=chosen.time_column,
                 recorded=partial(data_keys_recorded, reg, future),  # its keys' types
-                spelt=registry_spelling(reg, chosen.key_columns),  # and spellings
+                # and spellings: only to a partition forecast (not another spec's)
+                spelt=registry_spelling(reg, chosen.key_columns, among=forecast_keys),
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
             refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])

@@ -16,7 +16,7 @@ numbers are read as the registry holds them first.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -215,26 +215,36 @@ def _renamed(
 
 
 def registry_spelling(
-    registry: Any, columns: Sequence[str], spec_name: str | None = None
+    registry: Any,
+    columns: Sequence[str],
+    spec_name: str | None = None,
+    *,
+    among: Container[str] | None = None,
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """``keys_as_spelt`` against ``registry`` (a ``Registry``, or where one may be: opened
     only when the table has a key another spelling may name, and nothing when none is there
     yet, none created). ``spec_name``: a key is respelt only to a partition that spec's
     newest version trained (a registry of two specs keyed by the same column: the second's
-    stores 0 and 1 were written over the first's ``pid=false``/``pid=true``)."""
+    stores 0 and 1 were written over the first's ``pid=false``/``pid=true``). ``among``: only
+    to one of these keys (a forecast's own partitions, already read: no query)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
+
+    def targets(reg: Any) -> Present | None:
+        if among is not None:
+            return lambda keys: {k for k in keys if k in among}
+        return _own(reg, spec_name)
 
     def spelt(df: pd.DataFrame) -> pd.DataFrame:
         if not respellable(df, columns):
             return df
         if isinstance(registry, Registry):
-            return keys_as_spelt(df, columns, _present(registry), _own(registry, spec_name))
+            return keys_as_spelt(df, columns, _present(registry), targets(registry))
         if not isinstance(registry, str | Path):
             return df
         try:
             with Registry.open(registry) as reg:
-                return keys_as_spelt(df, columns, _present(reg), _own(reg, spec_name))
+                return keys_as_spelt(df, columns, _present(reg), targets(reg))
         except NoRegistry:
             return df
 

@@ -231,3 +231,27 @@ def test_a_csvs_flags_beside_an_integer_key_train_the_dataframes_partitions(
     assert {k: v for k, v in got.items() if k.startswith("store=")} == {
         f"store={s},flag={f}": 2 for s in (0, 1) for f in ("true", "false")
     }
+
+
+def test_a_future_key_is_not_respelt_to_another_specs_partition(tmp_path: Path) -> None:
+    """Before: ``forecast --future`` of spec b's store 0, the future naming store 1 (no
+    partition of b's yet), respelt it to spec a's flag ``pid=true``: the table was taken as
+    one of known partitions and went unused without a word. Now a future key is respelt
+    only to a partition forecast: store 1 is no partition, and the table is refused."""
+    train(spec_dict(name="a", features=["x0", "x1"]), keyed_by([True, False]),
+          registry=tmp_path / "reg")  # fmt: skip
+    keyed_by([0, 2]).to_csv(tmp_path / "stores.csv", index=False)
+    train(spec_dict(name="b", features=["x0", "x1"]), tmp_path / "stores.csv",
+          registry=tmp_path / "reg")  # fmt: skip
+    future = pd.DataFrame({"pid": [1, 1], "t": [30, 31], "x0": 5.0, "x1": -5.0})
+    future.to_csv(tmp_path / "future.csv", index=False)
+    result = runner.invoke(app, ["forecast", "--horizon", "2", "--partitions", "pid=0", "--future",
+                                 str(tmp_path / "future.csv"), "--registry", str(tmp_path / "reg"),
+                                 "--out", str(tmp_path / "out.csv")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "none of its 1 partition(s) is in the registry (it has 'pid=1'" in result.output
+    assert not (tmp_path / "out.csv").exists()
+    # a future of a partition forecast, written in another spelling, is still its own
+    future.assign(pid="2.0").to_csv(tmp_path / "future.csv", index=False)
+    got = forecast(tmp_path / "reg", keys="pid=2", horizon=2, future=tmp_path / "future.csv")
+    assert got["pid"].tolist() == [2, 2]
