@@ -81,8 +81,9 @@ def test_actuals_of_many_partitions_read_the_registry_in_batches(
     """Each partition of the file was read alone — its production alias, its version, its
     last actual — 7 statements a partition (a file of 4 partitions ran 41, one of 15 ran 118;
     44 s of reads and model loads at 20,000 partitions). Now as many statements whatever the
-    file's partitions; and the errors recorded, the naive answers from the last actual the
-    first file recorded included, are those of each partition measured alone."""
+    file's partitions (but for the batched reads of keys spelt otherwise); and the errors
+    recorded, the naive answers from the last actual the first file recorded included, are
+    those of each partition measured alone."""
     spec, data = tmp_path / "spec.toml", tmp_path / "sales.csv"
     spec.write_text(SPEC)
     frame = store_sales(n_stores=7, weeks=40)
@@ -111,7 +112,10 @@ def test_actuals_of_many_partitions_read_the_registry_in_batches(
         with statements() as seen:
             actuals(path, flags)
         counted.append(len(seen))
-    assert counted[1] == counted[0], counted
+    # within the two batched reads of other spellings (keys.trained_forms), made only for a
+    # file holding a key another spelling may name (store=1 reads as a boolean's 1): per
+    # partition it was 7 statements each
+    assert abs(counted[1] - counted[0]) <= 2, counted
 
     # day two, every partition: what each partition measured alone records
     later = known.groupby(["store", "brand"]).tail(3)
