@@ -76,7 +76,7 @@ def test_a_run_beating_on_another_machine_is_not_resumed_here(tmp_path: Path) ->
         run = reg.get_run(run_id)
         assert run.state == "running" and run.silence is None and not run.killed
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
-        assert "is running (its process elsewhere sent a heartbeat at" in problem.message
+        assert "is running (process 4242 on another machine, heartbeat at" in problem.message
     with pytest.raises(TrainingError, match="still running \\(process 4242 on another machine"):
         train(spec, df, root, backend="local", resume=run_id)
     with Registry(root) as reg:
@@ -85,8 +85,26 @@ def test_a_run_beating_on_another_machine_is_not_resumed_here(tmp_path: Path) ->
         assert run.state == "running (no heartbeat for 2 h)" and not run.killed
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
         assert "has sent no heartbeat for 2 h: finish it with" in problem.message
+        assert "but process 4242 on another machine has sent" in problem.message
     resumed = train(spec, df, root, backend="local", resume=run_id)
     assert resumed.run.status == "completed" and resumed.run.run_id == run_id
+
+
+def test_doctor_names_the_host_a_run_elsewhere_recorded(tmp_path: Path) -> None:
+    """Doctor said "its process elsewhere" of a run beating on another machine, and "its
+    process (on another machine, or before a reboot)" of one gone silent there, though the run
+    recorded its host: it names it now, as ``RunBusy`` does (``run_busy.whereabouts``)."""
+    root = tmp_path / "reg"
+    _, _, run_id = _trained(root)
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), ago(5), host="build-7")
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert "is running (process 4242 on host build-7, heartbeat at " in problem.message
+        assert "elsewhere" not in problem.message, problem.message
+        mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30), host="build-7")
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert "but process 4242 on host build-7 has sent no heartbeat for 2 h" in problem.message
+        assert "reboot" not in problem.message, problem.message
 
 
 def test_a_run_recorded_before_heartbeats_claims_nothing(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from manymodels.doctor.findings import Problem
 from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.run_busy import whereabouts
 from manymodels.stamps import seconds_between
 from manymodels.tempnames import owner_pid
 
@@ -45,12 +46,14 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         state = f"is running (process {pid} on this machine)"
         advice = "let it finish, or stop it and then " + advice
     elif run.silence is not None:
+        # where, as RunBusy says it (``whereabouts``): the host the run recorded, which it
+        # said "on another machine, or before a reboot" and "elsewhere" for
         state = (
-            "is still marked running, but its process (on another machine, or before a "
-            f"reboot) has sent no heartbeat for {spoken(run.silence)}"
+            f"is still marked running, but {whereabouts(run)} has sent no heartbeat for "
+            f"{spoken(run.silence)}"
         )
     elif run.beating:
-        state = f"is running (its process elsewhere sent a heartbeat at {run.heartbeat_at})"
+        state = f"is running ({whereabouts(run)}, heartbeat at {run.heartbeat_at})"
         advice = "let it finish, or stop it and then " + advice
     elif run.status == "running":
         state = "is still marked running (killed, unless it is training right now)"
