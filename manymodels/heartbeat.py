@@ -38,6 +38,15 @@ def silent_for(status: str, heartbeat_at: str | None, now: datetime | None = Non
     return silence if silence is not None and silence > SILENT_AFTER else None
 
 
+def ahead_by(heartbeat_at: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a heartbeat is stamped ahead of this clock, past ``SILENT_AFTER`` (a clock
+    running ahead on the machine that beat), else ``None``. Such a beat proves nothing: a run
+    killed there read as beating until the clock here caught up, blocking every run of its
+    spec (``RunBusy``) and its own ``runs abandon`` meanwhile."""
+    age = seconds_between(now or datetime.now(UTC), heartbeat_at)
+    return -age if age is not None and age < -SILENT_AFTER else None
+
+
 def spoken(seconds: float) -> str:
     """``95`` → ``"1 min"``, ``7200`` → ``"2 h"``: a silence as people read it."""
     if seconds < 60:

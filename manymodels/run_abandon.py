@@ -16,7 +16,7 @@ from manymodels.reasons import check_reason
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
-from manymodels.run_busy import whereabouts
+from manymodels.run_busy import training_now, whereabouts
 from manymodels.tempnames import host_boot, writer_tag
 
 
@@ -34,7 +34,7 @@ def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
             f"run {run_id} is {run.status} with nothing left to finish: only an unfinished "
             "run (as `manymodels doctor` lists them) is abandoned"
         )
-    if run.status == "running" and not run.killed and (run.owner_alive or run.beating):
+    if training_now(run):  # not a heartbeat stamped ahead of this clock (doctor's test)
         # where, as RunBusy says it: the host the run recorded, or this machine's /proc
         # hiding it (it said "its process elsewhere" for both)
         raise DataError(f"run {run_id} is still training ({whereabouts(run)}): stop it first")

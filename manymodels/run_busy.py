@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import RunBusy
-from manymodels.heartbeat import SILENT_AFTER, spoken
+from manymodels.heartbeat import SILENT_AFTER, ahead_by, spoken
 from manymodels.oneline import one_line
 from manymodels.tempnames import host_boot, owner_here, owner_pid
 
@@ -48,13 +48,30 @@ def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = N
     q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
     runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
     return next(
-        (
-            r
-            for r in runs
-            if JOB_NOTE not in r.options and r.run_id != besides and (r.owner_alive or r.beating)
-        ),
+        (r for r in runs if JOB_NOTE not in r.options and r.run_id != besides and training_now(r)),
         None,
     )
+
+
+def training_now(run: Run) -> bool:
+    """Whether ``run`` is surely training now: its process alive on this machine, or beating
+    elsewhere (``beats``). The one test of ``RunBusy``, ``runs abandon``, a resume and
+    ``doctor``: RunBusy and abandon took a heartbeat stamped in the future for a beat."""
+    if run.killed or run.status != "running":
+        return False
+    return bool(run.owner_alive) or beats(run)
+
+
+def beats(run: Run) -> bool:
+    """``run.beating``, its heartbeat a time not stamped ahead of this clock past the silence
+    limit (``heartbeat.ahead_by``): such a beat, or one that is no time at all, proves
+    nothing."""
+    from datetime import UTC, datetime
+
+    from manymodels.stamps import seconds_between
+
+    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
+    return run.beating and age is not None and ahead_by(run.heartbeat_at) is None
 
 
 def busy_message(run: Run) -> str:

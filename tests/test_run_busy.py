@@ -222,3 +222,33 @@ def test_train_by_hand_beside_a_run_of_the_spec_exits_1_naming_it(tmp_path: Path
     # killed in its fit: no longer training, so it holds no run back
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_heartbeat_stamped_ahead_of_this_clock_blocks_nothing(tmp_path: Path) -> None:
+    """A run whose heartbeat is stamped two hours ahead (a clock running ahead on the machine it
+    ran on) read as beating: every run of its spec was refused (``RunBusy``), and so were its
+    `runs abandon` and its resume, until this clock caught up — though ``doctor`` already took
+    such a beat for no proof. They all ask ``run_busy.training_now`` now, and doctor says the
+    heartbeat is ahead of this clock."""
+    from manymodels.doctor import check
+
+    root = tmp_path / "reg"
+    spec = spec_dict()
+    first = train(spec, linear_frame(3, 30), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, other_machine_tag(), ago(-2 * 3600 - 30), host="build-7")
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert (
+            "but process 4242 on host build-7 stamped its heartbeat " in problem.message
+            and "2 h ahead of this clock" in problem.message
+            and f"--resume {first}" in problem.message
+        ), problem.message
+    second = train(spec, linear_frame(3, 31), root, backend="local").run
+    assert second.status == "completed" and second.run_id != first
+    with Registry(root) as reg:
+        mark_running(reg, first, other_machine_tag(), ago(-60), host="build-7")  # within limit
+    with pytest.raises(RunBusy):  # a clock a minute ahead is still trusted, as doctor does
+        train(spec, linear_frame(3, 31), root, backend="local")
+    with Registry(root) as reg:
+        mark_running(reg, first, other_machine_tag(), ago(-2 * 3600 - 30), host="build-7")
+        assert abandon_run(reg, first).status == "failed"

@@ -3,15 +3,13 @@ it, unless a later complete run did its work again."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from manymodels.doctor.findings import Problem
-from manymodels.heartbeat import SILENT_AFTER, spoken
+from manymodels.heartbeat import ahead_by, spoken
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
-from manymodels.run_busy import whereabouts
-from manymodels.stamps import seconds_between
+from manymodels.run_busy import training_now, whereabouts
 from manymodels.tempnames import owner_pid
 
 
@@ -39,7 +37,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         advice = (
             f"finish it with: manymodels retrain SPEC DATA{where} {flagged} --resume {run.run_id}"
         )
-    live = _training_now(run)
+    live = training_now(run)
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running" and run.owner_alive:
@@ -51,6 +49,12 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         state = (
             f"is still marked running, but {whereabouts(run)} has sent no heartbeat for "
             f"{spoken(run.silence)}"
+        )
+    elif run.beating and (ahead := ahead_by(run.heartbeat_at)) is not None:
+        state = (
+            f"is still marked running, but {whereabouts(run)} stamped its heartbeat "
+            f"{run.heartbeat_at}, {spoken(ahead)} ahead of this clock (a clock running ahead "
+            "there): it proves nothing, so the run blocks nothing"
         )
     elif run.beating:
         state = f"is running ({whereabouts(run)}, heartbeat at {run.heartbeat_at})"
@@ -72,19 +76,6 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
     )
 
 
-def _training_now(run: Run) -> bool:
-    """Whether ``run`` is surely training now, a note rather than a problem: its process
-    lives on this machine, or beats elsewhere. A heartbeat stamped in the future beyond the
-    silence limit (a clock ahead) or not a time at all proves nothing: a run killed there read
-    as training until the clock here caught up."""
-    if run.killed or run.status != "running":
-        return False
-    if run.owner_alive:
-        return True
-    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
-    return run.beating and age is not None and age >= -SILENT_AFTER
-
-
 SUPERSEDING_LOOKBACK = 200
 """Runs read, newest first, for one that did an unfinished run's work again."""
 
@@ -96,9 +87,7 @@ def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
     Ctrl-C a user often runs the command again rather than ``--resume``: the interrupted run
     is then no problem to solve, and resuming it would only train every partition a second
     time. A run still training is never such."""
-    stopped = [
-        r for r in unfinished if not (r.status == "running" and (r.owner_alive or r.beating))
-    ]
+    stopped = [r for r in unfinished if not training_now(r)]
     if not stopped:
         return set()
     later = [
