@@ -207,8 +207,22 @@ def run_detail(run: Run, lost: int) -> None:
         ("ended", run.ended_at or "—"),
         ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
                        f"{run.n_failed - lost} failed" + (f", {lost} lost" if lost else "")),
-    ] + ([("error", run.error)] if run.error else []) + _abandoned(run):  # fmt: skip
+    ] + _run_by(run) + ([("error", run.error)] if run.error else []) + _abandoned(run):  # fmt: skip
         out.print(one_line(f"  {label:<11} {value}"), soft_wrap=True)  # a path, a reason
+
+
+def _run_by(run: Run) -> list[tuple[str, str]]:
+    """Which process runs a run still running, and on which host, as ``RunBusy`` words it
+    (``run_busy.whereabouts``): only ``--json``'s options had them, so which machine to stop
+    it on was not said. A killed run's process is named as gone."""
+    if run.status != "running":
+        return []
+    from manymodels.run_busy import whereabouts
+    from manymodels.tempnames import owner_pid
+
+    if run.killed:
+        return [("run by", f"process {owner_pid(run.options.get('owner'))} on this machine, gone")]
+    return [("run by", whereabouts(run))]
 
 
 def _abandoned(run: Run) -> list[tuple[str, str]]:

@@ -277,3 +277,30 @@ def test_a_holiday_set_the_browser_cannot_read_is_its_error_not_a_missing_set(
     done = runner.invoke(app, argv)
     assert done.exit_code == 1
     assert "no such column" in done.output and len(done.output.strip().splitlines()) == 1
+
+
+def test_runs_show_of_a_running_run_names_its_process_and_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text `runs show` of a run still running named neither its process nor its host (only
+    ``--json``'s options had them): which machine to stop it on was not said. A line names
+    them now, as ``RunBusy`` words it; a finished run has none."""
+    from factories import ago, dead_process_tag, linear_frame, mark_running, other_machine_tag
+
+    root = tmp_path / "reg"
+    run_id = train(spec_dict(), linear_frame(3, 30), root, backend="local").run.run_id
+    argv = ["runs", "show", run_id, "--registry", str(root)]
+    assert answer(argv) == 0
+    assert "run by" not in capsys.readouterr().out  # completed: no process to name
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), ago(5), host="build-7")
+    assert answer(argv) == 0
+    fast = capsys.readouterr().out
+    assert "\n  run by      process 4242 on host build-7\n" in fast, fast
+    typer_run = runner.invoke(app, argv)
+    assert typer_run.exit_code == 0 and typer_run.stdout == fast, typer_run.output
+    with Registry(root) as reg:  # killed here: gone, not hidden by /proc
+        mark_running(reg, run_id, dead_process_tag(), ago(5), host=os.uname().nodename)
+    assert answer(argv) == 0
+    killed = capsys.readouterr().out
+    assert "on this machine, gone\n" in killed and "hidepid" not in killed, killed
