@@ -20,7 +20,7 @@ from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.firing_runs import note_firing_run
 from manymodels.registry.rows import run_entity
 from manymodels.registry.run_takeover import refuse_if_taken, stored_options, taken_from
-from manymodels.run_busy import refuse_if_busy, training_run_in
+from manymodels.run_busy import refuse_if_busy, training_now, training_run_in
 from manymodels.stamps import seconds_between
 
 
@@ -360,17 +360,19 @@ def _refuse_keys_in_training(
     conn: Connection, known: list[str], keys: list[str], spec_name: str
 ) -> None:
     """``DataError`` for a run keyed by ``keys`` into a registry keyed ``known`` by a run that
-    is still training (alive on this machine, or beating elsewhere) and has committed no
-    partition yet. Two first runs into an empty registry keyed differently each found no
-    partition and both trained: the second took the registry's key columns from the first
-    while it trained, and the registry held partitions of both keyings. Read under the write
-    lock ``create_run`` holds, so one of two racing runs keys the registry and the other is
-    refused. Reads the running runs only (few)."""
+    is still training (``run_busy.training_now``: alive on this machine, or beating elsewhere
+    — a heartbeat stamped ahead of this clock past the silence limit proves nothing here as
+    it proves nothing to ``RunBusy``; counted, it refused every other keying until this clock
+    caught up) and has committed no partition yet. Two first runs into an empty registry
+    keyed differently each found no partition and both trained: the second took the
+    registry's key columns from the first while it trained, and the registry held partitions
+    of both keyings. Read under the write lock ``create_run`` holds, so one of two racing
+    runs keys the registry and the other is refused. Reads the running runs only (few)."""
     running = conn.execute(select(t.runs).where(t.runs.c.status == "running"))
     for found in (run_entity(r) for r in running):
         if found.spec.get("partition_by") != known:
             continue
-        if found.owner_alive or found.beating:
+        if training_now(found):
             raise DataError(
                 f"run {found.run_id} of spec '{found.spec_name}' is training into this "
                 f"registry, keyed by {', '.join(known)}; spec '{spec_name}' keys its "

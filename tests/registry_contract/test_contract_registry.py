@@ -261,3 +261,29 @@ def test_a_run_keyed_otherwise_is_refused_while_the_keying_run_lives(reg: Regist
     reg.store.finish_run("stores", "failed", error="every partition failed")
     reg.store.create_run(keyed("users", ["user"], writer_tag()))
     assert reg.store.get_meta("partition_by") == '["user"]'
+
+
+def test_a_keying_run_whose_heartbeat_is_stamped_ahead_refuses_no_other_keying(
+    reg: Registry,
+) -> None:
+    """A keying run on another machine whose heartbeat is stamped two hours ahead (a clock
+    running ahead there) counted as beating, so every run keyed otherwise was refused ("is
+    training into this registry") until this clock caught up — though ``RunBusy`` already
+    took such a beat for no proof. Both ask ``run_busy.training_now`` now; a beat a minute
+    ahead is still trusted."""
+    from dataclasses import replace
+
+    from factories import ago, mark_running, other_machine_tag
+
+    from manymodels.exceptions import DataError
+
+    def keyed(run_id: str, keys: list[str]) -> Any:
+        return replace(make_run(run_id), spec={"partition_by": keys})
+
+    reg.store.create_run(keyed("stores", ["pid"]))
+    mark_running(reg, "stores", other_machine_tag(), ago(-60))  # within the silence limit
+    with pytest.raises(DataError, match=r"run stores of spec 'test' is training into this"):
+        reg.store.create_run(keyed("users", ["user"]))
+    mark_running(reg, "stores", other_machine_tag(), ago(-2 * 3600 - 30))
+    reg.store.create_run(keyed("users", ["user"]))
+    assert reg.store.get_meta("partition_by") == '["user"]'
