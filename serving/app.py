@@ -41,6 +41,7 @@ from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
 from serving.readiness import RegistryPing
+from serving.replaced import RegistryFileWatch
 from serving.retrain import Retrainer
 from serving.routes import admin, forecast, ops, partitions, predict, retrain, runs, ui, v2
 from serving.routes import monitor as monitor_routes
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             artifacts=settings.artifacts,
             signer=settings.signer,
         )
+        watch = RegistryFileWatch(registry.db_url)  # the file it opened (serving.replaced)
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None
         try:
@@ -128,7 +130,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             refresher = Refresher(
                 service.aliases,
                 settings.refresh_seconds,
-                also=[service.follow_trust, deleted.follow],
+                also=[service.follow_trust, deleted.follow, watch.follow],
             )
             refresher.start()
             metrics.watch(service)
@@ -136,6 +138,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             await run_in_threadpool(jobs.attach, registry)  # jobs live in its database
             retrainer = Retrainer(service, backend=settings.retrain_backend)
             app.state.registry_ping = RegistryPing(registry.store.ping)
+            app.state.registry_file = watch
             app.state.service = service
             app.state.retrainer = retrainer
             logger.info(
@@ -187,6 +190,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     app.state.service = None
     app.state.jobs = jobs
     app.state.retrainer = None
+    app.state.registry_file = None
     install_handlers(app)
     # GET /v1/partitions/{key:path} also matches ".../promote", ".../retrain" and the like, and
     # a 405 carries the Allow header of the first route whose path matches: every action under

@@ -12,6 +12,7 @@ from serving.errors import RETRY_AFTER_SECONDS
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.readiness import READY_TIMEOUT_SECONDS
 from serving.redact import local_roots, redact_text
+from serving.replaced import replaced_file
 from serving.schemas import ErrorOut
 
 router = APIRouter(tags=["ops"])
@@ -27,7 +28,9 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
         "model": ErrorOut,
         "description": "Not ready: still starting up (the alias table not read yet), or the "
         f"registry unreachable (its database not answering in {READY_TIMEOUT_SECONDS:g} s; "
-        "why, to a read or admin token only when reads need one).",
+        "why, to a read or admin token only when reads need one), or the registry's database "
+        "file replaced or moved since the router opened it (it still serves the old file's "
+        "models: restart it).",
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
@@ -44,6 +47,9 @@ async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return JSONResponse({"detail": "starting up"}, status_code=503, headers=WAIT)
+    replaced = replaced_file(request)  # first: a ping of a new file may fail for that reason
+    if replaced is not None:  # no Retry-After: it does not end by itself
+        return JSONResponse({"detail": replaced}, 503)
     why = await request.app.state.registry_ping.why_not()
     if why is not None:
         if not may_read(request):  # the driver's reason can name the database's host;

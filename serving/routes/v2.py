@@ -39,6 +39,7 @@ from serving import decision
 from serving.jsonbody import OFF_LOOP_BYTES
 from serving.keys import raw_segment
 from serving.query import any_query, without
+from serving.replaced import replaced_file
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
@@ -124,11 +125,11 @@ async def live() -> Response:
 @any_query
 async def ready(request: Request) -> Response:
     """200 once the registry is open and the alias table read (``/readyz``); 400 before, or
-    when the registry is unreachable (the protocol's "false")."""
+    when the registry is unreachable or its file was replaced (the protocol's "false")."""
     service: ModelService | None = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return Response(_NOT_READY, status_code=400, media_type="application/json")
-    if await request.app.state.registry_ping.why_not() is not None:
+    if await request.app.state.registry_ping.why_not() is not None or replaced_file(request):
         return Response(_NOT_READY, status_code=400, media_type="application/json")
     return Response(_READY, status_code=200, media_type="application/json")
 

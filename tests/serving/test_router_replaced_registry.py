@@ -1,0 +1,71 @@
+"""A registry file replaced under a running router (a backup copied over ``registry.db``, a
+``mv new.db registry.db``): SQLite kept the old file open, and the router served the old
+file's models forever without a word (``serving.replaced``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+from routerkit import TWO_VERSIONS, feature_rows
+
+from manymodels.registry import Registry
+from serving.local import running_server
+from serving.settings import Settings
+
+
+def served_version(base: str, key: str) -> int:
+    r = httpx.post(f"{base}/v1/partitions/{key}/predict", json={"rows": feature_rows(2)})
+    assert r.status_code == 200, r.text
+    return int(r.json()["version"])
+
+
+def test_a_registry_file_replaced_under_the_router_is_said_in_readiness(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """The router still serves what it opened (a restart serves the new file), but no longer
+    silently: ``/readyz`` answers 503 saying to restart it, ``/v2/health/ready`` 400, until
+    the file it opened is back at its path."""
+    key = TWO_VERSIONS[0]
+    other = Path(shutil.copytree(registry_path, tmp_path / "other"))
+    with Registry(other) as reg:
+        reg.promote(key, 2)
+    db, aside, new = registry_path / "registry.db", tmp_path / "aside.db", tmp_path / "new.db"
+    os.link(other / "registry.db", new)
+    settings = Settings(registry=registry_path, refresh_seconds=0.1)
+    with running_server(settings) as base:
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        os.link(db, aside)  # the opened file, to put back
+        os.replace(other / "registry.db", db)
+        ready = wait_for_status(f"{base}/readyz", 503)
+        assert ready.json() == {
+            "detail": "the registry's database file registry.db was replaced since the router "
+            "opened it: it still serves the old file's models; restart the router to serve "
+            "the new file"
+        }
+        assert "Retry-After" not in ready.headers  # it does not end by itself
+        assert httpx.get(f"{base}/v2/health/ready").status_code == 400
+        assert served_version(base, key) == 1  # what it opened, as before: not a mix
+        (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+        os.replace(tmp_path / "junk.db", db)  # its ping may fail: the file is still the cause
+        assert wait_for_status(f"{base}/readyz", 503).json() == ready.json()
+        os.replace(aside, db)
+        assert wait_for_status(f"{base}/readyz", 200).json()["status"] == "ready"
+        os.replace(db, aside)
+        gone = wait_for_status(f"{base}/readyz", 503).json()["detail"]
+        assert gone.startswith("the registry's database file registry.db was moved or deleted")
+    os.replace(new, db)
+    with running_server(settings) as base:  # a restart serves the new file, as it says
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        assert served_version(base, key) == 2
+
+
+def wait_for_status(url: str, status: int, timeout: float = 10.0) -> httpx.Response:
+    """``GET url`` until it answers ``status`` (a refresh or two), or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while (r := httpx.get(url)).status_code != status and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return r
