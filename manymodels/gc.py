@@ -18,7 +18,7 @@ With a grace under a second, an upload in the instant before its job is queued c
 nothing when the registry references none of the artifacts its store holds: that is a lost or
 mismatched database, not a store full of garbage; nor when another registry marked the store
 as its own (``registry.ownership``). Holiday sets no version names any more go too
-(``registry.holiday_rows``: checked again under a lock every writer of sets holds).
+(``registry.holiday_rows``: one statement, under a lock every writer of sets holds).
 """
 
 from __future__ import annotations
@@ -140,8 +140,10 @@ def collect(
         freed += freed_now
     # holiday sets (rows, not files): deleted where no writer can name one at once, so no
     # grace; a dry run counts those its pruning would free (as if its versions were gone)
-    unused = registry.store.unused_holiday_sets(exclude=gone)
-    sets_deleted = len(unused) if dry_run else registry.store.delete_holiday_sets(unused)
+    if dry_run:
+        sets_deleted = len(registry.store.unused_holiday_sets(exclude=gone))
+    else:
+        sets_deleted = registry.store.delete_holiday_sets()
     store = registry.artifacts
     put_back = len(store.moved_aside(cutoff)) if isinstance(store, LocalArtifactStore) else 0
     temp_files, temp_bytes = store.sweep_temporaries(cutoff, dry_run=dry_run)

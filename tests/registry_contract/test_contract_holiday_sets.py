@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from factories import spec_dict
+from factories.registry import executed
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
@@ -102,6 +103,29 @@ def test_gc_deletes_the_sets_no_version_names_and_keeps_the_rest(
         assert plan is not None and plan.holidays == ["2024-12-25", "2025-01-01"]
 
 
+def test_gc_deletes_in_one_statement_and_only_its_dry_run_reads_the_sets(
+    db_url: str, tmp_path: Path
+) -> None:
+    """gc read every set's hash and looked each up in the versions' plans, then deleted those
+    it had found unused, each checked again: two passes, the second deciding. The real run is
+    now one statement under the write lock (nothing read before it decides what goes): the
+    set a version names is kept, the one none does is deleted; a dry run reads to count and
+    deletes nothing."""
+    from manymodels.gc import collect
+
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        former, current = _two_calendars(reg)
+        reg.store.prune_versions(1)  # no version names the former calendar's set any more
+        assert collect(reg, dry_run=True).holiday_sets_deleted == 1
+        assert _stored(reg) == {former, current}
+        with executed(reg.store.engine) as seen:
+            assert collect(reg).holiday_sets_deleted == 1
+        sets = [statement for statement, _ in seen if "holiday_sets" in statement]
+        assert len(sets) == 1 and "DELETE FROM holiday_sets" in sets[0], sets
+        assert _stored(reg) == {current}
+        assert collect(reg, dry_run=True).holiday_sets_deleted == 0
+
+
 def test_a_set_a_writer_names_while_gc_deletes_is_kept(db_url: str, tmp_path: Path) -> None:
     """A writer that stores versions naming a set gc found unused (keep: the set is there,
     its insert does nothing) commits while gc deletes: gc waits for it, sees its versions,
@@ -124,9 +148,7 @@ def test_a_set_a_writer_names_while_gc_deletes_is_kept(db_url: str, tmp_path: Pa
                 named = row.feature_schema_json.replace(current, former)
                 conn.execute(update(t.model_versions).where(c.id == row.id).values(
                     feature_schema_json=named))  # fmt: skip
-                gc = threading.Thread(
-                    target=lambda: got.append(reg.store.delete_holiday_sets([former]))
-                )
+                gc = threading.Thread(target=lambda: got.append(reg.store.delete_holiday_sets()))
                 gc.start()
                 gc.join(1.0)
                 waited = gc.is_alive()
@@ -148,7 +170,7 @@ def test_a_set_gc_deleted_is_stored_again_by_the_next_run_naming_it(
     with Registry(root, db_url=db_url) as reg:
         former, current = _two_calendars(reg)
         reg.store.prune_versions(1)
-        assert reg.store.delete_holiday_sets([former]) == 1
+        assert reg.store.delete_holiday_sets() == 1
         assert _stored(reg) == {current}
         train({**spec, "holidays": ["2024-12-25"]}, df, reg, backend="local")
         assert _stored(reg) == {former, current}
