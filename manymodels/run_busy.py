@@ -124,15 +124,21 @@ def whereabouts(run: Run) -> str:
     return f"{who} {on_host(run.options.get('host'))}"
 
 
-def on_host(host: object) -> str:
-    """``on host X``, a run's recorded host (``options["host"]``) as one line, for a process
-    this machine cannot look up: one of this host's name is in another container (or on a
-    machine so named); none recorded (an older release's run), ``on another machine``."""
+def on_host(host: object, boot: object = None) -> str:
+    """Where a process this machine cannot look up runs, as one line, by the host (and boot)
+    its record names: ``on host X``; this host's name ``in another container of this host``
+    when the boot is this one's too (a scheduler's mark records it), else hedged (a run's
+    records only the name: another container, or a machine of this one's name); none
+    recorded (an older release's run or mark), ``on another machine``. The one wording of a
+    run's process (``whereabouts``, ``run_takeover``) and a scheduler's mark (``whose``)."""
     if not isinstance(host, str) or not host:
         return "on another machine"
-    if host == host_boot()[0]:  # the same name, another pid namespace
-        return f"on host {one_line(host)} (another container, or a machine of this one's name)"
-    return f"on host {one_line(host)}"
+    here, booted = host_boot()
+    if host != here:
+        return f"on host {one_line(host)}"
+    if isinstance(boot, str) and boot and boot == booted:
+        return f"in another container of this host, {one_line(host)}"
+    return f"on host {one_line(host)} (another container, or a machine of this one's name)"
 
 
 def recorded_host(run: Run) -> str | None:

@@ -107,16 +107,10 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
 
 
 def whose(mark: FailedFiring) -> str:
-    """The scheduler of a firing's mark it cannot look up, as the mark records it: its pid
-    and host, this one's name meaning another container of this host (the same boot: a mark
-    of an earlier one is no firing under way); "another machine or container" for a mark
-    written before marks named their host."""
-    from manymodels.oneline import one_line
-    from manymodels.tempnames import host_boot, owner_pid
+    """The scheduler of a firing's mark it cannot look up, as the mark records it: its pid and
+    where (``run_busy.on_host``, as a run's process is said; a mark of this host's name is of
+    this boot here: one of an earlier boot is no firing under way)."""
+    from manymodels.run_busy import on_host
+    from manymodels.tempnames import owner_pid
 
-    pid = owner_pid(mark.owner)
-    if not mark.host:
-        return f"pid {pid} on another machine or in another container"
-    if mark.host == host_boot()[0]:
-        return f"pid {pid} in another container of this host, {one_line(mark.host)}"
-    return f"pid {pid} on host {one_line(mark.host)}"
+    return f"pid {owner_pid(mark.owner)} {on_host(mark.host, mark.boot)}"
