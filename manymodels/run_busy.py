@@ -70,8 +70,9 @@ def beats(run: Run) -> bool:
 
     from manymodels.stamps import seconds_between
 
-    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
-    return run.beating and age is not None and ahead_by(run.heartbeat_at) is None
+    now = datetime.now(UTC)  # one clock reading for both: its age, and how far ahead it is
+    age = seconds_between(now, run.heartbeat_at)
+    return run.beating and age is not None and ahead_by(run.heartbeat_at, now) is None
 
 
 def busy_message(run: Run) -> str:
@@ -96,7 +97,7 @@ def busy_message(run: Run) -> str:
         )
     else:
         who = f"process {pid}" if pid else "its process"
-        host = recorded_host(run)
+        host = recorded_host(run.options.get("host"))
         there = f"on {host}" if host else "on the machine it runs on"
         where += f", heartbeat at {(run.heartbeat_at or '')[:19]}"
         advice = (
@@ -131,20 +132,20 @@ def on_host(host: object, boot: object = None) -> str:
     records only the name: another container, or a machine of this one's name); none
     recorded (an older release's run or mark), ``on another machine``. The one wording of a
     run's process (``whereabouts``, ``run_takeover``) and a scheduler's mark (``whose``)."""
-    if not isinstance(host, str) or not host:
+    name = recorded_host(host)
+    if name is None:
         return "on another machine"
     here, booted = host_boot()
     if host != here:
-        return f"on host {one_line(host)}"
+        return f"on host {name}"
     if isinstance(boot, str) and boot and boot == booted:
-        return f"in another container of this host, {one_line(host)}"
-    return f"on host {one_line(host)} (another container, or a machine of this one's name)"
+        return f"in another container of this host, {name}"
+    return f"on host {name} (another container, or a machine of this one's name)"
 
 
-def recorded_host(run: Run) -> str | None:
-    """The host name the run recorded (``options["host"]``), as one line; ``None`` when it
-    recorded none (a run started before hosts were recorded)."""
-    host = run.options.get("host")
+def recorded_host(host: object) -> str | None:
+    """A host name as a run or a mark recorded it (a run's ``options["host"]``), as one line;
+    ``None`` when it recorded none (one written before hosts were recorded)."""
     return one_line(host) if isinstance(host, str) and host else None
 
 
