@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from manymodels.exceptions import RunTakenOver
 from manymodels.registry import schema as t
 from manymodels.run_busy import on_host
-from manymodels.tempnames import MACHINE, owner_pid
+from manymodels.tempnames import owner_here, owner_pid
 
 
 def stored_options(conn: Connection, run_id: str) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def taken_over_message(run_id: str, options: Mapping[str, Any]) -> str:
     process that now owns it (``options``, the run's: its ``owner`` and ``host``)."""
     other = options.get("owner")
     pid = owner_pid(other)
-    here = isinstance(other, str) and other.endswith(MACHINE)
+    here = owner_here(other)
     who = "another process" if pid is None else f"process {pid}"
     where = (
         "" if pid is None else " on this machine" if here else f" {on_host(options.get('host'))}"
