@@ -154,7 +154,7 @@ def refuse_other_keys(
     the row's ``1`` is its own partition's); a key that is not ``col=value`` (the
     fallback's) names none. Rows without key columns, the
     usual body, cost one C-level scan per key column."""
-    named = _named(partition)
+    named = named_pairs(partition)
     if not rows or not any(any(map(contains, rows, repeat(c))) for c, _ in named):
         return
     errors: list[dict[str, Any]] = []
@@ -196,9 +196,10 @@ def names_partition(
 
 
 @lru_cache(maxsize=4096)
-def _named(partition: str) -> tuple[tuple[str, str], ...]:
+def named_pairs(partition: str) -> tuple[tuple[str, str], ...]:
     """The ``(column, value)`` pairs ``partition`` names, decoded once per key (none when it
-    is not ``col=value``: the fallback's)."""
+    is not ``col=value``: the fallback's): what ``names_partition`` compares a row's values
+    to, for a predict's rows (``refuse_other_keys``) and a retrain's (``retrain_rows``)."""
     try:
         return tuple(decode_key(partition).items())
     except DataError:

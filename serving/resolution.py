@@ -143,17 +143,20 @@ class Resolver:
     def missing(self, text: str, key: str | None, where: str, why: str = "") -> PartitionNotFound:
         """The 404 of ``text`` (canonical: ``key``), saying which it is: a key of other
         columns than the registry's, or of its columns with no version ``where``."""
-        detail = absent(text, self._spec_columns(text)) if len(text) <= MAX_KEY_LENGTH else ""
+        detail = ""
+        if len(text) <= MAX_KEY_LENGTH:  # the spec's columns the key names, else the first's
+            order = self._spec_order(text)
+            detail = absent(text, list(order) if order is not None else self.partition_by())
         return PartitionNotFound(f"no partition '{key or text}' {where}{detail}{why}")
 
-    def _spec_columns(self, text: str) -> list[str] | None:
-        """The key columns, in order, of the spec whose columns ``text`` names (any order),
-        else ``partition_by``: one decode and one lookup in ``key_columns``."""
+    def _spec_order(self, text: str) -> tuple[str, ...] | None:
+        """The key columns, in order, of the spec whose columns ``text`` names (any order);
+        ``None`` for none, or text that is no ``col=value`` key: one decode and one lookup in
+        ``key_columns``, for a 404's detail (``missing``) and a reordered key (``canonical``)."""
         try:
-            order = self.key_columns().get(frozenset(decode_key(text)))
+            return self.key_columns().get(frozenset(decode_key(text)))
         except DataError:
-            order = None
-        return list(order) if order is not None else self.partition_by()
+            return None
 
     def canonical(self, text: str) -> str | None:
         """The canonical form of a key given as text, or ``None`` if it cannot be one.
@@ -173,7 +176,7 @@ class Resolver:
             return None
         if key in self.aliases or key == FALLBACK_KEY:
             return key
-        order = self.key_columns().get(frozenset(decode_key(key)))
+        order = self._spec_order(key)
         if order is not None:
             key = normalize_key(text, order)  # the same columns: never refused
         return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"

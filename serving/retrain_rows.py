@@ -31,7 +31,7 @@ from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.rows import HUGE
-from serving.keys import names_partition
+from serving.keys import named_pairs, names_partition
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def training_frame(
     spec = target.spec
     if len(frame) == 0:
         raise DataError("no rows to train on")
-    keyed, named = key_values(target), _pairs(target.key)
+    keyed, named = key_values(target), named_pairs(target.key)
     for col in spec.partition_by:
         if col not in frame.columns:
             continue
@@ -281,14 +281,6 @@ def key_values(target: RetrainTarget) -> dict[str, Any]:
         if text is not None and _formatted(value) != text:
             out[col] = text
     return out
-
-
-def _pairs(key: str) -> tuple[tuple[str, str], ...]:
-    """The ``(column, value)`` pairs ``key`` names (none for a key not ``col=value``)."""
-    try:
-        return tuple(decode_key(key).items())
-    except DataError:
-        return ()
 
 
 def _formatted(value: Any) -> str:
