@@ -84,11 +84,10 @@ def keys_as_spelt(
 
     Once per run, over the table's distinct keys: two batched reads of the registry (the
     keys as written; the other spellings of those absent, only when one is), one rewrite per
-    distinct value of the absent keys, one merge over the rows. Nothing for a table of keys
-    no registry spells otherwise (``respellable``)."""
+    distinct value of the absent keys, one merge over the rows. Asked only of a table with
+    ``columns`` ``respellable`` found a key another spelling may name (``registry_spelling``
+    asks it once, before it opens a registry: a column of 0 and 1 is read whole)."""
     columns = list(columns)
-    if not columns or not respellable(df, columns):
-        return df
     distinct = df[columns].dropna().drop_duplicates(ignore_index=True)
     if distinct.empty:
         return df
