@@ -6,7 +6,8 @@ CSV as its text (``ts=2024-01-05%2010:30:00``, ``ts=2024-01-05``), a boolean col
 ``true``/``false`` where a CSV of flags holds ``1``/``0``. A registry trained from one and
 trained again from the other made a second partition of each key beside the first (each
 spelling then served its own model). Here each key the table's rows name that the registry
-lacks as written, but holds in another spelling (``keys.trained_forms``' order), is written so.
+lacks as written, but holds in another spelling (``value_spellings.value_forms``, tried in
+the order ``keys.trained_forms`` tries them for a key named), is written so.
 
 Kept apart from ``csvkeys`` (which reads a CSV's codes such as ``007`` as text): a DataFrame
 or a Parquet file of timestamps into a registry a CSV trained needs the same, and a CSV's
@@ -26,17 +27,10 @@ import pandas as pd
 
 from manymodels.exceptions import DataError
 from manymodels.keys import encode_key, format_value
-from manymodels.value_spellings import boolean, time_spellings
+from manymodels.value_spellings import value_forms
 
 Present = Callable[[Sequence[str]], set[str]]
 """Which of some canonical keys are partitions of the registry: one batched read."""
-
-_WAYS: list[tuple[int | None, bool]] = [
-    (0, False), (1, False), (2, False), (None, True), (0, True), (1, True), (2, True)
-]  # fmt: skip
-"""The spellings tried for a key, in ``keys.trained_forms``' order: a timestamp's ``T``
-form, a CSV's day, a CSV's text (``value_spellings.time_spellings``' three), then each with
-its booleans written ``true``/``false``."""
 
 
 def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
@@ -83,10 +77,11 @@ def keys_as_spelt(
     when a registry holds two specs, whose keys 0 and 1 are not the other's flags).
 
     Once per run, over the table's distinct keys: two batched reads of the registry (the
-    keys as written; the other spellings of those absent, only when one is), one rewrite per
-    distinct value of the absent keys, one merge over the rows. Asked only of a table with
-    ``columns`` ``respellable`` found a key another spelling may name (``registry_spelling``
-    asks it once, before it opens a registry: a column of 0 and 1 is read whole)."""
+    keys as written; the other spellings of those absent, only when one is), the spellings
+    of each absent key (``value_spellings.value_forms``), one merge over the rows. Asked only
+    of a table with ``columns`` ``respellable`` found a key another spelling may name
+    (``registry_spelling`` asks it once, before it opens a registry: a column of 0 and 1 is
+    read whole)."""
     columns = list(columns)
     distinct = df[columns].dropna().drop_duplicates(ignore_index=True)
     if distinct.empty:
@@ -97,19 +92,21 @@ def keys_as_spelt(
     absent = np.flatnonzero([k not in found for k in keys])
     if not len(absent):
         return df
-    given = {c: texts[c][absent] for c in columns}
-    forms = _other_forms(columns, given)
-    there = (other or present)(sorted({k for rows, keys_of, _ in forms for k in keys_of}))
+    given = zip(*(texts[c][absent] for c in columns), strict=True)
+    owners, forms = _other_forms([list(values) for values in given])
+    if not forms:
+        return df
+    tried = _encoded(columns, [np.array(v, dtype=object) for v in zip(*forms, strict=True)])
+    there = (other or present)(sorted(set(tried)))
     if not there:
         return df
     spelt = {c: texts[c].copy() for c in columns}
     done = np.zeros(len(absent), dtype=bool)
-    for rows, keys_of, values in forms:  # the first spelling found, as ``as_trained``
-        hit = np.array([k in there for k in keys_of], dtype=bool)
-        hit &= ~done[rows]
-        for c in columns:
-            spelt[c][absent[rows[hit]]] = values[c][hit]
-        done[rows[hit]] = True
+    for n, form, key in zip(owners, forms, tried, strict=True):
+        if not done[n] and key in there:  # the first spelling found, as ``as_trained``
+            for c, value in zip(columns, form, strict=True):
+                spelt[c][absent[n]] = value
+            done[n] = True
     touched = [c for c in columns if not np.array_equal(spelt[c], texts[c])]
     mapping = distinct.assign(**{f"\x00{c}": spelt[c] for c in touched})
     merged = df[columns].merge(mapping, on=columns, how="left", sort=False)
@@ -151,66 +148,18 @@ def _encoded(columns: Sequence[str], values: Sequence[np.ndarray]) -> list[str]:
     return [",".join(row) for row in zip(*parts, strict=True)]
 
 
-def _other_forms(
-    columns: Sequence[str], given: dict[str, np.ndarray]
-) -> list[tuple[np.ndarray, list[str], dict[str, np.ndarray]]]:
-    """For each other spelling (``_WAYS``) of the key values ``given`` (an array a column):
-    which of the keys it writes otherwise, those keys, and their values so written. Each
-    distinct value is parsed once; a spelling that writes no value otherwise, or as an
-    earlier one does, is left out (a table of timestamps tries their three forms only). With
-    several key columns, flags are also written true/false in one column alone: a CSV's
-    ``store=1,flag=1`` is the DataFrame's ``store=1,flag=true``, never ``store=true,…``."""
-    distinct = {c: pd.unique(given[c]) for c in columns}
-    spellings: dict[str, tuple[str | None, ...]] = {}
-    for c in columns:
-        for value in distinct[c]:
-            if value not in spellings:  # a timestamp's three forms, then a boolean's
-                spellings[value] = (*time_spellings(value), boolean(value))
-    timed = any(f[0] or f[1] or f[2] for f in spellings.values())
-    flags = any(f[3] for f in spellings.values())
-    out = []
-    seen: list[dict[str, dict[str, str]]] = []
-    alone = [c for c in columns if len(columns) > 1]  # an integer column's 0/1 beside flags
-    ways = [(t, f, None) for t, f in _WAYS] + [(t, True, c) for t in (None, 0, 1, 2) for c in alone]
-    for time, flag, only in ways:
-        if (time is not None and not timed) or (flag and not flags):
-            continue
-        written = {
-            c: _renamed(distinct[c], spellings, time, flag and only in (None, c)) for c in columns
-        }
-        if not any(written.values()) or written in seen:
-            continue
-        seen.append(written)
-        changed = np.zeros(len(given[columns[0]]), dtype=bool)
-        for c in columns:
-            renamed = written[c]
-            changed |= np.fromiter((v in renamed for v in given[c]), bool, len(given[c]))
-        rows = np.flatnonzero(changed)
-        values = {
-            c: np.array([written[c].get(v, v) for v in given[c][rows]], dtype=object)
-            for c in columns
-        }
-        out.append((rows, _encoded(columns, [values[c] for c in columns]), values))
-    return out
-
-
-def _renamed(
-    distinct: np.ndarray,
-    spellings: dict[str, tuple[str | None, ...]],
-    time: int | None,
-    flag: bool,
-) -> dict[str, str]:
-    """``{value: its text in one spelling}`` for those of the ``distinct`` values it writes
-    otherwise: a timestamp in its ``time`` form, a boolean's flag (``flag``) as true/false."""
-    out = {}
-    for value in distinct:
-        forms = spellings[value]
-        text = forms[time] if time is not None else None
-        if text is None and flag:
-            text = forms[3]
-        if text is not None:
-            out[value] = text
-    return out
+def _other_forms(keys: list[list[str]]) -> tuple[list[int], list[list[str]]]:
+    """Each other spelling of each of ``keys`` (a key's values as text), in the order one
+    key's are tried (``value_spellings.value_forms``, as ``keys.trained_forms``): which key
+    each is of, and its values. One table's keys are each spelt as any key is named, where
+    a table of its own spellings here lacked one (a day beside a timestamp)."""
+    owners: list[int] = []
+    forms: list[list[str]] = []
+    for n, values in enumerate(keys):
+        for form in value_forms(values):
+            owners.append(n)
+            forms.append(form)
+    return owners, forms
 
 
 def registry_spelling(

@@ -21,8 +21,8 @@ from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
-from manymodels.value_spellings import boolean_forms, maybe_boolean, time_forms
 from manymodels.value_spellings import integral as _integral
+from manymodels.value_spellings import maybe_boolean, value_forms
 from manymodels.value_spellings import other_day as _other_day
 
 FALLBACK_KEY = "__fallback__"
@@ -320,43 +320,25 @@ def trained_forms(key: str) -> list[str]:
     writes its timestamps one way), found from the key's text alone: ``ts=2024-01-05 10:30``
     was "no partition" for the ``ts=2024-01-05T10:30:00`` a DataFrame trained (a CSV's
     ``2024-01-05 10:30:00`` for it the other way), ``flag=True`` or ``flag=1`` for
-    ``flag=true``."""
-    number, stamp, flag = "." in key, "-" in key, maybe_boolean(key)  # no parse without a sign
-    if not (number or stamp or flag):
+    ``flag=true``. The spellings are ``value_spellings.value_forms``', as a table's keys
+    are respelt (``key_spellings``)."""
+    if not ("." in key or "-" in key or maybe_boolean(key)):  # no parse without a sign
         return []
     try:
         parsed = decode_key(key)
     except DataError:
         return []
-    forms = [list(parsed.values())]  # the key's values, then each other spelling of them
-    if number:
-        forms += _spelt(forms, _integral)
-    if stamp:
-        forms += [way for values in forms for way in time_forms(values)]
-    if flag:
-        forms += [way for values in forms for way in boolean_forms(values)]
-    given = forms[0]
+    given = list(parsed.values())
     written = [_quote(c) + "=" for c in parsed]  # each value's text: quoted once, if changed
     quoted = [w + _quote(v) for w, v in zip(written, given, strict=True)]
     keys = (
         ",".join(
-            q if v is g else w + _quote(v)
+            q if v == g else w + _quote(v)
             for w, q, v, g in zip(written, quoted, f, given, strict=True)
         )
-        for f in forms[1:]
+        for f in value_forms(given)
     )
     return [k for k in dict.fromkeys(keys) if k != key]
-
-
-def _spelt(forms: list[list[str]], spell: Callable[[str], str | None]) -> list[list[str]]:
-    """Each of ``forms`` (a key's values) with every value that ``spell`` writes otherwise
-    written so (``2.0`` as ``2``): the forms that differ from the one they come from."""
-    out = []
-    for values in forms:
-        way = [spell(v) for v in values]
-        if any(o is not None for o in way):
-            out.append([o if o is not None else v for v, o in zip(values, way, strict=True)])
-    return out
 
 
 def dates_as_trained(key: str) -> str | None:

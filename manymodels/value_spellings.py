@@ -109,8 +109,9 @@ def time_forms(values: list[str]) -> list[list[str]]:
     ``d=2024-01-05,ts=2024-01-05 10:30`` respelt at once was ``d=2024-01-05T00:00:00,…``,
     "no partition". At most five forms."""
     spelt = [time_spellings(v) for v in values]
-    ways = [[o if o is not None else v for v, o in zip(values, way, strict=True)]
-            for way in zip(*spelt, strict=True)]  # fmt: skip
+    if not any(map(any, spelt)):  # no date or time in the key: nothing more to build
+        return []
+    ways = [[s[i] or v for v, s in zip(values, spelt, strict=True)] for i in (0, 1, 2)]
     days = [DAY.fullmatch(v) is not None for v in values]
     if any(days) and not all(days):
         ways += [[v if day else w for v, w, day in zip(values, way, days, strict=True)]
@@ -132,6 +133,29 @@ def boolean_forms(values: list[str]) -> list[list[str]]:
         if value in ("0", "1") and len(values) > 1:
             ways.append([*words[:i], out[i], *words[i + 1 :]])
     unique = {tuple(w): w for w in ways if w != values}
+    return list(unique.values())
+
+
+def value_forms(values: list[str]) -> list[list[str]]:
+    """The other spellings of a key's ``values`` that training may have written, in the
+    order they are tried: integral numbers (``2.0`` as ``2``), then each of those with its
+    dates and times written each way (``time_forms``), then each of all those with its
+    booleans as ``true``/``false`` (``boolean_forms``); the values as given left out, and
+    each form once. The one list of spellings: a key named (``keys.trained_forms``) and a
+    table's keys (``key_spellings``) try the same ones, in the same order. A bounded few
+    whatever the values, each found from their text alone; nothing parsed for values
+    without a ``.``, a ``-`` or a boolean's word."""
+    forms = [values]
+    if any("." in v for v in values):
+        whole = [integral(v) for v in values]
+        if any(w is not None for w in whole):
+            forms.append([w if w is not None else v for v, w in zip(values, whole, strict=True)])
+    if any("-" in v for v in values):
+        forms += [way for form in forms for way in time_forms(form)]
+    if any(v.lower() in _BOOLS for v in values):
+        forms += [way for form in forms for way in boolean_forms(form)]
+    unique = {tuple(f): f for f in forms[1:]}
+    unique.pop(tuple(values), None)
     return list(unique.values())
 
 

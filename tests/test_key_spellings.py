@@ -255,3 +255,20 @@ def test_a_future_key_is_not_respelt_to_another_specs_partition(tmp_path: Path) 
     future.assign(pid="2.0").to_csv(tmp_path / "future.csv", index=False)
     got = forecast(tmp_path / "reg", keys="pid=2", horizon=2, future=tmp_path / "future.csv")
     assert got["pid"].tolist() == [2, 2]
+
+
+def test_a_csv_of_days_beside_timestamps_trains_the_dataframes_partitions(tmp_path: Path) -> None:
+    """Before: keyed by a column of dates (``d=2024-01-05``, as a DataFrame's ``date`` and a
+    CSV's text both write it) and one of timestamps (``ts=2024-01-05T10:30:00``), a CSV of
+    the same data made a duplicate of each partition (``ts=2024-01-05%2010:30:00``): its
+    timestamps were respelt only with its days at once (``d=2024-01-05T00:00:00``, none).
+    Now the days are kept and the registry's partitions get version 2."""
+    df = keyed_by(STAMPS[:2])
+    df = df.assign(d=df["pid"].dt.date).rename(columns={"pid": "ts"})
+    keyed = spec_dict(features=["x0", "x1"], partition_by=["d", "ts"])
+    train(keyed, df, tmp_path / "reg", backend="local")
+    trained = ["d=2024-01-05,ts=2024-01-05T10:30:00", "d=2024-01-06,ts=2024-01-06T11:00:00"]
+    assert [k for k in partitions(tmp_path / "reg") if k != "__fallback__"] == trained
+    df.to_csv(tmp_path / "data.csv", index=False)
+    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local", keys=("d", "ts"))
+    assert partitions(tmp_path / "reg") == dict.fromkeys(["__fallback__", *trained], 2)
