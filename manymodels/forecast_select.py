@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from manymodels import intervals as conformal
@@ -27,7 +28,7 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import key_kind, label_dtype, on_midnights, second_digits
 from manymodels.key_selection import KeySelection, key_list
-from manymodels.keys import trained_forms
+from manymodels.keys import trained_spellings
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
@@ -220,14 +221,12 @@ NO_PROBABILITIES = (
 def _named_rows(
     reg: Registry, keys: Sequence[str | Mapping[str, Any]], alias: str
 ) -> dict[str, int]:
-    """``{key: version}`` at ``alias`` of the keys named, each in its canonical form and the
-    forms training may have written it in (``keys.trained_forms``): what ``Registry.key``
-    then finds each one's partition among, in one batched read of O(len(keys)) rows."""
-    forms: list[str] = []
-    for key in keys:
-        canonical = reg.key(key, as_trained=False)
-        forms += [canonical, *trained_forms(canonical)]
-    return reg.store.alias_versions(forms, alias)
+    """``{key: version}`` at ``alias`` of the keys named, each in its canonical form or, when
+    absent so, the forms training may have written it in (``keys.trained_spellings``: two
+    batched reads of O(len(keys)) rows): what ``Registry.key`` then finds each one's
+    partition among."""
+    canonical = (reg.key(k, as_trained=False) for k in keys)
+    return trained_spellings(canonical, partial(reg.store.alias_versions, alias=alias))[1]
 
 
 def _mixed(kinds: Mapping[tuple[str, str], str]) -> str | None:

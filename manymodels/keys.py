@@ -15,8 +15,8 @@ import json
 import math
 import re
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
@@ -24,6 +24,8 @@ from manymodels.key_forms import is_scalar, row_as_mapping
 from manymodels.value_spellings import integral as _integral
 from manymodels.value_spellings import maybe_boolean, value_forms
 from manymodels.value_spellings import other_day as _other_day
+
+T = TypeVar("T")
 
 FALLBACK_KEY = "__fallback__"
 """Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
@@ -310,6 +312,32 @@ def as_trained(key: str, present: Callable[[str], bool]) -> str:
     if not found or present(key):
         return key
     return next((v for v in found if present(v)), key)
+
+
+def trained_spellings(
+    keys: Iterable[str], read: Callable[[list[str]], Mapping[str, T]], *, plain: bool = True
+) -> tuple[dict[str, str | None], dict[str, T]]:
+    """``{key: the spelling training wrote it in}`` for each distinct one of ``keys`` (itself
+    when found, else the first of its other forms found, in ``as_trained``'s order, else
+    ``None``), and the rows ``read`` gave. ``read``: the rows of those of some keys that are
+    there (partitions, versions at an alias), asked at most twice: the keys as written, then
+    the other forms of those absent, if any. One helper for actuals, scoring and forecasts.
+    ``plain=False``: a key with no other form is taken as written, unread."""
+    distinct = list(dict.fromkeys(keys))
+    forms: dict[str, list[str]] = {}
+    if not plain:  # only the keys with another form are read
+        forms = {k: f for k in distinct if (f := trained_forms(k))}
+    first = distinct if plain else list(forms)
+    rows = dict(read(first)) if first else {}
+    absent = {k: forms[k] if k in forms else trained_forms(k) for k in first if k not in rows}
+    asked = set(first)
+    others = [f for fs in absent.values() for f in fs if f not in asked]
+    if others:
+        rows.update(read(list(dict.fromkeys(others))))
+    spelt = {
+        k: next((f for f in absent[k] if f in rows), None) if k in absent else k for k in distinct
+    }
+    return spelt, rows
 
 
 def trained_forms(key: str) -> list[str]:

@@ -189,7 +189,7 @@ def actuals(
     )
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
-    from manymodels.keys import as_trained
+    from manymodels.keys import trained_spellings
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
     from manymodels.monitoring.feed import CHUNK, FeedReads
     from manymodels.tables import read_table, require_table
@@ -230,8 +230,9 @@ def actuals(
             key = reg.key(dict(zip(columns, values[: len(columns)], strict=True)), as_trained=False)
             version: Any = values[-1] if "version" in df.columns else pd.NA
             groups.append((key, None if pd.isna(version) else int(version), group))
-        known = _trained_keys(reg, {key for key, _, _ in groups})
-        groups = [(as_trained(key, known.__contains__), v, g) for key, v, g in groups]
+        # as training wrote each (two batched reads whatever the file's partitions)
+        spelt, _ = trained_spellings((k for k, *_ in groups), reg.store.key_values_of, plain=False)
+        groups = [(spelt[key] or key, v, g) for key, v, g in groups]
         reads = FeedReads(reg, production=not named)
         records = df.to_dict("records")  # each row once (a group's own to_dict: ~2 ms)
         for n, (key, version, group) in enumerate(groups):
@@ -355,22 +356,6 @@ def _answered(df: Any, data: Path) -> Any:
             own
         ]
     return versions
-
-
-def _trained_keys(reg: Any, keys: set[str]) -> set[str]:
-    """Which of ``keys`` — and of the other forms training may have written those absent in
-    (``keys.trained_forms``) — are partitions: two batched reads whatever the file's
-    partitions, where each key was looked up alone (a query per partition). Only keys with
-    another form are read, and the other forms only of those absent: a key found as written
-    is never respelt, as ``Registry.key`` decides."""
-    from manymodels.keys import trained_forms
-
-    spelt = {k: forms for k in keys if (forms := trained_forms(k))}
-    known = set(reg.store.key_values_of(list(spelt)))
-    others = [f for k, forms in spelt.items() if k not in known for f in forms]
-    if others:
-        known |= set(reg.store.key_values_of(others))
-    return known
 
 
 def _versions(column: Any, data: Path, blank: Any = None) -> Any:

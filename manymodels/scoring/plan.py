@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.huge_numbers import refuse_infinite
-from manymodels.keys import as_trained, trained_forms
+from manymodels.keys import trained_spellings
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
@@ -108,10 +109,8 @@ def make_plan(
     # the data's keys' rows (the fallback's, and the other trained forms' of those absent, in
     # a second read only when one is): O(keys in the data), where the whole alias table was
     # read to score one partition's rows; a key found as written is never respelt
-    table = reg.store.alias_versions([*keys, FALLBACK_KEY], alias)
-    forms = [f for k in keys if k not in table for f in trained_forms(k)]
-    if forms:
-        table.update(reg.store.alias_versions(forms, alias))
+    at_alias = partial(reg.store.alias_versions, alias=alias)
+    spelt, table = trained_spellings([*keys, FALLBACK_KEY], at_alias)
     if (
         alias != "production"
         and not any(k != FALLBACK_KEY for k in table)
@@ -130,7 +129,7 @@ def make_plan(
             fallback = None
     # the form training wrote a key in, for one the data writes otherwise (``store=2.0``; a
     # date column's ``2024-01-01`` for a DataFrame's ``2024-01-01T00:00:00``): as the router
-    keys = [k if k in table else as_trained(k, table.__contains__) for k in keys]
+    keys = [spelt[k] or k for k in keys]
     versions = [table.get(k) for k in keys]
     own = np.array([v is not None for v in versions], dtype=bool)
     if fallback is None and not own.all() and not skip_unknown:

@@ -1,0 +1,51 @@
+"""``manymodels.keys``' spellings of many keys at once: each key read as written, then the
+other spellings training may have written those absent in, in two batched reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from manymodels.keys import trained_spellings
+
+STORED = {"store=2": 7, "day=2024-01-05T00:00:00": 8, "flag=true": 9, "store=3": 1,
+          "ts=2024-01-05": 2, "ts=2024-01-05T00:00:00": 3}  # fmt: skip
+
+
+def reader(reads: list[list[str]]) -> Callable[[list[str]], dict[str, int]]:
+    """A read of ``STORED``'s rows of some keys, each call's keys kept in ``reads``."""
+
+    def read(keys: list[str]) -> dict[str, int]:
+        reads.append(list(keys))
+        return {k: STORED[k] for k in keys if k in STORED}
+
+    return read
+
+
+def test_each_key_is_its_trained_spelling_in_two_reads_whatever_the_keys() -> None:
+    """``store=2.0``, a CSV's day, ``flag=True``: the partition training wrote; a key found
+    as written is never respelt (``ts=2024-01-05`` beside its ``T`` form); a key of no
+    partition in any spelling is ``None``. Two reads: the keys, then the other spellings of
+    those absent alone."""
+    reads: list[list[str]] = []
+    keys = ["store=2.0", "day=2024-01-05", "flag=True", "store=3", "ts=2024-01-05", "store=4",
+            "store=2.0"]  # fmt: skip
+    spelt, rows = trained_spellings(keys, reader(reads))
+    assert spelt == {
+        "store=2.0": "store=2", "day=2024-01-05": "day=2024-01-05T00:00:00",
+        "flag=True": "flag=true", "store=3": "store=3", "ts=2024-01-05": "ts=2024-01-05",
+        "store=4": None,
+    }  # fmt: skip
+    assert rows == {k: STORED[k] for k in STORED if k != "ts=2024-01-05T00:00:00"}
+    assert len(reads) == 2
+    assert reads[0] == list(dict.fromkeys(keys))
+    assert "ts=2024-01-05T00:00:00" not in reads[1]  # found as written: not respelt
+
+
+def test_keys_without_another_spelling_are_taken_as_written_unread() -> None:
+    """``plain=False`` (a caller that reads every key anyway): ``store=a`` is not read."""
+    reads: list[list[str]] = []
+    spelt, _ = trained_spellings(["store=a", "store=2.0"], reader(reads), plain=False)
+    assert spelt == {"store=a": "store=a", "store=2.0": "store=2"}
+    assert reads == [["store=2.0"], ["store=2"]]
+    assert trained_spellings(["store=a"], reader(reads), plain=False)[0] == {"store=a": "store=a"}
+    assert len(reads) == 2  # nothing read for keys with no other spelling
