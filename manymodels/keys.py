@@ -21,9 +21,7 @@ from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
-from manymodels.value_spellings import integral as _integral
 from manymodels.value_spellings import maybe_boolean, value_forms
-from manymodels.value_spellings import other_day as _other_day
 
 T = TypeVar("T")
 
@@ -303,11 +301,11 @@ def _padded(text: str) -> bool:
 
 def as_trained(key: str, present: Callable[[str], bool]) -> str:
     """``key``, or the form training wrote it in when ``key`` is not ``present`` and that
-    form is: ``store=2`` for ``store=2.0`` (``numbers_as_trained``), ``day=2024-01-01T00:00:00``
-    for ``day=2024-01-01`` or the other way (``dates_as_trained``), a timestamp's ``T`` or
-    space spelling, a boolean's ``true`` for ``True`` or ``1`` (``trained_forms``), or several
-    at once. ``present`` is asked only for a key with another form: the router's alias table,
-    the registry, the data."""
+    form is (``trained_forms``): ``store=2`` for ``store=2.0`` (a client's float, a JSON
+    number), ``day=2024-01-01T00:00:00`` for ``day=2024-01-01`` or the other way (a
+    DataFrame's date against a CSV's text), a timestamp's ``T`` or space spelling, a
+    boolean's ``true`` for ``True`` or ``1``, or several at once. ``present`` is asked only
+    for a key with another form: the router's alias table, the registry, the data."""
     found = trained_forms(key)
     if not found or present(key):
         return key
@@ -367,42 +365,3 @@ def trained_forms(key: str) -> list[str]:
         for f in value_forms(given)
     )
     return [k for k in dict.fromkeys(keys) if k != key]
-
-
-def dates_as_trained(key: str) -> str | None:
-    """``day=2024-01-01`` ↔ ``day=2024-01-01T00:00:00``: a key whose values are days written
-    the other way, or ``None`` if none is. A date key column trained from a DataFrame is
-    written by ``isoformat`` (``2024-01-01T00:00:00``), the same read from a CSV is its text
-    (``2024-01-01``): rows of the one scored against the other's registry all went to the
-    fallback. Tried, as ``numbers_as_trained`` is, only when the key as given is absent."""
-    return _rewritten(key, _other_day)
-
-
-def numbers_as_trained(key: str) -> str | None:
-    """``store=2.0`` → ``store=2``: the key with integral values written as decimals
-    (``2.0``, ``-7.00``) written the way training writes an integral number (``format_value``),
-    or ``None`` if no value changes.
-
-    Clients that keep keys as floats (JavaScript, a pandas column with a NaN) send ``2.0`` for
-    the partition trained as ``2``. The rewrite is textual, so no value is rounded; and since a
-    URL's text cannot say whether ``2.0`` was meant as a number or a label, callers try this
-    form only when the key as given is not in production and this one is (the router's every
-    route, a retrain posted to ``store=2.0`` included: it retrains ``store=2``).
-    """
-    return _rewritten(key, _integral)
-
-
-def _rewritten(key: str, rewrite: Callable[[str], str | None]) -> str | None:
-    """``key`` with each value for which ``rewrite`` gives another form written so, or
-    ``None`` when it gives none (or ``key`` is not of ``col=value`` form)."""
-    try:
-        parsed = decode_key(key)
-    except DataError:
-        return None
-    changed = False
-    for column, value in parsed.items():
-        other = rewrite(value)
-        if other is not None:
-            parsed[column] = other
-            changed = True
-    return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None

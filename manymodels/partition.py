@@ -31,7 +31,6 @@ from manymodels.keys import encode_key as encode_key
 from manymodels.keys import format_value as format_value
 from manymodels.keys import key_from_mapping as key_from_mapping
 from manymodels.keys import normalize_key as normalize_key
-from manymodels.keys import numbers_as_trained as numbers_as_trained
 from manymodels.keys import refuse_long_keys as refuse_long_keys
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)

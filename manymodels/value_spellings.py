@@ -17,7 +17,6 @@ import re
 
 INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-MIDNIGHT = "T00:00:00"
 
 _TIMESTAMP = re.compile(
     r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
@@ -46,15 +45,6 @@ def integral(value: str) -> str | None:
     return f"{sign}{digits}" if digits != "0" else "0"
 
 
-def other_day(value: str) -> str | None:
-    """``2024-01-01`` ↔ ``2024-01-01T00:00:00``, or ``None`` if ``value`` is neither."""
-    if DAY.fullmatch(value):
-        return value + MIDNIGHT
-    if value.endswith(MIDNIGHT) and DAY.fullmatch(value[: -len(MIDNIGHT)]):
-        return value[: -len(MIDNIGHT)]
-    return None
-
-
 def time_spellings(value: str) -> tuple[str | None, str | None, str | None]:
     """``value``, a date or date-time in any ISO spelling (``T`` or a space, with or without
     seconds, ``Z`` for UTC), as a DataFrame's timestamp is written (``isoformat``:
@@ -76,22 +66,6 @@ def time_spellings(value: str) -> tuple[str | None, str | None, str | None]:
         day if midnight else None,
         csv if csv != value else None,
     )
-
-
-def iso_time(value: str) -> str | None:
-    """``2024-01-05 10:30`` → ``2024-01-05T10:30:00``: a DataFrame's timestamp, as written."""
-    return time_spellings(value)[0]
-
-
-def day_only(value: str) -> str | None:
-    """``2024-01-05 00:00`` → ``2024-01-05``: a midnight without a zone, as a column of days
-    is written in a CSV (``None`` for any other time, or a day already)."""
-    return time_spellings(value)[1]
-
-
-def csv_time(value: str) -> str | None:
-    """``2024-01-05T10:30`` → ``2024-01-05 10:30:00``: the timestamp a CSV's text holds."""
-    return time_spellings(value)[2]
 
 
 def boolean(value: str) -> str | None:

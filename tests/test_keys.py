@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from manymodels.keys import trained_spellings
+import pytest
+
+from manymodels.keys import as_trained, trained_forms, trained_spellings
 
 STORED = {"store=2": 7, "day=2024-01-05T00:00:00": 8, "flag=true": 9, "store=3": 1,
           "ts=2024-01-05": 2, "ts=2024-01-05T00:00:00": 3}  # fmt: skip
@@ -49,3 +51,40 @@ def test_keys_without_another_spelling_are_taken_as_written_unread() -> None:
     assert reads == [["store=2.0"], ["store=2"]]
     assert trained_spellings(["store=a"], reader(reads), plain=False)[0] == {"store=a": "store=a"}
     assert len(reads) == 2  # nothing read for keys with no other spelling
+
+
+@pytest.mark.parametrize(
+    ("key", "variant"),
+    [
+        ("store=2.0", "store=2"),
+        ("store=-3.00,brand=7.0", "store=-3,brand=7"),
+        ("store=0.0", "store=0"),
+        ("store=-0.0", "store=0"),
+        ("store=9007199254740993.0", "store=9007199254740993"),  # textual: never rounded
+        ("store=2", None),  # already as training writes it
+        ("store=2.5", None),  # not integral: left alone
+        ("store=2.0000000000000001", None),
+        ("store=1e3", None),
+        ("store=1e-400", None),
+        ("v=2.10", None),  # a label, or 2.1: either way not the partition "2.1"
+        ("store=02", None),  # could be a text id: left alone
+        ("store=02.0", None),  # likewise
+        ("store=\u0662.0", None),  # an Arabic-Indic digit is not how training writes 2
+        ("brand=x.y", None),
+        ("not a key", None),
+        ("day=2024-01-01", "day=2024-01-01T00:00:00"),  # a CSV's text, a DataFrame's isoformat
+        ("day=2024-01-01T00:00:00", "day=2024-01-01"),
+        ("store=2,day=2024-01-01", "store=2,day=2024-01-01T00:00:00"),
+        ("day=2024-01-01T10:30:00", "day=2024-01-01%2010:30:00"),  # a time: no day, a CSV's
+        ("day=2024-1-1", None),
+        ("code=12-34-5678", None),
+        ("brand=x-y", None),
+    ],
+)
+def test_a_number_or_day_names_the_partition_training_wrote(key: str, variant: str | None) -> None:
+    """The first other spelling tried for ``key`` (integral numbers, a day with or without
+    its midnight), found when the key as given is no partition; ``None``: none tried."""
+    assert trained_forms(key)[:1] == ([variant] if variant else [])
+    if variant is not None:
+        assert as_trained(key, {variant}.__contains__) == variant
+        assert as_trained(key, {key, variant}.__contains__) == key  # found as written

@@ -18,7 +18,6 @@ from manymodels.partition import (
     format_value,
     key_from_mapping,
     normalize_key,
-    numbers_as_trained,
     split,
 )
 from manymodels.pipeline import train
@@ -265,49 +264,6 @@ def test_fingerprints_differ_between_partitions_with_identical_rows() -> None:
     fps = list(fingerprints(df).values())
     assert len(fps) == 2
     assert fps[0] != fps[1]
-
-
-@pytest.mark.parametrize(
-    "key,variant",
-    [
-        ("store=2.0", "store=2"),
-        ("store=-3.00,brand=7.0", "store=-3,brand=7"),
-        ("store=0.0", "store=0"),
-        ("store=-0.0", "store=0"),
-        ("store=9007199254740993.0", "store=9007199254740993"),  # textual: never rounded
-        ("store=2", None),  # already as training writes it
-        ("store=2.5", None),  # not integral: left alone
-        ("store=2.0000000000000001", None),
-        ("store=1e3", None),
-        ("store=1e-400", None),
-        ("v=2.10", None),  # a label, or 2.1: either way not the partition "2.1"
-        ("store=02", None),  # could be a text id: left alone
-        ("store=02.0", None),  # likewise
-        ("store=\u0662.0", None),  # an Arabic-Indic digit is not how training writes 2
-        ("brand=x.y", None),
-        ("not a key", None),
-    ],
-)
-def test_numbers_as_trained(key: str, variant: str | None) -> None:
-    assert numbers_as_trained(key) == variant
-
-
-@pytest.mark.parametrize(
-    ("key", "variant"),
-    [
-        ("day=2024-01-01", "day=2024-01-01T00:00:00"),  # a CSV's text, a DataFrame's isoformat
-        ("day=2024-01-01T00:00:00", "day=2024-01-01"),
-        ("store=2,day=2024-01-01", "store=2,day=2024-01-01T00:00:00"),
-        ("day=2024-01-01T10:30:00", None),  # a time of day: no other form
-        ("day=2024-1-1", None),
-        ("code=12-34-5678", None),
-        ("brand=x-y", None),
-    ],
-)
-def test_dates_as_trained(key: str, variant: str | None) -> None:
-    from manymodels.keys import dates_as_trained
-
-    assert dates_as_trained(key) == variant
 
 
 def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
