@@ -30,6 +30,18 @@ from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
 from serving.aliases import AliasTable
 from serving.errors import REFUSED
+from serving.key_shapes import (
+    SHOWN_SPECS,
+    dangling,
+    dangling_part,
+    key_forms,
+    key_problem,
+    not_utf8,
+    quoted,
+    shown_specs,
+    specs,
+    undecodable,
+)
 
 MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
 PRODUCTION = "production"
@@ -124,7 +136,11 @@ class Resolver:
         percent-encoded whole (``store%3D2%2Cbrand%3Dx``, ``quote(key, safe="")``). A key of a
         spec's
         columns without a partition is still the fallback's; text that is no ``col=value`` key
-        at all too. One decode and one set lookup."""
+        at all too. So were a part with no '=' or no column name (``store=2,brand``, ``=2``)
+        and escapes that are no UTF-8 (``%FF``, read as U+FFFD). One decode and one set
+        lookup."""
+        if (escapes := undecodable(text)) is not None:
+            raise InvalidRows([not_utf8(text, escapes)])
         try:
             named = tuple(decode_key(text))
         except DataError:
@@ -134,6 +150,8 @@ class Resolver:
                 raise InvalidRows([stray_comma(text, list(known.values()))]) from None
             if (whole := _encoded_whole(text, self.key_columns())) is not None:
                 raise InvalidRows([encoded_whole(text, whole)]) from None
+            if (part := dangling_part(text)) is not None and (known := self.key_columns()):
+                raise InvalidRows([dangling(text, part, list(known.values()))]) from None
             return
         known = self.key_columns()
         if not known or frozenset(named) in known:
@@ -241,20 +259,6 @@ class Resolver:
         return key
 
 
-SHOWN_SPECS = 5  # key column sets a 422 lists; a registry holds one or a few
-
-
-def shown_specs(known: Sequence[Sequence[str]]) -> list[list[str]]:
-    """The key column sets a 422 lists: the fewest columns first, cut to ``SHOWN_SPECS``."""
-    return sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
-
-
-def key_problem(text: str, msg: str, **members: Any) -> dict[str, Any]:
-    """One 422 problem at the path's key (``type`` ``key_columns``, as V2's 400 says it
-    too): what every refusal of a key's shape shares, beside its own ``members``."""
-    return {"loc": ["path", "key"], "msg": msg, "type": "key_columns", "input": text, **members}
-
-
 def other_columns(
     text: str, named: Sequence[str], known: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
@@ -272,7 +276,7 @@ def other_columns(
     given = f"column{'s' if len(named) > 1 else ''} {quoted(named)}"
     msg = (
         f"the key '{text}' names the {given}, which no model in this registry is keyed by: "
-        f"its keys name {_specs(expected)}{more}{f'; {hint}' if hint else ''}"
+        f"its keys name {specs(expected)}{more}{f'; {hint}' if hint else ''}"
     )
     return key_problem(text, msg, given=list(named), expected=expected)
 
@@ -298,19 +302,7 @@ def repeated_column(text: str, column: str, known: Sequence[Sequence[str]]) -> d
     registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key names once."""
     expected = shown_specs(known)
     msg = f"the key '{text}' names the column {column!r} twice: a key names each of "
-    return key_problem(text, f"{msg}{_specs(expected)} once", expected=expected)
-
-
-def quoted(columns: Sequence[str]) -> str:
-    """``'store' and 'brand'``: column names quoted as the did-you-mean hint and the 404's
-    parenthesis quote them (``repr``), so a name with a space or a comma reads as one."""
-    names = [repr(c) for c in columns]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _specs(expected: Sequence[Sequence[str]]) -> str:
-    """Each spec's key columns, ``quoted``: ``'shop', or 'store' and 'brand'``."""
-    return ", or ".join(quoted(c) for c in expected)
+    return key_problem(text, f"{msg}{specs(expected)} once", expected=expected)
 
 
 def _stray_comma(text: str) -> bool:
@@ -331,8 +323,7 @@ def stray_comma(text: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
     """The 422's problem for ``text``, a key with an empty part; the key columns of the
     registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key reads."""
     expected = shown_specs(known)
-    forms = " or ".join("'" + ",".join(f"{c}=…" for c in cols) + "'" for cols in expected)
-    msg = f"the key '{text}' has an empty part (a stray ','): a key reads {forms}"
+    msg = f"the key '{text}' has an empty part (a stray ','): a key reads {key_forms(expected)}"
     return key_problem(text, msg, expected=expected)
 
 

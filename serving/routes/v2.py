@@ -37,6 +37,7 @@ from manymodels import __version__
 from manymodels.exceptions import ManyModelsError
 from serving import decision
 from serving.jsonbody import OFF_LOOP_BYTES
+from serving.key_shapes import undecodable
 from serving.keys import raw_segment
 from serving.query import any_query, without
 from serving.replaced import replaced_file
@@ -89,7 +90,9 @@ def model_name(request: Request, decoded: str) -> str:
         raise TensorError(
             f"'{text}' is not a model name: percent-encode a '/' in a key value as %2F"
         )
-    return text if "=" in text else unquote(text)
+    if "=" in text or undecodable(text) is not None:  # no UTF-8: refused as /v1 refuses it
+        return text
+    return unquote(text)
 
 
 def _version(text: str | None) -> int | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import numpy as np
 import pytest
 from routerkit import (
@@ -132,6 +133,10 @@ def test_a_key_of_no_specs_columns_is_a_422_not_the_fallbacks_answer(
 
 TWICE = "names the column {!r} twice: a key names each of 'store' and 'brand' once"
 STRAY = "has an empty part (a stray ','): a key reads 'store=…,brand=…'"
+NO_EQUALS = (
+    "has a part with no '=' ('{}'): a key reads 'store=…,brand=…' (a ',' in a value is sent as %2C)"
+)
+NO_NAME = "has a part with no column name ('{}'): a key reads 'store=…,brand=…'"
 
 
 @pytest.mark.parametrize(
@@ -142,15 +147,21 @@ STRAY = "has an empty part (a stray ','): a key reads 'store=…,brand=…'"
         ("store=2,brand=tropicana,", STRAY),
         (",store=2,brand=tropicana", STRAY),
         ("store=2,,brand=tropicana", STRAY),
+        ("store=2,brand", NO_EQUALS.format("brand")),
+        ("store=2,brand=minute,maid", NO_EQUALS.format("maid")),  # a value's ',' unencoded
+        ("=2", NO_NAME.format("=2")),
+        ("store=2,=tropicana", NO_NAME.format("=tropicana")),
+        ("store=2,brand=tropicana,=2", NO_NAME.format("=2")),
     ],
 )
 def test_a_key_misshapen_is_a_422_not_the_fallbacks_answer(
     client: Any, key: str, said: str
 ) -> None:
-    """A key naming one column twice (which store: 2 or 3?) or with an empty part (a ',' too
-    many) was answered by the fallback model, a 200 for a partition the registry serves with
-    its own model, the client's mistake hidden as a misspelt column's was before 4287b14: now
-    a 422 at the path's key saying what is wrong, as V2 says it too. Nothing is scored."""
+    """A key naming one column twice (which store: 2 or 3?), with an empty part (a ',' too
+    many) or a part lacking its '=' or its column name (``store=2,brand``, ``=2``) was
+    answered by the fallback model, a 200 for a partition the registry serves with its own
+    model, the client's mistake hidden as a misspelt column's was before 4287b14: now a 422
+    at the path's key saying what is wrong, as V2 says it too. Nothing is scored."""
     fallback_rows = metric(client, "manymodels_fallback_rows_total")
     r = predict(client, key, feature_rows(2))
     assert r.status_code == 422, r.text
@@ -181,6 +192,32 @@ def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(client: Any) -> 
     assert error["key"] == "store=2,brand=tropicana"
     assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
     r = predict(client, "store%3D2", feature_rows(1))  # no key of the registry's columns
+    assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
+
+
+@pytest.mark.parametrize(
+    ("sent", "escapes"),
+    [("store=2,brand=%FF", "%FF"), ("store=%C3,brand=x", "%C3"), ("%FF", "%FF")],
+)
+def test_a_key_whose_escapes_are_no_utf8_is_a_422_not_the_fallbacks_answer(
+    server: str, sent: str, escapes: str
+) -> None:
+    """``brand=%FF`` (no UTF-8) was read as U+FFFD and answered by the fallback model, a 200
+    for a value the client never sent (``"partition": "store=2,brand=%EF%BF%BD"``); now a 422
+    at the path's key naming the escapes, over real HTTP, and V2 says the same."""
+    r = httpx.post(f"{server}/v1/partitions/{sent}/predict", json={"rows": feature_rows(1)})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
+    assert error["msg"] == (
+        f"the key '{sent}' holds '{escapes}', which is no UTF-8 text: percent-encode a key's "
+        "values as UTF-8 ('ü' is %C3%BC)"
+    )
+    v2 = httpx.get(f"{server}/v2/models/{sent}")
+    assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
+    r = httpx.post(
+        f"{server}/v1/partitions/store=2,brand=%C3%BC/predict", json={"rows": feature_rows(1)}
+    )
     assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
 
