@@ -221,6 +221,9 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
             error.update(loc=["body"], msg=_no_body(request, f"body {what}"))
             error.pop("input", None)
             error.pop("ctx", None)
+        elif raw.get("type") == "json_invalid":  # a syntax error: as an unreadable body
+            error.clear()
+            error.update(type="json_invalid", loc=["body"], msg=_syntax(raw, exc.body))
     if len(every) > MAX_REPORTED:  # one per bad row: 20,000 rows of ``5`` answered 2 MB
         errors.append(
             {
@@ -230,6 +233,19 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
             }
         )  # as a request's cell errors are counted past the first ``MAX_REPORTED``
     return EscapedJSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+def _syntax(error: Mapping[str, Any], doc: Any) -> str:
+    """The message of a body that is no JSON (``{"rows": [``): FastAPI's bare "JSON decode
+    error" at ``["body", 10]``, with an ``"input": {}`` it never read, where a body that is
+    not UTF-8 or nested too deeply is told "the request body cannot be read: …" at
+    ``["body"]``; now it is too, saying what the parser expected and where."""
+    why = str((error.get("ctx") or {}).get("error", "")) or "it is not JSON"
+    pos = error.get("loc", ())[-1]
+    if isinstance(doc, str) and doc and isinstance(pos, int):  # ``parse``'s own: no position
+        line, column = doc.count("\n", 0, pos) + 1, pos - doc.rfind("\n", 0, pos)
+        why = f"it is not valid JSON: {why.lower()} at line {line}, column {column}"
+    return f"the request body cannot be read: {why}"
 
 
 _UNSAID = object()
