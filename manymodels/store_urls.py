@@ -6,6 +6,8 @@ local path, or a URL whose scheme is followed by ``://`` and something to name. 
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -124,8 +126,19 @@ def _refuse_root(path: str, source: object, what: str) -> None:
     """Refuse the filesystem root (``/``, ``file:///``, ``/./..``) as a data path: read as a
     Parquet directory it walked the whole disk, ``/proc`` and all, to fail on a line of
     ``/proc/self/task/…/root/proc/…`` (no one keeps one table at the root)."""
-    if path.startswith("/") and all(part in ("", ".", "..") for part in path.split("/")):
+    if _is_root(path):
         raise DataError(f"{what} '{source}' is the filesystem root '/': {_ROOT_ADVICE[what]}")
+
+
+def _is_root(path: str) -> bool:
+    """Whether ``path`` names the root once its ``.`` and ``..`` are read: ``/srv/../`` and
+    ``/srv/x/../..`` walked the disk as ``/`` did (only ``/`` followed by dots was refused).
+    Read as text, as the kernel reads ``..`` of a path without symlinks; a relative path is
+    read against the working directory only when it holds a ``..`` (``dir/..`` run in
+    ``/``), so a usual path costs no call."""
+    if path.startswith("/"):
+        return posixpath.normpath(path) in ("/", "//")  # POSIX keeps a leading "//"
+    return ".." in path.split("/") and os.path.abspath(path) == "/"
 
 
 def _refuse_query(path: str, source: object, what: str) -> None:

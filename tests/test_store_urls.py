@@ -499,12 +499,20 @@ def test_a_parquet_url_read_whole_is_not_told_it_is_read_by_url(tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("given", ["file:///", "FILE:///./", "file://localhost//..", "/", "//."])
-def test_the_filesystem_root_as_a_data_path_is_one_line(tmp_path: Path, given: str) -> None:
+ROOTS = ["file:///", "FILE:///./", "file://localhost//..", "/", "//.", "/srv/../", "/srv/x/../..",
+         "file:///srv/..", "tmp/.."]  # fmt: skip
+
+
+@pytest.mark.parametrize("given", ROOTS)
+def test_the_filesystem_root_as_a_data_path_is_one_line(
+    tmp_path: Path, given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`train spec.toml file:///` (or `/`) read the root as a Parquet directory: it walked the
     whole disk, /proc and all, to fail on "/: cannot read a Parquet dataset ([Errno 13] Cannot
     list directory '/proc/self/task/…/root/proc/self/task/…"; now one line, exit 2, before
-    anything is read or made."""
+    anything is read or made. So did a path that is the root once its '..' are read
+    (`/srv/../`, `tmp/..` run in /), where only '/' followed by dots was refused."""
+    monkeypatch.chdir("/")  # where `tmp/..` is the root
 
     import manymodels as mm
 
