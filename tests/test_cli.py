@@ -508,7 +508,7 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, 
     [
         (["--bogus"], ["no such option: --bogus"]),
         (["train", "--bogus"], ["no such option: --bogus"]),
-        (["train", "spec.toml"], ["missing argument", "data"]),
+        (["train", "spec.toml"], ["missing argument 'DATA'"]),  # as the help names it
         (["score", "table.csv"], ["missing option", "--out"]),
         (["trian"], ["no such command 'trian'", "'train'"]),
         (["models", "lst"], ["no such command 'lst'", "'list'"]),

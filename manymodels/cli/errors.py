@@ -26,6 +26,13 @@ class Group(TyperGroup):
     scripts and people read the same way, so these are too.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from manymodels.cli.metavars import name_values  # typer only, as this module
+
+        for command in (self, *self.commands.values()):
+            name_values(command)  # ``--help`` says SPEC, DATA, --registry PATH: not <str>
+
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:

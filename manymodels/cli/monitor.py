@@ -156,7 +156,7 @@ def actuals(
     observed: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
         str,
         typer.Argument(
-            metavar="data",
+            metavar="DATA",
             help="Observed values (.csv or .parquet): key columns, features, target.",
             show_default=False,
         ),

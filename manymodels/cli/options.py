@@ -36,7 +36,7 @@ RegistryOpt = Annotated[
     typer.Option(
         "--registry",
         parser=registry_dir,
-        metavar="<path>",
+        metavar="PATH",
         envvar="MANYMODELS_REGISTRY",
         help="Registry directory (registry.db + artifacts/).",
         show_default=True,

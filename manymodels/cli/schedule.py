@@ -38,7 +38,7 @@ def scheduler(
     given: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
         str,
         typer.Argument(
-            metavar="data", help="Data file, read again at every firing.", show_default=False
+            metavar="DATA", help="Data file, read again at every firing.", show_default=False
         ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,

@@ -1,0 +1,59 @@
+"""How ``--help`` names arguments and option values (manymodels.cli.metavars)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+
+
+def command_lines() -> Iterator[list[str]]:
+    """Every command's words: ``[]``, ``["train"]``, …, ``["runs", "show"]``."""
+
+    def walk(command: Any, words: list[str]) -> Iterator[list[str]]:
+        yield words
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*words, name])
+
+    yield from walk(typer.main.get_command(app), [])
+
+
+def test_every_commands_help_names_its_values_not_their_python_types() -> None:
+    """`manymodels train --help` showed "spec <path>", "data <str>", "--resume <str>" and a
+    usage line "{spec} {data}" (typer 0.29 writes a parameter's Python type): `<str>` named
+    no data path, key or run id, where the help's prose says "each partition of DATA". Now
+    each argument is named in upper case (SPEC, DATA, RUN_ID) and each option's value as
+    click names it (PATH, TEXT, INTEGER RANGE, [auto|ray|local]), in every command's help."""
+    cli = CliRunner()
+    seen = 0
+    for words in command_lines():
+        done = cli.invoke(app, [*words, "--help"], terminal_width=200)
+        assert done.exit_code == 0, (words, done.output)
+        # a type where a value's name belongs: "--limit <int range>", "data <str>"
+        typed = re.findall(r"(?m)^\s+(?:-\S+|[a-z_]+)(?: / \S+)? <[^>]+>", done.output)
+        assert typed == [], (words, typed)
+        assert "<str>" not in done.output and "<path>" not in done.output, words
+        usage = done.output.splitlines()[0]
+        assert "{" not in usage, usage
+        seen += 1
+    assert seen > 25
+    train = cli.invoke(app, ["train", "--help"], terminal_width=200).output
+    assert " train [OPTIONS] SPEC DATA" in train.splitlines()[0]
+    assert re.search(r"(?m)^  SPEC +Spec file \(TOML\)", train), train
+    for option in ("--registry PATH", "--resume TEXT", "--backend [auto|ray|local]",
+                   "--max-failed-fraction FLOAT RANGE"):  # fmt: skip
+        assert re.search(rf"(?m)^  {re.escape(option)}\s", train), (option, train)
+    runs = cli.invoke(app, ["runs", "show", "--help"], terminal_width=200).output
+    assert " runs show [OPTIONS] RUN_ID" in runs.splitlines()[0], runs
+
+
+def test_a_missing_argument_is_named_as_the_help_names_it() -> None:
+    """The one-line usage error names the argument as the usage line does."""
+    done = CliRunner().invoke(app, ["train", "spec.toml"])
+    assert done.exit_code == 2
+    assert done.output.strip() == "error: missing argument 'DATA'", done.output
