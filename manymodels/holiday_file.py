@@ -6,7 +6,8 @@ copied into every spec by hand.
 The file is a CSV whose first column holds the dates (``2024-12-25``), one a row; a first
 line naming the column (``date``) is a header, further columns (a holiday's name) are left
 alone, blank lines are skipped (leading ones too: the header is the first row holding
-anything), and Excel's ``sep=,`` first line names the delimiter. It is read once, where the
+anything), and Excel's ``sep=,`` first line names the delimiter (quoted or padded too, as a
+spreadsheet saves it again: ``"sep=,"``, ``sep=,,``). It is read once, where the
 spec is read: the version records the dates, not the path, so a registry never reads it
 again.
 """
@@ -23,7 +24,9 @@ from manymodels.spec_rules import iso_date
 EMPTY = 'is empty: write a list of dates, ["2024-12-25"], or the path of a CSV file of them'
 """``holidays = ""``: which, as a path, was the spec's own folder."""
 
-_SEP = re.compile(r"sep=([^\"\r\n])", re.IGNORECASE)
+# Excel's hint, quoted as a spreadsheet re-saving it quotes a cell holding its delimiter
+# ("sep=,"), then the empty cells that pad it to the table's width (sep=,, of a table of three)
+_SEP = re.compile(r'(?:"sep=(?P<quoted>[^"\r\n]?)"|sep=(?P<bare>[^"\r\n]?))(?P<pad>.*)', re.I)
 
 
 def read_holidays(path: Path) -> list[str]:
@@ -41,7 +44,7 @@ def read_holidays(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
     lines = text.splitlines()
-    sep_row, delimiter = _sep_line(lines)
+    sep_row, delimiter = _sep_line(lines, path)
     dates: set[str] = set()
     header_may_come = True  # the first row holding anything (after ``sep=``) may be a header
     try:
@@ -66,15 +69,28 @@ def read_holidays(path: Path) -> list[str]:
     return sorted(dates)
 
 
-def _sep_line(lines: list[str]) -> tuple[int, str]:
+def _sep_line(lines: list[str], path: Path) -> tuple[int, str]:
     """The row of Excel's ``sep=,`` line (``sep=;`` where a comma is the decimal mark) and
     the delimiter it names: the first line holding anything, saved as a spreadsheet does for
     Excel to split the file; it was taken for the header, and the real header under it was
-    "row 2: 'date' is not a date". ``(0, ",")`` when there is none."""
+    "row 2: 'date' is not a date". So was the line a spreadsheet saves again: quoted
+    (``"sep=,"``) or padded with the table's empty cells (``sep=,,``), which are read as
+    ``sep=,``. ``ValueError`` in one line for a ``sep=`` line naming no delimiter, or two
+    (``sep=``, ``sep=;,``): which one splits the file is not known. ``(0, ",")`` when there
+    is none."""
     for row, line in enumerate(lines, start=1):
         if line.strip():
             found = _SEP.fullmatch(line.strip(" "))
-            return (row, found.group(1)) if found else (0, ",")
+            if found is None:
+                return 0, ","
+            delimiter = found["quoted"] if found["quoted"] is not None else found["bare"]
+            if delimiter and not found["pad"].strip(delimiter):
+                return row, delimiter
+            what = "more than one delimiter" if delimiter else "no delimiter"
+            raise ValueError(
+                f"{path} row {row}: Excel's separator line {line.strip()!r} names {what}: "
+                "write the one the file uses (sep=, or sep=;), or drop the line"
+            )
     return 0, ","
 
 

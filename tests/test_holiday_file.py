@@ -91,12 +91,16 @@ def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
         " \r\n\r\n" + CSV.replace("\n", "\r\n"),  # blank lines, as a spreadsheet writes them
         "sep=,\r\n" + CSV.replace("\n", "\r\n"),  # Excel's first line naming the delimiter
         "\ufeffsep=;\nDate;Name\n2024-12-25;Christmas Day\n2025-01-01\n",  # ';', a BOM
+        "sep=,,\n" + CSV,  # saved again by a spreadsheet: padded with the table's empty cells
+        '"sep=,"\r\n' + CSV.replace("\n", "\r\n"),  # … or quoted, a cell holding a ','
+        '"SEP=;";\nDate;Name\n2024-12-25;Christmas Day\n2025-01-01\n',
     ],
 )
 def test_a_header_under_blank_lines_or_a_sep_line_is_the_header(tmp_path: Path, csv: str) -> None:
     """A header not on line 1 (a blank line before it, or Excel's `sep=,` line) failed
     the spec: "closed.csv row 2: 'date' is not a date". The header is the first row holding
-    anything; a `sep=` first line names the delimiter and is no row of dates."""
+    anything; a `sep=` first line names the delimiter and is no row of dates, as it reads
+    saved again by a spreadsheet (`sep=,,`, `"sep=,"`), which failed as `sep=` once did."""
     path = spec_file(tmp_path, '"closed.csv"', None)
     (tmp_path / "closed.csv").write_text(csv, encoding="utf-8", newline="")
     assert Spec.from_toml(path).holidays == SHOPS_HOLIDAYS
@@ -148,6 +152,15 @@ def test_a_dict_spec_reads_a_path_from_where_one_runs(
         ("2024-12-25T10:00,x\n", "closed.csv row 1: '2024-12-25T10:00' is not a date"),
         ("date,name\n,Boxing Day\n", "closed.csv row 2: no date in its first column"),
         ("date\n\n", "closed.csv holds no dates"),
+        (
+            "sep=\ndate\n2024-12-25\n",
+            "closed.csv row 1: Excel's separator line 'sep=' names "
+            "no delimiter: write the one the file uses (sep=, or sep=;), or drop the line",
+        ),
+        (
+            "\nsep=;,\ndate\n2024-12-25\n",
+            "closed.csv row 2: Excel's separator line 'sep=;,' names more than one delimiter",
+        ),
     ],
 )
 def test_a_missing_file_or_bad_date_fails_the_cli_in_one_line(
