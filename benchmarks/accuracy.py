@@ -63,6 +63,8 @@ the best peer's (best of AutoETS, AutoARIMA and every LightGBM row).
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``), kept out of ``dev``: statsforecast and
 mlforecast require pandas < 3. ``--smoke`` runs 3 short series of each panel in about a minute.
+``--variants one-spec`` runs only the one spec's four rows beside every peer row (the rows
+that led to it are left out): an iteration on the one spec, with its ratios as a full run's.
 """
 
 from __future__ import annotations
@@ -544,12 +546,41 @@ def report(
 # ------------------------------------------------------------------------------------------
 # driver
 # ------------------------------------------------------------------------------------------
+VARIANTS = ("all", "one-spec")
+
+
+def mm_variants(which: str = "all") -> list[dict[str, Any]]:
+    """The options of each manymodels row, in the table's order: ``all``, or ``one-spec``
+    (``--variants one-spec``), the one spec and its three comparisons only — every peer row
+    is still run, so its ratio to the best peer is the full run's, in a fraction of the time
+    (what an iteration on the one spec needs; the other rows only show how it was reached)."""
+    # each adding one option to the one before it
+    variants: list[dict[str, Any]] = [{"naive_candidate": False}, {"naive_candidate": True}]
+    variants.append({**variants[-1], "global_candidate": True})
+    variants.append({**variants[-1], "target_transform": "scale"})
+    variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
+    variants.append({**variants[2], "target_transform": "difference"})  # + global, differenced
+    variants.append({**variants[2], "target_transform": "auto_difference"})  # per series (KPSS)
+    variants.append({**variants[2], "target_transform": ["none", "difference"]})  # by validation
+    variants.append({**variants[0], "global_candidate": True, "local_candidates": False})
+    variants += [{**v, "mae_losses": True} for v in (variants[2], variants[7], variants[8])]
+    one_spec = {**variants[10], "local_boosting": False, "naive_candidate": False, "changes": True}
+    one_spec["pool_partitions"] = True
+    first = len(variants)  # the one spec's rows start here
+    variants.append(one_spec)  # one spec for every panel
+    variants.append({**one_spec, "global_refit": False})  # … its global model fitted once
+    # … fitted before the first fold and before the last (#12, nineteenth pass)
+    variants.append({**one_spec, "global_refit": False, "global_refit_last": 1})
+    variants.append({**one_spec, "pool_partitions": False})  # … its bands each partition's own
+    return variants if which == "all" else variants[first:]
+
+
 def missing_dependencies() -> list[str]:
     return [name for name in BENCH_DEPS if importlib.util.find_spec(name) is None]
 
 
 def run_panel(
-    panel: Panel, root: Path, plot_dir: Path | None = None
+    panel: Panel, root: Path, plot_dir: Path | None = None, which: str = "all"
 ) -> dict[str, tuple[float, float, float]]:
     train, test = panel.split()
     methods: list[Callable[[], list[Result]]] = [
@@ -567,23 +598,7 @@ def run_panel(
                 *changed, objective="l1", label=", differenced + changes", differences=True
             ),
         ]
-    # manymodels' variants, each adding one option to the one before it
-    variants: list[dict[str, Any]] = [{"naive_candidate": False}, {"naive_candidate": True}]
-    variants.append({**variants[-1], "global_candidate": True})
-    variants.append({**variants[-1], "target_transform": "scale"})
-    variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
-    variants.append({**variants[2], "target_transform": "difference"})  # + global, differenced
-    variants.append({**variants[2], "target_transform": "auto_difference"})  # per series (KPSS)
-    variants.append({**variants[2], "target_transform": ["none", "difference"]})  # by validation
-    variants.append({**variants[0], "global_candidate": True, "local_candidates": False})
-    variants += [{**v, "mae_losses": True} for v in (variants[2], variants[7], variants[8])]
-    one_spec = {**variants[10], "local_boosting": False, "naive_candidate": False, "changes": True}
-    one_spec["pool_partitions"] = True
-    variants.append(one_spec)  # one spec for every panel
-    variants.append({**one_spec, "global_refit": False})  # … its global model fitted once
-    # … fitted before the first fold and before the last (#12, nineteenth pass)
-    variants.append({**one_spec, "global_refit": False, "global_refit_last": 1})
-    variants.append({**one_spec, "pool_partitions": False})  # … its bands each partition's own
+    variants = mm_variants(which)
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
         return lambda: [manymodels_run(panel, train, test, root=root, **options)]
@@ -666,6 +681,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write DIR/<panel>.png: forecast vs actual with 80/95 %% intervals (matplotlib)",
     )
     p.add_argument(
+        "--variants",
+        choices=VARIANTS,
+        default="all",
+        help="manymodels rows to run: all, or the one spec's only (every peer row runs either way)",
+    )
+    p.add_argument(
         "--fit-work",
         action="store_true",
         help="print the one spec's global fits' rows against mlforecast's and stop (no fit)",
@@ -697,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                 busy = wait_quiet(max_wait=30.0)
                 print(f"(other processes used {busy:.0%} of the CPUs before this panel)")
             for method, (ratio, time_ratio, time_ratio_i) in run_panel(
-                panel, Path(tmp) / name, args.plot
+                panel, Path(tmp) / name, args.plot, args.variants
             ).items():
                 if method.startswith("manymodels"):
                     short = (
