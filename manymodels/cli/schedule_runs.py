@@ -22,12 +22,13 @@ def firing_run(
 ) -> Run | None:
     """The newest run of ``schedule``'s firing at ``due``, or ``None``. Killed in it (a
     reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
-    elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
-    a scheduler restarted then took the firing for done and waited for the next one — a week,
-    for a weekly schedule — its run left marked running. Ended, it tells what became of a
-    firing whose scheduler died before it recorded that (``ended``). Found by the row the run
-    wrote under its schedule when it was created (``registry.firing_runs``), not among the
-    newest runs: other runs (router retrain jobs, ``train``) pushed it out of those."""
+    elsewhere past the heartbeat limit, or stamped ahead of this clock past it, as
+    ``--resume`` takes it: ``was_killed``), the run is resumed; before, a scheduler restarted
+    then took the firing for done and waited for the next one — a week, for a weekly
+    schedule — its run left marked running. Ended, it tells what became of a firing whose
+    scheduler died before it recorded that (``ended``). Found by the row the run wrote under
+    its schedule when it was created (``registry.firing_runs``), not among the newest runs:
+    other runs (router retrain jobs, ``train``) pushed it out of those."""
     from manymodels.exceptions import RunNotFound
     from manymodels.registry.firing_runs import firing_run_id
 
@@ -68,7 +69,16 @@ def ended(failed: FailedFiring | None, run: Run | None, due: datetime) -> Failed
 
 
 def was_killed(run: Run) -> bool:
-    return bool(run.killed or run.silence is not None)
+    """Whether the firing's ``run`` was left to be resumed: marked running, and not training
+    now by the one rule ``RunBusy``, ``runs abandon`` and ``--resume`` go by
+    (``run_busy.training_now``) — its process gone from this machine, or silent elsewhere
+    past the heartbeat limit, or its heartbeat stamped ahead of this clock past that limit (a
+    clock running ahead there: such a beat proves nothing). Before, that last one read as
+    alive: a restarted scheduler left the killed firing's run unresumed until this clock
+    caught up."""
+    from manymodels.run_busy import training_now
+
+    return run.status == "running" and not training_now(run)
 
 
 def still_killed(target: Any, run_id: str) -> bool:
