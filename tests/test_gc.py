@@ -224,6 +224,9 @@ def test_a_restored_copy_is_a_registry_of_its_own_to_the_originals_store(tmp_pat
         ("elsewhere", 1.0, True),  # another machine's, heard an hour ago: silence is no death
         ("elsewhere", 30.0, False),  # … but a day of silence no longer keeps everything young
         ("elsewhere", None, False),  # from before heartbeats, nothing here vouches for it
+        # stamped 3 h ahead (a clock running ahead there): it proves nothing to RunBusy, but
+        # gc errs the safe way and keeps what may be that run's
+        ("elsewhere", -3.0, True),
     ],
 )
 def test_a_run_still_training_keeps_what_was_written_since_it_started(

@@ -346,6 +346,13 @@ everything written since it started."""
 
 
 def _still_training(run: Run) -> bool:
+    """Whether ``run`` may still be writing artifacts, for ``gc`` only (``live_runs_since``):
+    its process alive here, or a heartbeat within ``STILL_TRAINING`` — stamped ahead of this
+    clock too, however far. Not ``run_busy.training_now`` on purpose: to which a beat stamped
+    ahead past the silence limit (a clock running ahead where the run trains) proves nothing,
+    so that it blocks no run. Here it errs the safe way: counted alive, the run keeps gc off
+    what was written since it started until this clock passes its beat by a day, where
+    taking it for dead could delete the artifacts of a run training on that machine."""
     if run.status != "running" or run.killed:
         return False
     if run.owner_alive:
