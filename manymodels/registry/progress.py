@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from manymodels.heartbeat import ahead_by
 from manymodels.registry.entities import Run
 
 SETTLED = ("trained", "skipped", "failed")
@@ -72,8 +73,11 @@ def progress_of(
     moved = done - done_before
     rate = moved / window if window > 0 and moved > 0 else None
     eta = None
-    if run.status == "running" and rate and not run.killed and run.silence is None:
-        # a killed run moves no more, and a silent one is not seen to move
+    # a killed run moves no more, and a silent one is not seen to move; nor one whose
+    # heartbeat is stamped ahead of this clock past the silence limit (``ahead_by``): that beat
+    # proves nothing (``run_busy.training_now``), and such a run was given a time left
+    moving = not run.killed and run.silence is None and ahead_by(run.heartbeat_at) is None
+    if run.status == "running" and rate and moving:
         eta = max(run.n_partitions - done, 0) / rate
     return RunProgress(
         run=run,

@@ -241,3 +241,27 @@ def test_a_run_silent_on_another_machine_says_so_and_has_no_eta(api: tuple[Any, 
     assert seen["eta_seconds"] is None and seen["rate_per_second"] > 0
     listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
     assert listed[silent]["state"] == "running (no heartbeat for 2 h)"
+
+
+def test_a_run_stamped_ahead_on_another_machine_has_no_eta(api: tuple[Any, Path]) -> None:
+    """Its process is another machine's, whose clock runs 3 h ahead: its last heartbeat is
+    stamped 3 h ahead of this clock. Such a beat proves nothing (``run_busy.training_now``:
+    the run blocks nothing and can be resumed), yet the router gave it a time left as if it
+    moved; it gives none now, as for a silent run."""
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+
+    client, root = api
+    keys = [f"store=53,brand=b{i}" for i in range(4)]
+    with Registry(root) as reg:
+        ahead = start_run(reg, len(keys), minutes_ago=5.0, owner=other_machine_tag())
+        reg.store.record(ahead, [], outcomes("skipped", *keys[:2]), libraries={})
+        beat = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+        with reg.store.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == ahead).values(heartbeat_at=beat))
+    seen = client.get(f"/v1/runs/{ahead}").json()
+    assert seen["status"] == "running" and seen["heartbeat_at"] == beat
+    assert seen["eta_seconds"] is None and seen["rate_per_second"] > 0
+    listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
+    assert listed[ahead]["eta_seconds"] is None
