@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from manymodels.heartbeat import ahead_by
 from manymodels.registry import schema as t
 from manymodels.registry.engine import now
 from manymodels.registry.job_outcomes import close_killed_run, made
@@ -53,7 +54,9 @@ def expire_gone(
     cutoff = lease_cutoff(lease)
     gone = [job_of(r) for r in conn.execute(query)]
     gone = [
-        j for j in gone if j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff)
+        j
+        for j in gone
+        if j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff, lease)
     ]
     for job in gone:
         found = made(conn, job.job_id, job.partition, job.created_at)
@@ -109,7 +112,9 @@ def stale_ids(
         query = query.where(t.jobs.c.job_id.in_(job_ids))
     cutoff = lease_cutoff(lease)
     rows = conn.execute(query)
-    return [i for i, owner, beat in rows if i not in spare and router_gone(owner, beat, cutoff)]
+    return [
+        i for i, owner, beat in rows if i not in spare and router_gone(owner, beat, cutoff, lease)
+    ]
 
 
 def lease_cutoff(lease: float) -> str:
@@ -117,8 +122,17 @@ def lease_cutoff(lease: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=lease)).isoformat(timespec="microseconds")
 
 
-def router_gone(owner: str, heartbeat_at: str, cutoff: str) -> bool:
-    return heartbeat_at < cutoff or _process_gone(owner)
+def router_gone(owner: str, heartbeat_at: str, cutoff: str, lease: float) -> bool:
+    """Whether the router ``owner`` is gone: its heartbeat older than ``cutoff``
+    (``lease_cutoff(lease)``), or stamped ahead of this clock past both ``lease`` and the
+    silence limit (``heartbeat.ahead_by``, the rule of runs: ``run_busy.training_now``) — a
+    clock running ahead there, whose beat proves nothing; before, a router killed on such a
+    machine held its jobs' partitions ("a retrain is already under way") until this clock
+    caught up — or its process gone from this host."""
+    if heartbeat_at < cutoff:
+        return True
+    ahead = ahead_by(heartbeat_at)
+    return (ahead is not None and ahead > lease) or _process_gone(owner)
 
 
 def _process_gone(owner: str) -> bool:

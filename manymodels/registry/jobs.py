@@ -214,7 +214,8 @@ class JobTable:
         cutoff = lease_cutoff(lease)
         return [
             j.job_id for j in jobs
-            if j.active and j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff)
+            if j.active and j.job_id not in spare
+            and router_gone(j.owner, j.heartbeat_at, cutoff, lease)
         ]  # fmt: skip
 
     def _writable(self) -> bool:

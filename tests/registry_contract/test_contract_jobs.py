@@ -40,6 +40,29 @@ def test_one_active_job_per_partition_and_a_bounded_history(reg: Registry) -> No
     assert jobs.get("a") is None
 
 
+def test_a_job_whose_beat_is_stamped_ahead_frees_its_partition(reg: Registry) -> None:
+    """A router killed on a machine whose clock runs 3 h ahead: its job's last heartbeat is
+    stamped 3 h ahead of this clock. Such a beat proves nothing (as a run's: ``run_busy``),
+    yet the job held its partition (``JobBusy``) until this clock caught up; it is a stopped
+    router's now. A beat 30 s ahead (clocks a little apart) is still a live router's."""
+    from datetime import UTC, datetime, timedelta
+
+    def ahead(seconds: float) -> str:
+        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+    jobs = reg.jobs
+    jobs.submit(job("ahead", "k=1", owner="elsewhere:1:x", beat=ahead(3 * 3600)), lease=60)
+    jobs.submit(job("near", "k=2", owner="elsewhere:2:x", beat=ahead(30)), lease=60)
+    ended = jobs.get("ahead", lease=60)
+    assert ended is not None and ended.status == "failed" and ended.error
+    assert ended.error.startswith(RESTARTED) and "elsewhere:1:x" in ended.error
+    assert jobs.active("k=1", lease=60) is None
+    jobs.submit(job("next", "k=1"), lease=60)  # the partition is free: no JobBusy
+    assert jobs.get("near", lease=60).status == "queued"  # type: ignore[union-attr]
+    with pytest.raises(JobBusy):
+        jobs.submit(job("beside", "k=2"), lease=60)
+
+
 def test_jobs_of_a_stopped_router_are_failed_and_free_their_partition(reg: Registry) -> None:
     jobs = reg.jobs
     jobs.submit(job("stale", "k=1", owner="elsewhere:1:x", beat=OLD), lease=3600 * 24 * 3650)
