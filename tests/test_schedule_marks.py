@@ -24,7 +24,9 @@ from test_schedule_failures import _missed, _scheduled_runs
 
 from manymodels.registry import Registry
 from manymodels.registry.firings import (
+    KILLED,
     MARK_SILENT_AFTER,
+    FailedFiring,
     MarkBeat,
     beat_mark,
     claim,
@@ -32,6 +34,7 @@ from manymodels.registry.firings import (
     clear_failure,
     failed_firing,
     schedule_id,
+    under_way,
 )
 from manymodels.schedule import due_time, trigger
 from manymodels.spec import Spec
@@ -89,6 +92,32 @@ def test_a_firing_whose_restarted_containers_scheduler_went_silent_runs_again(
     assert code == 0, (out, err)
     assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
     assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, failed: attempt 2 of 2): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]
+
+
+@pytest.mark.parametrize(("ahead", "under"), [(3 * 3600.0, False), (60.0, True)])
+def test_a_mark_stamped_ahead_proves_nothing(ahead: float, under: bool) -> None:
+    """A mark whose beat is stamped 3 h ahead of this clock (its scheduler's machine's clock
+    runs ahead) read as under way until this clock caught up; it proves nothing now, as a
+    run's heartbeat stamped ahead does not. A minute ahead (clocks a little apart) still
+    beats."""
+    beat = datetime.now(UTC) + timedelta(seconds=ahead)
+    mark = FailedFiring(datetime.now(UTC), 1, KILLED, ELSEWHERE, "another-host", "b0075", beat)
+    assert under_way(mark) is under
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_firing_whose_scheduler_stamped_its_mark_ahead_runs_again(tmp_path: Path) -> None:
+    """A scheduler killed before its run began, on a machine whose clock runs 3 h ahead: its
+    mark's last beat is stamped 3 h ahead. A scheduler started here left the firing to it
+    until this clock caught up (3 h and ``MARK_SILENT_AFTER``); it runs it again at once."""
+    spec, data, root, stamp = _missed(tmp_path)
+    _mark(root, _name(spec, data), datetime.now(UTC) + timedelta(hours=3))
+    code, out, err = _run(_cmd(spec, data, root), 120)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
     assert f"(the {stamp} firing, failed: attempt 2 of 2): 4 trained" in out, out
     assert _scheduled_runs(root) == ["completed"]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from manymodels.heartbeat import ahead_by
 from manymodels.registry.base import meta_value, put_meta
 from manymodels.tempnames import host_boot, owner_alive
 
@@ -137,13 +138,20 @@ def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
     reboot killed before its run began was taken for under way by each scheduler started
     after the reboot, never run again; and so was, for ever, one whose scheduler's container
     was killed and restarted on the same host (a new pid namespace: its pid cannot be looked
-    up, the boot is the same)."""
+    up, the boot is the same). A beat stamped ahead of this clock past ``MARK_SILENT_AFTER``
+    (``heartbeat.ahead_by``: a clock running ahead there) proves nothing, as a run's does not
+    (``run_busy.training_now``): before, the firing of a scheduler killed on such a machine
+    was left to it until this clock caught up."""
     if failed.owner is None:
         return False
     alive = owner_alive(failed.owner)
     if alive is None and failed.host is not None and failed.boot:
         host, boot = host_boot()
         if failed.host == host and boot and failed.boot != boot:
+            return False
+    if alive is None and failed.beat is not None:
+        ahead = ahead_by(failed.beat.isoformat(), now)
+        if ahead is not None and ahead > MARK_SILENT_AFTER:
             return False
     if alive is None and (stale := silent_at(failed)) is not None:
         return (now or datetime.now(UTC)) < stale
