@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from manymodels.feature_schema import FeatureSchema
-from manymodels.heartbeat import silent_for, spoken
+from manymodels.heartbeat import ahead_by, silent_for, spoken
 from manymodels.tempnames import owner_alive
 from manymodels.version_records import Decision, Selection
 
@@ -284,13 +284,28 @@ class Run:
         )
 
     @property
+    def ahead(self) -> float | None:
+        """Seconds a running run's heartbeat is stamped ahead of this clock, past
+        ``heartbeat.SILENT_AFTER`` (``heartbeat.ahead_by``: a clock running ahead where it
+        runs) — for a run whose process this machine cannot look up. Such a beat proves
+        nothing (``run_busy.training_now``). Else ``None``."""
+        if self.status != "running" or self.owner_alive is not None:
+            return None
+        return ahead_by(self.heartbeat_at)
+
+    @property
     def state(self) -> str:
         """Its status as people read it: ``running (process gone)`` for a killed run,
-        ``running (no heartbeat for 2 h)`` for a silent one."""
+        ``running (no heartbeat for 2 h)`` for a silent one, ``running (heartbeat stamped 3 h
+        ahead)`` for one whose beat proves nothing (``ahead``): it read "running", as a run
+        alive, though it blocks no run and can be resumed or abandoned."""
         if self.killed:
             return "running (process gone)"
         silence = self.silence
-        return f"running (no heartbeat for {spoken(silence)})" if silence else self.status
+        if silence:
+            return f"running (no heartbeat for {spoken(silence)})"
+        ahead = self.ahead
+        return f"running (heartbeat stamped {spoken(ahead)} ahead)" if ahead else self.status
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -74,7 +74,8 @@ class RunItem(BaseModel):
     state: str = Field(
         default="",
         description="The status as people read it: 'running (process gone)', 'running (no "
-        "heartbeat for 2 h)', or the status.",
+        "heartbeat for 2 h)', 'running (heartbeat stamped 3 h ahead)' (a clock running ahead "
+        "where it runs: that beat proves nothing), or the status.",
     )
 
     @classmethod

@@ -265,3 +265,23 @@ def test_a_run_stamped_ahead_on_another_machine_has_no_eta(api: tuple[Any, Path]
     assert seen["eta_seconds"] is None and seen["rate_per_second"] > 0
     listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
     assert listed[ahead]["eta_seconds"] is None
+
+
+def test_a_run_stamped_ahead_on_another_machine_says_so(api: tuple[Any, Path]) -> None:
+    """Its last heartbeat stamped 3 h ahead of this clock: the run's state read "running",
+    as a live run's, though it blocks no run and can be resumed; it says what its beat is."""
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+
+    client, root = api
+    with Registry(root) as reg:
+        ahead = start_run(reg, 4, minutes_ago=5.0, owner=other_machine_tag())
+        beat = (datetime.now(UTC) + timedelta(hours=3, minutes=1)).isoformat()
+        with reg.store.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == ahead).values(heartbeat_at=beat))
+    seen = client.get(f"/v1/runs/{ahead}").json()
+    assert seen["state"] == "running (heartbeat stamped 3 h ahead)", seen
+    assert seen["silent_seconds"] is None and seen["process_gone"] is False
+    listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
+    assert listed[ahead]["state"] == "running (heartbeat stamped 3 h ahead)"
