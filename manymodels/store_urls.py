@@ -134,11 +134,13 @@ def _is_root(path: str) -> bool:
     """Whether ``path`` names the root once its ``.`` and ``..`` are read: ``/srv/../`` and
     ``/srv/x/../..`` walked the disk as ``/`` did (only ``/`` followed by dots was refused).
     Read as text, as the kernel reads ``..`` of a path without symlinks; a relative path is
-    read against the working directory only when it holds a ``..`` (``dir/..`` run in
-    ``/``), so a usual path costs no call."""
+    read against the working directory only when it holds a ``.`` or ``..`` part (``dir/..``,
+    or ``.`` itself, run in ``/``: ``.`` walked the disk too), so a usual path costs no
+    call."""
     if path.startswith("/"):
         return posixpath.normpath(path) in ("/", "//")  # POSIX keeps a leading "//"
-    return ".." in path.split("/") and os.path.abspath(path) == "/"
+    dotted = not {".", ".."}.isdisjoint(path.split("/"))
+    return dotted and os.path.abspath(path) == "/"
 
 
 def _refuse_query(path: str, source: object, what: str) -> None:

@@ -500,7 +500,7 @@ def test_a_parquet_url_read_whole_is_not_told_it_is_read_by_url(tmp_path: Path) 
 
 
 ROOTS = ["file:///", "FILE:///./", "file://localhost//..", "/", "//.", "/srv/../", "/srv/x/../..",
-         "file:///srv/..", "tmp/.."]  # fmt: skip
+         "file:///srv/..", "tmp/..", ".", "./"]  # fmt: skip
 
 
 @pytest.mark.parametrize("given", ROOTS)
@@ -511,7 +511,8 @@ def test_the_filesystem_root_as_a_data_path_is_one_line(
     whole disk, /proc and all, to fail on "/: cannot read a Parquet dataset ([Errno 13] Cannot
     list directory '/proc/self/task/…/root/proc/self/task/…"; now one line, exit 2, before
     anything is read or made. So did a path that is the root once its '..' are read
-    (`/srv/../`, `tmp/..` run in /), where only '/' followed by dots was refused."""
+    (`/srv/../`, `tmp/..` run in /), where only '/' followed by dots was refused, and `.`
+    or `./` run in / (a container's usual working directory), passed as no '..' was in it."""
     monkeypatch.chdir("/")  # where `tmp/..` is the root
 
     import manymodels as mm
