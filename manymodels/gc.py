@@ -18,7 +18,8 @@ With a grace under a second, an upload in the instant before its job is queued c
 nothing when the registry references none of the artifacts its store holds: that is a lost or
 mismatched database, not a store full of garbage; nor when another registry marked the store
 as its own (``registry.ownership``). Holiday sets no version names any more go too
-(``registry.holiday_rows``: one statement, under a lock every writer of sets holds).
+(``registry.holiday_rows``: found by a read, checked again under a lock every writer of
+sets holds).
 """
 
 from __future__ import annotations
@@ -139,11 +140,11 @@ def collect(
         deleted += 1
         freed += freed_now
     # holiday sets (rows, not files): deleted where no writer can name one at once, so no
-    # grace; a dry run counts those its pruning would free (as if its versions were gone)
-    if dry_run:
-        sets_deleted = len(registry.store.unused_holiday_sets(exclude=gone))
-    else:
-        sets_deleted = registry.store.delete_holiday_sets()
+    # grace; a dry run counts those its pruning would free (as if its versions were gone).
+    # Found unused by a read outside the write lock, each checked again under it: a set in
+    # use named only by old versions is read past every newer one, with no writer waiting
+    unused = registry.store.unused_holiday_sets(exclude=gone)
+    sets_deleted = len(unused) if dry_run else registry.store.delete_holiday_sets(unused)
     store = registry.artifacts
     put_back = len(store.moved_aside(cutoff)) if isinstance(store, LocalArtifactStore) else 0
     temp_files, temp_bytes = store.sweep_temporaries(cutoff, dry_run=dry_run)
