@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             artifacts=settings.artifacts,
             signer=settings.signer,
         )
-        watch = RegistryFileWatch(registry.db_url)  # the file it opened (serving.replaced)
+        watch = RegistryFileWatch(registry.db_url, registry.root)  # serving.replaced
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None
         try:

@@ -13,18 +13,21 @@ rebuilt under requests in flight. A restart does exactly that.
 So each alias refresh, and each readiness check, compares the file's identity (device and
 inode: one ``stat``, O(1)) with the one the router opened; while they differ the router logs a
 warning once and ``/readyz`` (and ``/v2/health/ready``) answer "not ready", saying to restart
-it. A PostgreSQL registry, or
-an in-memory one, has no file to watch.
+it. The path watched is the one the user named (``--registry cur``), not the one it led to:
+a registry put in place by pointing a symlink at it (``ln -sfn reg-new cur``, the atomic swap)
+is a replaced file too. A PostgreSQL registry, or an in-memory one, has no file to watch.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from starlette.requests import Request
 
 from manymodels.registry.engine import sqlite_file
+from manymodels.registry.location import DB_FILE
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -42,8 +45,8 @@ class RegistryFileWatch:
     """``follow()`` (a ``Refresher`` companion): ``why_not`` says whether the registry file at
     the path the router opened is still the one it opened."""
 
-    def __init__(self, db_url: str) -> None:
-        self.path = sqlite_file(db_url)
+    def __init__(self, db_url: str, root: Path | None = None) -> None:
+        self.path = watched_path(db_url, root)
         self.opened = _identity(self.path) if self.path is not None else None
         self.why_not: str | None = None  # set while the file is another, or gone
 
@@ -73,6 +76,19 @@ class RegistryFileWatch:
                 logger.info("the registry's database file is the one opened again")
             self.why_not = why
         return why
+
+
+def watched_path(db_url: str, root: Path | None) -> str | None:
+    """The path of the SQLite file ``db_url`` names, as reached from the registry directory
+    ``root`` (``Registry.root``: absolute, its symlinks kept) when that is where it is: the
+    registry opens ``registry.db`` by its resolved path, and a ``cur -> reg-new`` symlink
+    swapped under the router left that path, and so its file, unchanged — /readyz said 200
+    while the router served the old registry. ``None`` for no file (PostgreSQL, in-memory)."""
+    opened = sqlite_file(db_url)
+    if opened is None or root is None:
+        return opened
+    given = os.path.join(root, DB_FILE)
+    return given if os.path.realpath(given) == os.path.realpath(opened) else opened
 
 
 def replaced_file(request: Request) -> str | None:

@@ -69,3 +69,38 @@ def wait_for_status(url: str, status: int, timeout: float = 10.0) -> httpx.Respo
     while (r := httpx.get(url)).status_code != status and time.monotonic() < deadline:
         time.sleep(0.05)
     return r
+
+
+def test_a_registry_swapped_in_by_its_symlink_is_said_in_readiness(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """``--registry cur`` where ``cur -> reg-a``, then ``ln -sfn reg-b cur`` (the atomic swap
+    of a deploy): the router opened ``reg-a/registry.db`` by its resolved path, which did not
+    change, so ``/readyz`` said 200 while it served reg-a's models. The path watched is the one
+    named, so the swap is a replaced file, and swapping back makes it ready again."""
+    key = TWO_VERSIONS[0]
+    other = Path(shutil.copytree(registry_path, tmp_path / "reg-b"))
+    with Registry(other) as reg:
+        reg.promote(key, 2)
+    current = tmp_path / "cur"
+    current.symlink_to(registry_path, target_is_directory=True)
+    with running_server(Settings(registry=current, refresh_seconds=0.1)) as base:
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        swap(current, other)
+        ready = wait_for_status(f"{base}/readyz", 503)
+        assert ready.json()["detail"].startswith(
+            "the registry's database file registry.db was replaced since the router opened it"
+        )
+        assert httpx.get(f"{base}/v2/health/ready").status_code == 400
+        assert served_version(base, key) == 1  # reg-a's, as it says
+        swap(current, registry_path)
+        assert wait_for_status(f"{base}/readyz", 200).json()["status"] == "ready"
+    with running_server(Settings(registry=current, refresh_seconds=0.1)) as base:
+        assert httpx.get(f"{base}/readyz").status_code == 200  # a registry by a symlink: ready
+
+
+def swap(link: Path, target: Path) -> None:
+    """Point the symlink ``link`` at ``target`` in one rename, as ``ln -sfn`` then ``mv -T``."""
+    fresh = link.with_name(link.name + ".new")
+    fresh.symlink_to(target, target_is_directory=True)
+    os.replace(fresh, link)
