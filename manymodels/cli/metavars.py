@@ -40,13 +40,18 @@ class NamedArgument(TyperArgument):
 
 class NamedOption(TyperOption):
     """An option whose value is shown as click names it (``TEXT``, ``PATH``, ``INTEGER
-    RANGE``, ``[auto|ray|local]``), not by typer's Python type (``<str>``)."""
+    RANGE``, ``[auto|ray|local]``), not by typer's Python type (``<str>``). A choice is
+    listed as its values are typed, one alone too: ``<mlflow>`` upper-cased read "--format
+    MLFLOW", which the command refused ("'MLFLOW' is not one of 'mlflow'")."""
 
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.metavar is not None:
             return self.metavar
         shown = self.display_type(ctx)
-        return click_name(shown[1:-1] if shown.startswith("<") else shown)
+        label = shown[1:-1] if shown.startswith("<") else shown
+        if self.type_descriptor.is_choice:  # its values as typed: ``--format [mlflow]``
+            return f"[{label.removeprefix('list[').removesuffix(']')}]"
+        return click_name(label)
 
 
 def click_name(label: str) -> str:

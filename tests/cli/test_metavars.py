@@ -57,3 +57,14 @@ def test_a_missing_argument_is_named_as_the_help_names_it() -> None:
     done = CliRunner().invoke(app, ["train", "spec.toml"])
     assert done.exit_code == 2
     assert done.output.strip() == "error: missing argument 'DATA'", done.output
+
+
+def test_a_choice_of_one_value_is_shown_as_it_is_typed() -> None:
+    """`manymodels export --help` showed "--format MLFLOW" (typer's "<mlflow>" upper-cased as
+    a type's name), and `--format MLFLOW`, typed as the help said, was refused; now the help
+    lists the choice as click does, "--format [mlflow]", and that value is the one accepted."""
+    cli = CliRunner()
+    shown = cli.invoke(app, ["export", "--help"], terminal_width=200).output
+    assert re.search(r"(?m)^  --format \[mlflow\]\s", shown), shown
+    refused = cli.invoke(app, ["export", "store=1", "out", "--format", "MLFLOW"])
+    assert refused.exit_code == 2 and "'MLFLOW' is not one of 'mlflow'" in refused.output
