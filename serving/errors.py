@@ -311,9 +311,13 @@ def unusable_body(error: Mapping[str, Any], body: Any) -> str | None:
     FastAPI's validation errors and the body it read (``RequestValidationError.body``), or
     ``None`` for any other error. A body of only whitespace was FastAPI's bare "JSON decode
     error" at ``["body", 3]``, and ``null`` or ``[]`` pydantic's "Input should be a valid
-    dictionary or object to extract fields from": neither said a JSON object was wanted."""
+    dictionary or object to extract fields from": neither said a JSON object was wanted. A
+    body of only a byte-order mark (an empty file saved as "UTF-8 with BOM") was "the request
+    body cannot be read: Expecting value", saying neither what nor where."""
     if error.get("type") == "json_invalid":
         # ``jsonbody.parse``'s own refusals carry no body (``""``); an empty one is "missing"
+        if body == "" and (error.get("ctx") or {}).get("error") == "Expecting value":
+            return "is empty (only a byte-order mark)"  # read past its BOM, json.loads met none
         blank = isinstance(body, str | bytes | bytearray) and body and not body.strip()
         return "is empty (only whitespace)" if blank else None
     if tuple(error.get("loc", ())) != ("body",) or error.get("type") == "missing":

@@ -291,6 +291,8 @@ def test_an_integer_past_pythons_digit_limit_is_a_422_in_our_words(client: Any) 
     [
         (b"   ", "is empty (only whitespace)"),
         (b"\r\n", "is empty (only whitespace)"),
+        (codecs.BOM_UTF8, "is empty (only a byte-order mark)"),  # an empty file, with BOM
+        (codecs.BOM_UTF16_LE, "is empty (only a byte-order mark)"),
         (b"null", "is null, not a JSON object"),
         (b"[]", "is a list, not a JSON object"),
         (b"5", "is a number, not a JSON object"),
