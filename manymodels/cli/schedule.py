@@ -107,6 +107,10 @@ def scheduler(
             echo(when)
         return
     refuse_moot_registry(registry, registry_db, artifacts)  # now, not at the first firing
+    if not set(plan.when) & {"changed", "all"}:
+        from manymodels.cli.schedule_runs import require_registry
+
+        require_registry(registry, registry_db, artifacts)  # else made empty, never flagged
     elsewhere = registry_db is not None or artifacts is not None
     # a bad key is refused now; elsewhere, the warning of a signed registry opened without
     # one comes from each firing's own opening (``open_checked``)

@@ -124,6 +124,24 @@ def flagged(
     return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
 
 
+def require_registry(registry: Path, db_url: str | None, artifacts: str | None) -> None:
+    """``NoRegistry`` at start for a schedule of monitor flags only (``drifted``, ``stale``,
+    ``degraded``) whose registry does not exist: only a registry's monitor flags anything, yet
+    the first firing's claim made an empty one there (a typo in ``--registry``), and every
+    firing then said "nothing to retrain: no partition is flagged", exit 0, for ever. A
+    registry unreachable now (a database restarting) is left to each firing to say."""
+    from manymodels.cli.options import open_registry
+    from manymodels.exceptions import NoRegistry, RegistryError
+
+    try:
+        with open_registry(registry, db_url, artifacts):
+            pass
+    except NoRegistry:
+        raise
+    except RegistryError:
+        return
+
+
 def not_beside_a_run(
     registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
 ) -> None:
