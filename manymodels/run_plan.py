@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from manymodels.champion_targets import require_same_target
 from manymodels.exceptions import (
     BadSignature,
     DataError,
@@ -175,6 +176,7 @@ def plan_run(
             options["warnings"] = [*options.get("warnings", []), kept]
     if changed_only and resume is None and not record_nothing and not (len(todo) or fallback_due):
         raise nothing_to_train(options)
+    require_same_target(reg.location, spec, production)  # before anything is recorded
     champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
     fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 
