@@ -11,6 +11,13 @@ let healthAfter = null; // the last key shown when more follow (the page's next_
 
 const HEADERS = ["drift (feature)", "live / validation", "live / naive", "live error", "actuals", "model age", "data age", "flags"];
 
+/** What the monitor's errors are (lower is better), named as they read: an accuracy's is its
+ * error rate (1 − accuracy; "accuracy 0.000" was a perfect model), a neg_ scorer's its loss
+ * ("neg_mean_absolute_error 98.73" was a positive number under a negative name). */
+function errorName(metric) {
+  return metric === "accuracy" ? "error rate" : metric.replace(/^neg_/, "");
+}
+
 /** The monitor's cells of one partition, after its key and version. */
 function cells(h) {
   return [
@@ -18,7 +25,7 @@ function cells(h) {
     ratioCell(h.error_ratio, h.live_error, h.validation_error),
     ratioCell(h.naive_ratio, h.live_error, h.naive_error),
     el("td", { class: "num", title: known(h.label_error) ? "the most probable class's error (as validation and naive are counted) · the labels' at the threshold" : "" },
-      known(h.live_error) ? `${h.live_metric} ${fmt(h.live_error, 4)}` + (known(h.label_error) ? ` · labels ${fmt(h.label_error, 4)}` : "") : "–"),
+      known(h.live_error) ? `${errorName(h.live_metric)} ${fmt(h.live_error, 4)}` + (known(h.label_error) ? ` · labels ${fmt(h.label_error, 4)}` : "") : "–"),
     el("td", { class: "num" }, h.live_rows),
     el("td", { class: "num" }, days(h.model_age_days)),
     el("td", { class: "num" }, days(h.data_age_days)),
@@ -88,7 +95,7 @@ export function healthRow(page) {
     table(["version", "validation error", ...HEADERS],
       el("tr", { "data-health": h.key },
         el("td", { class: "num" }, `v${h.version}`),
-        el("td", { class: "num" }, known(h.validation_error) ? `${h.live_metric} ${fmt(h.validation_error, 4)}` : "–"),
+        el("td", { class: "num" }, known(h.validation_error) ? `${errorName(h.live_metric)} ${fmt(h.validation_error, 4)}` : "–"),
         ...cells(h))),
     el("p", { class: "hint" }, h.live_rows ? `Live error on ${h.live_rows} posted actual(s).` : "No actuals posted for this version yet (POST …/actuals)."));
 }

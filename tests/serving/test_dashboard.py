@@ -441,7 +441,7 @@ def test_a_classifier_of_text_classes_lists_its_forecast_rather_than_drawing_not
     # the health row: the most probable class's live error, the labels' beside it (2 actuals)
     answer = posted.json()
     row = html.unescape(dom.split(f'<tr data-health="{key}"')[1].split("</tr>")[0])
-    assert f"accuracy {answer['error']:#.4g} · labels {answer['label_error']:#.4g}" in row, row
+    assert f"error rate {answer['error']:#.4g} · labels {answer['label_error']:#.4g}" in row, row
 
 
 @pytest.mark.slow

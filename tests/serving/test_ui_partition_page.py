@@ -3,10 +3,14 @@ window: nothing reaches past the window's right edge."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
-from browserkit import Driven, view
-from routerkit import KEY
+import httpx
+import pytest
+from browserkit import Driven, browse, view
+from routerkit import KEY, sales
 
 # how far the page reaches past the window's right edge (0 when everything fits)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -34,3 +38,29 @@ def test_the_partition_page_fits_a_780_px_window(
     assert isinstance(box, dict)
     assert box["right"] <= box["window"], box  # the table's box stays in the window
     assert box["scroll"] >= int(box["table"]), box  # every column reachable inside it
+
+
+def test_the_health_row_names_its_errors_as_they_read(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
+    """The errors of a neg_ scorer are positive losses: the row read
+    "neg_mean_absolute_error 98.73" (a negative name for a positive number), and a classifier's
+    error rate read "accuracy 0.000" for a model right every time. Now
+    "mean_absolute_error 98.73"; the classifier's is "error rate" (test_dashboard)."""
+    df = sales()
+    part = df[(df["store"] == 2) & (df["brand"] == "tropicana")].tail(20)
+    rows = [
+        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+         "units": r.units * 2.0}
+        for r in part.itertuples()
+    ]  # fmt: skip
+    posted = httpx.post(f"{server}/v1/partitions/{KEY}/actuals", json={"rows": rows})
+    assert posted.status_code == 200, posted.text
+    health = httpx.get(f"{server}/v1/monitor", params={"key": KEY}).json()["partitions"][0]
+    assert health["live_metric"] == "neg_mean_absolute_error"
+    dom = browse(chromium, view(server, p=KEY), tmp_path)
+    row = html.unescape(dom.split(f'<tr data-health="{KEY}"')[1].split("</tr>")[0])
+    shown = [float(v) for v in re.findall(r">mean_absolute_error ([0-9.]+)<", row)]
+    wanted = [health["validation_error"], health["live_error"]]
+    assert shown == pytest.approx(wanted, rel=1e-3), row
+    assert "neg_" not in row, row
