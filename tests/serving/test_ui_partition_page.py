@@ -1,5 +1,6 @@
-"""The partition page (``serving/ui/partition.js``) in a real headless Chromium at a narrow
-window: nothing reaches past the window's right edge."""
+"""The partition page (``serving/ui/partition.js``) in a real headless Chromium: nothing
+reaches past a narrow window's right edge, its health row names its errors as they read, and
+loading it asks the router for nothing it lacks."""
 
 from __future__ import annotations
 
@@ -64,3 +65,21 @@ def test_the_health_row_names_its_errors_as_they_read(
     wanted = [health["validation_error"], health["live_error"]]
     assert shown == pytest.approx(wanted, rel=1e-3), row
     assert "neg_" not in row, row
+
+
+def test_loading_the_dashboard_asks_the_router_for_nothing_it_lacks(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
+    """The page named no icon, so every load made the browser ask for /favicon.ico: a 404 a
+    view, counted as `route="unmatched",status="404"` in /metrics (and a line of
+    --access-log), where an alert on a router's 4xx rate read a dashboard open as clients'
+    mistakes. The page names an inline icon now: loading it is 2xx only."""
+    dom = browse(chromium, view(server, p=KEY), tmp_path)
+    assert 'data-state="ready"' in dom
+    metrics = httpx.get(f"{server}/metrics").text
+    misses = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("manymodels_http_requests_total{") and 'status="404"' in line
+    ]
+    assert misses == [], misses
