@@ -35,8 +35,11 @@ model's folds ordered in time are judged as forecasts, its predicted changes sum
 fold's origin, so its errors are already those of steps 1 … ``k`` (``"chained": k``) and its
 widths grow only past them, as ``√(step / k)``; a version with one-step errors (folds not in
 time order, or recorded before) grows them as ``√step`` (``step`` independent one-step errors
-add up). A record without ``units`` holds transformed errors: ``scale`` widths
-are then multiplied by the partition's spread.
+add up). A model of the level whose every lag is at least the fold's length makes forecasts of
+steps 1 … ``k`` on its folds too (``training.heldout.direct_steps``), so a version of changes
+whose held-out folds came partly from such a model keeps ``chained``. A record without
+``units`` holds transformed errors: ``scale`` widths are then multiplied by the partition's
+spread.
 
 The record lives in the version's feature schema (``"intervals"``), which every reader —
 ``forecast``, ``score``'s plan and the router's cache — already has: no extra read per answer.

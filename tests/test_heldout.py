@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sklearn.dummy import DummyRegressor
 
 from manymodels import intervals
 from manymodels.candidates import naive_baseline
+from manymodels.feature_schema import FeatureSchema
 from manymodels.pipeline import train
 from manymodels.registry.client import Registry
 from manymodels.spec import Spec
@@ -23,6 +25,7 @@ from manymodels.training.heldout import (
     Rule,
     Trail,
     across_transforms,
+    direct_steps,
     rerecorded,
 )
 from manymodels.training.metrics import metric
@@ -292,3 +295,44 @@ def test_a_global_model_kept_by_its_margin_gives_every_folds_errors(tmp_path: Pa
             and local > reg.get_version(key).score
         ]
     assert local_wins
+
+
+def test_a_level_models_folds_are_forecasts_where_every_lag_is_past_them() -> None:
+    """Folds of 3 consecutive rows, lags ≥ 3: the 3rd row of a fold reads no target of it, so
+    its error is a 3-step forecast's, as a differenced model's chained one is."""
+    spec = Spec.model_validate(walk_spec(intervals={"levels": [80]}))  # lags [3, 4], size 3
+    splits = validation_splits(30, spec, key="k=1", time_ordered=True)
+    assert direct_steps(spec, splits, slice(0, 30), ordered=True) == 3
+    rows = np.arange(30) + 100  # the kept rows' indexes in a chunk's table
+    assert direct_steps(spec, splits, rows, ordered=True) == 3
+    # a row dropped inside the last fold: its last row's lag 3 reads a target of the fold
+    assert direct_steps(spec, splits, np.r_[rows[:-1], rows[-1] + 1], ordered=True) is None
+    # a lag shorter than a fold: one-step errors
+    short = Spec.model_validate(walk_spec(lags=[1, 4], intervals={"levels": [80]}))
+    assert direct_steps(short, splits, slice(0, 30), ordered=True) is None
+    rolling = walk_spec(rolling=[{"lag": 2, "window": 3, "stat": "mean"}])
+    assert direct_steps(Spec.model_validate(rolling), splits, slice(0, 30), ordered=True) is None
+    # folds not in time order, or rows not known: nothing is known of them
+    assert direct_steps(spec, splits, slice(0, 30), ordered=False) is None
+    assert direct_steps(spec, splits, None, ordered=True) is None
+
+
+def test_a_version_of_changes_whose_folds_chose_the_level_grows_only_past_them(
+    tmp_path: Path,
+) -> None:
+    """Level or changes with lags ≥ the fold (direct): a version of changes whose held-out
+    choice was a model of the level on some fold kept no ``chained`` and its widths grew as
+    √step from the first step (us_employment: 100 % of its test values inside "80 %" bands);
+    those errors are 3-step forecasts too, so it grows only past step 3."""
+    root = tmp_path / "reg"
+    train(walk_spec(intervals={"levels": [80]}), walk_panel(), root, backend="local")
+    with Registry.open(root) as reg:
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=100)]
+    changes = [
+        v for v in versions if FeatureSchema.parse(v.feature_schema).transform_kind == "difference"
+    ]
+    assert changes
+    assert [v.feature_schema["intervals"].get("chained") for v in changes] == [3] * len(changes)
+    schema = FeatureSchema.parse(changes[0].feature_schema)
+    grown = intervals.widths(schema, [80], steps=4)[0] / intervals.widths(schema, [80])[0, 0]
+    assert grown.tolist() == pytest.approx([1.0, 1.0, 1.0, (4 / 3) ** 0.5])

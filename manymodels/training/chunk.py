@@ -110,6 +110,7 @@ def train_chunk(
                     raw=first.raw,
                     alternatives=others,
                     splits_of=splits_of,
+                    rows=first.rows,
                 )
             )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -138,6 +139,7 @@ def train_one(
     raw: RawTarget | None = None,
     alternatives: Sequence[Inputs] = (),
     splits_of: SplitsByCount | None = None,
+    rows: Any = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome but
     ``ArtifactStoreUnavailable``, which stops the chunk.
@@ -190,6 +192,7 @@ def train_one(
             raw=inputs.raw,
             refit=False,  # ``best_transform`` refits the one chosen
             splits_of=splits_of,
+            rows=inputs.rows,
         )
         if other and units is None:  # its features are another transform's, not among these
             assert champion is not None
@@ -201,7 +204,7 @@ def train_one(
         return fitted
 
     try:
-        given = Inputs(X, y, schema, raw, times, dropped or {}, external=external)
+        given = Inputs(X, y, schema, raw, times, dropped or {}, rows, external=external)
         views.extend([given, *alternatives])
         margin = spec.selection.transform_margin
         fitted, chosen = best_transform(fit, given, alternatives, margin=margin)

@@ -102,6 +102,7 @@ def fit_partition(
     raw: RawTarget | None = None,
     refit: bool = True,
     splits_of: SplitsByCount | None = None,
+    rows: Any = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -128,6 +129,8 @@ def fit_partition(
 
     ``refit=False`` leaves the chosen model unfitted (``Fitted.pending``) for ``refitted``.
     ``splits_of`` (a chunk's) computes each row count's time-ordered splits once.
+    ``rows`` (the kept rows' indexes in their table) tells whether a fold is a run of
+    consecutive periods (``heldout.direct_steps``).
     """
     n = len(y)
     if n < spec.min_rows and spec.task == "classification" and classify.gets_constant(spec, n):
@@ -291,8 +294,11 @@ def fit_partition(
             )
         truth = y if raw is None else raw.y
         chained = None  # folds of forecast errors already: how many steps
-        if raw is not None and all(raw.chained(va) for _, va in splits):
-            chained = min(count_rows(va, n) for _, va in splits)
+        if raw is not None and raw.transform.kind == "difference":
+            if all(raw.chained(va) for _, va in splits):
+                chained = min(count_rows(va, n) for _, va in splits)
+        elif trail is not None:  # of the level: forecasts too if every lag is past the fold
+            chained = heldout.direct_steps(spec, splits, rows, ordered=ordered)
         held = heldout.replay(spec, trail, splits, truth, ordered=ordered, chained=chained)
         recorded = heldout.interval_record(
             spec, held, best_fits, splits, X, truth, raw, ordered=ordered
