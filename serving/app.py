@@ -41,7 +41,7 @@ from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
 from serving.readiness import RegistryPing
-from serving.replaced import RegistryFileWatch
+from serving.replaced import RegistryFileWatch, only_the_opened_file
 from serving.retrain import Retrainer
 from serving.routes import admin, forecast, ops, partitions, predict, retrain, runs, ui, v2
 from serving.routes import monitor as monitor_routes
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             signer=settings.signer,
         )
         watch = RegistryFileWatch(registry.db_url, registry.root)  # serving.replaced
+        only_the_opened_file(registry.store.engine, registry.db_url)  # no mix of two files
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None
         try:

@@ -10,6 +10,17 @@ number the new file may give to another model, and the new file may be of anothe
 (``Registry.open`` migrates or refuses it), so everything the router holds would have to be
 rebuilt under requests in flight. A restart does exactly that.
 
+Nor does it go on half on each file. SQLite's pool (``make_engine``: 5 kept, 10 more under
+load) opens each new connection by the path: after ``mv other/registry.db registry.db``, 12
+concurrent reads answered 5 from the new file and 7 from the old; and a connection on the new
+file beside the old one's ``-wal`` and ``-shm`` is how SQLite says a database is corrupted
+(https://www.sqlite.org/howtocorrupt.html, 2.4). Nor can a SQLite file be held by its inode
+(a ``/proc/self/fd/N`` path): its ``-wal`` and ``-shm`` are found by the path's name. So the
+router opens a connection only onto the file it first opened (``only_the_opened_file``):
+where the path leads to another file, or none, the connection is refused before SQLite reads
+or creates anything, and the request answers 503 saying why; the connections already open go
+on answering from the old file.
+
 So each alias refresh, and each readiness check, compares the file's identity (device and
 inode: one ``stat``, O(1)) with the one the router opened; while they differ the router logs a
 warning once and ``/readyz`` (and ``/v2/health/ready``) answer "not ready", saying to restart
@@ -23,9 +34,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine, event
 from starlette.requests import Request
 
+from manymodels.exceptions import RegistryError
 from manymodels.registry.engine import sqlite_file
 from manymodels.registry.location import DB_FILE
 
@@ -60,13 +74,15 @@ class RegistryFileWatch:
         elif now is None:
             why = (
                 f"the registry's database file {os.path.basename(self.path)} was moved or "
-                "deleted since the router opened it: it still serves the models it had; put "
-                "it back, or restart the router on a registry"
+                "deleted since the router opened it: it answers only from the database "
+                "connections it has open, and refuses what needs another; put it back, or "
+                "restart the router on a registry"
             )
         else:
             why = (
                 f"the registry's database file {os.path.basename(self.path)} was replaced "
-                "since the router opened it: it still serves the old file's models; restart "
+                "since the router opened it: it answers only from the old file, on the "
+                "database connections it has open, and refuses what needs another; restart "
                 "the router to serve the new file"
             )
         if why != self.why_not:
@@ -76,6 +92,36 @@ class RegistryFileWatch:
                 logger.info("the registry's database file is the one opened again")
             self.why_not = why
         return why
+
+
+def only_the_opened_file(engine: Engine, db_url: str) -> None:
+    """Refuse each new connection of ``engine`` that would not be onto the SQLite file it
+    opened (the module's docstring says why): checked before connecting (a missing file is not
+    created) and again once connected (a file replaced meanwhile is not read). Costs two
+    ``stat``\\ s per new connection; the pool keeps its connections, so not per request."""
+    path = sqlite_file(db_url)
+    opened = _identity(path) if path is not None else None
+    if path is None or opened is None:
+        return
+    name = os.path.basename(path)
+
+    def refuse_another(dbapi_connection: Any = None) -> None:
+        if _identity(path) == opened:
+            return
+        if dbapi_connection is not None:
+            dbapi_connection.close()
+        raise RegistryError(
+            f"the registry's database file {name} was replaced, moved or deleted since the "
+            "router opened it: it does not open the file now there; restart the router"
+        )
+
+    @event.listens_for(engine, "do_connect")  # not run for a read-only engine's creator,
+    def _before(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:  # which
+        refuse_another()  # creates no file: its own check for one comes first
+
+    @event.listens_for(engine, "connect", insert=True)  # before the pragmas read the file
+    def _after(dbapi_connection: Any, _record: Any) -> None:
+        refuse_another(dbapi_connection)
 
 
 def watched_path(db_url: str, root: Path | None) -> str | None:

@@ -29,8 +29,8 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
         "description": "Not ready: still starting up (the alias table not read yet), or the "
         f"registry unreachable (its database not answering in {READY_TIMEOUT_SECONDS:g} s; "
         "why, to a read or admin token only when reads need one), or the registry's database "
-        "file replaced or moved since the router opened it (it still serves the old file's "
-        "models: restart it).",
+        "file replaced or moved since the router opened it (it answers only from the old "
+        "file, on the database connections it has open: restart it).",
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -43,12 +44,13 @@ def test_a_registry_file_replaced_under_the_router_is_said_in_readiness(
         ready = wait_for_status(f"{base}/readyz", 503)
         assert ready.json() == {
             "detail": "the registry's database file registry.db was replaced since the router "
-            "opened it: it still serves the old file's models; restart the router to serve "
-            "the new file"
+            "opened it: it answers only from the old file, on the database connections it has "
+            "open, and refuses what needs another; restart the router to serve the new file"
         }
         assert "Retry-After" not in ready.headers  # it does not end by itself
         assert httpx.get(f"{base}/v2/health/ready").status_code == 400
-        assert served_version(base, key) == 1  # what it opened, as before: not a mix
+        assert served_version(base, key) == 1  # what it opened, as before
+        assert production_versions(base, key) <= {1, "refused"}  # not a mix of both files
         (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
         os.replace(tmp_path / "junk.db", db)  # its ping may fail: the file is still the cause
         assert wait_for_status(f"{base}/readyz", 503).json() == ready.json()
@@ -61,6 +63,27 @@ def test_a_registry_file_replaced_under_the_router_is_said_in_readiness(
     with running_server(settings) as base:  # a restart serves the new file, as it says
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert served_version(base, key) == 2
+
+
+def production_versions(base: str, key: str, n: int = 24) -> set[int | str]:
+    """``n`` concurrent ``GET /v1/partitions/<key>``: the production versions they read from
+    the database, and ``"refused"`` for each 503 saying the file is not the one opened. So
+    many at once take more connections than the pool had open: the pool opened new ones,
+    which read the new file (5 of 12 did), beside the old ones."""
+
+    def read(_: int) -> int | str:
+        r = httpx.get(f"{base}/v1/partitions/{key}", timeout=30)
+        if r.status_code == 503:
+            assert r.json()["detail"].startswith(
+                "the registry's database file registry.db was replaced, moved or deleted since "
+                "the router opened it"
+            ), r.text
+            return "refused"
+        assert r.status_code == 200, r.text
+        return int(r.json()["aliases"]["production"])
+
+    with ThreadPoolExecutor(n) as pool:
+        return set(pool.map(read, range(n)))
 
 
 def wait_for_status(url: str, status: int, timeout: float = 10.0) -> httpx.Response:
