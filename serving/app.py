@@ -138,8 +138,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             start_monitor(app, service, settings, metrics.registry)
             await run_in_threadpool(jobs.attach, registry)  # jobs live in its database
             retrainer = Retrainer(service, backend=settings.retrain_backend)
-            app.state.registry_ping = RegistryPing(registry.store.ping)
-            app.state.registry_file = watch
+            app.state.registry_ping = RegistryPing(registry.store.ping, replaced=watch.follow)
             app.state.service = service
             app.state.retrainer = retrainer
             logger.info(
@@ -191,7 +190,6 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     app.state.service = None
     app.state.jobs = jobs
     app.state.retrainer = None
-    app.state.registry_file = None
     install_handlers(app)
     # GET /v1/partitions/{key:path} also matches ".../promote", ".../retrain" and the like, and
     # a 405 carries the Allow header of the first route whose path matches: every action under

@@ -21,7 +21,8 @@ where the path leads to another file, or none, the connection is refused before 
 or creates anything, and the request answers 503 saying why; the connections already open go
 on answering from the old file.
 
-So each alias refresh, and each readiness check, compares the file's identity (device and
+So each alias refresh, and each readiness check (in its ping's thread, under its time
+bound: ``serving.readiness``), compares the file's identity (device and
 inode: one ``stat``, O(1)) with the one the router opened; while they differ the router logs a
 warning once and ``/readyz`` (and ``/v2/health/ready``) answer "not ready", saying to restart
 it. The path watched is the one the user named (``--registry cur``), not the one it led to:
@@ -33,11 +34,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from starlette.requests import Request
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry.engine import sqlite_file
@@ -63,31 +64,37 @@ class RegistryFileWatch:
         self.path = watched_path(db_url, root)
         self.opened = _identity(self.path) if self.path is not None else None
         self.why_not: str | None = None  # set while the file is another, or gone
+        self._lock = threading.Lock()  # the refresher and the readiness ping both follow
 
     def follow(self) -> str | None:
-        """Compare the file's identity with the opened one; log a change once."""
+        """Compare the file's identity with the opened one; log a change once. Called from
+        threads only (a ``stat`` may hang on a network filesystem), one at a time."""
         if self.path is None or self.opened is None:
             return None
-        now = _identity(self.path)
-        if now == self.opened:
+        with self._lock:
+            return self._follow(self.path, self.opened)
+
+    def _follow(self, path: str, opened: tuple[int, int]) -> str | None:
+        now = _identity(path)
+        if now == opened:
             why = None
         elif now is None:
             why = (
-                f"the registry's database file {os.path.basename(self.path)} was moved or "
+                f"the registry's database file {os.path.basename(path)} was moved or "
                 "deleted since the router opened it: it answers only from the database "
                 "connections it has open, and refuses what needs another; put it back, or "
                 "restart the router on a registry"
             )
         else:
             why = (
-                f"the registry's database file {os.path.basename(self.path)} was replaced "
+                f"the registry's database file {os.path.basename(path)} was replaced "
                 "since the router opened it: it answers only from the old file, on the "
                 "database connections it has open, and refuses what needs another; restart "
                 "the router to serve the new file"
             )
         if why != self.why_not:
             if why is not None:
-                logger.warning("%s (%s)", why, self.path)
+                logger.warning("%s (%s)", why, path)
             else:
                 logger.info("the registry's database file is the one opened again")
             self.why_not = why
@@ -135,12 +142,3 @@ def watched_path(db_url: str, root: Path | None) -> str | None:
         return opened
     given = os.path.join(root, DB_FILE)
     return given if os.path.realpath(given) == os.path.realpath(opened) else opened
-
-
-def replaced_file(request: Request) -> str | None:
-    """Why the registry file the router serves from is no longer the one at its path
-    (``RegistryFileWatch``); ``None`` while it is, and before start. Looked at now (one
-    ``stat``), not as the last refresh found: a refresh that fails on the new file (another
-    schema, not a registry) stops before its companions run."""
-    watch = getattr(request.app.state, "registry_file", None)
-    return None if watch is None else watch.follow()

@@ -12,7 +12,6 @@ from serving.errors import RETRY_AFTER_SECONDS
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.readiness import READY_TIMEOUT_SECONDS
 from serving.redact import local_roots, redact_text
-from serving.replaced import replaced_file
 from serving.schemas import ErrorOut
 
 router = APIRouter(tags=["ops"])
@@ -47,11 +46,11 @@ async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return JSONResponse({"detail": "starting up"}, status_code=503, headers=WAIT)
-    replaced = replaced_file(request)  # first: a ping of a new file may fail for that reason
-    if replaced is not None:  # no Retry-After: it does not end by itself
-        return JSONResponse({"detail": replaced}, 503)
-    why = await request.app.state.registry_ping.why_not()
-    if why is not None:
+    not_ready = await request.app.state.registry_ping.why_not()  # the file, then a ping
+    if not_ready is not None and not_ready.replaced:  # no Retry-After: it does not end by
+        return JSONResponse({"detail": not_ready.why}, 503)  # itself
+    if not_ready is not None:
+        why = not_ready.why
         if not may_read(request):  # the driver's reason can name the database's host;
             return JSONResponse({"detail": "registry unreachable"}, 503, headers=WAIT)  # a probe
             # acts on the status alone

