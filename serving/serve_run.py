@@ -214,6 +214,15 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+def for_replicas(settings: Settings) -> Settings:
+    """``settings`` with the registry's path made absolute: replicas do not share the
+    command's working directory. Absolute, not resolved: a registry named by a symlink
+    (``--registry cur``, ``cur -> reg-a``) stays named by it, so a replica's router watches
+    ``cur/registry.db`` and says a swap of the symlink (``serving.replaced``); resolved, each
+    replica watched ``reg-a/registry.db`` and answered "ready" from reg-a after the swap."""
+    return replace(settings, registry=settings.registry.absolute())
+
+
 def run(
     settings: Settings,
     *,
@@ -233,8 +242,7 @@ def run(
     # proxy's worker takes longer to import and start (seen in CI at load 16). A minute, as
     # the proxies' own start timeout (HTTP_PROXY_TIMEOUT) is.
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
-    # replicas do not share the command's working directory
-    settings = replace(settings, registry=settings.registry.resolve())
+    settings = for_replicas(settings)
     # A replica asks Ray for one CPU (Serve's default, what a cluster's autoscaler plans by):
     # an embedded Ray counts them on top of the machine's, so that every replica is placed
     # and a retrain job on Ray (--retrain-backend ray) still finds the cores to run on.
