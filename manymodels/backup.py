@@ -54,6 +54,7 @@ from manymodels.exceptions import (
 from manymodels.registry import schema as t
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now, sqlite_file
+from manymodels.registry.location import sqlite_url
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -229,7 +230,7 @@ def _describe(snapshot: Path) -> tuple[str, dict[str, int], set[str], set[str]]:
     keeps: ``SqlStore.referenced_digests``) — those versions and runs' data need, and the
     runs' global models, written when present — read through the usual open path; then it
     is switched to journal mode DELETE, so the member is one self-contained file."""
-    store = SqlStore(f"sqlite:///{snapshot}", create=False)
+    store = SqlStore(sqlite_url(snapshot), create=False)
     try:
         digests = store.referenced_digests(global_models=False)
         optional = store.referenced_digests() - digests

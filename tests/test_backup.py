@@ -83,6 +83,18 @@ def _error_line(result: Any) -> str:
     return lines[0]
 
 
+def test_a_backup_written_under_a_percent_directory_is_made(trained: Path, tmp_path: Path) -> None:
+    """The snapshot beside ``out`` was opened by an f-string ``sqlite:///`` URL: under
+    ``a%20b/`` SQLAlchemy read ``a b/`` and the export failed."""
+    out = tmp_path / "a%20b" / "b.tar"
+    out.parent.mkdir()
+    result = _cli("export-registry", str(out), "--registry", str(trained))
+    assert result.exit_code == 0, result.output
+    with tarfile.open(out) as tar:
+        assert tar.getnames()[0] == "registry.db"
+    assert os.listdir(tmp_path) == ["a%20b"]
+
+
 def test_round_trip_restores_every_row_and_exactly_the_referenced_artifacts(
     trained: Path, tmp_path: Path
 ) -> None:

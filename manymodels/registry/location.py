@@ -97,11 +97,21 @@ def locate(
         return Location(None, db_url, artifacts, own_db=False)
     return Location(
         where,
-        db_url or f"sqlite:///{(where / DB_FILE).resolve()}",
+        db_url or sqlite_url((where / DB_FILE).resolve()),
         artifacts if artifacts is not None else where / ARTIFACTS_DIR,
         own_db=db_url is None,
         made=made,
     )
+
+
+def sqlite_url(path: Path) -> str:
+    """The ``sqlite://`` URL of the file at ``path``, taken literally.
+
+    An f-string URL let SQLAlchemy decode ``%20`` and cut at ``?`` in a directory's name, so
+    a registry under ``a%20b/`` opened ``a b/`` (and failed); ``URL.create`` escapes them."""
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
 def missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
