@@ -26,3 +26,12 @@ def check_reason(reason: str | None, what: str = "--reason", limit: int = MAX_RE
         raise DataError(
             f"{what} is {len(reason):,} characters long: at most {limit:,} are recorded; shorten it"
         )
+
+
+def given(reason: str | None) -> str | None:
+    """``reason`` as given, or ``None`` for an empty or blank one: ``promote --reason ""``
+    recorded "promoted by hand: " (a label and nothing) and ``rollback --reason " "`` a blank
+    reason, where the router's promote body recorded its own default. Every command and
+    route then records its default ("promoted by hand: manual", "promoted via the router",
+    "rollback from vN") in place of nothing."""
+    return reason if reason is not None and reason.strip() else None

@@ -76,3 +76,31 @@ def test_help_states_the_cap_the_command_enforces(command: list[str]) -> None:
     assert result.exit_code == 0, result.output
     (line,) = [x for x in result.output.splitlines() if x.strip().startswith("--reason")]
     assert f"(at most {MAX_REASON} characters)" in line, line
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_reason_is_none_given_on_the_cli_as_in_the_router(root: Path, blank: str) -> None:
+    """``promote --reason ""`` recorded "promoted by hand: " (a label and nothing), and a
+    blank rollback reason was recorded blank; the router's promote took "" as none given.
+    Now both record each command's default, as when no reason is given."""
+    auth = {"Authorization": "Bearer t0ken"}
+    for command in (["promote", "pid=0", "2"], ["rollback", "pid=0"]):
+        args = [*command, "--registry", str(root), "--reason", blank]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    with open_client(Settings(registry=root, admin_token="t0ken")) as c:
+        for url, body in (("promote", {"version": 2}), ("rollback", {})):
+            done = c.post(
+                f"/v1/partitions/pid=0/{url}", json=body | {"reason": blank}, headers=auth
+            )
+            assert done.status_code == 200, done.text
+    with Registry.open(root) as reg:
+        reasons = [m.reason for m in reg.alias_history("pid=0", "production")][1:]
+        assert reasons == [
+            "promoted by hand: manual",
+            "rollback from v2",
+            "promoted via the router",
+            "rollback from v2",
+        ]
+        reg.promote("pid=0", 2, reason=blank)  # the library's too
+        assert reg.alias_history("pid=0", "production")[-1].reason == "manual promotion"

@@ -61,11 +61,11 @@ def promote(
 
     Routers pick it up within seconds."""
     from manymodels import console
-    from manymodels.reasons import check_reason
+    from manymodels.reasons import check_reason, given
 
     check_reason(reason)  # as the router's body: before the registry is opened
     with _open(registry, registry_db, artifacts) as reg:
-        move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
+        move = reg.promote(key, version, reason=f"promoted by hand: {given(reason) or 'manual'}")
     _show_move(move, json_out, console)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, SupportsIndex
 
 from manymodels.exceptions import DataError
 from manymodels.key_selection import KeyLike
+from manymodels.reasons import given
 from manymodels.registry.entities import AliasMove
 from manymodels.registry.model_access import ModelAccess, version_number
 
@@ -47,7 +48,12 @@ class AliasControl(ModelAccess):
         number = version_number(version)
         self._require_servable(self.store.get_version(canonical, number))
         return self.store.set_alias(
-            canonical, "production", number, reason=reason, action="promote", idempotent=True
+            canonical,
+            "production",
+            number,
+            reason=given(reason) or "manual promotion",  # blank: as none given
+            action="promote",
+            idempotent=True,
         )
 
     def rollback(self, key: KeyLike, *, reason: str | None = None) -> AliasMove:
@@ -62,7 +68,7 @@ class AliasControl(ModelAccess):
         canonical = self.key(key)
         been = {m.to_version for m in self.alias_history(canonical, "production")}
         skip = {v for v in been if v is not None and not self._servable(canonical, v)}
-        return self.store.rollback_alias(canonical, reason=reason, skip=skip)
+        return self.store.rollback_alias(canonical, reason=given(reason), skip=skip)
 
     def set_alias(
         self, key: KeyLike, alias: str, version: SupportsIndex, *, reason: str

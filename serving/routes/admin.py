@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 
+from manymodels.reasons import given
 from serving.auth import Admin
 from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key
@@ -45,7 +46,7 @@ async def promote(
 ) -> AliasMoveOut:
     text = path_key(request, key)
     move = await run_in_threadpool(
-        service.promote, text, body.version, reason=body.reason or "promoted via the router"
+        service.promote, text, body.version, reason=given(body.reason) or "promoted via the router"
     )
     action = "promote" if move.moved else "promote (already)"
     log_fields(request.scope, partition=move.key, version=move.to_version, admin=action)
