@@ -27,26 +27,31 @@ def metric_view(metric: str) -> tuple[str, float]:
     return metric, 1.0
 
 
-def page_head(offset: int, shown: int, total: int, *, fallback: bool = False) -> str:
+def page_head(
+    offset: int, shown: int, total: int, *, fallback: bool = False, rows: str = "partitions"
+) -> str:
     """``partitions 101–150 of 3000``; a page past the end is said so (it read "101–100").
 
     ``fallback``: one of the ``total`` rows is the global fallback model (``__fallback__``),
     which is no partition: ``1–35 of 35: 34 partitions + the fallback`` (it read "partitions
-    1–35 of 35" beside a run's "36 partitions, 34 trained, 2 skipped")."""
+    1–35 of 35" beside a run's "36 partitions, 34 trained, 2 skipped"). ``rows`` names what
+    is listed: ``runs 1–20 of 57``."""
     if fallback:
         of = f"of {total}: {total - 1} partitions + the fallback"
         return f"{offset + 1}–{offset + shown} {of}" if shown else f"nothing past {offset} {of}"
     if not shown:
-        return f"no partitions past {offset} of {total}" if total else "no partitions"
-    return f"partitions {offset + 1}–{offset + shown} of {total}"
+        return f"no {rows} past {offset} of {total}" if total else f"no {rows}"
+    return f"{rows} {offset + 1}–{offset + shown} of {total}"
 
 
-def empty_page(offset: int, total: int, *, fallback: bool = False) -> bool:
+def empty_page(
+    offset: int, total: int, *, fallback: bool = False, rows: str = "partitions"
+) -> bool:
     """Says a page without a row in one line (``page_head``'s), and whether it was one: the
     table's frame under it, headers over no row, read as a listing that went wrong."""
     if total and offset < total:
         return False
-    out.print(page_head(offset, 0, total, fallback=fallback), soft_wrap=True)
+    out.print(page_head(offset, 0, total, fallback=fallback, rows=rows), soft_wrap=True)
     return True
 
 
@@ -182,9 +187,13 @@ def history_table(moves: Sequence[AliasMove]) -> None:
     out.print(table)
 
 
-def runs_table(runs: Sequence[Run], lost: Mapping[str, int]) -> None:
-    """``lost`` counts each run's lost partitions (its row counts them as failed)."""
-    table = Table(title="runs (newest first)", title_justify="left")
+def runs_table(runs: Sequence[Run], lost: Mapping[str, int], *, total: int, offset: int) -> None:
+    """``lost`` counts each run's lost partitions (its row counts them as failed). The title
+    says which of ``total`` runs these are: it read "runs (newest first)" over 20 of 1,500."""
+    if not runs and empty_page(offset, total, rows="runs"):
+        return
+    head = page_head(offset, len(runs), total, rows="runs")
+    table = Table(title=f"{head} (newest first)", title_justify="left")
     for col in ("run", "kind", "status", "spec", "partitions", "trained", "skipped", "failed",
                 "lost", "started", "ended"):  # fmt: skip
         table.add_column(col)

@@ -35,11 +35,14 @@ _TYPER_ONLY_ENV = (
 _COMMANDS: dict[tuple[str, str], dict[str, tuple[int, int]]] = {
     ("models", "list"): {"--limit": (1, 10_000), "--offset": (0, MAX_INT)},
     ("models", "show"): {},
-    ("runs", "list"): {"--limit": (1, 1000)},
+    ("runs", "list"): {"--limit": (1, 10_000), "--offset": (0, MAX_INT)},
     ("runs", "show"): {},
 }
 _TAKES_ARGUMENT = {("models", "show"), ("runs", "show")}
-_DEFAULTS = {("models", "list"): {"--limit": 50, "--offset": 0}, ("runs", "list"): {"--limit": 20}}
+_DEFAULTS = {
+    ("models", "list"): {"--limit": 50, "--offset": 0},
+    ("runs", "list"): {"--limit": 20, "--offset": 0},
+}
 
 
 class _Parsed:
@@ -148,9 +151,11 @@ def _models_show(b: Browser, p: _Parsed) -> Callable[[], None]:
 def _runs_list(b: Browser, p: _Parsed) -> Callable[[], None]:
     from manymodels.cli import views
 
-    runs = b.list_runs(limit=p.ints["--limit"])
+    offset = p.ints["--offset"]
+    runs = b.list_runs(limit=p.ints["--limit"], offset=offset)
+    total = b.count_runs()
     lost = b.lost_counts([r.run_id for r in runs])
-    return lambda: views.runs_list(runs, lost, json_out=p.json_out)
+    return lambda: views.runs_list(runs, lost, total=total, offset=offset, json_out=p.json_out)
 
 
 def _runs_show(b: Browser, p: _Parsed) -> Callable[[], None]:

@@ -13,6 +13,7 @@ from manymodels.cli.errors import Group
 from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
+    MAX_INT,
     ArtifactsOpt,
     JsonOpt,
     RegistryDbOpt,
@@ -29,16 +30,18 @@ runs_app = typer.Typer(
 @runs_app.command("list")
 def runs_list(
     registry: RegistryOpt = DEFAULT_REGISTRY,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Training runs, newest first."""
+    """Training runs, newest first, a page at a time (as `models list`)."""
     with _open(registry, registry_db, artifacts) as reg:
-        runs = reg.list_runs(limit=limit)
+        runs = reg.list_runs(limit=limit, offset=offset)
+        total = reg.count_runs()
         lost = reg.store.lost_counts([r.run_id for r in runs])
-    views.runs_list(runs, lost, json_out=json_out)
+    views.runs_list(runs, lost, total=total, offset=offset, json_out=json_out)
 
 
 @runs_app.command("abandon")

@@ -75,15 +75,19 @@ def models_show(
         browse_tables.explanation_table(why)
 
 
-def runs_list(runs: Sequence[Run], lost: Mapping[str, int], *, json_out: bool) -> None:
+def runs_list(
+    runs: Sequence[Run], lost: Mapping[str, int], *, total: int, offset: int, json_out: bool
+) -> None:
     """``lost`` counts each run's lost partitions, which the run's row counts in ``n_failed``:
-    the table and ``counts`` (``GET /v1/runs``'s) show them apart."""
+    the table and ``counts`` (``GET /v1/runs``'s) show them apart. The table says which of
+    ``total`` runs it shows ("runs 1–20 of 57"); JSON stays the list of runs it always was
+    (scripts read ``[0]["run_id"]``), a page of it chosen by ``--limit``/``--offset``."""
     if json_out:
         print_json([_with_counts(r, lost.get(r.run_id, 0)) for r in runs])
     else:
         from manymodels import browse_tables
 
-        browse_tables.runs_table(runs, lost)
+        browse_tables.runs_table(runs, lost, total=total, offset=offset)
 
 
 def runs_show(

@@ -166,9 +166,15 @@ class Browser:
         return [summary_entity(r, names.get(r.key, {}), prod.get(r.key)) for r in rows]
 
     # ------------------------------------------------------------------------------ runs
-    def list_runs(self, *, limit: int) -> list[Run]:
-        rows = self._all("SELECT * FROM runs ORDER BY started_at DESC LIMIT ? OFFSET 0", (limit,))
+    def list_runs(self, *, limit: int, offset: int) -> list[Run]:
+        rows = self._all(
+            "SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
         return [run_entity(r) for r in rows]
+
+    def count_runs(self) -> int:
+        return int(self._all("SELECT count(*) AS n FROM runs")[0].n)
 
     def get_run(self, run_id: str) -> Run:
         rows = self._all("SELECT * FROM runs WHERE run_id = ?", (run_id,))

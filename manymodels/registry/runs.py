@@ -194,7 +194,11 @@ class RunsMixin(StoreBase):
         return run_entity(row)
 
     def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
-        q = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
+        """Runs newest first (by start, then id, as ``runs_page``: runs that started in the
+        same instant keep one order from page to page), along ``ix_runs_started``."""
+        r = t.runs.c
+        q = select(t.runs).order_by(r.started_at.desc(), r.run_id.desc())
+        q = q.limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [run_entity(r) for r in conn.execute(q)]
 
