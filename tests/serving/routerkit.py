@@ -30,6 +30,18 @@ def sales() -> pd.DataFrame:
     return df
 
 
+def doubled_rows(store: int, brand: str, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` weeks of one partition of ``sales()`` as JSON rows, its units doubled:
+    actuals (or retrain rows) far from what its model predicts."""
+    df = sales()
+    part = df[(df["store"] == store) & (df["brand"] == brand)].tail(n)
+    return [
+        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+         "units": r.units * 2.0}
+        for r in part.itertuples()
+    ]  # fmt: skip
+
+
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 

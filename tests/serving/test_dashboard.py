@@ -34,6 +34,7 @@ from routerkit import (
     TOKEN,
     TWO_VERSIONS,
     admin,
+    doubled_rows,
     job_ended,
     open_client,
     sales,
@@ -184,13 +185,7 @@ def test_the_retrain_jobs_table_shows_a_key_as_its_values_read(
     """The list page's "Retrain jobs" table showed a job's partition as its canonical key,
     ``store=1,brand=dominick%27s%2Fown%20label``, under a list that reads ``store=1,
     brand=dominick's/own label``: now the values as sent, the canonical key in its title."""
-    df = sales()
-    part = df[(df["store"] == 1) & (df["brand"] == SLASH_BRAND)].tail(30)
-    rows = [
-        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
-         "units": r.units * 2.0}
-        for r in part.itertuples()
-    ]  # fmt: skip
+    rows = doubled_rows(1, SLASH_BRAND, 30)
     with running_server(settings, app=with_login(settings, TOKEN)) as base:
         posted = httpx.post(
             f"{base}/v1/partitions/{SLASH_KEY}/retrain", json={"rows": rows}, headers=admin()
@@ -217,13 +212,7 @@ def test_the_retrain_jobs_box_speaks_of_the_registry_whose_jobs_outlive_a_router
     """The box said "No retrain job since this router started", yet its list is the
     registry's: a job retrained through one router is listed by the next one started on the
     same registry. Now an empty box says so of the registry, and a restart keeps the row."""
-    df = sales()
-    part = df[(df["store"] == 2) & (df["brand"] == "tropicana")].tail(30)
-    rows = [
-        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
-         "units": r.units * 2.0}
-        for r in part.itertuples()
-    ]  # fmt: skip
+    rows = doubled_rows(2, "tropicana", 30)
     with running_server(settings, app=with_login(settings, TOKEN)) as base:
         empty = browse(chromium, f"{base}/test-login", tmp_path)
         with httpx.Client(base_url=base) as client:

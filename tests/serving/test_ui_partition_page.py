@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from browserkit import Driven, browse, view
-from routerkit import KEY, sales
+from routerkit import KEY, doubled_rows
 
 # how far the page reaches past the window's right edge (0 when everything fits)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -48,13 +48,7 @@ def test_the_health_row_names_its_errors_as_they_read(
     "neg_mean_absolute_error 98.73" (a negative name for a positive number), and a classifier's
     error rate read "accuracy 0.000" for a model right every time. Now
     "mean_absolute_error 98.73"; the classifier's is "error rate" (test_dashboard)."""
-    df = sales()
-    part = df[(df["store"] == 2) & (df["brand"] == "tropicana")].tail(20)
-    rows = [
-        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
-         "units": r.units * 2.0}
-        for r in part.itertuples()
-    ]  # fmt: skip
+    rows = doubled_rows(2, "tropicana", 20)
     posted = httpx.post(f"{server}/v1/partitions/{KEY}/actuals", json={"rows": rows})
     assert posted.status_code == 200, posted.text
     health = httpx.get(f"{server}/v1/monitor", params={"key": KEY}).json()["partitions"][0]
