@@ -176,7 +176,12 @@ def plan_run(
             options["warnings"] = [*options.get("warnings", []), kept]
     if changed_only and resume is None and not record_nothing and not (len(todo) or fallback_due):
         raise nothing_to_train(options)
-    require_same_target(reg.location, spec, production)  # before anything is recorded
+    # before anything is recorded; only the versions this run challenges: another spec's
+    # fallback (kept, fallback_due False) or partitions it leaves alone are not its to judge
+    challenged = {k: production[k] for k in todo.keys if k in production}
+    if fallback_due and fb is not None:
+        challenged[FALLBACK_KEY] = fb
+    require_same_target(reg.location, spec, challenged)
     champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
     fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 

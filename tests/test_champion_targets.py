@@ -50,3 +50,25 @@ def test_a_spec_edited_otherwise_still_retrains(tmp_path: Path) -> None:
     train(spec_dict(features=["x0", "x1"]), _frame(), root, backend="local")
     summary = train(spec_dict(features=["x0"]), _frame(), root, backend="local")
     assert summary.run.n_trained == 3 and summary.run.n_failed == 0
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_another_spec_over_other_partitions_is_not_judged_by_their_fallback(
+    tmp_path: Path, fallback: bool
+) -> None:
+    """Two specs keyed alike over other partitions share a registry (north of y, south of
+    cost): the south's run challenges none of the north's versions, and leaves the north's
+    fallback serving (or trains none), so it trains as before; it was refused by a fallback
+    it never judged ("'__fallback__' v1 in production predicts 'y'")."""
+    root = tmp_path / "mmregistry"
+    frame, features = _frame(), ["x0", "x1"]
+    train(
+        spec_dict(name="north", features=features), frame[frame["pid"] < 2], root, backend="local"
+    )
+    south = spec_dict(name="south", features=features, target="cost")
+    south |= {} if fallback else {"fallback": {"enabled": False}}
+    summary = train(south, frame[frame["pid"] >= 2], root, backend="local")
+    assert summary.run.n_trained == 1 and summary.run.n_failed == 0
+    with Registry.open(root) as reg:
+        assert reg.store.production_info(["__fallback__"])["__fallback__"].version == 1
+        assert [v.version for v in reg.list_versions("__fallback__")] == [1]  # north's
