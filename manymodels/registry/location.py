@@ -95,10 +95,13 @@ def locate(
     if where is None:  # both named (the first check refused anything else)
         assert db_url is not None and artifacts is not None
         return Location(None, db_url, artifacts, own_db=False)
+    # both by the resolved path: a registry named by a symlink (``cur -> reg-a``) swapped
+    # under a running process (``ln -sfn reg-b cur``) must not give it reg-a's database and
+    # reg-b's artifacts (models "missing", a retrain's artifacts written to the wrong store)
     return Location(
         where,
         db_url or sqlite_url((where / DB_FILE).resolve()),
-        artifacts if artifacts is not None else where / ARTIFACTS_DIR,
+        artifacts if artifacts is not None else where.resolve() / ARTIFACTS_DIR,
         own_db=db_url is None,
         made=made,
     )

@@ -127,3 +127,22 @@ def swap(link: Path, target: Path) -> None:
     fresh = link.with_name(link.name + ".new")
     fresh.symlink_to(target, target_is_directory=True)
     os.replace(fresh, link)
+
+
+def test_after_a_symlink_swap_the_router_loads_models_from_the_registry_it_opened(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """The router answers from the database it opened (``reg-a``'s) after ``ln -sfn reg-b
+    cur``, and so must its models come from reg-a's artifacts: it read them through ``cur``
+    and answered 409 "the artifact … is missing from the artifact store" for every model not
+    yet loaded, where reg-b (a registry of its own store) lacked it."""
+    key = TWO_VERSIONS[0]
+    other = tmp_path / "reg-b"
+    (other / "artifacts").mkdir(parents=True)
+    shutil.copy(registry_path / "registry.db", other / "registry.db")  # its store is empty
+    current = tmp_path / "cur"
+    current.symlink_to(registry_path, target_is_directory=True)
+    with running_server(Settings(registry=current, refresh_seconds=0.1)) as base:
+        swap(current, other)
+        wait_for_status(f"{base}/readyz", 503)
+        assert served_version(base, key) == 1  # not loaded before the swap: read from reg-a
