@@ -117,7 +117,10 @@ def serve(
             "(docs/deployment.md). Needs the serve extra: pip install 'manymodels[serve]'.",
         ),
     ] = False,
-    replicas: Annotated[int, typer.Option(min=1, help="Router replicas with --ray-serve.")] = 2,
+    replicas: Annotated[
+        int | None,
+        typer.Option(min=1, help="Router replicas with --ray-serve.  [default: 2]"),
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -147,6 +150,13 @@ def serve(
     from serving.app import create_app
     from serving.settings import Settings
 
+    if replicas is not None and not ray_serve:  # one plain router ran, saying nothing
+        echo(
+            f"error: --replicas {replicas} needs --ray-serve (Ray Serve runs the replicas); "
+            "without it serve runs one router: add --ray-serve, or drop --replicas",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         settings = Settings.from_env(
             registry=registry,
@@ -201,7 +211,9 @@ def serve(
         echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
     if ray_serve:
         try:
-            _ray_serve(settings, replicas=replicas, ray_address=ray_address, access_log=access_log)
+            _ray_serve(
+                settings, replicas=replicas or 2, ray_address=ray_address, access_log=access_log
+            )
         finally:
             listener.stop()
         return

@@ -264,3 +264,21 @@ def test_serve_refuses_an_allowed_host_that_is_not_a_host_name(
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: allowed host '") and "is not a host name" in line, line
+
+
+def test_serve_refuses_replicas_without_ray_serve(registry_path: Path) -> None:
+    """``serve --replicas 4`` (``--ray-serve`` forgotten) started one plain router and said
+    nothing of the 4 replicas asked for: a deploy sized for four ran on one. Now refused in one
+    line, before anything starts."""
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--port", "0",
+           "--registry", str(registry_path), "--replicas", "4"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started instead of refusing: {e.stderr!r}")
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (
+        "error: --replicas 4 needs --ray-serve (Ray Serve runs the replicas); without it "
+        "serve runs one router: add --ray-serve, or drop --replicas"
+    )
