@@ -37,6 +37,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from serving.listen import base_url, unusable_address
@@ -219,8 +220,34 @@ def for_replicas(settings: Settings) -> Settings:
     command's working directory. Absolute, not resolved: a registry named by a symlink
     (``--registry cur``, ``cur -> reg-a``) stays named by it, so a replica's router watches
     ``cur/registry.db`` and says a swap of the symlink (``serving.replaced``); resolved, each
-    replica watched ``reg-a/registry.db`` and answered "ready" from reg-a after the swap."""
-    return replace(settings, registry=settings.registry.absolute())
+    replica watched ``reg-a/registry.db`` and answered "ready" from reg-a after the swap.
+
+    So too a SQLite ``--registry-db`` and a local ``--artifacts`` given relative: a replica
+    opened ``sqlite:///db/registry.db`` and ``store/`` from its own directory (another
+    registry's, or none: "unable to open database file")."""
+    return replace(
+        settings,
+        registry=settings.registry.absolute(),
+        registry_db=_absolute_db(settings.registry_db),
+        artifacts=_absolute_store(settings.artifacts),
+    )
+
+
+def _absolute_db(url: str | None) -> str | None:
+    """A SQLite URL's file made absolute (its query kept); any other URL as it is."""
+    from sqlalchemy import make_url
+
+    from manymodels.registry.engine import sqlite_file
+
+    path = sqlite_file(url) if url is not None else None
+    if url is None or path is None:
+        return url
+    return make_url(url).set(database=path).render_as_string(hide_password=False)
+
+
+def _absolute_store(store: str | None) -> str | None:
+    """A local artifact directory made absolute; a URL (``s3://…``, ``file://…``) as it is."""
+    return store if store is None or "://" in store else str(Path(store).absolute())
 
 
 def run(

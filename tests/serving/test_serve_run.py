@@ -39,3 +39,35 @@ def test_replicas_watch_a_registry_named_by_its_symlink(
     assert why is not None and why.startswith(
         "the registry's database file registry.db was replaced since the router opened it"
     ), why
+
+
+def test_replicas_open_a_relative_registry_db_and_artifacts_from_any_directory(
+    registry_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --ray-serve --registry-db sqlite:///reg/registry.db --artifacts reg/artifacts``:
+    the command made only ``--registry`` absolute for the replicas, so a replica in another
+    working directory opened ``reg/registry.db`` there ("unable to open database file", or
+    another registry's). Now both are absolute, and a replica opens the registry named."""
+    shutil.copytree(registry_path, tmp_path / "reg")
+    monkeypatch.chdir(tmp_path)
+    given = Settings(
+        registry=Path("reg"), registry_db="sqlite:///reg/registry.db", artifacts="reg/artifacts"
+    )
+    settings = for_replicas(given)
+    monkeypatch.chdir("/")  # a replica's working directory
+    with (
+        Registry.open(
+            settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
+        ) as reg,
+        Registry.open(registry_path) as original,
+    ):
+        assert reg.list_partitions() == original.list_partitions()
+        key = original.list_partitions()[0].key
+        assert reg.load_model(key).version == original.load_model(key).version  # its artifacts
+    s3 = Settings(
+        registry=Path("reg"),
+        registry_db="postgresql+psycopg://u:p%40ss@db/reg",
+        artifacts="s3://b/p",
+    )
+    assert for_replicas(s3).registry_db == s3.registry_db  # URLs as given
+    assert for_replicas(s3).artifacts == s3.artifacts
