@@ -1,7 +1,10 @@
 """A registry file replaced under a running router is said, not served from silently.
 
-A user who copies a new ``registry.db`` over the old one, or ``mv``\\ s one onto its name (a
-restored backup, a registry trained elsewhere), expects the router to serve it. SQLite keeps
+A user who ``mv``\\ s a new ``registry.db`` onto the old one's name, or swaps a symlinked
+registry directory (a restored backup, a registry trained elsewhere), expects the router to
+serve it. (``cp`` over the open file keeps its inode and is not seen here: SQLite then reads
+the new bytes beside the old ``-wal``, one of its ways to corrupt a database — never copy
+over a registry in use.) SQLite keeps
 the file it opened: the router's pooled connections went on reading the old one, and the
 incremental alias refresh (``serving.aliases``) would not re-read the new file's older stamps
 nor drop keys it lacks, so the router served the old file's models forever, without a word.
