@@ -224,10 +224,11 @@ def for_replicas(settings: Settings) -> Settings:
 
     So too a SQLite ``--registry-db`` and a local ``--artifacts`` given relative: a replica
     opened ``sqlite:///db/registry.db`` and ``store/`` from its own directory (another
-    registry's, or none: "unable to open database file")."""
+    registry's, or none: "unable to open database file"). ``~`` is expanded as
+    ``Registry.open`` does: made absolute first, ``~/reg`` became ``<cwd>/~/reg``."""
     return replace(
         settings,
-        registry=settings.registry.absolute(),
+        registry=settings.registry.expanduser().absolute(),
         registry_db=_absolute_db(settings.registry_db),
         artifacts=_absolute_store(settings.artifacts),
     )

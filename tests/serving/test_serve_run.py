@@ -71,3 +71,15 @@ def test_replicas_open_a_relative_registry_db_and_artifacts_from_any_directory(
     )
     assert for_replicas(s3).registry_db == s3.registry_db  # URLs as given
     assert for_replicas(s3).artifacts == s3.artifacts
+
+
+def test_replicas_get_a_registry_under_home_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MANYMODELS_REGISTRY='~/reg'`` (or ``--registry '~/reg'``, quoted) with
+    ``--ray-serve``: the plain router opens ``$HOME/reg``, the replicas were handed
+    ``<cwd>/~/reg``, a registry no one trained."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    registry = for_replicas(Settings(registry=Path("~/reg"))).registry
+    assert registry == tmp_path / "home" / "reg", registry
