@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import RunBusy
-from manymodels.heartbeat import SILENT_AFTER, ahead_by, spoken
+from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.oneline import one_line
 from manymodels.tempnames import host_boot, owner_here, owner_pid
 
@@ -57,22 +57,32 @@ def training_now(run: Run) -> bool:
     """Whether ``run`` is surely training now: its process alive on this machine, or beating
     elsewhere (``beats``). The one test of ``RunBusy``, ``runs abandon``, a resume and
     ``doctor``: RunBusy and abandon took a heartbeat stamped in the future for a beat."""
-    if run.killed or run.status != "running":
+    if run.status != "running" or seen_stopped(run):
         return False
     return bool(run.owner_alive) or beats(run)
 
 
+def seen_stopped(run: Run) -> bool:
+    """Whether ``run`` is seen not to move: its process gone from this machine
+    (``Run.killed``), or, where this machine cannot look its process up, its heartbeat silent
+    past ``heartbeat.SILENT_AFTER`` (``Run.silence``) or stamped ahead of this clock past it
+    (``Run.ahead``: such a beat proves nothing). The one rule of ``training_now`` and of a
+    run's time left (``registry.progress``): written twice, the ETA judged the stamp ahead
+    even of a run whose process this machine sees alive, which ``training_now`` (so
+    ``RunBusy``) takes for training."""
+    return run.killed or run.silence is not None or run.ahead is not None
+
+
 def beats(run: Run) -> bool:
-    """``run.beating``, its heartbeat a time not stamped ahead of this clock past the silence
-    limit (``heartbeat.ahead_by``): such a beat, or one that is no time at all, proves
-    nothing."""
+    """``run.beating`` (so neither killed nor silent), its heartbeat a time not stamped ahead
+    of this clock past the silence limit (``Run.ahead``): such a beat, or one that is no time
+    at all, proves nothing."""
     from datetime import UTC, datetime
 
     from manymodels.stamps import seconds_between
 
-    now = datetime.now(UTC)  # one clock reading for both: its age, and how far ahead it is
-    age = seconds_between(now, run.heartbeat_at)
-    return run.beating and age is not None and ahead_by(run.heartbeat_at, now) is None
+    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
+    return run.beating and age is not None and run.ahead is None
 
 
 def busy_message(run: Run) -> str:

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from manymodels.heartbeat import ahead_by
 from manymodels.registry.entities import Run
+from manymodels.run_busy import seen_stopped
 
 SETTLED = ("trained", "skipped", "failed")
 STATUSES = (*SETTLED, "lost")
@@ -73,10 +73,9 @@ def progress_of(
     moved = done - done_before
     rate = moved / window if window > 0 and moved > 0 else None
     eta = None
-    # a killed run moves no more, and a silent one is not seen to move; nor one whose
-    # heartbeat is stamped ahead of this clock past the silence limit (``ahead_by``): that beat
-    # proves nothing (``run_busy.training_now``), and such a run was given a time left
-    moving = not run.killed and run.silence is None and ahead_by(run.heartbeat_at) is None
+    # a killed run moves no more, and a silent one, or one whose beat proves nothing, is not
+    # seen to move: the rule of ``run_busy.training_now``, so the two cannot drift
+    moving = not seen_stopped(run)
     if run.status == "running" and rate and moving:
         eta = max(run.n_partitions - done, 0) / rate
     return RunProgress(

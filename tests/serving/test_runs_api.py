@@ -267,6 +267,34 @@ def test_a_run_stamped_ahead_on_another_machine_has_no_eta(api: tuple[Any, Path]
     assert listed[ahead]["eta_seconds"] is None
 
 
+def test_a_run_alive_here_stamped_ahead_keeps_its_eta_as_it_blocks_runs(
+    api: tuple[Any, Path],
+) -> None:
+    """Its process is alive on this machine, its last heartbeat stamped 3 h ahead (this clock
+    set back since): a live process proves more than a stamp, so ``training_now`` takes it for
+    training (``RunBusy``); its time left followed a rule of its own and judged the stamp,
+    showing none for a run that refused others as training. One rule now: it has one."""
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+    from manymodels.run_busy import training_now
+
+    client, root = api
+    keys = [f"store=54,brand=b{i}" for i in range(4)]
+    with Registry(root) as reg:
+        alive = start_run(reg, len(keys), minutes_ago=6.0, owner=writer_tag())
+        reg.store.record(alive, [], outcomes("skipped", *keys[:2]), libraries={})
+        beat = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+        with reg.store.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == alive).values(heartbeat_at=beat))
+        assert training_now(reg.get_run(alive))
+    seen = client.get(f"/v1/runs/{alive}").json()
+    assert seen["status"] == "running" and seen["process_gone"] is False
+    assert seen["eta_seconds"] == pytest.approx(2 / seen["rate_per_second"], rel=1e-6)
+    listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
+    assert listed[alive]["eta_seconds"] > 0
+
+
 def test_a_run_stamped_ahead_on_another_machine_says_so(api: tuple[Any, Path]) -> None:
     """Its last heartbeat stamped 3 h ahead of this clock: the run's state read "running",
     as a live run's, though it blocks no run and can be resumed; it says what its beat is."""
