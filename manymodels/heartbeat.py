@@ -38,13 +38,25 @@ def silent_for(status: str, heartbeat_at: str | None, now: datetime | None = Non
     return silence if silence is not None and silence > SILENT_AFTER else None
 
 
-def ahead_by(heartbeat_at: str | None, now: datetime | None = None) -> float | None:
-    """Seconds a heartbeat is stamped ahead of this clock, past ``SILENT_AFTER`` (a clock
-    running ahead on the machine that beat), else ``None``. Such a beat proves nothing: a run
-    killed there read as beating until the clock here caught up, blocking every run of its
-    spec (``RunBusy``) and its own ``runs abandon`` meanwhile."""
+def ahead_by(
+    heartbeat_at: str | None, now: datetime | None = None, *, limit: float = SILENT_AFTER
+) -> float | None:
+    """Seconds a heartbeat is stamped ahead of this clock, past ``limit`` (a clock running
+    ahead on the machine that beat), else ``None``. Such a beat proves nothing: a run killed
+    there read as beating until the clock here caught up, blocking every run of its spec
+    (``RunBusy``) and its own ``runs abandon`` meanwhile. ``limit`` is the silence limit of
+    what beats: a run's ``SILENT_AFTER`` (the default), a router job's lease
+    (``job_leases.router_gone``), a scheduler's mark's ``MARK_SILENT_AFTER``
+    (``firings.under_way``) — the one rule of them all (``beat_proves_nothing``)."""
     age = seconds_between(now or datetime.now(UTC), heartbeat_at)
-    return -age if age is not None and age < -SILENT_AFTER else None
+    return -age if age is not None and age < -limit else None
+
+
+def beat_proves_nothing(stamp: str | None, limit: float, now: datetime | None = None) -> bool:
+    """Whether the beat ``stamp`` is stamped ahead of this clock past ``limit``
+    (``ahead_by``): it proves nothing of the process that wrote it. Written once for runs,
+    router jobs and scheduler marks, each with its own limit, so they cannot drift."""
+    return ahead_by(stamp, now, limit=limit) is not None
 
 
 def spoken(seconds: float) -> str:

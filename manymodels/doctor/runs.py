@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from manymodels.doctor.findings import Problem
-from manymodels.heartbeat import ahead_by, spoken
+from manymodels.heartbeat import spoken
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.run_busy import training_now, whereabouts
@@ -50,7 +50,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
             f"is still marked running, but {whereabouts(run)} has sent no heartbeat for "
             f"{spoken(run.silence)}"
         )
-    elif run.beating and (ahead := ahead_by(run.heartbeat_at)) is not None:
+    elif run.beating and (ahead := run.ahead) is not None:
         state = (
             f"is still marked running, but {whereabouts(run)} stamped its heartbeat "
             f"{run.heartbeat_at}, {spoken(ahead)} ahead of this clock (a clock running ahead "

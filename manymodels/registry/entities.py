@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from manymodels.feature_schema import FeatureSchema
-from manymodels.heartbeat import ahead_by, silent_for, spoken
+from manymodels.heartbeat import SILENT_AFTER, ahead_by, silent_for, spoken
 from manymodels.tempnames import owner_alive
 from manymodels.version_records import Decision, Selection
 
@@ -288,10 +288,11 @@ class Run:
         """Seconds a running run's heartbeat is stamped ahead of this clock, past
         ``heartbeat.SILENT_AFTER`` (``heartbeat.ahead_by``: a clock running ahead where it
         runs) — for a run whose process this machine cannot look up. Such a beat proves
-        nothing (``run_busy.training_now``). Else ``None``."""
+        nothing (``heartbeat.beat_proves_nothing``, with a run's limit; ``run_busy``'s
+        ``seen_stopped``). Else ``None``."""
         if self.status != "running" or self.owner_alive is not None:
             return None
-        return ahead_by(self.heartbeat_at)
+        return ahead_by(self.heartbeat_at, limit=SILENT_AFTER)
 
     @property
     def state(self) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from manymodels.heartbeat import ahead_by
+from manymodels.heartbeat import beat_proves_nothing
 from manymodels.registry.base import meta_value, put_meta
 from manymodels.tempnames import host_boot, owner_alive
 
@@ -139,9 +139,9 @@ def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
     after the reboot, never run again; and so was, for ever, one whose scheduler's container
     was killed and restarted on the same host (a new pid namespace: its pid cannot be looked
     up, the boot is the same). A beat stamped ahead of this clock past ``MARK_SILENT_AFTER``
-    (``heartbeat.ahead_by``: a clock running ahead there) proves nothing, as a run's does not
-    (``run_busy.training_now``): before, the firing of a scheduler killed on such a machine
-    was left to it until this clock caught up."""
+    (a clock running ahead there) proves nothing, as a run's does not: the one rule of
+    ``heartbeat.beat_proves_nothing``, with the mark's limit; before, the firing of a
+    scheduler killed on such a machine was left to it until this clock caught up."""
     if failed.owner is None:
         return False
     alive = owner_alive(failed.owner)
@@ -149,10 +149,9 @@ def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
         host, boot = host_boot()
         if failed.host == host and boot and failed.boot != boot:
             return False
-    if alive is None and failed.beat is not None:
-        ahead = ahead_by(failed.beat.isoformat(), now)
-        if ahead is not None and ahead > MARK_SILENT_AFTER:
-            return False
+    beat = failed.beat
+    if alive is None and beat and beat_proves_nothing(beat.isoformat(), MARK_SILENT_AFTER, now):
+        return False
     if alive is None and (stale := silent_at(failed)) is not None:
         return (now or datetime.now(UTC)) < stale
     return alive is not False

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from manymodels.heartbeat import ahead_by
+from manymodels.heartbeat import SILENT_AFTER, beat_proves_nothing
 from manymodels.registry import schema as t
 from manymodels.registry.engine import now
 from manymodels.registry.job_outcomes import close_killed_run, made
@@ -125,14 +125,14 @@ def lease_cutoff(lease: float) -> str:
 def router_gone(owner: str, heartbeat_at: str, cutoff: str, lease: float) -> bool:
     """Whether the router ``owner`` is gone: its heartbeat older than ``cutoff``
     (``lease_cutoff(lease)``), or stamped ahead of this clock past both ``lease`` and the
-    silence limit (``heartbeat.ahead_by``, the rule of runs: ``run_busy.training_now``) — a
+    silence limit (``heartbeat.beat_proves_nothing``, the rule of runs and scheduler marks) — a
     clock running ahead there, whose beat proves nothing; before, a router killed on such a
     machine held its jobs' partitions ("a retrain is already under way") until this clock
     caught up — or its process gone from this host."""
     if heartbeat_at < cutoff:
         return True
-    ahead = ahead_by(heartbeat_at)
-    return (ahead is not None and ahead > lease) or _process_gone(owner)
+    limit = max(lease, SILENT_AFTER)
+    return beat_proves_nothing(heartbeat_at, limit) or _process_gone(owner)
 
 
 def _process_gone(owner: str) -> bool:
