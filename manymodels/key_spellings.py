@@ -16,17 +16,15 @@ numbers are read as the registry holds them first.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError
-from manymodels.keys import encode_key, format_value
+from manymodels.keys import encode_texts, format_value
 from manymodels.value_spellings import value_forms
 
 Present = Callable[[Sequence[str]], set[str]]
@@ -87,7 +85,7 @@ def keys_as_spelt(
     if distinct.empty:
         return df
     texts = {c: _texts(distinct[c]) for c in columns}
-    keys = _encoded(columns, [texts[c] for c in columns])
+    keys = encode_texts(columns, [texts[c] for c in columns])
     found = present(keys)
     absent = np.flatnonzero([k not in found for k in keys])
     if not len(absent):
@@ -96,7 +94,7 @@ def keys_as_spelt(
     owners, forms = _other_forms([list(values) for values in given])
     if not forms:
         return df
-    tried = _encoded(columns, [np.array(v, dtype=object) for v in zip(*forms, strict=True)])
+    tried = encode_texts(columns, [np.array(v, dtype=object) for v in zip(*forms, strict=True)])
     there = (other or present)(sorted(set(tried)))
     if not there:
         return df
@@ -131,21 +129,6 @@ def _texts(column: pd.Series) -> np.ndarray:
         if (seconds == values).all() and seconds.min() >= low and seconds.max() <= high:
             return np.datetime_as_string(seconds, unit="s").astype(object)
     return np.array([format_value(v) for v in column.tolist()], dtype=object)
-
-
-_SAFE = re.compile(r"[A-Za-z0-9_.~: -]*", re.ASCII)
-"""A value ``quote`` (``keys._quote``) leaves as it is but for its spaces (``%20``): most
-keys, a CSV's timestamps among them, written without a call per character."""
-
-
-def _encoded(columns: Sequence[str], values: Sequence[np.ndarray]) -> list[str]:
-    """The canonical keys (``encode_key``) of rows of key values already written as text."""
-    names = [encode_key([""], [c]) for c in columns]  # 'col=' as a key writes it
-    parts = [
-        [name + (v.replace(" ", "%20") if _SAFE.fullmatch(v) else quote(v, safe=":")) for v in vs]
-        for name, vs in zip(names, values, strict=True)
-    ]
-    return [",".join(row) for row in zip(*parts, strict=True)]
 
 
 def _other_forms(keys: list[list[str]]) -> tuple[list[int], list[list[str]]]:

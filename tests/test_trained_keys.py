@@ -4,10 +4,18 @@ other spellings training may have written those absent in, in two batched reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
-from manymodels.keys import as_trained, trained_forms, trained_spellings
+from manymodels.keys import (
+    as_trained,
+    encode_key,
+    encode_texts,
+    quote_text,
+    trained_forms,
+    trained_spellings,
+)
 
 STORED = {"store=2": 7, "day=2024-01-05T00:00:00": 8, "flag=true": 9, "store=3": 1,
           "ts=2024-01-05": 2, "ts=2024-01-05T00:00:00": 3}  # fmt: skip
@@ -88,3 +96,17 @@ def test_a_number_or_day_names_the_partition_training_wrote(key: str, variant: s
     if variant is not None:
         assert as_trained(key, {variant}.__contains__) == variant
         assert as_trained(key, {key, variant}.__contains__) == key  # found as written
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-01-05 10:30:00", "s1_a.b~c", "", "a/b", "x,y=z", "50%", "café", "a+b", "tab\there"],
+)
+def test_one_encoder_writes_a_key_named_or_a_tables_keys_as_quote_does(text: str) -> None:
+    """``quote_text`` (its plain texts without a call per character) is ``quote(text,
+    safe=":")`` for any text, and a table's keys (``encode_texts``, ``key_spellings``) are
+    what ``encode_key`` writes for the same values, as ``trained_forms`` reads them."""
+    assert quote_text(text) == quote(text, safe=":")
+    key = encode_key(["s 1", text], ["st ore", "ts"])
+    assert encode_texts(["st ore", "ts"], [["s 1"], [text]]) == [key]
+    assert key == f"st%20ore=s%201,ts={quote(text, safe=':')}"

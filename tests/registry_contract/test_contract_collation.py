@@ -35,7 +35,7 @@ from manymodels.registry.migrations import alembic_config
 
 LIBS = {"python": "3.11"}
 # what a canonical key's value may hold: letters of either case, digits, the characters
-# ``keys._quote`` leaves as they are, and percent-encodings (of "," and of "é")
+# ``keys.quote_text`` leaves as they are, and percent-encodings (of "," and of "é")
 PIECES = ["a", "A", "b", "z", "Z", "0", "1", "9", "10", "-", "_", ".", "~", ":", "%2C", "%C3%A9"]
 PREFIXES = ["s=9", "s=z", "s=Z", "s=10,", "s=a-", "s=%", "s=a%2C", "s=~", "s=1", "s=A", "s="]
 PAGE = 23
