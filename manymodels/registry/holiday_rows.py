@@ -81,11 +81,11 @@ class HolidaySetsMixin(StoreBase):
         gone = set(exclude)
         with self.engine.connect() as conn:
             held = conn.execute(select(t.holiday_sets.c.sha256)).scalars().all()
-            newest = select(v.key, v.version).order_by(v.id.desc()).limit(len(gone) + 1)
+            page = len(gone) + 1
             return [
                 sha
                 for sha in held
-                if not _kept(conn, newest.where(v.feature_schema_json.like(f"%{sha}%")), gone)
+                if not _kept(conn, _naming(sha, v.key, v.version).limit(page), gone)
             ]
 
     def delete_holiday_sets(self, among: Sequence[str] | None = None) -> int:
@@ -115,12 +115,20 @@ def _kept(conn: Connection, versions: Select[Any], gone: set[tuple[str, int]]) -
 
 
 def _unnamed(sha: Any) -> Any:
-    """Whether no version's plan names the set whose hash is ``sha`` (a column): none whose
-    JSON holds the hash (64 hex digits, elsewhere only by chance, which keeps a set: safe).
-    The newest naming version's id, read from the newest back (a set in use is named by the
-    versions written last): a scalar subquery, as ``EXISTS`` drops its order on SQLite and
-    read a set in use from the oldest version on (0.3 s at 300,000 versions)."""
+    """Whether no version's plan names the set whose hash is ``sha`` (a column): the newest
+    naming version's id (``_naming``), a scalar subquery, as ``EXISTS`` drops its order on
+    SQLite and read a set in use from the oldest version on (0.3 s at 300,000 versions)."""
+    return _naming(sha, t.model_versions.c.id).limit(1).scalar_subquery().is_(None)
+
+
+def _naming(sha: Any, *columns: Any) -> Select[Any]:
+    """``columns`` of the versions whose plan names the set whose hash is ``sha`` (a hash, or
+    a column of them), newest first (a set in use is named by the versions written last):
+    those whose JSON holds the hash (64 hex digits, elsewhere only by chance, which keeps a
+    set: safe). The one test of "a set is named" of gc's read (``unused_holiday_sets``,
+    which a dry run counts) and of its DELETE (``_unnamed``): they differ only in what the
+    read may skip — the versions a dry run's pruning would delete (``_kept``); a real gc has
+    deleted them before it reads."""
     v = t.model_versions.c
     plan = v.feature_schema_json.like(literal("%").concat(sha).concat("%"))
-    newest = select(v.id).where(plan).order_by(v.id.desc()).limit(1)
-    return newest.scalar_subquery().is_(None)
+    return select(*columns).where(plan).order_by(v.id.desc())
