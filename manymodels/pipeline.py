@@ -18,33 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from manymodels.appending import with_learnt_prior
 from manymodels.backend_arg import require_backend
 from manymodels.candidates import grid
-from manymodels.csvkeys import recorded_key
-from manymodels.data import prepare
-from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.feature_schema import FeatureSchema
 from manymodels.flags import require_callable, require_flags, require_mapping
 from manymodels.heartbeat import Heartbeat
 from manymodels.key_selection import KeySelection
-from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.run_busy import refuse_before_reading
 from manymodels.run_chunks import Progress, ProgressCallback, Tally, execute
-from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
+from manymodels.run_input import read_input
+from manymodels.run_plan import RunPlan, plan_run
 from manymodels.run_summary import RunSummary, SkillSummary
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source, require_table
-from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
-from manymodels.training.positive_class import positive_warnings
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
 
@@ -139,48 +133,12 @@ def train(
     try:
         # before the data is read: another run of the spec training refuses it
         refuse_before_reading(registry, spec.name, besides=resume)
-        if append:
-            from manymodels.appending import with_training_rows
-
-            if reg is None:
-                reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
-            merged = with_training_rows(reg, spec, data)
-            source = source or f"{describe_source(data)} (appended)"
-            notes = {**(notes or {}), "append": merged.counts}
-            only = merged.keys if only is None else only
-            data = merged.frame
-        # bad input fails here, before the registry is written
-        if is_dataset(data) and streams(spec):  # a Parquet directory: never whole in memory here
-            table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
-        else:
-            learnt = merged.categorical if append else []  # a frame's category columns
-            keyed = None if append else recorded_key(reg or registry, spec.partition_by, data)
-            by = spec.partition_by
-            spelt = None if append else registry_spelling(reg or registry, by, spec.name)
-            table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
-                               recorded=keyed, spelt=spelt)  # fmt: skip
-        if append or learnt_schema is not None:  # the table's class prior, not its partitions'
-            table = with_learnt_prior(table, merged.learnt if append else learnt_schema)
-        if spec.task == "classification" and "class_prior" in table.extra:
-            in_memory = isinstance(table.y, np.ndarray)
-            rows = (table.y, table.offsets) if in_memory else (None, None)
-            named = source or describe_source(data)
-            refuse_unscorable_metric(spec, table.extra["class_prior"], *rows, source=named)
-        found = table_notes(table)
-        if spec.task == "classification" and "class_prior" in table.extra:
-            said = positive_warnings(spec, table.extra["class_prior"])  # said, not refused
-            if said:
-                found["warnings"] = [*found.get("warnings", []), *said]
-        if append and merged.warnings:  # the append's first: they explain the rows trained on
-            found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
-        if (notes or {}).get("warnings"):  # the caller's (the router's reading of an upload)
-            found["warnings"] = [*(notes or {})["warnings"], *found.get("warnings", [])]
-        notes = {**(notes or {}), **found}
-        wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
-        if absent:
-            notes = {**notes, "not_in_data": {"count": len(absent), "first": absent[:10]}}
-        if reg is None:
-            reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
+        got = read_input(
+            spec, data, registry, signer=signer, append=append, source=source, notes=notes,
+            only=only, shuffle_dir=shuffle_dir, learnt_schema=learnt_schema,
+            skip_absent=skip_absent,
+        )  # fmt: skip
+        reg, table, source, notes, wanted = got.reg, got.table, got.source, got.notes, got.wanted
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)
         plan = plan_run(reg, spec, table, source or given, resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {},

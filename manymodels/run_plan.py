@@ -100,6 +100,44 @@ def wanted_keys(
     return wanted - set(missing), missing
 
 
+def changed_keys(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    todo: PartitionedTable,
+    last_seen: Mapping[str, str],
+    *,
+    spec_edits: bool,
+) -> tuple[set[str], set[str], dict[str, Any]]:
+    """The keys of ``todo`` a ``changed_only`` run trains, the keys (the fallback's too) left
+    out as skipped before on the same data, and the options that say so. One code path for
+    the run (``plan_run``) and for ``retrain --dry-run`` (``would_retrain``), which must list
+    exactly what the run trains. ``last_seen``: each key's newest version's fingerprint."""
+    now_seen = dict(zip(todo.keys, todo.fingerprints, strict=True))
+    changed = {k for k, fp in now_seen.items() if last_seen.get(k) != fp}
+    # a partition skipped (below min_rows) has no version to compare with: judged by the
+    # outcome recorded when it was skipped, the same data under the same spec is skipped
+    # again, and is no work to redo at every run (a lookup per changed key, by key)
+    asked = {k: now_seen[k] for k in changed} | {FALLBACK_KEY: pooled_fingerprint(table)}
+    skipped_alike = reg.store.skipped_alike(asked, spec.spec_hash)
+    changed -= skipped_alike
+    options: dict[str, Any] = {}
+    if spec_edits:  # the same rows under another spec: not the same model again
+        made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
+        changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
+    elif takes_holidays(table.extra.get("frequency")):  # business days: other holidays,
+        # another calendar (the steps, the lags): an edited holidays CSV retrains
+        made_with = reg.store.latest_holidays([k for k in todo.keys if k not in changed])
+        moved = {k for k, days in made_with.items() if days != (spec.holidays or [])}
+        changed |= moved
+        options |= {"holidays_changed": len(moved)} if moved else {}
+    options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
+    if skipped_alike - {FALLBACK_KEY}:  # no models: a run of the rest still pools them all
+        options["unchanged_skipped"] = len(skipped_alike - {FALLBACK_KEY})
+    options |= {"spec_edits": True} if spec_edits else {}
+    return changed, skipped_alike, options
+
+
 def plan_run(
     reg: Registry,
     spec: Spec,
@@ -140,27 +178,10 @@ def plan_run(
     pooled = pooled_fingerprint(table)
     skipped_alike: set[str] = set()
     if changed_only:
-        now_seen = dict(zip(todo.keys, todo.fingerprints, strict=True))
-        changed = {k for k, fp in now_seen.items() if last_seen.get(k) != fp}
-        # a partition skipped (below min_rows) has no version to compare with: judged by the
-        # outcome recorded when it was skipped, the same data under the same spec is skipped
-        # again, and is no work to redo at every run (a lookup per changed key, by key)
-        asked = {k: now_seen[k] for k in changed} | {FALLBACK_KEY: pooled}
-        skipped_alike = reg.store.skipped_alike(asked, spec.spec_hash)
-        changed -= skipped_alike
-        if spec_edits:  # the same rows under another spec: not the same model again
-            made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
-            changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
-        elif takes_holidays(table.extra.get("frequency")):  # business days: other holidays,
-            # another calendar (the steps, the lags): an edited holidays CSV retrains
-            made_with = reg.store.latest_holidays([k for k in todo.keys if k not in changed])
-            moved = {k for k, days in made_with.items() if days != (spec.holidays or [])}
-            changed |= moved
-            options |= {"holidays_changed": len(moved)} if moved else {}
-        options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
-        if skipped_alike - {FALLBACK_KEY}:  # no models: a run of the rest still pools them all
-            options["unchanged_skipped"] = len(skipped_alike - {FALLBACK_KEY})
-        options |= {"spec_edits": True} if spec_edits else {}
+        changed, skipped_alike, found = changed_keys(
+            reg, spec, table, todo, last_seen, spec_edits=spec_edits
+        )
+        options |= found
         todo = todo.select(changed)
     if only is not None:  # the count people read; the digest a resume checks its keys by
         options |= {"only": len(only), "only_sha256": keys_digest(only)}

@@ -30,6 +30,13 @@ SPEC = {
     "fallback": {"enabled": False},
     "promotion": {"policy": "always"},
 }
+SPEC_TOML = (  # SPEC as a spec file: `retrain --dry-run` reads the spec and the data
+    'name = "classifiers"\ntask = "classification"\npartition_by = ["pid"]\ntarget = "y"\n'
+    'features = ["x0", "x1"]\nmetric = "accuracy"\n[[candidates]]\n'
+    'estimator = "sklearn.linear_model.LogisticRegression"\n'
+    '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+    '[promotion]\npolicy = "always"\n'
+)
 runner = CliRunner()
 
 
@@ -50,6 +57,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("degraded") / "registry"
     assert train(SPEC, frame(0, 300), root, backend="local").run.n_trained == N
     return root
+
+
+def spec_and_data(tmp_path: Path) -> list[str]:
+    """The spec and its new data (another draw) for ``retrain --dry-run``: every flagged
+    partition's data changed, so the dry run's ``selected`` and ``retrain`` are the flags."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_TOML)
+    data = tmp_path / "data.csv"
+    frame(2, 300).to_csv(data, index=False)
+    return [str(spec), str(data)]
 
 
 def monitor(root: Path, actuals: pd.DataFrame, tmp_path: Path) -> dict[str, list[str]]:
@@ -80,7 +97,7 @@ def test_actuals_like_the_training_rows_rarely_flag_a_classifier(
     degraded = sorted(k for k, f in flags.items() if "degraded" in f)
     assert len(degraded) <= 1, degraded
     # --confidence 0.5 (z = 0) is the point ratios' rule: what was flagged before
-    dry = ["retrain", "spec.toml", "data.csv", "--when", "degraded", "--registry", str(root),
+    dry = ["retrain", *spec_and_data(tmp_path), "--when", "degraded", "--registry", str(root),
            "--dry-run", "--json"]  # fmt: skip
     for extra, least, most in (([], 0, 1), (["--confidence", "0.5"], 3, N)):
         done = runner.invoke(app, [*dry, *extra])
@@ -224,7 +241,7 @@ def test_monitor_takes_retrains_confidence(trained: Path, tmp_path: Path) -> Non
     root = tmp_path / "registry"
     shutil.copytree(trained, root)
     monitor(root, frame(1, 100), tmp_path)
-    dry = ["retrain", "spec.toml", "data.csv", "--when", "degraded", "--registry", str(root),
+    dry = ["retrain", *spec_and_data(tmp_path), "--when", "degraded", "--registry", str(root),
            "--dry-run", "--json"]  # fmt: skip
     shown = ["monitor", "--registry", str(root), "--limit", "100", "--json"]
     for extra in ([], ["--confidence", "0.5"], ["--confidence", "0.9999"]):

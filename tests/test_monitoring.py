@@ -588,10 +588,14 @@ def _degrade_pid_11(registry: Path, tmp_path: Path) -> Path:
 def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> None:
     """Actuals from a file; a partition whose live error is far above validation is degraded
     and is the one --when degraded selects."""
-    path = _degrade_pid_11(registry, tmp_path)
+    _degrade_pid_11(registry, tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_TOML)
+    data = tmp_path / "data.parquet"
+    frame().to_parquet(data)
     result = runner.invoke(
         cli_app,
-        ["retrain", str(path), str(path), "--when", "degraded", "--registry", str(registry),
+        ["retrain", str(spec), str(data), "--when", "degraded", "--registry", str(registry),
          "--error-ratio", "3", "--dry-run", "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -1042,6 +1046,42 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
         assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]
 
 
+def test_retrain_dry_run_lists_exactly_what_the_run_retrains(
+    registry: Path, tmp_path: Path
+) -> None:
+    """pids 11, 12 and 13 degraded; DATA has new rows of 11, 12's rows as trained, no row of
+    13. `--dry-run` listed all three (the flagged keys) where the run retrains 11 alone: 12's
+    data is unchanged and 13 has no rows. Now the dry run lists what the run then retrains."""
+    df = frame(seed=3).groupby("pid").head(25)
+    df.loc[df.pid.isin([11, 12, 13]), "y"] += 50.0
+    posted = tmp_path / "actuals.parquet"
+    df.to_parquet(posted)
+    done = runner.invoke(cli_app, ["actuals", str(posted), "--registry", str(registry)])
+    assert done.exit_code == 0, done.output
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_TOML)
+    data = tmp_path / "data.parquet"
+    grown = pd.concat([frame(), frame(seed=9)[lambda d: d.pid == 11].head(5)], ignore_index=True)
+    grown[grown.pid != 13].to_parquet(data)
+    args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
+            "--registry", str(registry), "--backend", "local"]  # fmt: skip
+    listed = runner.invoke(cli_app, [*args, "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == ["pid=11"]
+    assert "1 flagged partition(s) have no rows in" in listed.stderr
+    as_json = runner.invoke(cli_app, [*args, "--dry-run", "--json"])
+    assert json.loads(as_json.stdout) == {
+        "selected": ["pid=11", "pid=12", "pid=13"], "retrain": ["pid=11"], "unchanged": 1,
+        "when": ["degraded"], "trained": False,
+    }  # fmt: skip
+    result = runner.invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    with Registry.open(registry) as reg:
+        run_id = json.loads(result.stdout)["run"]["run_id"]
+        trained = [o.key for o in reg.store.run_outcomes(run_id, status="trained")]
+    assert trained == ["pid=11"] == json.loads(as_json.stdout)["retrain"]
+
+
 def test_retrain_json_of_no_flagged_partition_reads_as_every_run_of_nothing(
     registry: Path, tmp_path: Path
 ) -> None:
@@ -1068,7 +1108,9 @@ def test_retrain_json_of_no_flagged_partition_reads_as_every_run_of_nothing(
     }  # fmt: skip
     listed = runner.invoke(cli_app, [*args, "--dry-run"])
     assert listed.exit_code == 0, listed.output
-    assert json.loads(listed.stdout) == {"selected": [], "when": ["stale"], "trained": False}
+    assert json.loads(listed.stdout) == {
+        "selected": [], "retrain": [], "unchanged": 0, "when": ["stale"], "trained": False,
+    }  # fmt: skip
 
 
 def test_retrain_when_degraded_trains_a_partition_of_unchanged_data_under_an_edited_spec(

@@ -64,8 +64,9 @@ def retrain(
     dry_run: Annotated[
         bool,
         typer.Option(
-            help="List the flagged partitions; train nothing (DATA is not read: partitions "
-            "it lacks are listed too, and left out by the run)."
+            help="List the partitions the run would retrain, train nothing: DATA is read, "
+            "and flagged partitions it holds no row of, or whose rows are those their newest "
+            "version was trained on, are left out as the run leaves them out."
         ),
     ] = False,
     json_out: JsonOpt = False,
@@ -107,8 +108,12 @@ def retrain(
         if resume is not None and not dry_run:  # what it set out to train: flagged, or done
             with open_checked(registry, registry_db, artifacts) as reg:
                 only = with_finished(reg, resume, only)
-        if not only or dry_run:
-            _nothing(only or [], triggers, json_out=json_out, dry_run=dry_run)
+        if not only:
+            _nothing([], triggers, json_out=json_out, dry_run=dry_run)
+            return
+        if dry_run:
+            _dry_run(spec, data, registry, registry_db, artifacts, only, triggers,
+                     append=append, json_out=json_out)  # fmt: skip
             return
     elif dry_run:
         raise DataError(
@@ -205,15 +210,56 @@ def with_finished(reg: Any, run_id: str, flagged: list[str]) -> list[str]:
     return sorted(set(flagged) | reg.store.recorded_keys(run_id))
 
 
+def _dry_run(
+    spec: Path,
+    data: str,
+    registry: Path,
+    registry_db: str | None,
+    artifacts: str | None,
+    flagged: list[str],
+    triggers: set[str],
+    *,
+    append: bool,
+    json_out: bool,
+) -> None:
+    """``--dry-run``: the partitions the run would retrain, decided by the run's own code
+    (``run_input.would_retrain``): it listed every flagged partition, those the run then
+    leaves out (unchanged data, no rows in DATA) too. ``selected`` in JSON stays the flagged
+    keys, as in the run's own JSON; ``retrain`` the keys it would train."""
+    from manymodels import console
+    from manymodels.run_input import would_retrain
+    from manymodels.spec import Spec
+
+    with open_checked(registry, registry_db, artifacts) as reg:
+        found = would_retrain(Spec.from_toml(spec), data, reg, flagged, append=append)
+    if found.not_in_data:
+        warn_not_in_data({"not_in_data": found.not_in_data}, data)
+    if json_out:
+        console.print_json({
+            "selected": flagged, "retrain": found.keys, "unchanged": found.unchanged,
+            "when": sorted(triggers), "trained": False,
+        })  # fmt: skip
+    elif found.keys:
+        for key in found.keys:  # one a line: a key's own newline escaped
+            echo(key)
+    else:
+        n = found.unchanged
+        echo(
+            f"nothing to retrain: {'the' if n == 1 else f'all {n:,}'} flagged partition"
+            f"{'' if n == 1 else 's'} in {data} {'has' if n == 1 else 'have'} the data "
+            f"{'its' if n == 1 else 'their'} newest version was trained on, under this spec"
+        )
+
+
 def _nothing(keys: list[str], triggers: set[str], *, json_out: bool, dry_run: bool) -> None:
-    """``--dry-run``'s list, or the line of a retrain that found no partition flagged. With
+    """The line of a retrain, or of its ``--dry-run``, that found no partition flagged. With
     ``--json`` the latter has the members of every other run of nothing (``"run": null``,
     ``reason``, ``unchanged``): a script reading ``["run"]`` met a KeyError only here."""
     from manymodels import console
 
     reason = f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}"
     if json_out:
-        more: dict[str, Any] = {}
+        more: dict[str, Any] = {"retrain": [], "unchanged": 0}  # as _dry_run's
         if not dry_run:
             more = {"run": None, "unchanged": 0, "reason": reason, "warnings": []}
         console.print_json({**more, "selected": keys, "when": sorted(triggers), "trained": False})

@@ -115,7 +115,9 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
 
     # retrain what the monitor flags (nothing), then what changed (nothing, then one partition)
     dry = cli("retrain", spec, data, "--when", "stale", "--dry-run", *flags, "--json")
-    assert json.loads(dry.stdout) == {"selected": [], "when": ["stale"], "trained": False}
+    assert json.loads(dry.stdout) == {
+        "selected": [], "retrain": [], "unchanged": 0, "when": ["stale"], "trained": False,
+    }  # fmt: skip
     same = cli("retrain", spec, data, "--when", "changed", *flags, "--backend", "local", "--json")
     assert json.loads(same.stdout)["run"] is None  # nothing changed: no run recorded
     changed = frame.copy()
