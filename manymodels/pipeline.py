@@ -65,6 +65,7 @@ def train(
     skip_absent: bool = False,
     learnt_schema: FeatureSchema | None = None,
     record_nothing: bool = True,
+    new_target: bool = False,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -99,6 +100,10 @@ def train(
     finds no partition changed, nor the fallback's table, raises ``NothingToTrain`` (its
     message the line to show) and records no run, rather than a run of nothing.
 
+    ``new_target``: the spec's target replaces the one production predicts (a renamed
+    column): champions of another target are replaced by the new versions, uncompared,
+    whatever the policy, rather than the run refused (``manymodels.champion_targets``).
+
     ``learnt_schema``: a version's schema, whose table's class rates a classifier smooths toward
     rather than ``data``'s rows of a few partitions (the router's ``?mode=replace``).
 
@@ -117,7 +122,7 @@ def train(
     data = require_table(data)  # a list of dicts was taken for a file name, quoting every row
     require_flags(
         strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
-        skip_absent=skip_absent, record_nothing=record_nothing,
+        skip_absent=skip_absent, record_nothing=record_nothing, new_target=new_target,
     )  # fmt: skip
     require_callable("progress", progress, "each chunk's Progress")
     require_mapping("notes", notes)
@@ -142,7 +147,8 @@ def train(
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)
         plan = plan_run(reg, spec, table, source or given, resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {},
-                         spec_edits=spec_edits, record_nothing=record_nothing)  # fmt: skip
+                         spec_edits=spec_edits, record_nothing=record_nothing,
+                         new_target=new_target)  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
                     strict=strict, progress=progress,
                     max_failed_fraction=max_failed_fraction)  # fmt: skip

@@ -57,10 +57,16 @@ class RunPlan:
     owner: str | None = None  # the process running it (``writer_tag``): its writes check it
 
 
-def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
+def _champion(
+    reg: Registry, key: str, ref: ProductionRef, replaced_target: str | None = None
+) -> Champion:
     """The champion a worker compares against. Its signature is checked here, in the driver,
     which holds the key: the worker then gets a sha256 the key vouches for, and checks the
-    bytes against it, so the key never travels to workers."""
+    bytes against it, so the key never travels to workers. ``replaced_target``: the target it
+    predicts, which the run's replaces (``new_target``): never loaded nor compared."""
+    if replaced_target is not None:
+        return Champion(ref.version, ref.artifact_sha256, None, None, "none", None,
+                        replaced_target=replaced_target)  # fmt: skip
     try:
         verify(
             reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
@@ -150,6 +156,7 @@ def plan_run(
     notes: Mapping[str, Any],
     spec_edits: bool = False,
     record_nothing: bool = True,
+    new_target: bool = False,
 ) -> RunPlan:
     """Create (or reopen) the run record; decide which partitions to train, and their champions.
 
@@ -161,6 +168,9 @@ def plan_run(
     ``record_nothing=False``: a changed-only run that finds nothing to train (no partition
     changed, the fallback's table neither) raises ``NothingToTrain`` and records no run.
 
+    ``new_target``: champions of another target are replaced, uncompared, rather than the
+    run refused (``champion_targets``); a resume of such a run does so too.
+
     A new run while another run of the spec trains raises ``RunBusy`` (``run_busy``)."""
     require_same_keys(reg, spec)
     # a resume's own checks say whether its run still trains; another run of the spec
@@ -169,6 +179,8 @@ def plan_run(
     if resume is not None and changed_only and not spec_edits:  # as the run started: `train
         # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
         spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))
+    if resume is not None and not new_target:  # as the run started, whoever resumes it
+        new_target = bool(reg.get_run(resume).options.get("new_target"))
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
     options: dict[str, Any] = dict(notes)
@@ -202,9 +214,12 @@ def plan_run(
     challenged = {k: production[k] for k in todo.keys if k in production}
     if fallback_due and fb is not None:
         challenged[FALLBACK_KEY] = fb
-    require_same_target(reg.location, spec, challenged)
-    champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
-    fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
+    replaced = require_same_target(reg.location, spec, challenged, new_target=new_target)
+    options |= {"new_target": True} if new_target else {}
+    champions = {
+        k: _champion(reg, k, production[k], replaced.get(k)) for k in todo.keys if k in production
+    }
+    fallback = _champion(reg, FALLBACK_KEY, fb, replaced.get(FALLBACK_KEY)) if fb else None
 
     me = writer_tag()  # this process: the owner its writes are checked against
     if resume is not None:

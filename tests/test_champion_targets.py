@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, sales_files, sales_toml, spec_dict
+from typer.testing import CliRunner
 
+from manymodels.cli import app
 from manymodels.exceptions import DataError
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+
+runner = CliRunner()
 
 
 def _frame() -> pd.DataFrame:
@@ -72,3 +76,61 @@ def test_another_spec_over_other_partitions_is_not_judged_by_their_fallback(
     with Registry.open(root) as reg:
         assert reg.store.production_info(["__fallback__"])["__fallback__"].version == 1
         assert [v.version for v in reg.list_versions("__fallback__")] == [1]  # north's
+
+
+def _renamed(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """A registry trained from the sales sample (``target = "units"``), then the spec and
+    data of the same quantity with the column renamed ``sales_units``: the command lines
+    of the first run and of the renamed one."""
+    spec, data, root = sales_files(tmp_path, sales_toml("sales"))
+    first = ["train", str(spec), str(data), "--registry", str(root), "--backend", "local"]
+    assert runner.invoke(app, first).exit_code == 0
+    spec2, data2 = tmp_path / "renamed.toml", tmp_path / "renamed.csv"
+    spec2.write_text(spec.read_text().replace('target = "units"', 'target = "sales_units"'))
+    pd.read_csv(data).rename(columns={"units": "sales_units"}).to_csv(data2, index=False)
+    return first, ["train", str(spec2), str(data2), "--registry", str(root), "--backend", "local"]
+
+
+def test_a_renamed_target_is_refused_naming_the_way_through(tmp_path: Path) -> None:
+    """`target = "units"` renamed `"sales_units"` (the same quantity) was refused with no
+    way through but a new registry; the refusal, one line, now names `--new-target`."""
+    _, renamed = _renamed(tmp_path)
+    with Registry.open(tmp_path / "registry") as reg:
+        before = _versions(reg)
+    refused = runner.invoke(app, renamed)
+    assert refused.exit_code != 0
+    (line,) = refused.output.splitlines()
+    assert "predicts 'units'; spec 'sales' predicts 'sales_units'" in line
+    assert line.endswith(
+        "train it into a registry of its own (--registry DIR), or, if 'sales_units' replaces "
+        "'units' (a renamed column), train with --new-target (new_target=True): its versions "
+        "replace those, uncompared"
+    )
+    with Registry.open(tmp_path / "registry") as reg:
+        assert _versions(reg) == before
+
+
+def test_new_target_replaces_the_old_targets_champions(tmp_path: Path) -> None:
+    """`--new-target`: every partition's new version (the fallback's too) replaces its
+    champion of 'units' uncompared, under `if_better` too, and says so; production then
+    predicts 'sales_units' everywhere, and the next run of the renamed spec retrains as
+    ever, comparing with those."""
+    _, renamed = _renamed(tmp_path)
+    result = runner.invoke(app, [*renamed, "--new-target"])
+    assert result.exit_code == 0, result.output
+    with Registry.open(tmp_path / "registry") as reg:
+        keys = [p.key for p in reg.list_partitions()]
+        assert len(keys) == 5  # 4 stores × brands of 2 stores, and the fallback
+        for key in keys:
+            v = reg.get_version(key)
+            assert v.version == 2, key
+            assert v.feature_schema["target"] == "sales_units"
+            assert v.evaluation["reason"] == (
+                "new target: champion v1 predicts 'units', not compared; replaced"
+            )
+    again = runner.invoke(app, renamed)
+    assert again.exit_code == 0, again.output
+    with Registry.open(tmp_path / "registry") as reg:
+        for key in keys:
+            assert max(v.version for v in reg.list_versions(key)) == 3
+            assert "new target" not in reg.get_version(key, 3).evaluation["reason"]

@@ -81,6 +81,14 @@ def train(
             "as it is."
         ),
     ] = False,
+    new_target: Annotated[
+        bool,
+        typer.Option(
+            help="The spec's target replaces the one production predicts (a renamed column, "
+            "or the quantity to serve from now on): each partition's new version replaces "
+            "the old target's champion uncompared, as a first version does."
+        ),
+    ] = False,
     max_failed_fraction: Annotated[
         float,
         typer.Option(
@@ -140,7 +148,7 @@ def train(
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
                 max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
-                record_nothing=False,
+                record_nothing=False, new_target=new_target,
             )  # fmt: skip
     except NothingToTrain as e:  # --changed-only, nothing changed: one line, no run, exit 0
         nothing(e, json_out=json_out)
@@ -160,6 +168,7 @@ def train(
         if max_failed_fraction != 1.0:
             words += ["--max-failed-fraction", f"{max_failed_fraction:g}"]
         words += ["--changed-only"] if changed_only else []
+        words += ["--new-target"] if new_target else []
         words += ["--ray-address", ray_address] if ray_address else []
         if isinstance(e, RunFailed):
             _failed(e, words, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)

@@ -53,6 +53,10 @@ class Champion:
     """Its estimator and parameters as recorded: a champion holding a global model cannot be
     refitted on one partition's rows, but a full run's global candidate of the same recipe
     is it refitted on every partition's (``Recipe``)."""
+    replaced_target: str | None = None
+    """The target it predicts (``'units'``), when the run was told its spec's target replaces
+    that one (``train(new_target=True)``, ``--new-target``): it is neither loaded nor
+    compared, and the new version replaces it whatever the policy, as a first version is."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,7 @@ def load_champion(
     its registry no longer loads (a pickle in a skops-only registry,
     ``manymodels.serialization``), or its artifact is missing or fails its sha256 check. Such
     a champion does not block a challenger: a retrain is how ``doctor`` says to mend it."""
-    if champion is None:
+    if champion is None or champion.replaced_target is not None:  # not compared: not loaded
         return None, None, None
     if champion.refused is not None:
         return None, champion.refused, None

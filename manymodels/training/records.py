@@ -126,7 +126,10 @@ def evaluation_record(
     if unservable and champion is not None and spec.promotion.policy == "if_better":
         why = f"champion v{champion.version} {unservable}"
         out |= {"promote": True, "reason": f"{why} ({load_error}); replaced"}
-    if identical and champion is not None and decision.promote:
+    if champion is not None and champion.replaced_target is not None:  # another quantity
+        was = f"champion v{champion.version} predicts {champion.replaced_target!r}"
+        out |= {"promote": True, "reason": f"new target: {was}, not compared; replaced"}
+    elif identical and champion is not None and decision.promote:
         version = champion.version
         out |= {"promote": False, "reason": f"identical to champion v{version} (same bytes); kept"}
     return out
