@@ -241,7 +241,7 @@ def test_runs_list_and_show_json(trained: dict[str, Any]) -> None:
     run_id = trained["out"]["run"]["run_id"]
     listed = invoke("runs", "list", "--registry", trained["registry"], "--json")
     assert listed.exit_code == 0, listed.output
-    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_id]
+    assert [r["run_id"] for r in json.loads(listed.stdout)["items"]] == [run_id]
     shown = invoke("runs", "show", run_id, "--registry", trained["registry"], "--json")
     assert shown.exit_code == 0, shown.output
     out = json.loads(shown.stdout)
@@ -282,7 +282,7 @@ def test_a_retrain_that_trained_nothing_is_listed_as_a_retrain(
     assert done.exit_code == 0, done.output
     run = json.loads(done.stdout)["run"]
     assert (run["n_partitions"], run["kind"]) == (1, "retrain"), run
-    listed = json.loads(invoke("runs", "list", "--registry", registry, "--json").stdout)
+    listed = json.loads(invoke("runs", "list", "--registry", registry, "--json").stdout)["items"]
     assert (listed[0]["run_id"], listed[0]["kind"]) == (run["run_id"], "retrain")
     table = invoke("runs", "list", "--registry", registry).stdout
     assert f"{run['run_id']} │ retrain" in table, table

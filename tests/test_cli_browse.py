@@ -236,7 +236,7 @@ def test_runs_list_and_show_say_lost_partitions_are_lost_not_failed(
     lost, trained = lost_run["lost"], lost_run["trained"]
     counts = {"trained": trained, "skipped": 0, "failed": 0, "lost": lost}
     if json_out and command == "runs list":
-        assert json.loads(fast)[0]["counts"] == counts
+        assert json.loads(fast)["items"][0]["counts"] == counts
     elif json_out:
         shown = json.loads(fast)
         assert shown["run"]["counts"] == counts

@@ -80,10 +80,12 @@ def runs_list(
 ) -> None:
     """``lost`` counts each run's lost partitions, which the run's row counts in ``n_failed``:
     the table and ``counts`` (``GET /v1/runs``'s) show them apart. The table says which of
-    ``total`` runs it shows ("runs 1–20 of 57"); JSON stays the list of runs it always was
-    (scripts read ``[0]["run_id"]``), a page of it chosen by ``--limit``/``--offset``."""
+    ``total`` runs it shows ("runs 1–20 of 57"); JSON has the shape of ``models list``'s,
+    ``total``, ``offset`` and the page's ``items`` (it was the bare page: a script could not
+    tell the last page, nor how many runs there are, but by asking past the end)."""
     if json_out:
-        print_json([_with_counts(r, lost.get(r.run_id, 0)) for r in runs])
+        items = [_with_counts(r, lost.get(r.run_id, 0)) for r in runs]
+        print_json({"total": total, "offset": offset, "items": items})
     else:
         from manymodels import browse_tables
 

@@ -56,7 +56,11 @@ def test_runs_list_pages_and_says_which_of_how_many(
     assert run("--offset", "3").strip() == "no runs past 3 of 3"
     assert "runs 1–3 of 3" in run("--limit", "5000")  # over the old cap of 1000
     paged = json.loads(run("--limit", "2", "--offset", "1", "--json"))
-    assert [r["run_id"] for r in paged] == ids[1:]  # the list it always was, a page of it
+    # models list's shape: how many runs, and where the page starts (it was the bare page)
+    assert (paged["total"], paged["offset"]) == (3, 1)
+    assert [r["run_id"] for r in paged["items"]] == ids[1:]
+    past = json.loads(run("--offset", "3", "--json"))
+    assert past == {"total": 3, "offset": 3, "items": []}
 
 
 def test_an_empty_registry_says_it_has_no_runs(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_train_browse_promote_rollback_score_and_serve(db_url: str, tmp_path: Pa
         cli("rollback", KEY, "--registry", root, env=by_env)
         wait_for_version(base, 1)
 
-    runs = json.loads(cli("runs", "list", *by_flag, "--json").stdout)
+    runs = json.loads(cli("runs", "list", *by_flag, "--json").stdout)["items"]
     assert len(runs) == 2 and {r["status"] for r in runs} == {"completed"}
     cli("runs", "show", runs[0]["run_id"], "--registry", root, env=by_env)
     assert cli("doctor", *by_flag).stdout.startswith("ok:")

@@ -139,7 +139,7 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert fired.returncode == 0, fired.stderr
-    runs = json.loads(cli("runs", "list", *flags, "--json").stdout)
+    runs = json.loads(cli("runs", "list", *flags, "--json").stdout)["items"]
     assert len(runs) == 5  # 2 trainings, the import, the retrain that changed one, the firing
     assert [r["options"].get("trigger") for r in runs].count("schedule") == 1
 

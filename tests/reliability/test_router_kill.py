@@ -152,7 +152,7 @@ def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Pat
         server.wait(30)
 
     run_id = ended_by_restart(reg, env, log, job_id)["run_id"]
-    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)
+    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)["items"]
     run = next(r for r in runs if r["run_id"] == run_id)
     assert run["status"] == "failed", run  # before: running (its process gone) for ever
     assert (run["n_trained"], run["n_failed"]) == (0, 1), run
@@ -185,7 +185,7 @@ def test_a_router_killed_as_its_retrain_ends_leaves_the_run_completed(tmp_path: 
 
     job = _job_after_restart(reg, env, log, job_id)
     assert (job["status"], job["version"]) == ("succeeded", 2), job
-    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)
+    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)["items"]
     run = next(r for r in runs if r["run_id"] == job["run_id"])
     assert (run["status"], run["n_trained"], run["n_failed"]) == ("completed", 1, 0), run
     doctor = _cli(env, "doctor", "--registry", reg)
