@@ -138,6 +138,17 @@ def test_alias_history_is_recorded(reg: Registry) -> None:
     assert reg.get_version("k=a").version == 1
 
 
+@pytest.mark.parametrize("reason", ["", "  ", None])
+def test_set_alias_records_a_blank_reason_as_none_given(reg: Registry, reason: str | None) -> None:
+    """`reason=""` was recorded as is (a history entry saying nothing), where promote and the
+    CLI and router take a blank reason as none given and record their default."""
+    record(reg, "k=a")
+    record(reg, "k=a")
+    move = reg.set_alias("k=a", "production", 2, reason=reason)
+    assert move.reason == reg.alias_history("k=a")[-1].reason == "set by hand"
+    assert reg.set_alias("k=a", "production", 1, reason=" why ").reason == " why "
+
+
 def test_set_alias_to_a_missing_version_writes_nothing(reg: Registry) -> None:
     record(reg, "k=a")
     before = snapshot(reg)

@@ -16,6 +16,9 @@ from manymodels.reasons import given
 from manymodels.registry.entities import AliasMove
 from manymodels.registry.model_access import ModelAccess, version_number
 
+SET_BY_HAND = "set by hand"
+"""The reason ``Registry.set_alias`` records when none (or a blank one) is given."""
+
 
 class AliasControl(ModelAccess):
     """``Registry``'s alias moves (``Registry.__init__`` sets the state they use)."""
@@ -71,12 +74,17 @@ class AliasControl(ModelAccess):
         return self.store.rollback_alias(canonical, reason=given(reason), skip=skip)
 
     def set_alias(
-        self, key: KeyLike, alias: str, version: SupportsIndex, *, reason: str
+        self, key: KeyLike, alias: str, version: SupportsIndex, *, reason: str | None = None
     ) -> AliasMove:
-        """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history."""
+        """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history. A
+        blank ``reason`` is none given, as ``promote``'s and the CLI's and router's are
+        (``reasons.given``): it recorded "" (a history entry saying nothing); now it records
+        ``SET_BY_HAND``."""
         if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)
             raise DataError(f"an alias is a name such as 'candidate', not {alias!r}")
-        return self.store.set_alias(self.key(key), alias, version_number(version), reason=reason)
+        number = version_number(version)
+        why = given(reason) or SET_BY_HAND
+        return self.store.set_alias(self.key(key), alias, number, reason=why)
 
     def restore_alias(
         self, key: str, alias: str, missing: int, version: int, *, reason: str
