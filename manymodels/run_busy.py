@@ -74,15 +74,10 @@ def seen_stopped(run: Run) -> bool:
 
 
 def beats(run: Run) -> bool:
-    """``run.beating`` (so neither killed nor silent), its heartbeat a time not stamped ahead
-    of this clock past the silence limit (``Run.ahead``): such a beat, or one that is no time
-    at all, proves nothing."""
-    from datetime import UTC, datetime
-
-    from manymodels.stamps import seconds_between
-
-    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
-    return run.beating and age is not None and run.ahead is None
+    """``run.beating``: its heartbeat a time, not stamped ahead of this clock past the
+    silence limit (``heartbeat.ahead_by``): such a beat, or one that is no time at all,
+    proves nothing. ``Run.beating`` says so itself now; kept as the name callers use."""
+    return run.beating
 
 
 def busy_message(run: Run) -> str:

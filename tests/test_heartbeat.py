@@ -320,3 +320,21 @@ def test_doctor_notes_a_run_training_now_and_does_not_fail_on_it(tmp_path: Path)
     assert silent.exit_code == 1
     (problem,) = json.loads(silent.stdout)["problems"]
     assert problem["note"] is False and "has sent no heartbeat for 2 h" in problem["message"]
+
+
+def test_a_beat_stamped_ahead_of_this_clock_is_not_beating(tmp_path: Path) -> None:
+    """`Run.beating` was true for a heartbeat stamped two hours ahead (a clock running ahead
+    where the run beat): each caller had to check `ahead` besides, or took such a run for a
+    live one. Now it is not beating, and says how far ahead it is; a beat a minute ahead
+    (within the silence limit) or a few seconds ago still is."""
+    root = tmp_path / "reg"
+    _, _, run_id = _trained(root)
+    with Registry(root) as reg:
+        for stamp, beating in ((ago(-2 * 3600 - 30), False), (ago(-60), True), (ago(5), True)):
+            mark_running(reg, run_id, other_machine_tag(), stamp, host="build-7")
+            run = reg.get_run(run_id)
+            assert run.beating is beating, stamp
+            assert (run.ahead is not None) is (not beating), stamp
+        assert run.state == "running"
+        mark_running(reg, run_id, other_machine_tag(), "not a time", host="build-7")
+        assert reg.get_run(run_id).beating is False

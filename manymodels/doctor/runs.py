@@ -50,7 +50,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
             f"is still marked running, but {whereabouts(run)} has sent no heartbeat for "
             f"{spoken(run.silence)}"
         )
-    elif run.beating and (ahead := run.ahead) is not None:
+    elif (ahead := run.ahead) is not None:  # not beating: a beat ahead proves nothing
         state = (
             f"is still marked running, but {whereabouts(run)} stamped its heartbeat "
             f"{run.heartbeat_at}, {spoken(ahead)} ahead of this clock (a clock running ahead "

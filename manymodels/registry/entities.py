@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal
 
 from manymodels.feature_schema import FeatureSchema
 from manymodels.heartbeat import SILENT_AFTER, ahead_by, silent_for, spoken
+from manymodels.stamps import seconds_between
 from manymodels.tempnames import owner_alive
 from manymodels.version_records import Decision, Selection
 
@@ -274,14 +276,16 @@ class Run:
 
     @property
     def beating(self) -> bool:
-        """Running elsewhere, its process's heartbeat within ``heartbeat.SILENT_AFTER`` (a
-        run recorded before heartbeats never is)."""
-        return (
-            self.status == "running"
-            and self.owner_alive is None
-            and bool(self.heartbeat_at)
-            and self.silence is None
-        )
+        """Running elsewhere, its process's heartbeat within ``heartbeat.SILENT_AFTER`` of
+        this clock, on either side (a run recorded before heartbeats never is, nor one whose
+        beat is no time at all). A beat stamped further ahead (``ahead``: a clock running
+        ahead where it beat) proves nothing: it read as beating, and each caller had to ask
+        ``ahead`` too (``run_busy.beats`` did; another would take it for a live run)."""
+        if self.status != "running" or self.owner_alive is not None or not self.heartbeat_at:
+            return False
+        if seconds_between(datetime.now(UTC), self.heartbeat_at) is None:
+            return False
+        return self.silence is None and ahead_by(self.heartbeat_at) is None
 
     @property
     def ahead(self) -> float | None:
