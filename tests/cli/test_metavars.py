@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -68,3 +69,26 @@ def test_a_choice_of_one_value_is_shown_as_it_is_typed() -> None:
     assert re.search(r"(?m)^  --format \[mlflow\]\s", shown), shown
     refused = cli.invoke(app, ["export", "store=1", "out", "--format", "MLFLOW"])
     assert refused.exit_code == 2 and "'MLFLOW' is not one of 'mlflow'" in refused.output
+
+
+def test_a_typer_without_the_help_hooks_keeps_its_own_classes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The overrides name typer 0.29's help hooks; pyproject allowed typer 0.26, which has
+    none of them (its help then showed `<str>` with no error, or a later typer's missing
+    hook failed `--help`). A typer without one of them keeps its own classes, so its own
+    help text; the arguments are still named in upper case (a plain metavar)."""
+    from typer.core import TyperArgument, TyperOption
+
+    from manymodels.cli import metavars
+
+    def params(command: Any) -> list[Any]:
+        return list(command.commands["train"].params)
+
+    hooked = params(typer.main.get_command(app))
+    assert {type(p) for p in hooked} == {metavars.NamedArgument, metavars.NamedOption}
+    monkeypatch.delattr(TyperArgument, "_usage_display_name")
+    assert not metavars.hooks_present()
+    plain = params(typer.main.get_command(app))
+    assert {type(p) for p in plain} == {TyperArgument, TyperOption}
+    assert [p.metavar for p in plain if isinstance(p, TyperArgument)] == ["SPEC", "DATA"]
