@@ -396,9 +396,9 @@ def test_an_older_schema_is_upgraded_on_import(backup_tar: Path, tmp_path: Path)
     old = tmp_path / "old.db"
     old.write_bytes(db)
     with sqlite3.connect(old) as conn:
+        as_older_schema(conn.execute, "3")  # its later steps first: one is on monitor_actuals
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
-        as_older_schema(conn.execute, "3")
     conn.close()
     import hashlib
 

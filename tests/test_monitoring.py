@@ -499,11 +499,10 @@ def test_storage_is_bounded_per_partition_and_version(registry: Path) -> None:
     with Registry.open(registry) as reg:
         v = reg.get_version("pid=1")
         model = reg.load_model("pid=1")
-        rows = [{"x0": 0.0, "x1": 0.0, "y": 1.0}]
-        for day in range(1, 31):
+        for day in range(1, 31):  # a row of its own each day (one posted again is skipped)
             live_actuals.record(
                 reg.store.engine, key="pid=1", version=v.version, metric=v.metric,
-                schema=v.schema, predict=model.predict, rows=rows,
+                schema=v.schema, predict=model.predict, rows=[{"x0": 0.0, "x1": 0.0, "y": day}],
                 day=f"2026-01-{day:02d}",
             )  # fmt: skip
         kept = store.windows(reg.store.engine, "pid=1", v.version)
@@ -668,11 +667,11 @@ def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Pat
 
 def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
+        as_older_schema(conn.execute, "3")  # its later steps first: one is on monitor_actuals
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
-        as_older_schema(conn.execute, "3")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "13"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "14"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -173,9 +173,10 @@ def actuals(
     Each partition's rows are scored again by its production version (or the version named
     in a 'version' column: the one that answered; else in score's 'model_version' column,
     for the rows the fallback did not answer) and the errors of the model and of the
-    naive answer are added to the partition's window of the day. Keys not in the registry,
-    and versions that cannot score actuals (imported from MLflow; unsigned while a signing
-    key is set), are skipped with a warning ('skipped' in --json); a version whose
+    naive answer are added to the partition's window of the day. Rows a run before counted
+    (the same file again, or again with rows appended) are skipped and said so. Keys not in
+    the registry, and versions that cannot score actuals (imported from MLflow; unsigned
+    while a signing key is set), are skipped with a warning ('skipped' in --json); a version whose
     signature is wrong, or a file without the target column, is an error.
     """
     import pandas as pd
@@ -280,6 +281,7 @@ def actuals(
                         metric=loaded.version.metric, schema=schema, predict=loaded.predict,
                         rows=rows, positions=(given.index + 1).tolist(), label=_labels(loaded),
                         previous=reads.previous_actual(key, loaded.version.version),
+                        key_columns=columns,
                     )
                 )  # fmt: skip
             except InvalidRows as e:  # rows numbered as train numbers a file's: from 1
@@ -301,13 +303,28 @@ def actuals(
         )
     if unscorable:
         echo(f"warning: {len(unscorable)} partition(s) skipped: {_first_of(unscorable)}", err=True)
+    again = sum(r["already_counted"] for r in done)
     if json_out:
         console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable,
-                            "without_target": without})  # fmt: skip
+                            "without_target": without, "already_counted": again})  # fmt: skip
     else:
         n = sum(r["rows"] for r in done)
         left = f"; {without:,} row(s) without a target left out" if without else ""
-        echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
+        echo(
+            f"recorded {n:,} actual(s) of {sum(1 for r in done if r['rows']):,} partition(s) "
+            f"in {where}{left}{_again(done)}"
+        )
+
+
+def _again(done: list[dict[str, Any]]) -> str:
+    """What the line says of rows a run before counted: skipped, so that a file run twice
+    (a retried cron job) counts each row once."""
+    repeated = [r for r in done if r["already_counted"]]
+    if not repeated:
+        return ""
+    n = sum(r["already_counted"] for r in repeated)
+    whose = repeated[0]["key"] if len(repeated) == 1 else f"{len(repeated):,} partitions"
+    return f"; {n:,} row(s) of {whose} were already counted (posted before), skipped"
 
 
 def _labels(loaded: Any) -> Any:

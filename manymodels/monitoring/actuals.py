@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 
 from manymodels.exceptions import InvalidRows
 from manymodels.feature_schema import FeatureSchema
-from manymodels.monitoring import store
+from manymodels.monitoring import counted, store
 from manymodels.monitoring.live import ErrorSums, error_sums, label_error, live_error, targets
+from manymodels.registry.engine import WriteTransaction
 
 Row = Mapping[str, Any]
 READ: Any = object()  # ``measure``'s default: read the version's last actual itself
@@ -31,6 +32,7 @@ class Recorded:
     naive_error: float | None
     metric: str
     label_error: float | None = None  # a [decision] classifier's labels at its threshold
+    already_counted: int = 0  # rows a post before counted (``monitoring.counted``), skipped
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,7 +66,9 @@ def target_of(schema: FeatureSchema, key: str, version: int) -> str:
 
 @dataclass(frozen=True)
 class Measured:
-    """One batch scored and compared with its actuals, not yet written (``save`` does)."""
+    """One batch scored and compared with its actuals, not yet written (``save`` does). Each
+    row's actual, answer and digest (in time order) are kept so that ``save`` counts only the
+    rows no post before counted, as its write transaction finds them."""
 
     key: str
     version: int
@@ -73,6 +77,37 @@ class Measured:
     sums: ErrorSums
     last: Any
     points: tuple[store.Point, ...] = ()
+    digests: tuple[str, ...] = ()
+    actual: tuple[Any, ...] = ()
+    predicted: tuple[Any, ...] = ()
+    labels: tuple[Any, ...] | None = None
+    times: tuple[Any, ...] = ()
+    naive: Any = None
+    previous: Any = None  # the last actual before these that ``sums`` were measured from
+    time_ordered: bool = False
+
+    def counting(
+        self, fresh: Sequence[bool], previous: Any
+    ) -> tuple[ErrorSums, Any, tuple[store.Point, ...]]:
+        """The sums, last actual and points of the rows ``fresh`` marks (those not counted
+        before), after ``previous`` (the last actual recorded now): the measured ones when
+        they are every row and the previous actual is the one measured from."""
+        same = not self.time_ordered or previous == self.previous
+        if not self.digests or (all(fresh) and same):  # (none: a batch told by its sums)
+            return self.sums, self.last, self.points
+        keep = [i for i, f in enumerate(fresh) if f]
+        if not keep:  # every row counted before: nothing to add
+            return ErrorSums(0, 0.0, 0.0, 0, 0.0, 0.0, 0), previous, ()
+        actual = [self.actual[i] for i in keep]
+        sums, last = error_sums(
+            actual, [self.predicted[i] for i in keep], task=self.task, naive=self.naive,
+            time_ordered=self.time_ordered, previous=previous if self.time_ordered else None,
+            labels=None if self.labels is None else [self.labels[i] for i in keep],
+        )  # fmt: skip
+        answered = self.predicted if self.labels is None else self.labels
+        times = [self.times[i] for i in keep]
+        points = _points([{"t": when} for when in times], actual, [answered[i] for i in keep], "t")
+        return sums, last, points
 
 
 def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
@@ -139,6 +174,7 @@ def measure(
     positions: Sequence[int] | None = None,
     previous: Any = READ,
     label: Callable[[Sequence[Row]], Any] | None = None,
+    key_columns: Sequence[str] = (),
 ) -> Measured:
     """Score ``rows`` with ``predict`` (the version's model) and sum the errors against their
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
@@ -147,7 +183,8 @@ def measure(
     they are scored in time order. ``previous`` is the version's last recorded actual when
     the caller read it already (``store.previous_actuals``, for many); by default it is read.
     ``label``: a ``[decision]`` classifier's labels at its threshold (``predict`` answers its
-    most probable class), counted apart and drawn as what the version answered."""
+    most probable class), counted apart and drawn as what the version answered.
+    ``key_columns``: the partition's, left out of each row's digest (``monitoring.counted``)."""
     task = schema.task or "regression"
     numbers = list(range(len(rows))) if positions is None else list(positions)
     try:
@@ -179,7 +216,15 @@ def measure(
     )  # fmt: skip
     answered = predicted if labels is None else labels  # what the consumer was answered
     points = _points(ordered, actual, answered, schema.time_column)
-    return Measured(key, version, metric, task, sums, last, points)
+    marks = counted.digests(rows, key_columns)  # numbered in the order posted
+    column = schema.time_column
+    return Measured(
+        key, version, metric, task, sums, last, points,
+        digests=tuple(marks[i] for i in order), actual=tuple(actual),
+        predicted=tuple(predicted), labels=None if labels is None else tuple(labels),
+        times=tuple(r.get(column) if column else None for r in ordered),
+        naive=profile.get("naive"), previous=previous, time_ordered=time_ordered,
+    )  # fmt: skip
 
 
 def _renumbered(problem: dict[str, Any], where: Sequence[int]) -> dict[str, Any]:
@@ -198,12 +243,27 @@ def save_all(
     engine: Engine, measured: Sequence[Measured], day: str | None = None
 ) -> list[Recorded]:
     """Add every measured batch (a file's partitions) to its window of ``day`` (default:
-    today, UTC), in one transaction: all or nothing."""
+    today, UTC), in one transaction: all or nothing. Rows a post before counted (their
+    digests are in the version's kept windows: ``monitoring.counted``) are left out and
+    said so (``already_counted``); what is checked and written is one write transaction, so
+    a retry racing its original counts its rows once."""
     day = day or datetime.now(UTC).date().isoformat()
-    store.add_many_actuals(
-        engine, day, [(m.key, m.version, m.sums, m.last, m.points) for m in measured]
-    )
-    return [_recorded(m.key, m.version, day, m.sums, m.metric, m.task) for m in measured]
+    out: list[Recorded] = []
+    with WriteTransaction(engine) as conn:
+        seen = counted.seen_in(conn, [(m.key, m.version) for m in measured])
+        batches: list[store.Batch] = []
+        for m in measured:
+            kept, raw = seen.setdefault((m.key, m.version), (set(), None))
+            fresh = [d not in kept for d in m.digests]
+            new = [d for d, f in zip(m.digests, fresh, strict=True) if f]
+            sums, last, points = m.counting(fresh, store.last_of(raw))
+            if new:
+                kept.update(new)
+                batches.append((m.key, m.version, sums, last, points, new))
+            out.append(_recorded(m.key, m.version, day, sums, m.metric, m.task,
+                                 len(fresh) - len(new)))  # fmt: skip
+        store.write_actuals(conn, day, batches)
+    return out
 
 
 def record(
@@ -217,24 +277,25 @@ def record(
     rows: Sequence[Row],
     day: str | None = None,
     label: Callable[[Sequence[Row]], Any] | None = None,
+    key_columns: Sequence[str] = (),
 ) -> Recorded:
     """Score ``rows`` with ``predict`` (the version's model) and add the errors against their
     target values to the day's window. Raises ``InvalidRows`` (the target or a feature
     missing or mistyped) before anything is written."""
     measured = measure(
         engine, key=key, version=version, metric=metric, schema=schema, predict=predict,
-        rows=rows, label=label,
+        rows=rows, label=label, key_columns=key_columns,
     )  # fmt: skip
     return save(engine, measured, day)
 
 
 def _recorded(
-    key: str, version: int, day: str, sums: ErrorSums, metric: str, task: str
+    key: str, version: int, day: str, sums: ErrorSums, metric: str, task: str, skipped: int = 0
 ) -> Recorded:
     from manymodels.monitoring.live import live_metric
 
     return Recorded(
         key, version, day, sums.rows, live_error(metric, task, sums),
         live_error(metric, task, sums, naive=True), live_metric(metric, task),
-        label_error(task, sums),
+        label_error(task, sums), skipped,
     )  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from manymodels.keys import FALLBACK_KEY
+from manymodels.monitoring import counted
 from manymodels.monitoring.drift import MIN_DRIFT_ROWS, drift
 from manymodels.monitoring.live import WINDOWS, ErrorSums
 from manymodels.registry import schema as t
@@ -219,68 +220,82 @@ _SUMS = (
     "naive_wrong",
 )
 
-Batch = tuple[str, int, ErrorSums, Any, Sequence["Point"]]
-"""One partition's actuals: ``(key, version, sums, last actual, points)``."""
+Batch = (
+    tuple[str, int, ErrorSums, Any, Sequence["Point"]]
+    | tuple[str, int, ErrorSums, Any, Sequence["Point"], Sequence[str]]
+)
+"""One partition's actuals: ``(key, version, sums, last actual, points)``, and the digests
+of the rows counted (``monitoring.counted``) when its caller told them apart."""
+
+
+def last_of(raw: str | None) -> Any:
+    """The last actual a window's ``last_actual`` JSON holds (``None``: none)."""
+    return _decode(raw)[0]
 
 
 def add_many_actuals(engine: Engine, day: str, batches_: Sequence[Batch]) -> None:
-    """Add each partition's batch (its error sums, and its newest ``RECENT`` points) to its
-    window of ``day`` and drop windows past the newest ``WINDOWS`` of its version, in one
-    transaction: a file of actuals is recorded whole or not at all, so a command killed
-    half-way and run again counts no row twice. Its statements are batched — one read of the
-    day's windows, one insert and one update of many rows, one count of windows per
-    ``engine.BATCH`` partitions — so the write lock is held for milliseconds per thousand
-    partitions, not 3–4 statements each (20,000 partitions held it 15 s, and every other
-    writer waited)."""
+    """``write_actuals`` in a write transaction of its own."""
+    with WriteTransaction(engine) as conn:
+        write_actuals(conn, day, batches_)
+
+
+def write_actuals(conn: Connection, day: str, batches_: Sequence[Batch]) -> None:
+    """Add each partition's batch (its error sums, its newest ``RECENT`` points and the
+    digests of its rows) to its window of ``day`` and drop windows past the newest ``WINDOWS``
+    of its version, in the caller's write transaction: a file of actuals is recorded whole or
+    not at all, so a command killed half-way and run again counts no row twice. Its
+    statements are batched — one read of the day's windows, one insert and one update of many
+    rows, one count of windows per ``engine.BATCH`` partitions — so the write lock is held for
+    milliseconds per thousand partitions, not 3–4 statements each (20,000 partitions held it
+    15 s, and every other writer waited)."""
     a = t.monitor_actuals.c
     merged: dict[tuple[str, int], list[Any]] = {}
-    for key, version, sums, last_actual, points in batches_:  # a pair twice: one row
+    for key, version, sums, last_actual, points, *told in batches_:  # a pair twice: one row
+        rows = told[0] if told else ()
         seen = merged.get((key, version))
         if seen is None:
-            merged[key, version] = [sums, last_actual, [list(p) for p in points]]
+            merged[key, version] = [sums, last_actual, [list(p) for p in points], list(rows)]
         else:
             seen[0] = seen[0] + sums
             seen[1] = last_actual
             seen[2] += [list(p) for p in points]
+            seen[3] += list(rows)
     pairs = list(merged)
-    with WriteTransaction(engine) as conn:
-        stamp = now()
-        held: dict[tuple[str, int], Any] = {}
-        for chunk in batches(pairs):
-            q = select(a.key, a.version, *(a[n] for n in _SUMS), a.last_actual).where(
-                a.day == day, pairs_in(a, chunk)
-            )
-            wanted = set(chunk)
-            for found in conn.execute(q):
-                if (found[0], found[1]) in wanted:
-                    held[found[0], found[1]] = found
-        new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
-        for pair, (sums, last_actual, points) in merged.items():
-            row = held.get(pair)
-            total = sums if row is None else sums + from_row(row[2 : 2 + len(_SUMS)])
-            values: dict[str, Any] = dict(zip(_SUMS, total.astuple(), strict=True))
-            kept = ([] if row is None else _decode(row[-1])[1]) + points
-            stored = {"last": last_actual, "recent": kept[-RECENT:]}
-            values |= {"last_actual": json.dumps(stored, default=str), "updated_at": stamp}
-            if row is None:
-                new.append({"key": pair[0], "version": pair[1], "day": day, **values})
-            else:
-                changed.append({"k": pair[0], "v": pair[1], "d": day, **values})
-        if new:
-            conn.execute(insert(t.monitor_actuals), new)
-        if changed:
-            where = and_(
-                a.key == bindparam("k"), a.version == bindparam("v"), a.day == bindparam("d")
-            )
-            conn.execute(
-                update(t.monitor_actuals)
-                .where(where)
-                .values({n: bindparam(n) for n in (*_SUMS, "last_actual", "updated_at")}),
-                changed,
-            )
-        if new:  # only a new day can push a version past ``WINDOWS`` of them
-            _drop_old_windows(conn, [(r["key"], r["version"]) for r in new])
+    stamp = now()
+    held: dict[tuple[str, int], Any] = {}
+    for chunk in batches(pairs):
+        q = select(a.key, a.version, *(a[n] for n in _SUMS), a.counted, a.last_actual).where(
+            a.day == day, pairs_in(a, chunk)
+        )
+        wanted = set(chunk)
+        for found in conn.execute(q):
+            if (found[0], found[1]) in wanted:
+                held[found[0], found[1]] = found
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for pair, (sums, last_actual, points, rows) in merged.items():
+        row = held.get(pair)
+        total = sums if row is None else sums + from_row(row[2 : 2 + len(_SUMS)])
+        values: dict[str, Any] = dict(zip(_SUMS, total.astuple(), strict=True))
+        kept = ([] if row is None else _decode(row[-1])[1]) + points
+        stored = {"last": last_actual, "recent": kept[-RECENT:]}
+        values |= {"last_actual": json.dumps(stored, default=str), "updated_at": stamp}
+        values["counted"] = counted.joined(counted.split(None if row is None else row[-2]), rows)
+        if row is None:
+            new.append({"key": pair[0], "version": pair[1], "day": day, **values})
+        else:
+            changed.append({"k": pair[0], "v": pair[1], "d": day, **values})
+    if new:
+        conn.execute(insert(t.monitor_actuals), new)
+    if changed:
+        where = and_(a.key == bindparam("k"), a.version == bindparam("v"), a.day == bindparam("d"))
+        written = (*_SUMS, "last_actual", "counted", "updated_at")
+        conn.execute(
+            update(t.monitor_actuals).where(where).values({n: bindparam(n) for n in written}),
+            changed,
+        )
+    if new:  # only a new day can push a version past ``WINDOWS`` of them
+        _drop_old_windows(conn, [(r["key"], r["version"]) for r in new])
 
 
 def _drop_old_windows(conn: Connection, pairs: Sequence[tuple[str, int]]) -> None:
@@ -342,7 +357,8 @@ def windows(engine: Engine, key: str, version: int) -> list[dict[str, Any]]:
     q = select(t.monitor_actuals).where(and_(a.key == key, a.version == version))
     with engine.connect() as conn:
         rows = conn.execute(q.order_by(a.day.desc())).mappings().all()
-    return [{k: v for k, v in r.items() if k not in ("key", "last_actual")} for r in rows]
+    hidden = ("key", "last_actual", "counted")
+    return [{k: v for k, v in r.items() if k not in hidden} for r in rows]
 
 
 def is_finite(x: float | None) -> bool:

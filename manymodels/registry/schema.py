@@ -27,13 +27,14 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "13"
+SCHEMA_VERSION = "14"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
 order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``; 10 → 11:
-``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``; 12 → 13: ``holiday_sets``. Each step
+``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``; 12 → 13: ``holiday_sets``; 13 → 14:
+``monitor_actuals.counted``. Each step
 is an alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
@@ -228,6 +229,9 @@ monitor_actuals = Table(
     Column("naive_sq_error", Float, nullable=False),
     Column("naive_wrong", Integer, nullable=False),
     Column("last_actual", Text),  # JSON: the previous actual, the next rows' naive answer
+    # the digests of the rows this window counted (``monitoring.counted``), so that rows
+    # posted again are not counted again while the window is kept (schema 14)
+    Column("counted", Text),
     Column("updated_at", String(32), nullable=False),
     PrimaryKeyConstraint("key", "version", "day"),
 )

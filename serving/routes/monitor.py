@@ -69,6 +69,13 @@ class ActualsRecorded(BaseModel):
         "answered at its threshold (`error` counts its most probable class, as its validation "
         "accuracy and the naive majority class are counted).",
     )
+    already_counted: int = Field(
+        default=0,
+        description="Rows of this post that an earlier post of the version counted already "
+        "(a retried request, a file posted again), skipped: `rows` counts the others. A row "
+        "is the same row when every column it was posted with is, the key columns aside; "
+        "rows alike within one post each count.",
+    )
 
 
 class ActualPoint(BaseModel):
@@ -104,8 +111,10 @@ async def post_actuals(
 ) -> ActualsRecorded:
     """The rows are scored again by the version that answered them (deterministic, so no
     prediction is stored) and the model's and the naive answer's errors are added to the
-    partition's window of the day. An unknown key is a 404 (actuals never go to the
-    fallback); a row without the target column a 422 naming it."""
+    partition's window of the day. Rows an earlier post counted are not counted again
+    (``already_counted``), so a client may retry a post whose answer it did not get. An
+    unknown key is a 404 (actuals never go to the fallback); a row without the target column
+    a 422 naming it."""
     if len(body.rows) > settings.max_batch_rows:
         raise HTTPException(422, f"{len(body.rows)} rows is more than the limit of "
                                  f"{settings.max_batch_rows} per request")  # fmt: skip
@@ -146,7 +155,7 @@ def _record(
     return live_actuals.record(
         service.registry.store.engine, key=target.key, version=target.version,
         metric=record.metric, schema=record.schema, predict=predict, rows=rows,
-        label=label if decision else None,
+        label=label if decision else None, key_columns=service.registry.partition_by or (),
     )  # fmt: skip
 
 

@@ -179,11 +179,11 @@ def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> Non
         sha, size = reg.artifacts.put(b"m")
         record(reg, "r1", new_version("k=a", sha, size))
         with reg.store.engine.begin() as conn:
+            as_older_schema(conn.exec_driver_sql, "1")  # first: a step is on monitor_actuals
             for table in (t.monitor_drift, t.monitor_actuals):
                 table.drop(conn)
             for column in ("data_sha256", "signature"):
                 conn.exec_driver_sql(f"ALTER TABLE model_versions DROP COLUMN {column}")
-            as_older_schema(conn.exec_driver_sql, "1")
     with Registry.open(root, db_url=db_url) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
         assert reg.get_version("k=a").version == 1

@@ -1,0 +1,40 @@
+"""A posted row's identity (``manymodels.monitoring.counted``): the same row from a JSON body,
+a CSV or a Parquet file is one digest, rows alike within one post are told apart by their
+order, and a window's digests stay bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from manymodels.monitoring import counted
+
+
+def test_a_row_is_its_values_whichever_way_it_was_read() -> None:
+    """1 is 1.0, a blank is a missing column, a Parquet date at midnight is the text a CSV
+    or JSON has, numpy scalars are their values, and the key columns are left out."""
+    as_json = {"week": "2026-01-05", "price": 2.5, "deal": 1, "units": 31}
+    as_frame = {
+        "store": 2, "brand": "x", "week": pd.Timestamp("2026-01-05"),
+        "price": np.float64(2.5), "deal": np.int64(1), "units": 31.0, "note": np.nan,
+    }  # fmt: skip
+    assert counted.digests([as_json]) == counted.digests([as_frame], ["store", "brand"])
+    other = [{**as_json, "units": 32}, {**as_json, "week": "2026-01-05T01:00:00"}]
+    assert len({*counted.digests([as_json]), *counted.digests(other)}) == 3
+    assert all(len(d) == counted.WIDTH for d in counted.digests(other))
+
+
+def test_rows_alike_within_a_post_are_each_their_own() -> None:
+    """The n-th row alike is another identity: a post of three alike, after a post of two,
+    has one new row."""
+    row = {"price": 2.5, "units": 31}
+    two, three = counted.digests([row, row]), counted.digests([row, row, row])
+    assert len(set(two)) == 2 and three[:2] == two and three[2] not in two
+
+
+def test_a_window_keeps_its_newest_digests_only() -> None:
+    kept = counted.digests([{"i": i} for i in range(counted.MAX_PER_DAY)])
+    new = counted.digests([{"i": -1}, {"i": -2}])
+    text = counted.joined(kept, new)
+    assert counted.split(text) == [*kept[2:], *new]
+    assert counted.split(None) == [] and counted.split("") == []
