@@ -96,6 +96,7 @@ def record(
     *,
     ordered: bool,
     pool_partitions: bool = False,
+    rows: Sequence[Any] | None = None,
 ) -> dict[str, Any] | None:
     """What a version keeps of its validation errors: ``levels``, ``rows`` (how many errors),
     ``quantiles`` (pooled, one per level) and, with ``ordered`` folds whose steps each hold
@@ -104,10 +105,13 @@ def record(
     error is finite (nothing to calibrate on). With ``pool_partitions`` (``[intervals]
     pool_partitions``) also ``mean_error`` and ``scores``, the errors made scale-free
     (``scale_free``): what the run pools across partitions (``manymodels.interval_pool``),
-    which takes ``scores`` out again before the version is written."""
+    which takes ``scores`` out again before the version is written. ``rows``: each fold's
+    validation rows, where folds may share rows (``[validation] step_size``): a scale-free
+    error is then divided by the mean of the errors of *other* rows (``scale_free``)."""
     errors = [_abs_errors(y, p) for y, p in folds]
     pooled = np.concatenate(errors) if errors else np.zeros(0)
-    pooled = pooled[np.isfinite(pooled)]
+    finite = np.isfinite(pooled)
+    pooled = pooled[finite]
     if not len(pooled):
         return None
     out: dict[str, Any] = {
@@ -122,8 +126,21 @@ def record(
             out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
     if pool_partitions:
         truth = np.concatenate([np.asarray(y, dtype=np.float64) for y, _ in folds])
-        out["mean_error"], out["scores"] = scale_free(pooled, _rounding(truth))
+        groups = _row_groups(rows, finite) if rows is not None else None
+        out["mean_error"], out["scores"] = scale_free(pooled, _rounding(truth), groups)
     return out
+
+
+def _row_groups(rows: Sequence[Any], finite: np.ndarray) -> np.ndarray | None:
+    """Each finite error's validation row (``record``'s ``rows``, folds concatenated);
+    ``None`` when no row is validated twice (disjoint folds: nothing to group)."""
+    index = np.concatenate(
+        [np.arange(r.start, r.stop) if isinstance(r, slice) else np.asarray(r) for r in rows]
+    )
+    if len(index) != len(finite):
+        return None
+    index = index[finite]
+    return index if len(np.unique(index)) < len(index) else None
 
 
 def _rounding(truth: np.ndarray) -> float:
@@ -134,7 +151,9 @@ def _rounding(truth: np.ndarray) -> float:
     return 1e-9 * max(float(finite.max()) if len(finite) else 0.0, 1.0)
 
 
-def scale_free(errors: np.ndarray, rounding: float = 0.0) -> tuple[float, np.ndarray]:
+def scale_free(
+    errors: np.ndarray, rounding: float = 0.0, groups: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """The errors' mean (a partition's ``mean_error``) and each error divided by the mean of
     the *others*: a new error is divided by a mean it took no part in, so each validation
     error must be too, or the pooled scores' tail is too short (an error inside its own mean
@@ -145,12 +164,23 @@ def scale_free(errors: np.ndarray, rounding: float = 0.0) -> tuple[float, np.nda
     series that never moves, a product no longer sold), and its zeros only narrowed every
     other partition's band — ten dead products beside ten live ones cut the live ones' 80 %
     bands to cover about 61 % of their errors. Errors no larger than ``rounding`` count as
-    zeros (``record`` passes float rounding at the targets' scale)."""
+    zeros (``record`` passes float rounding at the targets' scale). ``groups``: each error's
+    validation row, where folds overlap (``[validation] step_size``): the same period
+    forecast from several origins errs alike, so "the others" are the errors of other rows
+    — with its own row's errors in it, an error's mean is partly itself, and the pooled
+    scores' tail is too short (a new period's error shares a row with none)."""
     n = len(errors)
     mean_error = float(errors.mean())
     if n < 2 or not (errors > rounding).any():  # ``rounding``: errors no larger are zeros
         return mean_error, np.zeros(0)
-    others = (errors.sum() - errors) / (n - 1)
+    if groups is None:
+        others = (errors.sum() - errors) / (n - 1)
+    else:
+        _, where, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        if len(counts) < 2:
+            return mean_error, np.zeros(0)
+        own = np.bincount(where, weights=errors)[where]
+        others = (errors.sum() - own) / (n - counts[where])
     if np.any((others <= 0) & (errors > 0)):
         return mean_error, np.zeros(0)
     scores = np.zeros(n)
@@ -219,6 +249,7 @@ def from_fits(
             for fit, (_, va) in zip(fits, splits, strict=True)
         ]
         pool = spec.intervals.pool_partitions
-        return record(folds, levels, ordered=ordered, pool_partitions=pool)
+        rows = [va for _, va in splits] if spec.validation.step_size is not None else None
+        return record(folds, levels, ordered=ordered, pool_partitions=pool, rows=rows)
     except (ValueError, TypeError):
         return None

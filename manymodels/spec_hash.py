@@ -66,7 +66,7 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "min_class_rows": 5,
             "too_few_rows": "auto",
         },
-        "validation": {"global_refit": True, "global_refit_last": 0},
+        "validation": {"global_refit": True, "global_refit_last": 0, "step_size": None},
         "decision": {"positive": None},
         "intervals": {"pool_partitions": False},
     }

@@ -107,6 +107,21 @@ def _check_validation(spec: Spec) -> None:
             "expanding folds leave a later fold's rows out of an earlier fold's fit"
         )
     _check_refit_last(spec)
+    _check_step_size(spec)
+
+
+def _check_step_size(spec: Spec) -> None:
+    """Folds whose origins step by ``step_size`` rows are folds of a row count over rows in
+    time order: nothing else has an origin to step."""
+    v = spec.validation
+    if v.step_size is None:
+        return
+    if v.strategy != "kfold" or spec.time_column is None or v.size < 1:
+        raise ValueError(
+            f"validation.step_size = {v.step_size} needs strategy 'kfold', a time_column and "
+            "a row count as size (the rows of each fold, the forecast horizon say): only "
+            "such folds have origins to step"
+        )
 
 
 def _check_refit_last(spec: Spec) -> None:

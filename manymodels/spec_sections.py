@@ -42,6 +42,16 @@ class Validation(_Frozen):
     strategy: Literal["last", "holdout", "kfold"] | None = None
     size: Annotated[float, Field(gt=0)] = 0.2
     folds: Annotated[int, Field(ge=2, le=20)] = 5
+    step_size: Annotated[int, Field(ge=1)] | None = None
+    """With ``kfold`` folds of ``size`` rows over a time column: how many periods apart the
+    folds' origins are, as statsforecast's and mlforecast's ``cross_validation(step_size=…)``.
+    ``None`` (the default) is ``size``: disjoint folds, the last ``folds × size`` rows each
+    validated once. A smaller step gives a short series more validation forecasts than
+    disjoint folds leave room for (Cigar's 30 years: 2 folds of 5 disjoint, 4 origins one
+    year apart), at the cost of folds that overlap: each fold's errors are still forecasts of
+    steps 1 … ``size`` from its own origin, and the held-out choice behind each fold's
+    interval errors is made on folds that share none of its rows (``training.heldout``).
+    Each fold is one more fit of every candidate, local and global."""
     global_refit: bool | int = True
     """How often a global candidate is refitted across the ``kfold`` folds, as mlforecast's
     ``cross_validation(refit=…)``: ``true`` on every fold, ``false`` once on the rows before

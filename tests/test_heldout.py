@@ -107,6 +107,33 @@ def test_the_mean_of_the_two_best_is_chosen_where_it_scores_best() -> None:
     assert no_pair is not None and [float(h.prediction[0]) for h in no_pair] == [-1.0, -1.0]
 
 
+def test_folds_that_share_rows_choose_on_the_others_rows_outside_the_held_out_fold() -> None:
+    """Folds a step apart (``[validation] step_size``) share rows: fold 0 validates rows
+    0–2, fold 1 rows 1–3. A is perfect on the shared rows 1–2 and errs on rows 0 and 3, B
+    errs by 2 everywhere. Judged on fold 1 whole, A wins fold 0's held-out choice with fold
+    0's own rows in view (the winner's curse the replay is for); judged on row 3 alone, B
+    does — and the same for fold 1 by row 0."""
+    truth = [np.zeros(3), np.zeros(3)]
+    trail = Trail(MAE)
+    for fold_preds in ([[5.0, 0.0, 0.0], [0.0, 0.0, 3.0]], [[2.0] * 3, [2.0] * 3]):
+        trail.start()
+        for f, pred in enumerate(fold_preds):
+            trail.score(Predicted(np.array(pred)), None, truth[f])
+        trail.keep("local")
+    blind = trail.held_out(truth, PLAIN)  # disjoint folds' rule: A, erring by 5/3 and 1
+    assert blind is not None and [float(np.abs(h.prediction).mean()) for h in blind] == [
+        pytest.approx(5 / 3),
+        1.0,
+    ]
+    held = trail.held_out(truth, PLAIN, [np.arange(0, 3), np.arange(1, 4)])
+    assert held is not None
+    assert [h.prediction.tolist() for h in held] == [[2.0] * 3, [2.0] * 3]  # B, both folds
+    assert [h.score for h in held] == [-2.0, -2.0]  # on row 3, on row 0
+    # disjoint rows: the plain mean of the other folds, as without rows
+    apart = trail.held_out(truth, PLAIN, [np.arange(0, 3), np.arange(3, 6)])
+    assert apart is not None and [h.score for h in apart] == [h.score for h in blind]
+
+
 def test_no_replay_with_one_fold_or_without_a_model() -> None:
     assert _trail([("local", [1.0])]).held_out(TRUTH[:1], PLAIN) is None
     assert _trail([("naive", [1.0, 2.0])]).held_out(TRUTH[:2], Rule(False, 0.0, 0.1)) is None

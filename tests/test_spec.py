@@ -641,3 +641,34 @@ def test_a_fraction_for_expanding_kfold_folds_is_refused() -> None:
     assert Spec.from_dict(stored).validation.size == 0.2
     assert Spec.from_dict(spec_dict(validation={**kfold, "size": 4})).validation.size == 4
     assert Spec.from_dict(spec_dict(time_column=None, validation={**kfold, "size": 0.3}))
+
+
+def test_step_size_left_out_of_the_hash_at_its_default() -> None:
+    """A spec written before ``step_size`` keeps its hash; a step is a change of folds."""
+    base = Spec.from_dict(spec_dict(validation=KFOLD))
+    assert Spec.from_dict(spec_dict(validation={**KFOLD, "step_size": None})).spec_hash == (
+        base.spec_hash
+    )
+    stepped = Spec.from_dict(spec_dict(validation={**KFOLD, "step_size": 1}))
+    assert stepped.validation.step_size == 1
+    assert stepped.spec_hash != base.spec_hash
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"validation": {"strategy": "last", "size": 2, "step_size": 1}}, "needs strategy 'kfold'"),
+        ({"validation": {"strategy": "kfold", "folds": 3, "step_size": 1}}, "a row count"),
+        ({"validation": {**KFOLD, "step_size": 1}, "time_column": None}, "a time_column"),
+        ({"validation": {**KFOLD, "step_size": 0}}, "validation.step_size"),
+        ({"validation": {**KFOLD, "step_size": "one"}}, "validation.step_size"),
+    ],
+)
+def test_step_size_needs_folds_of_a_row_count_in_time_order(
+    change: dict[str, object], message: str
+) -> None:
+    """Only folds of ``size`` rows over a time column have origins to step; the error is one
+    line naming the option."""
+    with pytest.raises(SpecError, match=message) as err:
+        Spec.from_dict(spec_dict(**change))
+    assert "\n" not in str(err.value).strip()

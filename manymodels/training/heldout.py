@@ -20,6 +20,7 @@ is nothing to choose by, and the winner's own errors are used as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -65,13 +66,18 @@ class HeldOutErrors:
     ordered: bool  # folds in time order: per-step quantiles may be recorded
     chained: int | None = None  # each fold's errors are of forecasts this many steps long
     pool_partitions: bool = False  # ``[intervals] pool_partitions``: the record's scores too
+    rows: tuple[Any, ...] | None = None  # each fold's rows, where folds may share them
 
     def record(self) -> dict[str, Any] | None:
         """The interval record of these errors (``manymodels.intervals.record``)."""
         pairs = [(h.truth, h.prediction) for h in self.folds]
         try:
             out = conformal.record(
-                pairs, self.levels, ordered=self.ordered, pool_partitions=self.pool_partitions
+                pairs,
+                self.levels,
+                ordered=self.ordered,
+                pool_partitions=self.pool_partitions,
+                rows=self.rows,
             )
         except (ValueError, TypeError):  # predictions of another shape: no record
             return None
@@ -133,20 +139,48 @@ class Trail:
         self.options.append(Option(kind, tuple(self._scores), tuple(self._predictions)))
         self.start()
 
-    def held_out(self, truth: Sequence[np.ndarray], rule: Rule) -> list[HeldOut] | None:
+    def held_out(
+        self, truth: Sequence[np.ndarray], rule: Rule, rows: Sequence[Any] | None = None
+    ) -> list[HeldOut] | None:
         """Per fold, what ``rule`` chooses on the other folds; ``None`` when there is no
         replay (one fold, no model option, a metric that needs an estimator, or an option
-        that missed a fold)."""
+        that missed a fold). ``rows``: each fold's validation rows, where folds may share
+        rows (``[validation] step_size``): the other folds are then judged on their rows
+        outside the held-out fold only."""
         k = len(truth)
         models = [o for o in self.options if o.kind != "naive"]
         if self.broken or k < 2 or not models:
             return None
         if any(len(o.scores) != k for o in self.options):
             return None
-        return _replay(self.options, truth, rule, self._score)
+        outside = _outside(rows) if rows is not None else None
+        return _replay(self.options, truth, rule, self._score, outside)
 
     def _score(self, y: np.ndarray, pred: np.ndarray) -> float:
         return self.score_fn(Predicted(pred), None, y)
+
+
+Outside = list[list[tuple[int, np.ndarray | None]]]
+
+
+def _outside(rows: Sequence[Any]) -> Outside | None:
+    """Per fold ``j``, the other folds with rows outside it: ``(i, mask)``, ``mask`` the rows
+    of fold ``i`` not in fold ``j`` (``None``: all of them). ``None`` when no two folds share
+    a row (disjoint folds: every other fold whole, the plain mean of the others)."""
+    index = [np.arange(r.start, r.stop) if isinstance(r, slice) else np.asarray(r) for r in rows]
+    out: Outside = []
+    shared = False
+    for j, mine in enumerate(index):
+        others: list[tuple[int, np.ndarray | None]] = []
+        for i, theirs in enumerate(index):
+            if i == j:
+                continue
+            keep = ~np.isin(theirs, mine)
+            shared = shared or not keep.all()
+            if keep.any():
+                others.append((i, None if keep.all() else keep))
+        out.append(others)
+    return out if shared else None
 
 
 def _replay(
@@ -154,13 +188,26 @@ def _replay(
     truth: Sequence[np.ndarray],
     rule: Rule,
     score: Callable[[np.ndarray, np.ndarray], float],
+    outside: Outside | None = None,
 ) -> list[HeldOut]:
     """For each fold, what ``rule`` chooses from the other folds' scores — the same steps, in
     the same order, as ``select.fit_partition`` — with its mean score there and its
-    predictions of the fold. Every option's mean without each fold comes from one matrix."""
+    predictions of the fold. Every option's mean without each fold comes from one matrix.
+
+    Folds that share rows (``outside``, ``[validation] step_size`` below the fold's size):
+    the choice without fold ``j`` is judged on the other folds' rows outside fold ``j``, each
+    fold's score taken again on those rows — a fold one period later than ``j`` shares all
+    but one of its rows, and judging on them would choose with fold ``j``'s own errors in view
+    (the winner's curse the replay is for: the bands cover less than they say)."""
     k = len(truth)
     scores = np.array([o.scores for o in options], dtype=np.float64)  # options × folds
-    without = (scores.sum(axis=1, keepdims=True) - scores) / (k - 1)
+    if outside is None:
+        without = (scores.sum(axis=1, keepdims=True) - scores) / (k - 1)
+    else:
+        without = np.array(
+            [[_mean_outside(o.predictions, o.scores, truth, c, score) for c in outside]
+             for o in options]
+        )  # fmt: skip
     models = [i for i, o in enumerate(options) if o.kind != "naive"]
     globals_ = [i for i in models if options[i].kind == "global"]
     naive = next((i for i, o in enumerate(options) if o.kind == "naive"), None)
@@ -176,6 +223,11 @@ def _replay(
             pairs[a, b] = (preds, np.array(values))
         return pairs[a, b]
 
+    def pair_without(preds: list[np.ndarray], pair_scores: np.ndarray, j: int) -> float:
+        if outside is None:
+            return float((pair_scores.sum() - pair_scores[j]) / (k - 1))
+        return _mean_outside(preds, pair_scores, truth, outside[j], score)
+
     out = []
     for j in range(k):
         mean = without[:, j]
@@ -184,7 +236,7 @@ def _replay(
         kind: str = options[ranked[0]].kind
         if rule.top2 and len(ranked) >= 2:
             preds, pair_scores = pair(ranked[0], ranked[1])
-            pair_value = float((pair_scores.sum() - pair_scores[j]) / (k - 1))
+            pair_value = pair_without(preds, pair_scores, j)
             if pair_value > value:
                 value, chosen, kind = pair_value, preds[j], "top2"
         if globals_ and kind != "global":
@@ -199,6 +251,22 @@ def _replay(
             value, chosen = float(mean[naive]), options[naive].predictions[j]
         out.append(HeldOut(value, truth[j], np.asarray(chosen)))
     return out
+
+
+def _mean_outside(
+    predictions: Sequence[np.ndarray],
+    scores: Sequence[float] | np.ndarray,
+    truth: Sequence[np.ndarray],
+    others: Sequence[tuple[int, np.ndarray | None]],
+    score: Callable[[np.ndarray, np.ndarray], float],
+) -> float:
+    """An option's mean score over ``others`` (``_outside``'s for one fold): a whole fold's
+    score as selection took it, a part's taken again on its rows."""
+    values = [
+        scores[i] if keep is None else score(truth[i][keep], np.asarray(predictions[i])[keep])
+        for i, keep in others
+    ]
+    return float(np.mean(values)) if values else math.nan
 
 
 def across_transforms(
@@ -251,13 +319,16 @@ def replay(
         naive_margin=spec.selection.naive_margin if spec.selection.naive_candidate else None,
     )
     try:
-        folds = trail.held_out([truth[va] for _, va in splits], rule)
+        rows = [va for _, va in splits] if spec.validation.step_size is not None else None
+        folds = trail.held_out([truth[va] for _, va in splits], rule, rows)
     except (ValueError, TypeError):
         return None
     if folds is None:
         return None
     levels = tuple(spec.intervals.levels)
-    return HeldOutErrors(tuple(folds), levels, ordered, chained, spec.intervals.pool_partitions)
+    pool = spec.intervals.pool_partitions
+    shared = tuple(rows) if rows is not None else None
+    return HeldOutErrors(tuple(folds), levels, ordered, chained, pool, shared)
 
 
 def direct_steps(

@@ -36,6 +36,9 @@ def validation_splits(
             raise PartitionSkipped(f"{n} rows is too few for {folds}-fold validation")
         if ordered:  # a row-count size sizes each expanding fold (e.g. the horizon)
             test_size = int(size) if size >= 1 else None
+            step = spec.validation.step_size
+            if test_size is not None and step is not None:
+                return stepped_folds(n, folds, test_size, step)
             if test_size is not None and n - folds * test_size < 2:
                 raise PartitionSkipped(
                     f"{n} rows leave fewer than 2 to train before {folds} folds of {test_size}"
@@ -50,6 +53,21 @@ def validation_splits(
         return [(slice(0, n - k), slice(n - k, n))]
     perm = np.random.default_rng(rng_seed).permutation(n)
     return [(np.sort(perm[k:]), np.sort(perm[:k]))]
+
+
+def stepped_folds(n: int, folds: int, size: int, step: int) -> list[Split]:
+    """``folds`` expanding folds of ``size`` rows whose origins are ``step`` rows apart, the
+    last fold ending at the last row (``[validation] step_size``; statsforecast's and
+    mlforecast's ``cross_validation(step_size=…)``): fold ``f`` trains on every row before
+    its origin. With ``step = size`` these are ``TimeSeriesSplit``'s folds."""
+    first = n - size - (folds - 1) * step  # the first fold's origin: its training rows
+    if first < 2:
+        raise PartitionSkipped(
+            f"{n} rows leave fewer than 2 to train before {folds} folds of {size} "
+            f"{step} row(s) apart"
+        )
+    origins = [first + f * step for f in range(folds)]
+    return [(np.arange(o), np.arange(o, o + size)) for o in origins]  # as TimeSeriesSplit's
 
 
 class SplitsByCount:
