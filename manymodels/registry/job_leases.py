@@ -2,7 +2,9 @@
 ``registry.jobs`` (see its docstring). A router names itself (``router_id``) so that another
 on the same host can tell at once that its process is gone, and heartbeats older than the
 lease tell it across hosts; a gone router's job ends succeeded when its run registered a
-version (``job_outcomes``), failed "router restarted" otherwise."""
+version (``job_outcomes``), failed "router restarted" otherwise. Heartbeats are stamped and
+judged by one clock, the database server's (``db_clock``): a router whose clock runs behind
+or ahead of another's can neither end the other's live jobs nor keep a dead one's."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from manymodels.heartbeat import SILENT_AFTER, beat_proves_nothing
 from manymodels.registry import schema as t
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.engine import now
 from manymodels.registry.job_outcomes import close_killed_run, made
 from manymodels.registry.job_record import JobRecord, job_of
@@ -51,12 +54,10 @@ def expire_gone(
         query = query.where(t.jobs.c.active_partition == partition)
     if job_ids is not None:
         query = query.where(t.jobs.c.job_id.in_(job_ids))
-    cutoff = lease_cutoff(lease)
+    at = db_now(conn)
     gone = [job_of(r) for r in conn.execute(query)]
     gone = [
-        j
-        for j in gone
-        if j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff, lease)
+        j for j in gone if j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, at, lease)
     ]
     for job in gone:
         found = made(conn, job.job_id, job.partition, job.created_at)
@@ -110,29 +111,33 @@ def stale_ids(
     )
     if job_ids is not None:
         query = query.where(t.jobs.c.job_id.in_(job_ids))
-    cutoff = lease_cutoff(lease)
+    at = db_now(conn)
     rows = conn.execute(query)
-    return [
-        i for i, owner, beat in rows if i not in spare and router_gone(owner, beat, cutoff, lease)
-    ]
+    return [i for i, owner, beat in rows if i not in spare and router_gone(owner, beat, at, lease)]
 
 
-def lease_cutoff(lease: float) -> str:
-    """Heartbeats older than this (ISO-8601 UTC, compared as text) are a router's last."""
-    return (datetime.now(UTC) - timedelta(seconds=lease)).isoformat(timespec="microseconds")
+def lease_cutoff(at: str, lease: float) -> str:
+    """Heartbeats older than this (ISO-8601 UTC, compared as text) are a router's last, judged
+    at ``at`` — the database's time (``db_now``), which stamped them too."""
+    moment = datetime.fromisoformat(at).astimezone(UTC) - timedelta(seconds=lease)
+    return moment.isoformat(timespec="microseconds")
 
 
-def router_gone(owner: str, heartbeat_at: str, cutoff: str, lease: float) -> bool:
-    """Whether the router ``owner`` is gone: its heartbeat older than ``cutoff``
-    (``lease_cutoff(lease)``), or stamped ahead of this clock past both ``lease`` and the
-    silence limit (``heartbeat.beat_proves_nothing``, the rule of runs and scheduler marks) — a
-    clock running ahead there, whose beat proves nothing; before, a router killed on such a
-    machine held its jobs' partitions ("a retrain is already under way") until this clock
-    caught up — or its process gone from this host."""
-    if heartbeat_at < cutoff:
+def router_gone(owner: str, heartbeat_at: str, at: str, lease: float) -> bool:
+    """Whether the router ``owner`` is gone at ``at`` (the database's time, ``db_now``): its
+    heartbeat older than ``lease`` (``lease_cutoff``), or stamped ahead of ``at`` past both
+    ``lease`` and the silence limit (``heartbeat.beat_proves_nothing``, the rule of runs and
+    scheduler marks) — a beat written before beats took the database's clock, by a machine
+    whose clock ran ahead, proves nothing; before, a router killed on such a machine held its
+    jobs' partitions ("a retrain is already under way") until this clock caught up — or its
+    process gone from this host. Judged by the database's clock, not this process's: a router
+    whose clock ran 3 min behind saw every live router's lease as expired and ended its jobs,
+    so a second retrain of their partitions started beside the first."""
+    if heartbeat_at < lease_cutoff(at, lease):
         return True
     limit = max(lease, SILENT_AFTER)
-    return beat_proves_nothing(heartbeat_at, limit) or _process_gone(owner)
+    moment = datetime.fromisoformat(at)
+    return beat_proves_nothing(heartbeat_at, limit, moment) or _process_gone(owner)
 
 
 def _process_gone(owner: str) -> bool:

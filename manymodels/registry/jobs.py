@@ -10,7 +10,9 @@ process is gone), otherwise once its heartbeat is ``lease`` seconds old — unle
 registered a version, which makes it succeeded with that version (``job_outcomes``: the end
 that its router could not record). A router never fails the jobs it still runs itself
 (``spare``), whose heartbeats a database outage may have held back. Writes take the
-registry's write lock (``engine.WriteTransaction``), as every other write does. The record and
+registry's write lock (``engine.WriteTransaction``), as every other write does. Heartbeats are
+stamped, and leases judged, by the database server's clock (``db_clock``), never a router's
+own: routers whose clocks disagree cannot end each other's live jobs. The record and
 its row are ``job_record``; whether a router is gone, and the end its jobs get, ``job_leases``.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -25,12 +28,12 @@ from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError, VersionConflict
 from manymodels.registry import schema as t
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.engine import WriteTransaction, engine_read_only, now
 from manymodels.registry.job_leases import (
     RESTARTED,
     corrects,
     expire_gone,
-    lease_cutoff,
     router_gone,
     router_id,
     stale_ids,
@@ -63,9 +66,9 @@ class JobTable:
         registry; never one of ``spare``, the caller's own live jobs)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
-        job = job_of(row) if row is not None else None
-        if job is None or lease is None or not self._gone_ids([job], lease, spare):
-            return job
+            job = job_of(row) if row is not None else None
+            if job is None or lease is None or not _gone_ids(conn, [job], lease, spare):
+                return job
         if self.expire(lease, job_ids=[job_id], spare=spare):
             return self.get(job_id)
         return job
@@ -88,7 +91,7 @@ class JobTable:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.jobs).order_by(t.jobs.c.seq.desc()).limit(limit))
             jobs = [job_of(r) for r in rows]
-        stale = self._gone_ids(jobs, lease, spare)
+            stale = _gone_ids(conn, jobs, lease, spare)
         if lease is not None and stale and self.expire(lease, job_ids=stale, spare=spare):
             return self.recent(limit=limit)
         return jobs
@@ -110,7 +113,8 @@ class JobTable:
     # ----------------------------------------------------------------------------- writes
     def submit(self, job: JobRecord, *, lease: float, spare: Collection[str] = ()) -> JobRecord:
         """Record a queued job; ``JobBusy`` when its partition has an active one (after
-        ending it if its router is gone)."""
+        ending it if its router is gone). Its first heartbeat is the database's time, not the
+        one ``job`` carries from this process's clock; the job returned carries it."""
         busy: JobRecord | None = None
         try:
             with WriteTransaction(self.engine) as conn:
@@ -121,6 +125,7 @@ class JobTable:
                 if row is not None:
                     busy = job_of(row)
                 else:
+                    job = replace(job, heartbeat_at=db_now(conn))
                     conn.execute(insert(t.jobs).values(**job_row(job)))
         except VersionConflict:  # the unique constraint: another writer got there first
             busy = self.active(job.partition)
@@ -135,8 +140,8 @@ class JobTable:
         ``owner`` finds running already is returned as started: ``owner``'s own start of it,
         retried because its answer was lost though its commit was not (a connection cut as
         the server committed) — only the router that queued a job starts it."""
-        at = now()
         with WriteTransaction(self.engine) as conn:
+            at = db_now(conn)
             changed = conn.execute(
                 update(t.jobs)
                 .where(t.jobs.c.job_id == job_id, t.jobs.c.status == "queued")
@@ -180,13 +185,13 @@ class JobTable:
         return [j for j in (self.get(i) for i in ids) if j is not None]
 
     def heartbeat(self, job_ids: list[str]) -> None:
-        """Say these jobs' router is alive."""
+        """Say these jobs' router is alive, at the database's time (``db_clock``)."""
         if job_ids:
             with WriteTransaction(self.engine) as conn:
                 conn.execute(
                     update(t.jobs)
                     .where(t.jobs.c.job_id.in_(job_ids), t.jobs.c.active_partition.is_not(None))
-                    .values(heartbeat_at=now())
+                    .values(heartbeat_at=db_now(conn))
                 )
 
     def expire(
@@ -205,24 +210,23 @@ class JobTable:
             ids = expire_gone(conn, lease, job_ids=job_ids, spare=spare)
         return [j for j in (self.get(i) for i in ids) if j is not None]
 
-    def _gone_ids(
-        self, jobs: list[JobRecord], lease: float | None, spare: Collection[str]
-    ) -> list[str]:
-        """The ids of ``jobs`` whose router is gone, to end on a writable registry."""
-        if lease is None:
-            return []
-        cutoff = lease_cutoff(lease)
-        return [
-            j.job_id for j in jobs
-            if j.active and j.job_id not in spare
-            and router_gone(j.owner, j.heartbeat_at, cutoff, lease)
-        ]  # fmt: skip
-
     def _writable(self) -> bool:
         return engine_read_only(self.engine) is None
 
 
 # ---------------------------------------------------------------------------------- helpers
+def _gone_ids(
+    conn: Connection, jobs: list[JobRecord], lease: float | None, spare: Collection[str]
+) -> list[str]:
+    """The ids of ``jobs`` whose router is gone at the database's time, to end on a writable
+    registry; no query at all when none is active (or there is no ``lease``)."""
+    live = [j for j in jobs if j.active and j.job_id not in spare]
+    if lease is None or not live:
+        return []
+    at = db_now(conn)
+    return [j.job_id for j in live if router_gone(j.owner, j.heartbeat_at, at, lease)]
+
+
 def _read(conn: Connection, job_id: str) -> JobRecord | None:
     row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
     return job_of(row) if row is not None else None

@@ -109,8 +109,10 @@ def test_the_list_ends_a_stopped_routers_jobs_as_reading_one_does(reg: Registry)
     read; the caller's own live jobs (``spare``) are never ended, whatever their heartbeat."""
     jobs = reg.jobs
     for job_id, partition in (("queued", "k=1"), ("mine", "k=2")):
-        jobs.submit(JobRecord(job_id, partition, "queued", "local", "elsewhere:1:x", now(), OLD),
-                    lease=3600 * 24 * 3650)  # fmt: skip
+        jobs.submit(JobRecord(job_id, partition, "queued", "local", "elsewhere:1:x", now(), now()),
+                    lease=60)  # fmt: skip
+        with reg.store.engine.begin() as conn:  # no heartbeat since OLD
+            conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(heartbeat_at=OLD))
     listed = {j.job_id: j for j in jobs.recent(lease=60, spare={"mine"})}
     assert listed["queued"].status == "failed" and listed["mine"].status == "queued"
     assert listed["queued"].error is not None

@@ -3,9 +3,14 @@ one active job per partition, a bounded history, and the jobs of a stopped route
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import select, update
 
 from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.engine import now
 from manymodels.registry.jobs import RESTARTED, JobBusy, JobRecord, router_id
 
@@ -17,6 +22,19 @@ def job(
 ) -> JobRecord:
     at = now()
     return JobRecord(job_id, partition, "queued", "local", owner or router_id(), at, beat or at)
+
+
+def stamp(reg: Registry, job_id: str, beat: str) -> None:
+    """The job's last heartbeat as its router left it: a beat from before beats took the
+    database's clock, or the last of a router that stopped."""
+    with reg.store.engine.begin() as conn:
+        conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(heartbeat_at=beat))
+
+
+def shifted(seconds: float) -> str:
+    """This clock's time moved by ``seconds``: what a host whose clock runs that far ahead
+    (or, negative, behind) stamps."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
 def test_one_active_job_per_partition_and_a_bounded_history(reg: Registry) -> None:
@@ -44,15 +62,13 @@ def test_a_job_whose_beat_is_stamped_ahead_frees_its_partition(reg: Registry) ->
     """A router killed on a machine whose clock runs 3 h ahead: its job's last heartbeat is
     stamped 3 h ahead of this clock. Such a beat proves nothing (as a run's: ``run_busy``),
     yet the job held its partition (``JobBusy``) until this clock caught up; it is a stopped
-    router's now. A beat 30 s ahead (clocks a little apart) is still a live router's."""
-    from datetime import UTC, datetime, timedelta
-
-    def ahead(seconds: float) -> str:
-        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
-
+    router's now. A beat 30 s ahead (clocks a little apart) is still a live router's. (Beats
+    take the database's clock now: such stamps are those written before.)"""
     jobs = reg.jobs
-    jobs.submit(job("ahead", "k=1", owner="elsewhere:1:x", beat=ahead(3 * 3600)), lease=60)
-    jobs.submit(job("near", "k=2", owner="elsewhere:2:x", beat=ahead(30)), lease=60)
+    jobs.submit(job("ahead", "k=1", owner="elsewhere:1:x"), lease=60)
+    jobs.submit(job("near", "k=2", owner="elsewhere:2:x"), lease=60)
+    stamp(reg, "ahead", shifted(3 * 3600))
+    stamp(reg, "near", shifted(30))
     ended = jobs.get("ahead", lease=60)
     assert ended is not None and ended.status == "failed" and ended.error
     assert ended.error.startswith(RESTARTED) and "elsewhere:1:x" in ended.error
@@ -65,7 +81,8 @@ def test_a_job_whose_beat_is_stamped_ahead_frees_its_partition(reg: Registry) ->
 
 def test_jobs_of_a_stopped_router_are_failed_and_free_their_partition(reg: Registry) -> None:
     jobs = reg.jobs
-    jobs.submit(job("stale", "k=1", owner="elsewhere:1:x", beat=OLD), lease=3600 * 24 * 3650)
+    jobs.submit(job("stale", "k=1", owner="elsewhere:1:x"), lease=60)
+    stamp(reg, "stale", OLD)
     jobs.submit(job("fresh", "k=2", owner="elsewhere:2:x"), lease=60)
     assert jobs.get("stale") is not None and jobs.get("stale").active  # type: ignore[union-attr]
     ended = jobs.get("stale", lease=60)
@@ -76,3 +93,29 @@ def test_jobs_of_a_stopped_router_are_failed_and_free_their_partition(reg: Regis
     jobs.heartbeat(["fresh"])
     jobs.submit(job("next", "k=1"), lease=60)
     assert [j.job_id for j in jobs.fail_queued("elsewhere:2:x", "shut down")] == ["fresh"]
+
+
+def test_a_router_whose_clock_runs_behind_keeps_its_jobs_alive(reg: Registry) -> None:
+    """Routers on two hosts share the database; one host's clock runs 3 min behind. Its
+    router queued, started and beat its job with its own clock, so every beat read 3 min old
+    to a router on a right clock, which ended the live job as a stopped router's after a
+    60 s lease ("router restarted") and took a second retrain of the partition beside the
+    first. Beats are the database's time now, judged by the database's time: the job is alive
+    and the partition busy, however far apart the routers' clocks are."""
+    jobs = reg.jobs
+    behind = shifted(-180)  # the skewed router's clock, which its record carries
+    queued = jobs.submit(job("live", "k=1", owner="elsewhere:1:x", beat=behind), lease=60)
+    seen = jobs.get("live", lease=60)  # a router on a right clock looks
+    assert seen is not None and seen.status == "queued" and seen.error is None
+    assert queued.heartbeat_at > behind
+    assert jobs.start("live") is not None
+    jobs.heartbeat(["live"])
+    assert jobs.expire(60) == []
+    with pytest.raises(JobBusy):  # no second retrain beside the first
+        jobs.submit(job("second", "k=1"), lease=60)
+    with reg.store.engine.connect() as conn:
+        beat = conn.execute(select(t.jobs.c.heartbeat_at).where(t.jobs.c.job_id == "live"))
+        stored, server = beat.scalar_one(), db_now(conn)
+    assert stored <= server and datetime.fromisoformat(server) - datetime.fromisoformat(
+        stored
+    ) < timedelta(seconds=60)  # the database's time, not the skewed router's
