@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -267,6 +268,29 @@ def test_serve_says_a_store_that_does_not_answer_cannot_be_reached(
     assert done.returncode == 1, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot reach the artifact store {trained['url']}: "), line
+
+
+def test_train_refuses_a_store_url_without_the_registrys_models(
+    trained: dict[str, Any], samples_dir: Path, tmp_path: Path
+) -> None:
+    """A misspelt prefix under a registry with versions: every champion "cannot be loaded"
+    there and was replaced, each partition's production moved to a version whose model is in
+    a store no router reads (exit 0). Now one line, exit 1: no run, no version, no object."""
+    registry = Path(shutil.copytree(trained["registry"], tmp_path / "registry"))
+    wrong = f"{trained['url']}-typo"
+    with Registry.open(registry, artifacts=trained["url"]) as reg:
+        before = (reg.version_digests(), reg.store.list_runs(limit=100, offset=0))
+    result = runner.invoke(
+        app,
+        ["train", str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv"),
+         "--registry", str(registry), "--artifacts", wrong, "--backend", "local"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
+    with Registry.open(registry, artifacts=trained["url"]) as reg:
+        assert (reg.version_digests(), reg.store.list_runs(limit=100, offset=0)) == before
+    assert list(open_store(wrong).digests()) == [] and open_store(wrong).owners() == {}
 
 
 def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> None:
