@@ -33,7 +33,7 @@ from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import RegistryError
 from manymodels.registry import pg_silence
 from manymodels.registry.client import Registry
-from manymodels.registry.ownership import claim_store, other_owners
+from manymodels.registry.ownership import check_store, claim_store, other_owners
 from manymodels.registry.store import describe_url
 
 CLOCK_SKEW_SECONDS = 600.0
@@ -90,6 +90,9 @@ def collect(
             f"that registry is gone, remove its mark: {registry.artifacts.url}/owners/"
             f"{sorted(others)[0]})"
         )
+    # a misspelt --artifacts (a bucket that does not exist, another prefix): before anything
+    # is pruned, and never marked as this registry's, which let serve and score start over it
+    check_store(registry)
     # first: a run still training now, and the time (a run that starts later writes after it);
     # a run that commits its versions once the references below are read was one or the other
     now = time.time()

@@ -293,6 +293,24 @@ def test_train_refuses_a_store_url_without_the_registrys_models(
     assert list(open_store(wrong).digests()) == [] and open_store(wrong).owners() == {}
 
 
+@pytest.mark.parametrize("wrong", [f"s3://no-{BUCKET}/gc", f"s3://{BUCKET}/traine"])
+def test_gc_refuses_a_store_url_without_the_registrys_models(
+    trained: dict[str, Any], wrong: str
+) -> None:
+    """gc over a bucket that does not exist said "deleted 0 version(s) and 0 artifact(s)"
+    (exit 0) and marked that store as the registry's (the server made the bucket for the
+    mark): serve and score then started over it, every model missing. Now one line, exit
+    1, nothing written there; serve still refuses it."""
+    args = ["--registry", str(trained["registry"]), "--artifacts", wrong]
+    for dry_run in ([], ["--dry-run"]):
+        result = runner.invoke(app, ["gc", *args, *dry_run])
+        assert result.exit_code == 1, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
+    assert list(open_store(wrong).digests()) == [] and open_store(wrong).owners() == {}
+    assert _serve(*args).returncode == 1
+
+
 def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> None:
     """Last in this module: it renews nothing the tests above read, but deletes."""
     with Registry.open(trained["registry"], artifacts=trained["url"]) as reg:

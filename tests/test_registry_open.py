@@ -17,10 +17,11 @@ from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.exceptions import ArtifactError, NoRegistry, RegistryError
 from manymodels.gc import collect
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.registry.ownership import claim_store
 
 SPEC_TOML = """
 name = "test"
@@ -190,8 +191,14 @@ def test_gc_deletes_nothing_when_the_registry_references_none_of_the_store(
         for dry_run in (True, False):
             with pytest.raises(RegistryError, match="also holds the models of another registry"):
                 collect(reg, keep=1, grace_seconds=0, dry_run=dry_run)
-        # a store written before registries marked theirs: the older guard still holds
+        # a store written before registries marked theirs holds none of this one's models
         shutil.rmtree(other / "artifacts" / "owners")
+        files = artifact_files(other)
+        for dry_run in (True, False):
+            with pytest.raises(ArtifactError, match="holds none of this registry's models"):
+                collect(reg, keep=1, grace_seconds=0, dry_run=dry_run)
+        # … and marked as this registry's (a gc of old did so): the older guard still holds
+        claim_store(reg)
         files = artifact_files(other)
         for dry_run in (True, False):
             with pytest.raises(RegistryError, match=r"references none of the .* artifact"):
