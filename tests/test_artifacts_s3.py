@@ -311,6 +311,22 @@ def test_gc_refuses_a_store_url_without_the_registrys_models(
     assert _serve(*args).returncode == 1
 
 
+def test_doctor_says_a_store_url_without_the_registrys_models_once(
+    trained: dict[str, Any],
+) -> None:
+    """doctor over a misspelt bucket listed every artifact as "missing … (restore the file
+    from a backup, or train the partition again)", one problem per version (100,000 lines at
+    100,000 partitions, each advising a retrain); now one problem naming the store."""
+    wrong = f"s3://no-{BUCKET}/trained"
+    result = runner.invoke(
+        app, ["doctor", "--registry", str(trained["registry"]), "--artifacts", wrong, "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["kind"] == "artifact_store_wrong", problem
+    assert problem["message"].startswith(f"the artifact store {wrong} holds none of this regis")
+
+
 def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> None:
     """Last in this module: it renews nothing the tests above read, but deletes."""
     with Registry.open(trained["registry"], artifacts=trained["url"]) as reg:

@@ -34,6 +34,7 @@ from dataclasses import replace
 
 from manymodels.artifacts import LocalArtifactStore
 from manymodels.doctor.artifacts import (
+    NOT_ITS_STORE,
     bad_artifacts,
     bad_global_signatures,
     bad_signatures,
@@ -41,6 +42,7 @@ from manymodels.doctor.artifacts import (
     unreachable_store,
     untrusted,
     verify,
+    wrong_store,
 )
 from manymodels.doctor.findings import Checkup, Problem
 from manymodels.doctor.runs import unfinished_runs
@@ -69,8 +71,14 @@ def check(
     rows = registry.version_digests()
     named = shlex.join(["--registry", registry.location] if flags is None else flags)
     where = f" {named}" if named else ""  # the default registry: no flag to repeat
-    verdicts, formats, down = verify(registry, (pair for r in rows for pair in digests_of(r)))
-    problems = bad_artifacts(rows, verdicts)
+    pairs = (pair for r in rows for pair in digests_of(r))
+    wrong = wrong_store(registry)
+    if wrong is None:
+        verdicts, formats, down = verify(registry, pairs)
+    else:  # nothing read: none of it is there, and nothing is moved onto it by --repair
+        verdicts, formats, down = dict.fromkeys((d for _, d in pairs if d), NOT_ITS_STORE), {}, None
+    problems = [wrong] if wrong is not None else []
+    problems += bad_artifacts(rows, verdicts)
     problems += [unreachable_store(down, verdicts)] if down is not None else []
     problems += untrusted(registry, rows, formats)
     if registry.signer is not None:

@@ -22,6 +22,7 @@ from manymodels.serialization import describe, format_of
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 
 UNCHECKED = "unchecked: the artifact store does not answer"
+NOT_ITS_STORE = "unchecked: the artifact store holds none of this registry's models"
 
 
 def verify(
@@ -55,6 +56,24 @@ def verify(
         except ArtifactError as e:
             verdicts[digest] = f"unreadable: {first_line(e)}"
     return verdicts, formats, down
+
+
+def wrong_store(registry: Registry) -> Problem | None:
+    """One problem for a store that holds none of the registry's models (a misspelt bucket or
+    prefix: ``registry.ownership.check_store``, which serve, score, train and gc refuse it
+    by). Read artifact by artifact, each was "missing" and advised a restore or a retrain —
+    one line per version, 100,000 at 100,000 partitions — where the fix is the URL. A store
+    that does not answer is left to ``verify``, which says so."""
+    from manymodels.registry.ownership import check_store
+
+    try:
+        check_store(registry)
+    except ArtifactStoreUnavailable:
+        return None
+    except ArtifactError as e:
+        said = f"{first_line(e)} (its artifacts were not checked: run doctor with that store)"
+        return Problem(kind="artifact_store_wrong", message=said)
+    return None
 
 
 def unreachable_store(down: ArtifactStoreUnavailable, verdicts: dict[str, str | None]) -> Problem:
@@ -141,7 +160,7 @@ def bad_artifacts(rows: Iterable[VersionDigests], verdicts: dict[str, str | None
     problems = []
     for (role, digest), versions in found.items():
         verdict = verdicts[digest] or ""
-        if verdict == UNCHECKED:  # the store's one problem says so
+        if verdict in (UNCHECKED, NOT_ITS_STORE):  # the store's one problem says so
             continue
         kind = verdict.split(":")[0]
         key, version = versions[0]

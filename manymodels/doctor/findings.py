@@ -14,7 +14,7 @@ class Problem:
     kind: str  # model_missing | model_corrupted | model_unreadable | member_… | rows_…
     #            | dangling_alias | unfinished_run | temp_files | signature_missing
     #            | signature_invalid | signature_other_key | artifact_store_unreachable
-    #            | global_signature_missing | global_signature_invalid
+    #            | global_signature_missing | global_signature_invalid | artifact_store_wrong
     message: str
     repairable: bool = False
     repaired: bool = False
@@ -59,7 +59,8 @@ class Checkup:
     def counts(self) -> str:
         """What was checked; artifacts are "verified" only when none had a problem (it said
         so beside a missing one)."""
-        bad = any(p.sha256 or p.kind == "artifact_store_unreachable" for p in self.problems)
+        stores = ("artifact_store_unreachable", "artifact_store_wrong")
+        bad = any(p.sha256 or p.kind in stores for p in self.problems)
         return (
             f"{self.versions} version(s), {self.artifacts} artifact(s)"
             f"{'' if bad else ' verified'}, "
