@@ -31,6 +31,30 @@ def registry_dir(text: str) -> Path:
     return Path(text)
 
 
+def registry_db(text: str) -> str:
+    """``--registry-db``'s URL; an in-memory SQLite database refused (``sqlite://``,
+    ``sqlite:///`` — ``sqlite:///$DB`` with ``DB`` unset — or ``:memory:``): ``train``
+    recorded a whole run in a database that was gone when it exited, left its models in the
+    store with no registry to name them, and said ``next: manymodels serve --registry-db
+    sqlite://``. Any other text is the opener's to judge (it says why in one line)."""
+    if not text.lower().startswith("sqlite"):
+        return text
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(text)
+    except Exception:  # SQLAlchemy's own, or ValueError: opening says why
+        return text
+    name = url.database or ""
+    if name in ("", ":memory:") or (name.startswith("file:") and "memory" in name):
+        shown = text if url.password is None else url.render_as_string(hide_password=True)
+        raise typer.BadParameter(
+            f"'{shown}' is an in-memory SQLite database, gone when the command ends: name "
+            "the file (sqlite:///path/registry.db; four slashes for an absolute path)"
+        )
+    return text
+
+
 RegistryOpt = Annotated[
     Path,
     typer.Option(
@@ -46,6 +70,7 @@ RegistryDbOpt = Annotated[
     str | None,
     typer.Option(
         "--registry-db",
+        parser=registry_db,
         envvar="MANYMODELS_REGISTRY_DB",
         help="Registry database URL instead of --registry's registry.db, e.g. "
         "postgresql+psycopg://user@host/db (artifacts stay in --registry).",

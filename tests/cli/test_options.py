@@ -31,3 +31,29 @@ def test_an_empty_registry_is_refused_before_anything_is_written(
     done = cli.invoke(app, ["train", "spec.toml", "rows.csv", "--registry", "r"])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "r" / "registry.db").is_file()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_registry_database_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """`--registry-db "sqlite:///$DB"` with DB unset (or sqlite://, :memory:) trained: the
+    run's versions went into a database gone when train exited, their models stayed in the
+    store with no registry naming them, and it said "next: manymodels serve --registry-db
+    sqlite://". One line, exit 2, nothing written; from the variable too."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(3, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("memory"))
+    cli = CliRunner()
+    train = ["train", "spec.toml", "rows.csv", "--artifacts", "store"]
+    for done in (
+        cli.invoke(app, [*train, "--registry-db", url]),
+        cli.invoke(app, train, env={"MANYMODELS_REGISTRY_DB": url}),
+    ):
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [
+            f"error: --registry-db (env var: MANYMODELS_REGISTRY_DB): '{url}' is an in-memory "
+            "SQLite database, gone when the command ends: name the file "
+            "(sqlite:///path/registry.db; four slashes for an absolute path)"
+        ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
