@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -598,6 +599,27 @@ def test_an_export_imports_back_with_the_same_predictions(
         assert got.features == want.features
         rows = df.head(6)
         np.testing.assert_array_equal(got.predict(rows), want.predict(rows))
+
+
+def test_import_refuses_a_store_url_without_the_registrys_models(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    """`import --promote --artifacts <a misspelt store>` made the import production with its
+    model in that store alone (every router on the right store: 409 "missing") and marked
+    the store as the registry's, so serve started over it; now one line, nothing written."""
+    trained, _ = registries("categorical, fitted on a frame")
+    root = Path(shutil.copytree(trained, tmp_path / "registry"))
+    key = "user_id=u0001"
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    wrong = tmp_path / "typo"
+    said = invoke(
+        "import", out, "--key", key, "--promote", "--registry", root, "--artifacts", wrong
+    )
+    one_error_line(said, f"the artifact store {wrong} holds none of this registry's models")
+    assert not wrong.exists()
+    with Registry.open(root) as reg:
+        assert [v.version for v in reg.list_versions(key)] == [1]
 
 
 def test_import_refuses_what_it_cannot_register_with_one_line(

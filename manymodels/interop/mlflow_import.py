@@ -28,7 +28,7 @@ from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
 from manymodels.keys import check_new_key
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
-from manymodels.registry.ownership import claim_store
+from manymodels.registry.ownership import check_store, claim_store
 
 if TYPE_CHECKING:
     from manymodels.registry import Registry
@@ -244,6 +244,8 @@ def _register(
     from manymodels.serialization import artifact_libraries
 
     reg.require_writable("cannot import a model")
+    check_store(reg)  # a misspelt --artifacts: the version would be served from a store no
+    # router reads, and the store marked as this registry's
     # stored as the registry's readers will load it: skops where pickles are refused
     format: Format = "pickle" if "pickle" in reg.trusted_formats else "skops"
     data = storable(model, format, path)
