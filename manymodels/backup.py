@@ -55,6 +55,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now, sqlite_file
 from manymodels.registry.location import sqlite_url
+from manymodels.registry.ownership import check_store
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -112,6 +113,8 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
         raise BadBackup(f"cannot write {out}: directory {out.parent} does not exist")
     _check_format(out)
     _check_target(out, [Path(source).parent, *([registry.root] if registry.root else [])])
+    # a misspelt --artifacts: not "artifact … is missing" of the first one, as if lost
+    check_store(registry)
     remove_dead_leftovers(out.parent, ".tmp-export-")  # of an export killed before this one
     tmp = out.parent / f".tmp-export-{writer_tag()}-{os.urandom(4).hex()}-{out.name}"
     snapshot = tmp.with_name(tmp.name + ".db")

@@ -327,6 +327,24 @@ def test_doctor_says_a_store_url_without_the_registrys_models_once(
     assert problem["message"].startswith(f"the artifact store {wrong} holds none of this regis")
 
 
+def test_export_registry_refuses_a_store_url_without_the_registrys_models(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """export-registry over a misspelt prefix said "artifact … is missing from … (manymodels
+    doctor lists every such problem)", as if the registry had lost a model; now the line
+    names the store, and no tar is written."""
+    wrong = f"{trained['url']}-typo"
+    out = tmp_path / "backup.tar"
+    result = runner.invoke(
+        app, ["export-registry", str(out), "--registry", str(trained["registry"]),
+              "--artifacts", wrong],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> None:
     """Last in this module: it renews nothing the tests above read, but deletes."""
     with Registry.open(trained["registry"], artifacts=trained["url"]) as reg:
