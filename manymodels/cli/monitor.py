@@ -192,6 +192,7 @@ def actuals(
     from manymodels.features import feature_kinds
     from manymodels.keys import trained_spellings
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
+    from manymodels.monitoring.counted import VERSION_COLUMNS
     from manymodels.monitoring.feed import CHUNK, FeedReads
     from manymodels.tables import read_table, require_table
 
@@ -281,7 +282,7 @@ def actuals(
                         metric=loaded.version.metric, schema=schema, predict=loaded.predict,
                         rows=rows, positions=(given.index + 1).tolist(), label=_labels(loaded),
                         previous=reads.previous_actual(key, loaded.version.version),
-                        key_columns=columns,
+                        key_columns=[*columns, *VERSION_COLUMNS],
                     )
                 )  # fmt: skip
             except InvalidRows as e:  # rows numbered as train numbers a file's: from 1

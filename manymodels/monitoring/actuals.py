@@ -184,7 +184,8 @@ def measure(
     the caller read it already (``store.previous_actuals``, for many); by default it is read.
     ``label``: a ``[decision]`` classifier's labels at its threshold (``predict`` answers its
     most probable class), counted apart and drawn as what the version answered.
-    ``key_columns``: the partition's, left out of each row's digest (``monitoring.counted``)."""
+    ``key_columns``: the partition's (and a file's ``counted.VERSION_COLUMNS``), left out of
+    each row's digest (``monitoring.counted``)."""
     task = schema.task or "regression"
     numbers = list(range(len(rows))) if positions is None else list(positions)
     try:

@@ -5,9 +5,10 @@ A retried request, a cron job run twice, or a file posted again with rows append
 same rows again, and each was added to the sums again (twice the live rows, and a partition
 flagged ``degraded`` on errors seen once). As an ``Idempotency-Key`` makes a payment API answer
 a repeat without charging twice, a row's identity here is its content: every column it was
-posted with (the partition's key columns aside: a path names them, a file has them), numbers by
-value (``1`` is ``1.0``), blanks left out, and how many rows alike in every column came before
-it in the same post. So a post counts only the rows no earlier post of the version counted —
+posted with (the partition's key columns aside: a path names them, a file has them; so are a
+file's ``VERSION_COLUMNS``, a post's ``version``), numbers by value (``1`` is ``1.0``), blanks
+left out, and how many rows alike in every column came before it in the same post. So a
+post counts only the rows no earlier post of the version counted —
 the same rows again count none, a file with rows appended counts the new ones — while rows
 alike in every column within one post (two sales of one item at one price) each count. Two
 observations alike in every column posted apart count once: a column that tells them apart (a
@@ -37,6 +38,10 @@ WIDTH = 12
 """Characters of one digest (9 bytes of sha256, base64): collisions ~2⁻⁷² a pair of rows."""
 MAX_PER_DAY = 20_000
 """Digests kept per partition, version and day (240 kB at most): bounded like the sums."""
+VERSION_COLUMNS = ("version", "model_version")
+"""A file's columns naming the version that answered (``manymodels actuals``; score's
+output): which version's windows, as a post's ``version`` is, so left out of a row as the key
+columns are — the rows of a file naming their version are the rows a post of them was."""
 
 
 def _plain(value: Any) -> Any:

@@ -168,3 +168,24 @@ def test_rows_posted_to_the_router_then_in_a_file_count_once(
             f"4 row(s) of {KEY} were already counted (posted before), skipped"
         ), result.output
     assert live(registry_path, KEY)[0] == 4
+
+
+@pytest.mark.parametrize("column", ["version", "model_version"])
+def test_rows_posted_to_the_router_then_in_a_file_naming_their_version_count_once(
+    client: Any, registry_path: Path, tmp_path: Path, column: str
+) -> None:
+    """A file that names the version that answered (a ``version`` column, or score's
+    ``model_version``) holds the same rows as a post of that version: the column names
+    which version's window, as a path and ``"version"`` do, and is no part of a row."""
+    rows = doubled_rows(2, "tropicana", 4)
+    posted = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": rows}).json()
+    assert posted["rows"] == 4
+    path = tmp_path / "actuals.csv"
+    frame = pd.DataFrame(rows).assign(store=2, brand="tropicana")
+    frame.assign(**{column: posted["version"]}).to_csv(path, index=False)
+    result = runner.invoke(app, ["actuals", str(path), "--registry", str(registry_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(
+        f"4 row(s) of {KEY} were already counted (posted before), skipped"
+    ), result.output
+    assert live(registry_path, KEY)[0] == 4  # was 8
