@@ -43,3 +43,13 @@ def test_too_few_rows_before_the_first_origin_skip_the_partition() -> None:
         validation_splits(10, spec, key="a")
     with pytest.raises(PartitionSkipped):  # the same, from the splits a chunk shares
         SplitsByCount(spec)(10, key="b")
+
+
+def test_the_skip_of_too_short_a_series_reads_as_a_sentence() -> None:
+    """The reason a run records for the partition (``runs show``) ran the fold size and the
+    step together: "… before 5 folds of 5 1 row(s) apart"."""
+    with pytest.raises(PartitionSkipped) as caught:
+        validation_splits(10, _spec(size=5, folds=5, step_size=1), key="a")
+    assert str(caught.value) == (
+        "10 rows leave fewer than 2 to train before 5 folds of 5 whose origins are 1 row(s) apart"
+    )

@@ -64,7 +64,7 @@ def stepped_folds(n: int, folds: int, size: int, step: int) -> list[Split]:
     if first < 2:
         raise PartitionSkipped(
             f"{n} rows leave fewer than 2 to train before {folds} folds of {size} "
-            f"{step} row(s) apart"
+            f"whose origins are {step} row(s) apart"
         )
     origins = [first + f * step for f in range(folds)]
     return [(np.arange(o), np.arange(o, o + size)) for o in origins]  # as TimeSeriesSplit's
