@@ -102,7 +102,9 @@ def train(
 
     ``new_target``: the spec's target replaces the one production predicts (a renamed
     column): champions of another target are replaced by the new versions, uncompared,
-    whatever the policy, rather than the run refused (``manymodels.champion_targets``).
+    whatever the policy, rather than the run refused (``manymodels.champion_targets``). Not
+    with ``only`` or ``append``: the partitions such a run leaves alone, and the fallback it
+    does not retrain, would go on serving the old target beside the new.
 
     ``learnt_schema``: a version's schema, whose table's class rates a classifier smooths toward
     rather than ``data``'s rows of a few partitions (the router's ``?mode=replace``).
@@ -124,6 +126,13 @@ def train(
         strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
         skip_absent=skip_absent, record_nothing=record_nothing, new_target=new_target,
     )  # fmt: skip
+    if new_target and (only is not None or append):  # the rest would serve the old target
+        raise TrainingError(
+            "--new-target (new_target=True) replaces the old target's models of every "
+            "partition and of the fallback: a run of named partitions (--partitions, --append) "
+            "leaves the others and the fallback predicting the old target; train all the "
+            "data with --new-target"
+        )
     require_callable("progress", progress, "each chunk's Progress")
     require_mapping("notes", notes)
     if isinstance(max_failed_fraction, bool) or not isinstance(

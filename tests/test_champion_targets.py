@@ -134,3 +134,24 @@ def test_new_target_replaces_the_old_targets_champions(tmp_path: Path) -> None:
         for key in keys:
             assert max(v.version for v in reg.list_versions(key)) == 3
             assert "new target" not in reg.get_version(key, 3).evaluation["reason"]
+
+
+@pytest.mark.parametrize("subset", [["--partitions", "store=1,brand=tropicana"], ["--append"]])
+def test_new_target_of_some_partitions_is_refused(tmp_path: Path, subset: list[str]) -> None:
+    """`--new-target` with `--partitions` (or `--append`, which trains the appended ones)
+    replaced the named partitions' champions and left the others and the
+    fallback (never retrained beside named partitions) predicting 'units': production
+    served both targets, what `champion_targets` refuses. Refused now, in one line, before
+    anything is written."""
+    _, renamed = _renamed(tmp_path)
+    with Registry.open(tmp_path / "registry") as reg:
+        before = _versions(reg)
+        runs = len(reg.list_runs())
+    refused = runner.invoke(app, [*renamed, "--new-target", *subset])
+    assert refused.exit_code != 0
+    (line,) = refused.output.splitlines()
+    assert line.startswith("error: --new-target (new_target=True) replaces the old target's")
+    assert line.endswith("train all the data with --new-target")
+    with Registry.open(tmp_path / "registry") as reg:
+        assert _versions(reg) == before
+        assert len(reg.list_runs()) == runs

@@ -86,7 +86,8 @@ def train(
         typer.Option(
             help="The spec's target replaces the one production predicts (a renamed column, "
             "or the quantity to serve from now on): each partition's new version replaces "
-            "the old target's champion uncompared, as a first version does."
+            "the old target's champion uncompared, as a first version does. Not with "
+            "--partitions or --append (the rest would serve the old target)."
         ),
     ] = False,
     max_failed_fraction: Annotated[
