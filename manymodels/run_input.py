@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.appending import with_learnt_prior
+from manymodels.champion_targets import require_same_target
 from manymodels.csvkeys import recorded_key
 from manymodels.data import prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
@@ -22,7 +23,7 @@ from manymodels.key_selection import KeySelection
 from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
-from manymodels.run_plan import changed_keys, table_notes, wanted_keys
+from manymodels.run_plan import changed_keys, require_same_keys, table_notes, wanted_keys
 from manymodels.signing import Signer
 from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source
@@ -129,9 +130,14 @@ def would_retrain(
 ) -> Retrainable:
     """The partitions ``retrain --when …`` of ``only`` (the flagged keys) would train, read
     and decided as the run decides them (``read_input``, ``run_plan.changed_keys``, with
-    ``spec_edits`` as the retrain sets it), recording nothing: its ``--dry-run``."""
+    ``spec_edits`` as the retrain sets it), recording nothing: its ``--dry-run``. Refused as
+    the run is (``plan_run``'s checks: the registry's key columns, the target its champions
+    predict), rather than listing keys a run then trains none of."""
+    require_same_keys(reg, spec)
     got = read_input(spec, data, reg, append=append, only=only, skip_absent=True)
     todo = got.table if got.wanted is None else got.table.select(got.wanted)
     last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY])
     changed, _, _ = changed_keys(reg, spec, got.table, todo, last_seen, spec_edits=True)
+    challenged = reg.store.production_info(sorted(changed))  # no fallback: keys are named
+    require_same_target(reg.location, spec, challenged)
     return Retrainable(sorted(changed), len(todo) - len(changed), got.notes.get("not_in_data"))

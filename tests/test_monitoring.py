@@ -1081,6 +1081,34 @@ def test_retrain_dry_run_lists_exactly_what_the_run_retrains(
     assert trained == ["pid=11"] == json.loads(as_json.stdout)["retrain"]
 
 
+def test_retrain_dry_run_of_a_spec_the_run_refuses_is_refused_alike(
+    registry: Path, tmp_path: Path
+) -> None:
+    """The spec's target edited (y → y2, the same column renamed): `retrain --when degraded`
+    is refused (its champions predict 'y'), but `--dry-run` listed the flagged partitions,
+    exit 0, as if the run would retrain them. It is refused now with the run's own line."""
+    df = frame(seed=3).groupby("pid").head(25)
+    df.loc[df.pid.isin([11, 12]), "y"] += 50.0
+    posted = tmp_path / "actuals.parquet"
+    df.to_parquet(posted)
+    done = runner.invoke(cli_app, ["actuals", str(posted), "--registry", str(registry)])
+    assert done.exit_code == 0, done.output
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_TOML.replace('target = "y"', 'target = "y2"'))
+    data = tmp_path / "data.parquet"
+    frame(seed=9).rename(columns={"y": "y2"}).to_parquet(data)
+    args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
+            "--registry", str(registry), "--backend", "local"]  # fmt: skip
+    run = runner.invoke(cli_app, args)
+    assert run.exit_code != 0
+    assert "in production predicts 'y'; spec 'drift' predicts 'y2'" in run.output
+    for extra in (["--dry-run"], ["--dry-run", "--json"]):
+        listed = runner.invoke(cli_app, [*args, *extra])
+        assert listed.exit_code == run.exit_code, listed.output
+        assert listed.stdout == ""
+        assert listed.output == run.output
+
+
 def test_retrain_json_of_no_flagged_partition_reads_as_every_run_of_nothing(
     registry: Path, tmp_path: Path
 ) -> None:
