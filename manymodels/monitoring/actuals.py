@@ -217,7 +217,7 @@ def measure(
     )  # fmt: skip
     answered = predicted if labels is None else labels  # what the consumer was answered
     points = _points(ordered, actual, answered, schema.time_column)
-    marks = counted.digests(rows, key_columns)  # numbered in the order posted
+    marks = counted.digests(rows, key_columns, schema.time_column)  # in the order posted
     column = schema.time_column
     return Measured(
         key, version, metric, task, sums, last, points,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -62,12 +63,12 @@ def _other(value: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    if isinstance(value, np.datetime64 | pd.Timestamp | datetime):  # a date alone at midnight
+    if isinstance(value, np.datetime64 | pd.Timestamp | datetime):  # as ``_time`` writes it
         if pd.isna(value):  # (a Parquet date is the text "2026-01-05" of a CSV or JSON)
             return None
-        stamp = pd.Timestamp(value)
-        plain = stamp.tzinfo is None and stamp == stamp.normalize()
-        return stamp.date().isoformat() if plain else stamp.isoformat()
+        text = pd.Timestamp(value).isoformat()
+        naive = _STAMP.fullmatch(text)  # (one with a zone is written with it)
+        return _stamp_text(naive) if naive else text
     if isinstance(value, np.generic):  # a numpy number or boolean: as its Python value
         return _plain(value.item())
     if value is pd.NA or value is pd.NaT:
@@ -86,14 +87,53 @@ _CANONICAL = json.JSONEncoder(
 )  # one encoder for every row: ``json.dumps`` with arguments builds one per call
 
 
-def digests(rows: Sequence[Mapping[str, Any]], skip: Iterable[str] = ()) -> list[str]:
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+"""A time column's text that is a date alone, as it is written already (most cells)."""
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d)(?::(\d\d)(?:\.(\d+))?)?")
+"""A time without a zone, as ISO 8601, pandas and a CSV write it (``T`` or a space)."""
+
+
+def _stamp_text(found: re.Match[str]) -> str:
+    """A time without a zone as one text: the date alone at midnight, else ``T``, seconds,
+    and no trailing zeros of a fraction (``10:00`` is ``10:00:00.000``)."""
+    day, minute, second, fraction = found.groups()
+    fraction = (fraction or "").rstrip("0")
+    clock = f"{minute}:{second or '00'}" + (f".{fraction}" if fraction else "")
+    return day if clock == "00:00:00" else f"{day}T{clock}"
+
+
+def _time(value: Any) -> Any:
+    """``_plain`` of a time column's cell: a time's text as the time it names, so that one
+    time spelt two ways — "2026-01-05T00:00:00" (a JSON client's, pandas' ``to_json``) and
+    "2026-01-05" (a CSV's), "…T10:00:00" and "… 10:00:00", "Z" and "+00:00" — is one."""
+    if type(value) is not str or _DATE.fullmatch(value):
+        return _plain(value)
+    found = _STAMP.fullmatch(value)
+    if found:  # most times: no parse
+        return _stamp_text(found)
+    import pandas as pd
+
+    try:
+        return _other(pd.Timestamp(value))
+    except (ValueError, TypeError, OverflowError):  # not a time: its text
+        return value
+
+
+def digests(
+    rows: Sequence[Mapping[str, Any]], skip: Iterable[str] = (), time_column: str | None = None
+) -> list[str]:
     """Each row's digest (in ``rows``' order): its cells but ``skip`` (the key columns), and
-    how many rows alike came before it in ``rows``."""
+    how many rows alike came before it in ``rows``. ``time_column``'s cells are read as
+    times (``_time``)."""
     left_out = set(skip)
     seen: dict[bytes, int] = {}
     out: list[str] = []
     for row in rows:
-        cells = {str(k): _plain(v) for k, v in row.items() if str(k) not in left_out}
+        cells = {
+            str(k): _time(v) if k == time_column else _plain(v)
+            for k, v in row.items()
+            if str(k) not in left_out
+        }
         text = _CANONICAL.encode({k: v for k, v in cells.items() if v is not None}).encode()
         nth = seen.get(text, 0)
         seen[text] = nth + 1

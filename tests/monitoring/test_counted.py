@@ -38,3 +38,21 @@ def test_a_window_keeps_its_newest_digests_only() -> None:
     text = counted.joined(kept, new)
     assert counted.split(text) == [*kept[2:], *new]
     assert counted.split(None) == [] and counted.split("") == []
+
+
+def test_a_time_spelt_another_way_is_the_same_time() -> None:
+    """The time column's text is the time it names: a JSON client's "…T00:00:00.000"
+    (pandas' ``to_json``) is a CSV's date, "… 10:00:00" is "…T10:00" and a Parquet time;
+    another column's text stays text, and a text no time parses as stays itself."""
+    spellings = ["2026-01-05", "2026-01-05T00:00:00.000", "2026-01-05 00:00", "2026-01-05T00:00"]
+    assert len({counted.digests([{"t": t, "y": 1}], (), "t")[0] for t in spellings}) == 1
+    hourly = ["2026-01-05 10:00:00", "2026-01-05T10:00", "2026-01-05T10:00:00.000000"]
+    same = {counted.digests([{"t": t, "y": 1}], (), "t")[0] for t in hourly}
+    assert same == {counted.digests([{"t": pd.Timestamp("2026-01-05 10:00"), "y": 1}], (), "t")[0]}
+    assert counted.digests([{"t": "2026-01-05 10:00:00.5"}], (), "t") == counted.digests(
+        [{"t": pd.Timestamp("2026-01-05 10:00:00.500")}], (), "t"
+    )
+    assert counted.digests([{"t": "2026-01-05T10:00"}]) != counted.digests(
+        [{"t": "2026-01-05 10:00"}]
+    )
+    assert counted.digests([{"t": "soon"}], (), "t") == counted.digests([{"t": "soon"}])

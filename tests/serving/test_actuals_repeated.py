@@ -189,3 +189,26 @@ def test_rows_posted_to_the_router_then_in_a_file_naming_their_version_count_onc
         f"4 row(s) of {KEY} were already counted (posted before), skipped"
     ), result.output
     assert live(registry_path, KEY)[0] == 4  # was 8
+
+
+def test_a_week_spelt_as_a_midnight_time_is_the_same_week(
+    client: Any, registry_path: Path, tmp_path: Path
+) -> None:
+    """A client posting weeks as pandas' ``to_json`` writes them ("2023-01-02T00:00:00.000")
+    and then a CSV of the same rows ("2023-01-02") counted them twice: the time column's
+    text was compared as text. It is compared as the time it names now."""
+    rows = doubled_rows(2, "tropicana", 4)
+    stamped = [{**r, "week": r["week"] + "T00:00:00.000"} for r in rows]
+    first = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": stamped}).json()
+    assert (first["rows"], first["already_counted"]) == (4, 0)
+    path = tmp_path / "actuals.csv"
+    pd.DataFrame(rows).assign(store=2, brand="tropicana").to_csv(path, index=False)
+    result = runner.invoke(app, ["actuals", str(path), "--registry", str(registry_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(
+        f"4 row(s) of {KEY} were already counted (posted before), skipped"
+    ), result.output
+    spaced = [{**r, "week": r["week"] + " 00:00:00"} for r in rows]  # a third spelling
+    again = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": spaced}).json()
+    assert (again["rows"], again["already_counted"]) == (0, 4)
+    assert live(registry_path, KEY)[0] == 4  # was 8, then 12
