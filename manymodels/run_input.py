@@ -126,18 +126,25 @@ class Retrainable:
 
 
 def would_retrain(
-    spec: Spec, data: DataSource, reg: Registry, only: KeySelection, *, append: bool = False
+    spec: Spec,
+    data: DataSource,
+    reg: Registry,
+    only: KeySelection | None,
+    *,
+    append: bool = False,
 ) -> Retrainable:
-    """The partitions ``retrain --when …`` of ``only`` (the flagged keys) would train, read
-    and decided as the run decides them (``read_input``, ``run_plan.changed_keys``, with
-    ``spec_edits`` as the retrain sets it), recording nothing: its ``--dry-run``. Refused as
-    the run is (``plan_run``'s checks: the registry's key columns, the target its champions
-    predict), rather than listing keys a run then trains none of."""
+    """The partitions ``retrain --when …`` of ``only`` (the flagged keys; None: ``--when
+    changed``, every partition of ``data``) would train, read and decided as the run decides
+    them (``read_input``, ``run_plan.changed_keys``, with ``spec_edits`` as the retrain sets
+    it: flagged keys only), recording nothing: its ``--dry-run``. Refused as the run is
+    (``plan_run``'s checks: the registry's key columns, the target its champions predict),
+    rather than listing keys a run then trains none of."""
     require_same_keys(reg, spec)
     got = read_input(spec, data, reg, append=append, only=only, skip_absent=True)
     todo = got.table if got.wanted is None else got.table.select(got.wanted)
     last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY])
-    changed, _, _ = changed_keys(reg, spec, got.table, todo, last_seen, spec_edits=True)
-    challenged = reg.store.production_info(sorted(changed))  # no fallback: keys are named
+    spec_edits = only is not None  # as cli.retrain passes it to the run
+    changed, _, _ = changed_keys(reg, spec, got.table, todo, last_seen, spec_edits=spec_edits)
+    challenged = reg.store.production_info(sorted(changed))  # the partitions it would train
     require_same_target(reg.location, spec, challenged)
     return Retrainable(sorted(changed), len(todo) - len(changed), got.notes.get("not_in_data"))

@@ -115,10 +115,10 @@ def retrain(
             _dry_run(spec, data, registry, registry_db, artifacts, only, triggers,
                      append=append, json_out=json_out)  # fmt: skip
             return
-    elif dry_run:
-        raise DataError(
-            "--dry-run needs drifted, stale or degraded (changed is decided by training)"
-        )
+    elif dry_run:  # every partition of DATA whose data changed, decided as the run does
+        _dry_run(spec, data, registry, registry_db, artifacts, None, triggers,
+                 append=append, json_out=json_out)  # fmt: skip
+        return
     from manymodels.cli.train import _report, nothing
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
@@ -216,7 +216,7 @@ def _dry_run(
     registry: Path,
     registry_db: str | None,
     artifacts: str | None,
-    flagged: list[str],
+    flagged: list[str] | None,
     triggers: set[str],
     *,
     append: bool,
@@ -225,7 +225,8 @@ def _dry_run(
     """``--dry-run``: the partitions the run would retrain, decided by the run's own code
     (``run_input.would_retrain``): it listed every flagged partition, those the run then
     leaves out (unchanged data, no rows in DATA) too. ``selected`` in JSON stays the flagged
-    keys, as in the run's own JSON; ``retrain`` the keys it would train."""
+    keys, as in the run's own JSON (null for ``--when changed``, which selects every
+    partition of DATA); ``retrain`` the keys it would train."""
     from manymodels import console
     from manymodels.run_input import would_retrain
     from manymodels.spec import Spec
@@ -242,6 +243,13 @@ def _dry_run(
     elif found.keys:
         for key in found.keys:  # one a line: a key's own newline escaped
             echo(key)
+    elif flagged is None:  # --when changed: as the run's own nothing_to_train says it
+        n = found.unchanged
+        echo(
+            f"nothing to retrain: {'the partition' if n == 1 else f'all {n:,} partitions'} "
+            f"in {data} {'has' if n == 1 else 'have'} the data "
+            f"{'it was' if n == 1 else 'they were'} last trained (or skipped) on"
+        )
     else:
         n = found.unchanged
         echo(

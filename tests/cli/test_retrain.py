@@ -1,0 +1,68 @@
+"""``manymodels retrain --when changed --dry-run``: the partitions it lists are those the
+run then retrains, decided by the run's own code (``run_input.would_retrain``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from manymodels.cli import app as cli_app
+from manymodels.registry import Registry
+
+runner = CliRunner()
+SPEC_TOML = (
+    'name = "changed"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0"]\n'
+    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+    '[promotion]\npolicy = "always"\n'
+)
+
+
+def _frame(seed: int = 0, rows: int = 40, pids: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows * pids)
+    pid = np.repeat(np.arange(pids), rows)
+    return pd.DataFrame({"pid": pid, "x0": x, "y": 2 * x + pid + rng.normal(size=x.size)})
+
+
+def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(tmp_path: Path) -> None:
+    """5 partitions trained; DATA then has new rows of pid=1 and pid=3 only. `--when changed
+    --dry-run` was refused ("changed is decided by training"); now it lists pid=1 and pid=3,
+    records nothing, and the real run then retrains exactly those."""
+    spec, data, registry = tmp_path / "spec.toml", tmp_path / "d.parquet", tmp_path / "reg"
+    spec.write_text(SPEC_TOML)
+    first = _frame()
+    first.to_parquet(data)
+    base = ["--registry", str(registry), "--backend", "local"]
+    done = runner.invoke(cli_app, ["train", str(spec), str(data), *base])
+    assert done.exit_code == 0, done.output
+    grown = _frame(seed=1)[lambda d: d.pid.isin([1, 3])].head(50)
+    pd.concat([first, grown], ignore_index=True).to_parquet(data)
+    args = ["retrain", str(spec), str(data), "--when", "changed", *base]
+    listed = runner.invoke(cli_app, [*args, "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == ["pid=1", "pid=3"]
+    as_json = runner.invoke(cli_app, [*args, "--dry-run", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == {
+        "selected": None, "retrain": ["pid=1", "pid=3"], "unchanged": 3,
+        "when": ["changed"], "trained": False,
+    }  # fmt: skip
+    runs = runner.invoke(cli_app, ["runs", "list", "--json", "--registry", str(registry)])
+    assert json.loads(runs.stdout)["total"] == 1  # the dry runs recorded no run
+    result = runner.invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    with Registry.open(registry) as reg:
+        run_id = json.loads(result.stdout)["run"]["run_id"]
+        trained = [o.key for o in reg.store.run_outcomes(run_id, status="trained")]
+    assert sorted(trained) == ["pid=1", "pid=3"] == json.loads(as_json.stdout)["retrain"]
+    again = runner.invoke(cli_app, [*args, "--dry-run"])  # now all unchanged
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines() == [
+        f"nothing to retrain: all 5 partitions in {data} have the data they were last "
+        "trained (or skipped) on"
+    ]
