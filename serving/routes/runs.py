@@ -23,6 +23,7 @@ from serving.redact import local_roots, redact_source, redact_text
 from serving.routes import Service
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
+from serving.service import ModelService
 
 router = APIRouter(
     tags=["runs"], dependencies=[Depends(single_options)], route_class=QueryCheckedRoute
@@ -92,6 +93,8 @@ class RunItem(BaseModel):
 
 
 class RunPage(BaseModel):
+    total: int = Field(description="Runs in the registry, every page's (`runs list --json`'s "
+                       "total): how many pages there are without asking past the end.")  # fmt: skip
     runs: list[RunItem] = Field(description="Newest first.")
     next_after: str | None = Field(description="Pass as `after` for the next page.")
 
@@ -122,13 +125,24 @@ async def list_runs(
     ] = None,
 ) -> RunPage:
     """Runs newest first, each with its planned partitions, outcomes by status, share done,
-    elapsed time, rate and (running) ETA — a page at a time (keyset on start and id: O(page)).
+    elapsed time, rate and (running) ETA — a page at a time (keyset on start and id: O(page)),
+    as the router's other listings page (`next_after`), with the `total` of runs.
     A run that is running is the one to poll with `GET /v1/runs/{run_id}`."""
-    page = await run_in_threadpool(service.registry.runs_page, limit=limit, after=after)
+    page, total = await run_in_threadpool(_page_and_total, service, limit, after)
     return RunPage(
+        total=total,
         runs=[RunItem.of(p) for p in page],
         next_after=page[-1].run.run_id if len(page) == limit else None,
     )
+
+
+def _page_and_total(
+    service: ModelService, limit: int, after: str | None
+) -> tuple[list[RunProgress], int]:
+    """A page of runs and how many runs there are: the page first, so an unknown ``after``
+    is the 404 it was. The count is one row a run (not a partition), as ``runs list``'s."""
+    page = service.registry.runs_page(limit=limit, after=after)
+    return page, service.registry.count_runs()
 
 
 @router.get(

@@ -70,7 +70,7 @@ def test_the_runs_list_pages_newest_first_with_each_runs_counts(api: tuple[Any, 
         expected = reg.list_runs(limit=100)
     page = client.get("/v1/runs").json()
     assert [r["run_id"] for r in page["runs"]] == [r.run_id for r in expected]
-    assert page["next_after"] is None
+    assert page["next_after"] is None and page["total"] == len(expected)
     newest = page["runs"][0]  # add_failures: 3 too small, 1 broken, 1 that trains
     assert newest["status"] == "completed" and newest["planned"] == 5
     assert newest["counts"] == {"trained": 1, "skipped": 3, "failed": 1, "lost": 0}
@@ -81,6 +81,7 @@ def test_the_runs_list_pages_newest_first_with_each_runs_counts(api: tuple[Any, 
     assert [r["run_id"] for r in first["runs"]] == [expected[0].run_id]
     rest = client.get("/v1/runs", params={"limit": 100, "after": first["next_after"]}).json()
     assert [r["run_id"] for r in rest["runs"]] == [r.run_id for r in expected[1:]]
+    assert first["total"] == rest["total"] == len(expected) > 1  # every page's, not the page's
 
     assert client.get("/v1/runs", params={"after": "nosuchrun"}).status_code == 404
     assert client.get("/v1/runs", params={"after": "x" * 33}).status_code == 422
