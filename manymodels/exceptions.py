@@ -181,6 +181,21 @@ class DataError(ManyModelsError, ValueError):
     """The data does not fit the spec: a missing column, a wrong type, an unusable key."""
 
 
+class AmbiguousKey(DataError):
+    """A key that is no partition as written but names two or more in other spellings
+    (``pid=1.0``: one spec's ``pid=1``, another's ``pid=true``): which one was meant is the
+    user's to say, not the first spelling tried."""
+
+    def __init__(self, key: str, candidates: list[str]) -> None:
+        self.key = key
+        self.candidates = candidates
+        named = ", ".join(f"'{c}'" for c in candidates[:-1]) + f" and '{candidates[-1]}'"
+        super().__init__(
+            f"the key '{key}' is ambiguous: no partition is spelt so, and it names {named} "
+            "in other spellings: name one of them as it is written"
+        )
+
+
 MAX_REPORTED = 20  # problems listed in one 422; the rest are counted
 
 

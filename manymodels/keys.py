@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
-from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.exceptions import AmbiguousKey, DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
 from manymodels.value_spellings import maybe_boolean, value_forms
 
@@ -322,11 +322,19 @@ def as_trained(key: str, present: Callable[[str], bool]) -> str:
     number), ``day=2024-01-01T00:00:00`` for ``day=2024-01-01`` or the other way (a
     DataFrame's date against a CSV's text), a timestamp's ``T`` or space spelling, a
     boolean's ``true`` for ``True`` or ``1``, or several at once. ``present`` is asked only
-    for a key with another form: the router's alias table, the registry, the data."""
+    for a key with another form: the router's alias table, the registry, the data.
+
+    A key found as written is itself. Absent, and two or more of its forms present (two
+    specs on one column: ``pid=1.0`` is one's ``pid=1`` and the other's ``pid=true``), it is
+    an ``AmbiguousKey`` naming them: the first form tried was taken without a word. Every
+    form is asked then, a bounded few, only for a key absent as written."""
     found = trained_forms(key)
     if not found or present(key):
         return key
-    return next((v for v in found if present(v)), key)
+    there = [v for v in found if present(v)]
+    if len(there) > 1:
+        raise AmbiguousKey(key, there)
+    return there[0] if there else key
 
 
 def trained_spellings(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
+from manymodels.exceptions import AmbiguousKey, DataError, InvalidRows, PartitionNotFound
 from manymodels.keys import absent, as_trained
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
@@ -197,7 +197,10 @@ class Resolver:
         order = self._spec_order(key)
         if order is not None:
             key = normalize_key(text, order)  # the same columns: never refused
-        return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"
+        try:
+            return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"
+        except AmbiguousKey as e:  # two specs' partitions in other spellings: the user's pick
+            raise InvalidRows([key_problem(text, str(e), candidates=e.candidates)]) from None
 
     def resolve(
         self,

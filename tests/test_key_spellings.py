@@ -15,6 +15,7 @@ from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.exceptions import DataError
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -272,3 +273,26 @@ def test_a_csv_of_days_beside_timestamps_trains_the_dataframes_partitions(tmp_pa
     df.to_csv(tmp_path / "data.csv", index=False)
     cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local", keys=("d", "ts"))
     assert partitions(tmp_path / "reg") == dict.fromkeys(["__fallback__", *trained], 2)
+
+
+def test_a_key_of_two_specs_partitions_in_other_spellings_is_ambiguous(tmp_path: Path) -> None:
+    """Spec a's DataFrame of days (``pid=2024-01-05T00:00:00``) beside spec b's table of the
+    same days as text (``pid=2024-01-05%2000:00:00``): a partition found as written is
+    itself; ``pid=2024-01-05``, no partition as written, is a's and b's in other spellings.
+    Before: ``Registry.key`` took the first it tried (a's) without a word, as ``models show``
+    did. Now it is refused, naming both, in one line from the CLI."""
+    train(spec_dict(name="a", features=["x0", "x1"]), keyed_by(DAYS[:2]), registry=tmp_path / "reg")
+    texts = keyed_by([str(d) for d in DAYS[:2]])  # '2024-01-05 00:00:00'
+    train(spec_dict(name="b", features=["x0", "x1"]), texts, registry=tmp_path / "reg")
+    a, b = "pid=2024-01-05T00:00:00", "pid=2024-01-05%2000:00:00"
+    with Registry.open(tmp_path / "reg") as reg:
+        assert [reg.key(k) for k in (a, b, "pid=2024-01-05 00:00:00")] == [a, b, b]
+        with pytest.raises(DataError, match="ambiguous") as refused:
+            reg.key("pid=2024-01-05")
+    assert f"'{a}'" in str(refused.value) and f"'{b}'" in str(refused.value)
+    result = runner.invoke(
+        app, ["models", "show", "pid=2024-01-05", "--registry", str(tmp_path / "reg")]
+    )
+    assert result.exit_code != 0
+    line = result.output.strip()
+    assert "\n" not in line and "ambiguous" in line and f"'{a}'" in line and f"'{b}'" in line

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
 from routerkit import KEY, feature_rows, open_client
@@ -88,3 +89,28 @@ def test_a_key_of_neither_specs_columns_names_both(client: Any) -> None:
         "the key 'shop=1' names the column 'shop', which no model in this registry is keyed "
         "by: its keys name 'region' and 'shop', or 'store' and 'brand'"
     )
+
+
+def test_a_key_naming_two_specs_partitions_in_other_spellings_is_a_422(tmp_path: Path) -> None:
+    """Spec a's DataFrame of days (``pid=2024-01-05T00:00:00``) beside spec b's table of the
+    same days as text (``pid=2024-01-05%2000:00:00``): ``pid=2024-01-05`` is no partition as
+    written, and both in other spellings. Before: the router answered with a's model, the
+    first spelling it tried. Now it is a 422 naming both, on a route with the fallback and
+    one without; the keys as written are their own."""
+    days, texts = linear_frame(2, 30), linear_frame(2, 30)
+    days["pid"] = days["pid"].map({0: pd.Timestamp("2024-01-05"), 1: pd.Timestamp("2024-01-06")})
+    texts["pid"] = texts["pid"].map({0: "2024-01-05 00:00:00", 1: "2024-01-06 00:00:00"})
+    train(spec_dict(name="a"), days, tmp_path / "reg", backend="local")
+    train(spec_dict(name="b"), texts, tmp_path / "reg", backend="local")
+    a, b = "pid=2024-01-05T00:00:00", "pid=2024-01-05%2000:00:00"
+    with open_client(Settings(registry=tmp_path / "reg")) as client:
+        for key in (a, b):
+            got = client.get(f"/v1/partitions/{key}")
+            assert got.status_code == 200 and got.json()["partition"] == key, got.text
+        for method, path in (("GET", ""), ("POST", "/predict")):
+            r = client.request(method, f"/v1/partitions/pid=2024-01-05{path}",
+                               json={"rows": SHOP_ROWS})  # fmt: skip
+            assert r.status_code == 422, r.text
+            (problem,) = r.json()["detail"]
+            assert problem["candidates"] == [a, b], problem
+            assert "ambiguous" in problem["msg"] and problem["loc"] == ["path", "key"]
