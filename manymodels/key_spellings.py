@@ -16,6 +16,7 @@ numbers are read as the registry holds them first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ Present = Callable[[Sequence[str]], set[str]]
 
 def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
     """Whether a key column of ``df`` may be written otherwise by a registry: timestamps or
-    dates (a datetime column, or values whose text reads ``YYYY-…``), or a column of ``0``
-    and ``1`` (a boolean's flags, as a CSV writes them). Checks dtypes and one value per
+    dates (a datetime column, or values whose text reads ``YYYY-…``), text reading as a
+    decimal (``2.0``), booleans, or a column of ``0`` and ``1`` (a boolean's flags, as a
+    CSV writes them). Checks dtypes and one value per
     column (and ``0``/``1`` in a column of integers): a table keyed by plain codes or text
     pays nothing more."""
     for c in columns:
@@ -50,18 +52,23 @@ def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
             continue
         if column.dtype.kind in "OSUT" or isinstance(column.dtype, pd.StringDtype):
             first = column.first_valid_index()
-            if first is not None and _dated(column.loc[first]):
+            if first is not None and _spelt_otherwise(column.loc[first]):
                 return True
     return False
 
 
-def _dated(value: Any) -> bool:
-    """Whether one key value's text starts like a date (``2024-01-05…``)."""
+def _spelt_otherwise(value: Any) -> bool:
+    """Whether one key value's text starts like a date (``2024-01-05…``) or reads as a
+    decimal number (``2.0``, a text column's: a named ``store=2.0`` found ``store=2``, and
+    the same value in a table trained ``store=2.0`` beside it)."""
     try:
         text = format_value(value)
     except DataError:  # a value no key writes: split names it
         return False
-    return text[4:5] == "-" and text[:4].isdigit()
+    return (text[4:5] == "-" and text[:4].isdigit()) or _DECIMAL.fullmatch(text) is not None
+
+
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+", re.ASCII)
 
 
 def keys_as_spelt(

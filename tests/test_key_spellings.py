@@ -19,6 +19,7 @@ from manymodels.exceptions import DataError
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.scoring import score
 
 runner = CliRunner()
 SPEC = spec_dict(features=["x0", "x1"])
@@ -155,6 +156,20 @@ def test_a_dataframes_booleans_train_a_csvs_flag_partitions(tmp_path: Path) -> N
             "pid=1", "pid=1", "pid=1", "pid=0"
         ]  # fmt: skip
         assert reg.get_partition("pid=1").key_values == {"pid": 1}
+
+
+def test_a_text_column_of_integral_decimals_trains_the_integer_partitions(tmp_path: Path) -> None:
+    """A table whose key column is text reading '2.0' (a Parquet or a DataFrame of strings)
+    after a DataFrame of integers trained 'pid=2': a named 'pid=2.0' found 'pid=2', but
+    training made 'pid=2.0' and 'pid=3.0' beside them. Now the table's keys follow the same
+    rule: the registry's two get version 2; a decimal no partition is spelt as stays new."""
+    train(SPEC, keyed_by([2, 3]), tmp_path / "reg", backend="local")
+    train(SPEC, keyed_by(["2.0", "3.0", "4.0"]), tmp_path / "reg", backend="local")
+    assert partitions(tmp_path / "reg") == {
+        "__fallback__": 2, "pid=2": 2, "pid=3": 2, "pid=4.0": 1
+    }  # fmt: skip
+    scored = score(keyed_by(["2.0"]), tmp_path / "reg")  # scoring read them so already
+    assert set(scored["served_by"]) == {"pid=2"}
 
 
 def test_a_key_found_as_written_or_new_is_never_respelt(tmp_path: Path) -> None:
