@@ -50,6 +50,7 @@ from manymodels.exceptions import (
     DataError,
     ManyModelsError,
     NothingToRollBack,
+    PartitionNotFound,
     RegistryError,
     RunBusy,
     SpecError,
@@ -59,6 +60,7 @@ from manymodels.exceptions import (
     storage_full,
 )
 from serving.auth import carries_admin_token
+from serving.keys import path_key
 from serving.redact import local_roots, redact_text
 from serving.rows import InvalidRows
 
@@ -122,6 +124,20 @@ def detail_for(error: ManyModelsError) -> Any:
     return str(error)
 
 
+def misshapen_key(request: Request) -> InvalidRows | None:
+    """The 422 of the path's key (``…/v1/partitions/{key}/…``) when it is misshapen
+    (``Resolver.misshapen``: ``store=2,brand``, ``=2``, ``%FF``…), for a 404 about to be
+    answered: the routes that never serve the fallback (a partition's page, explain,
+    actuals, forecast, promote, rollback, retrain, ``fallback=false``) said "no partition"
+    where the fallback's routes said what is wrong. Runs only on a 404, never on a hit."""
+    decoded = request.path_params.get("key")
+    service = getattr(request.app.state, "service", None)
+    if not isinstance(decoded, str) or service is None:
+        return None
+    shape: InvalidRows | None = service.misshapen(path_key(request, decoded))  # as sent
+    return shape
+
+
 def full_message(error: BaseException) -> str:
     """One line naming a full disk, and what was being written."""
     return f"insufficient storage (a disk or quota is full): {first_line(error)}"
@@ -129,6 +145,8 @@ def full_message(error: BaseException) -> str:
 
 async def _ours(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ManyModelsError)
+    if isinstance(exc, PartitionNotFound) and (misshapen := misshapen_key(request)) is not None:
+        exc = misshapen
     status = status_for(exc)
     if status >= 500:
         logger.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from manymodels.keys import one_value
+
 SHOWN_SPECS = 5  # key column sets a 422 lists; a registry holds one or a few
 
 
@@ -71,6 +73,7 @@ def dangling(text: str, part: str, known: Sequence[Sequence[str]]) -> dict[str, 
     msg = (
         f"the key '{text}' has a part with {what} ('{part}'): a key reads {key_forms(expected)}"
         + (" (a ',' in a value is sent as %2C)" if what == "no '='" else "")
+        + (one_value(text, expected[0]) if len(expected) == 1 else "")  # pid=a,b: 'a,b'?
     )
     return key_problem(text, msg, part=part, expected=expected)
 

@@ -139,28 +139,41 @@ class Resolver:
         at all too. So were a part with no '=' or no column name (``store=2,brand``, ``=2``)
         and escapes that are no UTF-8 (``%FF``, read as U+FFFD). One decode and one set
         lookup."""
-        if (escapes := undecodable(text)) is not None:
-            raise InvalidRows([not_utf8(text, escapes)])
+        if (misshapen := self.misshapen(text)) is not None:
+            raise misshapen
         try:
             named = tuple(decode_key(text))
         except DataError:
-            if (twice := _repeated_column(text)) is not None and (known := self.key_columns()):
-                raise InvalidRows([repeated_column(text, twice, list(known.values()))]) from None
-            if _stray_comma(text) and (known := self.key_columns()):
-                raise InvalidRows([stray_comma(text, list(known.values()))]) from None
-            if (whole := _encoded_whole(text, self.key_columns())) is not None:
-                raise InvalidRows([encoded_whole(text, whole)]) from None
-            if (part := dangling_part(text)) is not None and (known := self.key_columns()):
-                raise InvalidRows([dangling(text, part, list(known.values()))]) from None
             return
         known = self.key_columns()
         if not known or frozenset(named) in known:
             return
         raise InvalidRows([other_columns(text, named, list(known.values()))])
 
+    def misshapen(self, text: str) -> InvalidRows | None:
+        """The 422 of a key that is ``col=value,…`` but for its shape (escapes that are no
+        UTF-8, a column named twice, a stray ',', a key percent-encoded whole, a part with no
+        '=' or no column name), or ``None``. A part with an empty value (``brand=``) is a
+        key: training writes a partition so for an empty text value (NaN is refused)."""
+        if (escapes := undecodable(text)) is not None:
+            return InvalidRows([not_utf8(text, escapes)])
+        try:
+            decode_key(text)
+        except DataError:
+            if (twice := _repeated_column(text)) is not None and (known := self.key_columns()):
+                return InvalidRows([repeated_column(text, twice, list(known.values()))])
+            if _stray_comma(text) and (known := self.key_columns()):
+                return InvalidRows([stray_comma(text, list(known.values()))])
+            if (whole := _encoded_whole(text, self.key_columns())) is not None:
+                return InvalidRows([encoded_whole(text, whole)])
+            if (part := dangling_part(text)) is not None and (known := self.key_columns()):
+                return InvalidRows([dangling(text, part, list(known.values()))])
+        return None
+
     def missing(self, text: str, key: str | None, where: str, why: str = "") -> PartitionNotFound:
         """The 404 of ``text`` (canonical: ``key``), saying which it is: a key of other
-        columns than the registry's, or of its columns with no version ``where``."""
+        columns than the registry's, or of its columns with no version ``where``. A key
+        misshapen is a 422 instead, on every route (``serving.errors``: ``misshapen``)."""
         detail = ""
         if len(text) <= MAX_KEY_LENGTH:  # the spec's columns the key names, else the first's
             order = self._spec_order(text)

@@ -15,6 +15,7 @@ from routerkit import (
     KEY,
     SLASH_BRAND,
     SLASH_KEY,
+    TOKEN,
     TWO_VERSIONS,
     expected,
     feature_rows,
@@ -590,3 +591,41 @@ def test_a_fallback_row_in_a_batch_is_not_given_a_partitions_lags(tmp_path: Path
         r = client.post("/v1/predict", json={"rows": [{"pid": 0, **full}, new]})
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "rows", 1, "y_lag1"]
+
+
+# every route that takes a key and never serves the fallback: method, path after the key,
+# a body (the rows filled in), and whether it asks for the admin token
+NO_FALLBACK_ROUTES = [
+    ("GET", "", None, False),
+    ("GET", "/explain", None, False),
+    ("POST", "/predict?fallback=false", "rows", False),
+    ("POST", "/actuals", "actuals", False),
+    ("POST", "/forecast", {"horizon": 2}, False),
+    ("POST", "/promote", {"version": 1}, True),
+    ("POST", "/rollback", {}, True),
+    ("POST", "/retrain", "actuals", True),
+]
+
+
+@pytest.mark.parametrize("sent", ["store=2,brand", "=2", "store=2,brand=%FF", "store=2,,brand=x"])
+def test_a_key_misshapen_is_the_same_422_on_every_route(server: str, sent: str) -> None:
+    """The routes that never serve the fallback (a partition's page, explain, predict with
+    ``fallback=false``, actuals, forecast, promote, rollback, retrain) answered a misshapen
+    key with a 404 ("no partition … in the registry"), where the fallback's routes answered
+    a 422 saying what is wrong with it. Now each answers that 422, the same body, over real
+    HTTP. A key with an empty value (``brand=``) is a key: training writes a partition so
+    for an empty text value, and it is a 404 there as any key of no partition."""
+    rows = feature_rows(1)
+    bodies = {"rows": {"rows": rows}, "actuals": {"rows": [{**rows[0], "units": 1.0}]}}
+    said = httpx.post(f"{server}/v1/partitions/{sent}/predict", json={"rows": rows})
+    assert said.status_code == 422, said.text
+    for method, path, body, admin in NO_FALLBACK_ROUTES:
+        r = httpx.request(
+            method,
+            f"{server}/v1/partitions/{sent}{path}",
+            json=bodies.get(body, body) if isinstance(body, str) else body,
+            headers={"Authorization": f"Bearer {TOKEN}"} if admin else {},
+        )
+        assert (r.status_code, r.json()) == (422, said.json()), (path, r.text)
+    empty = httpx.get(f"{server}/v1/partitions/store=2,brand=")
+    assert empty.status_code == 404 and "no partition 'store=2,brand='" in empty.text, empty.text
