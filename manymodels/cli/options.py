@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -33,7 +34,8 @@ def registry_dir(text: str) -> Path:
 
 def registry_db(text: str) -> str:
     """``--registry-db``'s URL; an in-memory SQLite database refused (``sqlite://``,
-    ``sqlite:///`` — ``sqlite:///$DB`` with ``DB`` unset — or ``:memory:``): ``train``
+    ``sqlite:///`` — ``sqlite:///$DB`` with ``DB`` unset — ``:memory:``, or a ``file:`` URI
+    with ``mode=memory``, ``_in_memory``): ``train``
     recorded a whole run in a database that was gone when it exited, left its models in the
     store with no registry to name them, and said ``next: manymodels serve --registry-db
     sqlite://``. Any other text is the opener's to judge (it says why in one line)."""
@@ -45,14 +47,28 @@ def registry_db(text: str) -> str:
         url = make_url(text)
     except Exception:  # SQLAlchemy's own, or ValueError: opening says why
         return text
-    name = url.database or ""
-    if name in ("", ":memory:") or (name.startswith("file:") and "memory" in name):
+    if _in_memory(url.database or "", url.query):
         shown = text if url.password is None else url.render_as_string(hide_password=True)
         raise typer.BadParameter(
             f"'{shown}' is an in-memory SQLite database, gone when the command ends: name "
             "the file (sqlite:///path/registry.db; four slashes for an absolute path)"
         )
     return text
+
+
+def _in_memory(name: str, query: Mapping[str, str | tuple[str, ...]]) -> bool:
+    """Whether SQLite keeps the database ``name`` (a URL's, its ``query`` beside it) only in
+    memory or a temporary file: no name or ``:memory:``, or a ``file:`` URI of ``:memory:`` or
+    with ``mode=memory`` (SQLite's shared in-memory form, ``file:db1?mode=memory&uri=true``).
+    The word alone does not make it so: ``file:/srv/memory-lab/registry.db`` is a file."""
+    if name in ("", ":memory:"):
+        return True
+    if not name.startswith("file:"):
+        return False
+    path, _, own = name[len("file:") :].partition("?")
+    modes = query.get("mode", ())
+    modes = (modes,) if isinstance(modes, str) else modes
+    return path in ("", ":memory:") or "memory" in modes or "mode=memory" in own.split("&")
 
 
 RegistryOpt = Annotated[

@@ -57,3 +57,31 @@ def test_an_in_memory_registry_database_is_refused_before_anything_is_written(
             "(sqlite:///path/registry.db; four slashes for an absolute path)"
         ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
+
+
+def test_a_file_uri_is_judged_by_its_mode_not_by_the_word_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's shared in-memory URI (``file:db1?mode=memory&uri=true``, its docs' form)
+    trained into a database gone at exit, where a file URI whose path held the word (a
+    directory memory-lab/) was refused as in-memory. Now the first is the one-line refusal
+    and the second trains into its file."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(3, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("memory"))
+    cli = CliRunner()
+    train = ["train", "spec.toml", "rows.csv", "--artifacts", "store"]
+    shared = "sqlite:///file:db1?mode=memory&cache=shared&uri=true"
+    done = cli.invoke(app, [*train, "--registry-db", shared])
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"error: --registry-db (env var: MANYMODELS_REGISTRY_DB): '{shared}' is an in-memory "
+        "SQLite database, gone when the command ends: name the file "
+        "(sqlite:///path/registry.db; four slashes for an absolute path)"
+    ]
+    assert not Path("store").exists()
+    (tmp_path / "memory-lab").mkdir()
+    on_disk = f"sqlite:///file:{tmp_path}/memory-lab/registry.db?uri=true"
+    done = cli.invoke(app, [*train, "--registry-db", on_disk])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "memory-lab" / "registry.db").stat().st_size > 0
