@@ -114,3 +114,26 @@ def test_score_and_forecast_refuse_it_before_reading_anything(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: the artifact store {wrong} holds none of this registry")
+
+
+def test_train_over_its_own_directorys_lost_models_replaces_them(
+    root: Path, tmp_path: Path
+) -> None:
+    """The registry's own artifacts/ wiped (a disk replaced): `train` refused it as a store
+    holding none of the models ("is it the store … was trained into (--artifacts …)?"), though
+    no URL names it and a retrain is the repair doctor advises, so nothing could mend the
+    registry. It trains now, replacing each champion it cannot load; an --artifacts store
+    elsewhere holding none of the models is still refused, nothing recorded."""
+    with Registry.open(root, artifacts=str(tmp_path / "misspelt")) as wrong:
+        before = wrong.count_runs()
+        with pytest.raises(ArtifactError, match="holds none of this registry's models"):
+            train(spec_dict(), linear_frame(4, 40), wrong, backend="local")
+        assert wrong.count_runs() == before
+    shutil.rmtree(root / "artifacts")
+    train(spec_dict(), linear_frame(4, 40), root, backend="local")
+    with Registry.open(root) as reg:
+        check_store(reg)
+        for key in ("pid=0", "pid=3"):
+            ev = reg.get_version(key, 2).evaluation
+            assert ev["promote"] and ev["reason"].startswith("champion v1 cannot be loaded (")
+            reg.load_model(key)  # production loads again

@@ -17,10 +17,12 @@ a word, and a router said it was ready and answered every model 409 "artifact â€
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from manymodels.artifacts import OWNERS_DIR
+from manymodels.artifacts import OWNERS_DIR, LocalArtifactStore
 from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable, first_line
+from manymodels.registry.location import ARTIFACTS_DIR
 from manymodels.registry.store import describe_url
 
 if TYPE_CHECKING:
@@ -89,3 +91,14 @@ def check_store(reg: Registry) -> None:
         f"partition '{key}' version {version} ({digest[:12]}){others}{mark}; is it the store "
         f"{describe_url(reg.db_url)} was trained into (--artifacts, MANYMODELS_ARTIFACTS)?"
     )
+
+
+def own_directory(reg: Registry) -> bool:
+    """Whether the store is the registry directory's own ``artifacts/`` (no ``--artifacts``
+    elsewhere). No URL names it, so none can be misspelt: a store there holding none of the
+    models lost them (a disk wiped or replaced), and ``train`` is the repair doctor advises
+    (a champion that cannot be loaded is replaced), which ``check_store`` would refuse."""
+    store = reg.artifacts
+    if reg.root is None or not isinstance(store, LocalArtifactStore):
+        return False
+    return store.root.resolve() == (Path(reg.root) / ARTIFACTS_DIR).resolve()
