@@ -137,3 +137,20 @@ def test_train_over_its_own_directorys_lost_models_replaces_them(
             ev = reg.get_version(key, 2).evaluation
             assert ev["promote"] and ev["reason"].startswith("champion v1 cannot be loaded (")
             reg.load_model(key)  # production loads again
+
+
+def test_its_own_directory_emptied_is_called_lost_not_misspelt(root: Path) -> None:
+    """No URL names a registry's own artifacts/, yet its loss was refused with "is it the
+    store … was trained into (--artifacts, MANYMODELS_ARTIFACTS)?" and doctor's "run doctor
+    with that store": both sent the user after a flag they never gave. Now the one line
+    says the models were lost and how to mend it; doctor the same, once."""
+    shutil.rmtree(root / "artifacts")
+    with Registry.open(root) as reg, pytest.raises(ArtifactError) as caught:
+        check_store(reg)
+    said = str(caught.value)
+    assert "its models were lost: restore the directory from a backup, or train again" in said
+    assert "--artifacts" not in said and "\n" not in said
+    done = CliRunner().invoke(app, ["doctor", "--registry", str(root)])
+    problems = [line for line in done.output.splitlines() if line.startswith("problem:")]
+    assert done.exit_code == 1 and len(problems) == 1, done.output
+    assert "its models were lost" in problems[0] and "run doctor with that store" not in problems[0]

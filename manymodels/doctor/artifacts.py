@@ -64,14 +64,15 @@ def wrong_store(registry: Registry) -> Problem | None:
     by). Read artifact by artifact, each was "missing" and advised a restore or a retrain —
     one line per version, 100,000 at 100,000 partitions — where the fix is the URL. A store
     that does not answer is left to ``verify``, which says so."""
-    from manymodels.registry.ownership import check_store
+    from manymodels.registry.ownership import check_store, own_directory
 
     try:
         check_store(registry)
     except ArtifactStoreUnavailable:
         return None
     except ArtifactError as e:
-        said = f"{first_line(e)} (its artifacts were not checked: run doctor with that store)"
+        again = "" if own_directory(registry) else ": run doctor with that store"
+        said = f"{first_line(e)} (its artifacts were not checked{again})"
         return Problem(kind="artifact_store_wrong", message=said)
     return None
 

@@ -86,10 +86,16 @@ def check_store(reg: Registry) -> None:
     n = len(sampled) - 1
     others = f" nor of {n} more version{'s' * (n > 1)}" if n else ""
     mark = f", and no mark of this registry ({OWNERS_DIR}/{mine})" if mine is not None else ""
+    ask = (  # its own artifacts/ is named by no URL: lost, not misspelt
+        "its models were lost: restore the directory from a backup, or train again (a "
+        "champion that cannot be loaded is replaced)"
+        if own_directory(reg)
+        else f"is it the store {describe_url(reg.db_url)} was trained into (--artifacts, "
+        "MANYMODELS_ARTIFACTS)?"
+    )
     raise ArtifactError(
         f"the artifact store {url} holds none of this registry's models: no artifact of "
-        f"partition '{key}' version {version} ({digest[:12]}){others}{mark}; is it the store "
-        f"{describe_url(reg.db_url)} was trained into (--artifacts, MANYMODELS_ARTIFACTS)?"
+        f"partition '{key}' version {version} ({digest[:12]}){others}{mark}; {ask}"
     )
 
 
