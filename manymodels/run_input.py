@@ -23,6 +23,7 @@ from manymodels.key_selection import KeySelection
 from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
+from manymodels.registry.ownership import check_training_store
 from manymodels.run_plan import changed_keys, require_same_keys, table_notes, wanted_keys
 from manymodels.signing import Signer
 from manymodels.spec import Spec
@@ -137,9 +138,11 @@ def would_retrain(
     changed``, every partition of ``data``) would train, read and decided as the run decides
     them (``read_input``, ``run_plan.changed_keys``, with ``spec_edits`` as the retrain sets
     it: flagged keys only), recording nothing: its ``--dry-run``. Refused as the run is
-    (``plan_run``'s checks: the registry's key columns, the target its champions predict),
-    rather than listing keys a run then trains none of."""
+    (``plan_run``'s checks: the registry's key columns, a store without its models — a
+    misspelt ``--artifacts`` —, the target its champions predict), rather than listing keys
+    a run then trains none of."""
     require_same_keys(reg, spec)
+    check_training_store(reg)
     got = read_input(spec, data, reg, append=append, only=only, skip_absent=True)
     todo = got.table if got.wanted is None else got.table.select(got.wanted)
     last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY])

@@ -28,7 +28,7 @@ from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
-from manymodels.registry.ownership import check_store, claim_store, own_directory
+from manymodels.registry.ownership import check_training_store, claim_store
 from manymodels.registry.store import ProductionRef, now
 from manymodels.run_busy import beats, refuse_beside_a_run, whereabouts
 from manymodels.signing import verify
@@ -179,8 +179,7 @@ def plan_run(
     # a misspelt --artifacts: every champion "cannot be loaded" there and was replaced, the
     # new versions promoted with their models in a store no router reads (a few lookups);
     # the registry's own artifacts/ cannot be misspelt: its models lost, training replaces them
-    if not own_directory(reg):
-        check_store(reg)
+    check_training_store(reg)
     if resume is not None and changed_only and not spec_edits:  # as the run started: `train
         # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
         spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))

@@ -108,3 +108,11 @@ def own_directory(reg: Registry) -> bool:
     if reg.root is None or not isinstance(store, LocalArtifactStore):
         return False
     return store.root.resolve() == (Path(reg.root) / ARTIFACTS_DIR).resolve()
+
+
+def check_training_store(reg: Registry) -> None:
+    """``check_store`` as a run asks it (``run_plan.plan_run``, and its dry run,
+    ``run_input.would_retrain``, which lists nothing the run refuses): except over the
+    registry's own directory, whose lost models the run replaces (``own_directory``)."""
+    if not own_directory(reg):
+        check_store(reg)

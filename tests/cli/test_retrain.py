@@ -66,3 +66,26 @@ def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(tmp_path: Path
         f"nothing to retrain: all 5 partitions in {data} have the data they were last "
         "trained (or skipped) on"
     ]
+
+
+def test_retrain_dry_run_over_a_misspelt_store_is_refused_as_the_run_is(tmp_path: Path) -> None:
+    """`retrain --when changed --dry-run --artifacts <a misspelt store>` listed the changed
+    partitions (exit 0) where the run itself is refused ("holds none of this registry's
+    models"): a dry run must not promise a run that cannot happen. Now the same one line."""
+    spec, data, registry = tmp_path / "spec.toml", tmp_path / "d.parquet", tmp_path / "reg"
+    spec.write_text(SPEC_TOML)
+    first = _frame()
+    first.to_parquet(data)
+    base = ["--registry", str(registry), "--backend", "local"]
+    done = runner.invoke(cli_app, ["train", str(spec), str(data), *base])
+    assert done.exit_code == 0, done.output
+    grown = _frame(seed=1)[lambda d: d.pid.isin([1, 3])].head(50)
+    pd.concat([first, grown], ignore_index=True).to_parquet(data)
+    wrong = ["--artifacts", str(tmp_path / "misspelt")]
+    args = ["retrain", str(spec), str(data), "--when", "changed", *base, *wrong]
+    run = runner.invoke(cli_app, args)
+    listed = runner.invoke(cli_app, [*args, "--dry-run"])
+    assert run.exit_code == listed.exit_code == 1, listed.output
+    said = [line for line in listed.output.splitlines() if line]
+    assert len(said) == 1 and "holds none of this registry's models" in said[0], listed.output
+    assert said == [line for line in run.output.splitlines() if line]
