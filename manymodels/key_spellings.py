@@ -44,8 +44,8 @@ def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
             return False
     for c in columns:
         column = df[c]
-        if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_bool_dtype(column):
-            return True  # a boolean: a CSV of flags trained it as 1/0
+        if pd.api.types.is_datetime64_any_dtype(column):
+            return True
         if pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column):
             if len(column) and bool(column.isin((0, 1)).all()):
                 return True
@@ -121,8 +121,6 @@ def keys_as_spelt(
         flags = pd.unique(column)
         if len(flags) <= 2 and set(flags.tolist()) <= {"true", "false"}:
             column = column == "true"  # booleans, as the registry's: an append casts so
-        elif len(flags) <= 2 and set(flags.tolist()) <= {"1", "0"}:
-            column = (column == "1").astype(np.int64)  # a 0/1 column's flags, likewise
         out[c] = column
     return out
 

@@ -25,7 +25,6 @@ _TIMESTAMP = re.compile(
     re.ASCII,
 )
 _BOOLS = {"true": "true", "1": "true", "false": "false", "0": "false"}
-_FLAGS = {"true": "1", "false": "0"}
 _BOOLISH = re.compile(r"=(?:true|false|1|0)(?:,|$)", re.ASCII | re.IGNORECASE)
 
 
@@ -76,14 +75,6 @@ def boolean(value: str) -> str | None:
     return text if text is not None and text != value else None
 
 
-def flag(value: str) -> str | None:
-    """``true``, ``True`` → ``1`` (the falses → ``0``): a boolean as a column of 0/1 flags
-    (a CSV's, a database export's integers) trains it, or ``None`` if no boolean's word.
-    ``boolean`` the other way: ``1`` found a partition trained as ``true``, ``true`` never
-    one trained as ``1``."""
-    return _FLAGS.get(value.lower())
-
-
 def time_forms(values: list[str]) -> list[list[str]]:
     """A key's ``values`` with its dates and times written each way a table writes them
     (``time_spellings``: every one the same way, as one table writes all its timestamps),
@@ -109,10 +100,7 @@ def boolean_forms(values: list[str]) -> list[list[str]]:
     or ``0`` alone. An integer column holds ``1`` too: ``store=1,flag=True`` respelt at once
     was ``store=true,flag=true``, "no partition" for the ``store=1,flag=true`` training wrote.
     At most two more forms than the key has values."""
-    spelt = [boolean(v) for v in values]
-    if not any(spelt):  # written as training writes booleans already (``true``): none
-        return []
-    out = [o if o is not None else v for v, o in zip(values, spelt, strict=True)]
+    out = [o if o is not None else v for v, o in zip(values, map(boolean, values), strict=True)]
     words = [o if v not in ("0", "1") else v for v, o in zip(values, out, strict=True)]
     ways = [out, words]
     for i, value in enumerate(values):
@@ -122,27 +110,11 @@ def boolean_forms(values: list[str]) -> list[list[str]]:
     return list(unique.values())
 
 
-def flag_forms(values: list[str]) -> list[list[str]]:
-    """A key's ``values`` with its booleans' words written ``1``/``0`` (``flag``): every one
-    at once, and, when it holds more than one, each alone (a text column holds ``true``
-    too). At most one more form than the key has values; none without a boolean's word."""
-    flags = [flag(v) for v in values]
-    if not any(flags):
-        return []
-    ways = [[f if f is not None else v for v, f in zip(values, flags, strict=True)]]
-    if sum(f is not None for f in flags) > 1:
-        ways += [[*values[:i], f, *values[i + 1 :]] for i, f in enumerate(flags) if f is not None]
-    unique = {tuple(w): w for w in ways if w != values}
-    return list(unique.values())
-
-
 def value_forms(values: list[str]) -> list[list[str]]:
     """The other spellings of a key's ``values`` that training may have written, in the
     order they are tried: integral numbers (``2.0`` as ``2``), then each of those with its
     dates and times written each way (``time_forms``), then each of all those with its
-    booleans as ``true``/``false`` (``boolean_forms``), then each of those before these
-    with its booleans' words as ``1``/``0`` (``flag_forms``: a 0/1 integer column's, so ``1``
-    names ``true`` and ``true`` names ``1``); the values as given left out, and
+    booleans as ``true``/``false`` (``boolean_forms``); the values as given left out, and
     each form once. The one list of spellings: a key named (``keys.trained_forms``) and a
     table's keys (``key_spellings``) try the same ones, in the same order. A bounded few
     whatever the values, each found from their text alone; nothing parsed for values
@@ -155,9 +127,7 @@ def value_forms(values: list[str]) -> list[list[str]]:
     if any("-" in v for v in values):
         forms += [way for form in forms for way in time_forms(form)]
     if any(v.lower() in _BOOLS for v in values):
-        worded = list(forms)
-        forms += [way for form in worded for way in boolean_forms(form)]
-        forms += [way for form in worded for way in flag_forms(form)]
+        forms += [way for form in forms for way in boolean_forms(form)]
     unique = {tuple(f): f for f in forms[1:]}
     unique.pop(tuple(values), None)
     return list(unique.values())
@@ -171,4 +141,4 @@ def same_value(given: str, trained: str) -> bool:
         return True
     if trained in time_spellings(given):
         return True
-    return any(rewrite(given) == trained for rewrite in (integral, boolean, flag))
+    return any(rewrite(given) == trained for rewrite in (integral, boolean))

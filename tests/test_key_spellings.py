@@ -140,24 +140,6 @@ def test_a_csvs_flags_train_a_dataframes_boolean_partitions(tmp_path: Path) -> N
     assert partitions(tmp_path / "reg") == {"__fallback__": 2, "pid=false": 2, "pid=true": 2}
 
 
-def test_a_dataframes_booleans_train_a_csvs_flag_partitions(tmp_path: Path) -> None:
-    """The other way: a CSV of 1/0 flags trained 'pid=1' and 'pid=0' (an integer column);
-    the same data as a DataFrame of booleans made 'pid=true' and 'pid=false' beside them,
-    and ``Registry.key('pid=true')`` was "no partition", where 'pid=1' found a partition
-    trained as 'pid=true'. Now the DataFrame trains the CSV's two, and 'pid=true',
-    'pid=True' and a Python ``True`` name 'pid=1'."""
-    df = keyed_by([False, True])
-    df.assign(pid=df["pid"].astype(int)).to_csv(tmp_path / "data.csv", index=False)
-    cli(tmp_path, "train", str(tmp_path / "data.csv"), "--backend", "local")
-    train(SPEC, df, tmp_path / "reg", backend="local")
-    assert partitions(tmp_path / "reg") == {"__fallback__": 2, "pid=0": 2, "pid=1": 2}
-    with Registry.open(tmp_path / "reg") as reg:
-        assert [reg.key(k) for k in ("pid=true", "pid=True", True, "pid=false")] == [
-            "pid=1", "pid=1", "pid=1", "pid=0"
-        ]  # fmt: skip
-        assert reg.get_partition("pid=1").key_values == {"pid": 1}
-
-
 def test_a_text_column_of_integral_decimals_trains_the_integer_partitions(tmp_path: Path) -> None:
     """A table whose key column is text reading '2.0' (a Parquet or a DataFrame of strings)
     after a DataFrame of integers trained 'pid=2': a named 'pid=2.0' found 'pid=2', but

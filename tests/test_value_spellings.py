@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from manymodels.value_spellings import boolean, same_value, time_spellings, value_forms
+from manymodels.value_spellings import boolean, same_value, time_spellings
 
 
 @pytest.mark.parametrize(
@@ -46,13 +46,3 @@ def test_same_value_reads_each_spelling_as_its_value() -> None:
     assert same_value("True", "true") and same_value("2.0", "2")
     assert not same_value("2024-01-05 10:31", "2024-01-05T10:30:00")
     assert not same_value("False", "true") and not same_value("2.5", "2")
-
-
-def test_a_boolean_is_spelt_as_a_flag_both_ways() -> None:
-    """``1`` found a partition trained as ``true``; ``true`` never found one trained as
-    ``1`` (a 0/1 integer column). Now each is the other's spelling, in the one list."""
-    assert ["1"] in value_forms(["true"]) and ["0"] in value_forms(["False"])
-    assert ["true"] in value_forms(["1"])
-    assert value_forms(["True"]) == [["true"], ["1"]]  # the word first, as before
-    assert ["1", "1"] in value_forms(["1", "true"])  # store=1,flag=1 for store=1,flag=true
-    assert same_value("true", "1") and same_value("FALSE", "0") and not same_value("true", "0")

@@ -164,16 +164,14 @@ def test_an_overflowing_prediction_is_a_422_as_in_a_validated_answer(
 
 def test_values_that_compare_equal_are_still_their_own_keys(client: Any) -> None:
     """1, 1.0 and True are one dict key in Python; as partition keys 1 and 1.0 are pid=1 and
-    True is pid=true — whatever came first. pid=true is unknown here, and names pid=1 in a
-    0/1 column's spelling (``value_spellings.flag``), as pid=1 names a partition trained as
-    pid=true: the partition answers it, not the fallback."""
+    True is pid=true (unknown here, so the fallback answers it) — whatever came first."""
     features = {f: 0.5 for f in FEATURES}
     rows = [{"pid": v, **features} for v in (1, True, 1.0, True, 1)]
     for order in (rows, rows[::-1]):
         r = client.post("/v1/predict", json={"rows": order})
         assert r.status_code == 200, r.text
         got = [(a["partition"], a["fallback"]) for a in r.json()["predictions"]]
-        want = [("pid=1", False) for _ in order]
+        want = [("pid=true", True) if v["pid"] is True else ("pid=1", False) for v in order]
         assert got == want
 
 
