@@ -23,6 +23,7 @@ ARGUMENTS: dict[type[BaseException], tuple[Any, ...]] = {
     ex.RunInterrupted: ("abc123",),
     ex.RunBusy: ("run abc123 is still training", "abc123"),
     ex.ArtifactNotFound: ("artifact gone", "deadbeef"),
+    ex.AmbiguousKey: ("pid=1.0", ["pid=1", "pid=true"]),
 }
 
 
