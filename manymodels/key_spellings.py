@@ -35,10 +35,9 @@ Present = Callable[[Sequence[str]], set[str]]
 def respellable(df: pd.DataFrame, columns: Sequence[str]) -> bool:
     """Whether a key column of ``df`` may be written otherwise by a registry: timestamps or
     dates (a datetime column, or values whose text reads ``YYYY-…``), text reading as a
-    decimal (``2.0``), booleans, or a column of ``0`` and ``1`` (a boolean's flags, as a
-    CSV writes them). Checks dtypes and one value per
-    column (and ``0``/``1`` in a column of integers): a table keyed by plain codes or text
-    pays nothing more."""
+    decimal (``2.0``), or a column of ``0`` and ``1`` (a boolean's flags, as a CSV writes
+    them). Checks dtypes and one value per column (and ``0``/``1`` in a column of integers):
+    a table keyed by plain codes or text pays nothing more."""
     for c in columns:
         if c not in df.columns:
             return False
