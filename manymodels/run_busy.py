@@ -55,11 +55,11 @@ def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = N
 
 def training_now(run: Run) -> bool:
     """Whether ``run`` is surely training now: its process alive on this machine, or beating
-    elsewhere (``beats``). The one test of ``RunBusy``, ``runs abandon``, a resume and
+    elsewhere (``Run.beating``). The one test of ``RunBusy``, ``runs abandon``, a resume and
     ``doctor``: RunBusy and abandon took a heartbeat stamped in the future for a beat."""
     if run.status != "running" or seen_stopped(run):
         return False
-    return bool(run.owner_alive) or beats(run)
+    return bool(run.owner_alive) or run.beating
 
 
 def seen_stopped(run: Run) -> bool:
@@ -71,13 +71,6 @@ def seen_stopped(run: Run) -> bool:
     even of a run whose process this machine sees alive, which ``training_now`` (so
     ``RunBusy``) takes for training."""
     return run.killed or run.silence is not None or run.ahead is not None
-
-
-def beats(run: Run) -> bool:
-    """``run.beating``: its heartbeat a time, not stamped ahead of this clock past the
-    silence limit (``heartbeat.ahead_by``): such a beat, or one that is no time at all,
-    proves nothing. ``Run.beating`` says so itself now; kept as the name callers use."""
-    return run.beating
 
 
 def busy_message(run: Run) -> str:

@@ -30,7 +30,7 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import check_training_store, claim_store
 from manymodels.registry.store import ProductionRef, now
-from manymodels.run_busy import beats, refuse_beside_a_run, whereabouts
+from manymodels.run_busy import refuse_beside_a_run, whereabouts
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tempnames import host_boot, owner_pid, writer_tag
@@ -240,7 +240,7 @@ def plan_run(
                 f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
                 "wait for it to end, or stop it, before resuming it"
             )
-        if beats(previous) and not mine:  # not a heartbeat stamped ahead of this clock
+        if previous.beating and not mine:  # not a heartbeat stamped ahead of this clock
             raise TrainingError(
                 f"run {resume} is still running ({whereabouts(previous)}; heartbeat at "
                 f"{previous.heartbeat_at}): wait for it to end, or stop it; a run silent for "

@@ -280,7 +280,7 @@ class Run:
         this clock, on either side (a run recorded before heartbeats never is, nor one whose
         beat is no time at all). A beat stamped further ahead (``ahead``: a clock running
         ahead where it beat) proves nothing: it read as beating, and each caller had to ask
-        ``ahead`` too (``run_busy.beats`` did; another would take it for a live run)."""
+        ``ahead`` too (one did; another would take it for a live run)."""
         if self.status != "running" or self.owner_alive is not None or not self.heartbeat_at:
             return False
         if seconds_between(datetime.now(UTC), self.heartbeat_at) is None:
