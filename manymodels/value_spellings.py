@@ -19,11 +19,16 @@ INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 _TIMESTAMP = re.compile(
-    r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<h>[0-9]{2}):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.(?P<frac>[0-9]{1,6}))?)?)?"
-    r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?",
-    re.ASCII,
+    r"(?P<day>\d{4}-\d\d-\d\d)"
+    r"(?:[T ](?P<h>\d\d):(?P<m>\d\d)(?::(?P<s>\d\d)(?:\.(?P<frac>\d+))?)?)?"
+    r"(?P<tz>Z|[+-]\d\d:\d\d)?"
 )
+"""A date or date-time in an ISO spelling (``T`` or a space, minutes or seconds, a fraction,
+a zone). ``\\d`` is any decimal digit on purpose: the posted actuals' digests
+(``monitoring.counted``) were computed so, and a stored digest must not change."""
+
+TimeParts = tuple[str, str | None, str | None, str | None, str | None, str | None]
+"""A time's text as its parts: the day, hour, minute, second, fraction and zone, as written."""
 _BOOLS = {"true": "true", "1": "true", "false": "false", "0": "false"}
 _BOOLISH = re.compile(r"=(?:true|false|1|0)(?:,|$)", re.ASCII | re.IGNORECASE)
 
@@ -45,16 +50,28 @@ def integral(value: str) -> str | None:
     return f"{sign}{digits}" if digits != "0" else "0"
 
 
+def time_parts(value: str) -> TimeParts | None:
+    """``value``'s parts if it is a date or date-time in an ISO spelling (``_TIMESTAMP``),
+    else ``None``. The one reading of a time's text: a key's value respelt
+    (``time_spellings``) and a posted actual's time made one text (``monitoring.counted``)
+    parse it alike; each writes the parts its own way."""
+    match = _TIMESTAMP.fullmatch(value) if value[4:5] == "-" else None
+    if match is None:
+        return None
+    day, h, m, s, frac, tz = match.group("day", "h", "m", "s", "frac", "tz")
+    return (day, h, m, s, frac, tz)
+
+
 def time_spellings(value: str) -> tuple[str | None, str | None, str | None]:
     """``value``, a date or date-time in any ISO spelling (``T`` or a space, with or without
     seconds, ``Z`` for UTC), as a DataFrame's timestamp is written (``isoformat``:
     ``2024-01-05T10:30:00``), as a CSV's day (``2024-01-05``, a midnight without a zone only)
     and as a CSV's timestamp (``2024-01-05 10:30:00``), each ``None`` where it is written so
     already or cannot be. One match for the three: a key tries them on every miss."""
-    match = _TIMESTAMP.fullmatch(value) if value[4:5] == "-" else None
-    if match is None:
+    parts = time_parts(value) if value.isascii() else None
+    if parts is None or len(parts[4] or "") > 6:  # past microseconds: no datetime writes it
         return (None, None, None)
-    day, h, m, s, frac, tz = match.group("day", "h", "m", "s", "frac", "tz")
+    day, h, m, s, frac, tz = parts
     micro = (frac or "").ljust(6, "0")
     fraction = f".{micro}" if micro.strip("0") else ""
     zone = "+00:00" if tz == "Z" else (tz or "")

@@ -23,6 +23,8 @@ from manymodels.value_spellings import boolean, same_value, time_spellings
         ("2024-01-05 10:30+02:00", "2024-01-05T10:30:00+02:00", "2024-01-05 10:30:00+02:00", None),
         ("shop 2024-01-05", None, None, None),
         ("10:30", None, None, None),
+        ("2024-01-05T10:30:00.1234567", None, None, None),  # past microseconds: no datetime's
+        ("２０２４-01-05 10:30", None, None, None),  # fullwidth digits: no table writes them
     ],
 )
 def test_a_timestamp_is_spelt_as_a_dataframe_and_a_csv_write_it(

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, select
 from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
 from manymodels.registry.reads import pairs_in
+from manymodels.value_spellings import time_parts
 
 WIDTH = 12
 """Characters of one digest (9 bytes of sha256, base64): collisions ~2⁻⁷² a pair of rows."""
@@ -67,8 +68,7 @@ def _other(value: Any) -> Any:
         if pd.isna(value):  # (a Parquet date is the text "2026-01-05" of a CSV or JSON)
             return None
         text = pd.Timestamp(value).isoformat()
-        naive = _STAMP.fullmatch(text)  # (one with a zone is written with it)
-        return _stamp_text(naive) if naive else text
+        return _stamp_text(text) or text  # (one with a zone is written with it)
     if isinstance(value, np.generic):  # a numpy number or boolean: as its Python value
         return _plain(value.item())
     if value is pd.NA or value is pd.NaT:
@@ -89,16 +89,19 @@ _CANONICAL = json.JSONEncoder(
 
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
 """A time column's text that is a date alone, as it is written already (most cells)."""
-_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d)(?::(\d\d)(?:\.(\d+))?)?")
-"""A time without a zone, as ISO 8601, pandas and a CSV write it (``T`` or a space)."""
 
 
-def _stamp_text(found: re.Match[str]) -> str:
+def _stamp_text(text: str) -> str | None:
     """A time without a zone as one text: the date alone at midnight, else ``T``, seconds,
-    and no trailing zeros of a fraction (``10:00`` is ``10:00:00.000``)."""
-    day, minute, second, fraction = found.groups()
+    and no trailing zeros of a fraction (``10:00`` is ``10:00:00.000``); ``None`` for a text
+    that is no such time (one with a zone among them: pandas reads those). Its parts are
+    read as a key's value is (``value_spellings.time_parts``)."""
+    parts = time_parts(text)
+    if parts is None or parts[1] is None or parts[5] is not None:
+        return None
+    day, hour, minute, second, fraction, _ = parts
     fraction = (fraction or "").rstrip("0")
-    clock = f"{minute}:{second or '00'}" + (f".{fraction}" if fraction else "")
+    clock = f"{hour}:{minute}:{second or '00'}" + (f".{fraction}" if fraction else "")
     return day if clock == "00:00:00" else f"{day}T{clock}"
 
 
@@ -108,9 +111,9 @@ def _time(value: Any) -> Any:
     "2026-01-05" (a CSV's), "…T10:00:00" and "… 10:00:00", "Z" and "+00:00" — is one."""
     if type(value) is not str or _DATE.fullmatch(value):
         return _plain(value)
-    found = _STAMP.fullmatch(value)
-    if found:  # most times: no parse
-        return _stamp_text(found)
+    found = _stamp_text(value)
+    if found is not None:  # most times: no parse
+        return found
     import pandas as pd
 
     try:

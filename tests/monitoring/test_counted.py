@@ -4,8 +4,11 @@ order, and a window's digests stay bounded."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from manymodels.monitoring import counted
 
@@ -56,3 +59,34 @@ def test_a_time_spelt_another_way_is_the_same_time() -> None:
         [{"t": "2026-01-05 10:00"}]
     )
     assert counted.digests([{"t": "soon"}], (), "t") == counted.digests([{"t": "soon"}])
+
+
+PINNED = [
+    ("2026-01-05", "YB1mfX1AdA_i", "__oTKbP29Zsv"),
+    ("2026-01-05T00:00:00.000", "YB1mfX1AdA_i", "YcDc2BIhCtwJ"),
+    ("2026-01-05 10:00", "bpI1_MGwLvKk", "51ElANvaaUo4"),
+    ("2026-01-05T10", "bpI1_MGwLvKk", "DCLQ-mxjV9-z"),
+    ("2026-01-05T10:00:00.500000", "USJcuAGrI5pI", "sQsvG559SE93"),
+    ("2026-01-05T10:00:00.123456789", "oLkA1YuTHztD", "yt17oUPtirhM"),
+    ("2026-01-05T10:00:00Z", "OoVyv-U4XFPf", "wZOzTORLXWa6"),
+    ("2026-01-05 10:00:00+01:00", "ij6BNDtrVocR", "IfAzhdTz7T8G"),
+    ("２０２６-01-05 10:00", "rtkJB4i8xk9J", "iuADzwuRWitO"),
+    ("soon", "rbzrXXkx1nWE", "Uqc7eDpHj0Eg"),
+    (pd.Timestamp("2026-01-05 10:00:00.000000100"), "1Uwckd_k5meu", "Wf96UEahnRkd"),
+    (pd.Timestamp("2026-01-05", tz="UTC"), "Ql6Qh8yMc6P4", "HudLTKptGoTK"),
+    (np.datetime64("2026-01-05T10:30"), "H9fBlutqvOXg", "TM4LppKPPfSW"),
+    (dt.datetime(2026, 1, 5, 10, 30, 0, 250000), "_2pC2iPToji7", "6ZwxB43ndwt3"),
+    (dt.date(2026, 1, 5), "YB1mfX1AdA_i", "__oTKbP29Zsv"),
+]
+"""Digests of a row ``{"t": cell, "y": 1}`` with ``t`` the time column, and of ``{"t": cell}``
+with no time column, as the code that counted users' stored windows wrote them."""
+
+
+@pytest.mark.parametrize(("cell", "as_time", "as_text"), PINNED)
+def test_a_stored_digest_never_changes(cell: object, as_time: str, as_text: str) -> None:
+    """A digest is kept in users' registries: a repeat posted after an upgrade must be the
+    same digest, or it counts again. Pinned for times spelt many ways (a date, ``T`` or a
+    space, minutes only, a fraction's trailing zeros, nanoseconds, a zone, fullwidth digits,
+    no time at all, pandas, numpy and Python times), whichever module spells them."""
+    assert counted.digests([{"t": cell, "y": 1}], (), "t") == [as_time]
+    assert counted.digests([{"t": cell}]) == [as_text]
