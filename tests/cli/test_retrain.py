@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
@@ -29,10 +31,19 @@ def _frame(seed: int = 0, rows: int = 40, pids: int = 5) -> pd.DataFrame:
     return pd.DataFrame({"pid": pid, "x0": x, "y": 2 * x + pid + rng.normal(size=x.size)})
 
 
-def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(tmp_path: Path) -> None:
-    """5 partitions trained; DATA then has new rows of pid=1 and pid=3 only. `--when changed
-    --dry-run` was refused ("changed is decided by training"); now it lists pid=1 and pid=3,
-    records nothing, and the real run then retrains exactly those."""
+class Grown(NamedTuple):
+    """A trained registry whose data then grew (``grown``), and the command that retrains
+    what changed: ``retrain SPEC DATA --when changed --registry … --backend local``."""
+
+    args: list[str]
+    data: Path
+    registry: Path
+
+
+@pytest.fixture
+def grown(tmp_path: Path) -> Grown:
+    """5 partitions trained from ``DATA`` (``d.parquet``), which then has new rows of pid=1
+    and pid=3 only: what ``--when changed`` retrains."""
     spec, data, registry = tmp_path / "spec.toml", tmp_path / "d.parquet", tmp_path / "reg"
     spec.write_text(SPEC_TOML)
     first = _frame()
@@ -40,9 +51,16 @@ def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(tmp_path: Path
     base = ["--registry", str(registry), "--backend", "local"]
     done = runner.invoke(cli_app, ["train", str(spec), str(data), *base])
     assert done.exit_code == 0, done.output
-    grown = _frame(seed=1)[lambda d: d.pid.isin([1, 3])].head(50)
-    pd.concat([first, grown], ignore_index=True).to_parquet(data)
-    args = ["retrain", str(spec), str(data), "--when", "changed", *base]
+    more = _frame(seed=1)[lambda d: d.pid.isin([1, 3])].head(50)
+    pd.concat([first, more], ignore_index=True).to_parquet(data)
+    return Grown(["retrain", str(spec), str(data), "--when", "changed", *base], data, registry)
+
+
+def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(grown: Grown) -> None:
+    """5 partitions trained; DATA then has new rows of pid=1 and pid=3 only. `--when changed
+    --dry-run` was refused ("changed is decided by training"); now it lists pid=1 and pid=3,
+    records nothing, and the real run then retrains exactly those."""
+    args, data, registry = grown
     listed = runner.invoke(cli_app, [*args, "--dry-run"])
     assert listed.exit_code == 0, listed.output
     assert listed.stdout.splitlines() == ["pid=1", "pid=3"]
@@ -68,21 +86,13 @@ def test_retrain_when_changed_dry_run_lists_what_the_run_retrains(tmp_path: Path
     ]
 
 
-def test_retrain_dry_run_over_a_misspelt_store_is_refused_as_the_run_is(tmp_path: Path) -> None:
+def test_retrain_dry_run_over_a_misspelt_store_is_refused_as_the_run_is(
+    grown: Grown, tmp_path: Path
+) -> None:
     """`retrain --when changed --dry-run --artifacts <a misspelt store>` listed the changed
     partitions (exit 0) where the run itself is refused ("holds none of this registry's
     models"): a dry run must not promise a run that cannot happen. Now the same one line."""
-    spec, data, registry = tmp_path / "spec.toml", tmp_path / "d.parquet", tmp_path / "reg"
-    spec.write_text(SPEC_TOML)
-    first = _frame()
-    first.to_parquet(data)
-    base = ["--registry", str(registry), "--backend", "local"]
-    done = runner.invoke(cli_app, ["train", str(spec), str(data), *base])
-    assert done.exit_code == 0, done.output
-    grown = _frame(seed=1)[lambda d: d.pid.isin([1, 3])].head(50)
-    pd.concat([first, grown], ignore_index=True).to_parquet(data)
-    wrong = ["--artifacts", str(tmp_path / "misspelt")]
-    args = ["retrain", str(spec), str(data), "--when", "changed", *base, *wrong]
+    args = [*grown.args, "--artifacts", str(tmp_path / "misspelt")]
     run = runner.invoke(cli_app, args)
     listed = runner.invoke(cli_app, [*args, "--dry-run"])
     assert run.exit_code == listed.exit_code == 1, listed.output
