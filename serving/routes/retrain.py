@@ -238,14 +238,14 @@ async def _read_table(
             raise HTTPException(400, str(e)) from None
         if len(body) > jsonbody.HEAD_BYTES:
             _refuse_from_head(jsonbody.scan(body))
-        if not body:  # said as the other routes say it (errors._no_body): it was pydantic's
+        if not body:  # said as the other routes say it (body_errors._no_body): it was pydantic's
             # "Invalid JSON: EOF while parsing a value at line 1 column 0"
             raise RequestValidationError([{"type": "missing", "loc": ("body",), "input": None}])
         try:  # off the event loop (the parser holds the GIL, though: hence the head's check)
             rows = (await run_in_threadpool(RetrainRequest.model_validate_json, body)).rows
         except ValidationError as e:
             errors = [_located(err) for err in e.errors(include_url=False)]
-            # the body: one of only whitespace is told so (errors.unusable_body), as elsewhere
+            # the body: one of only whitespace is told so (body_errors.unusable_body), as elsewhere
             raise RequestValidationError(errors, body=body) from None
         return await run_in_threadpool(json_frame, rows), "json", None, None
     if kind == "multipart/form-data":

@@ -17,7 +17,8 @@ from starlette.types import Scope
 
 from manymodels.exceptions import InvalidRows, ManyModelsError
 from serving.auth import carries_admin_token
-from serving.errors import detail_for, retry_after, status_for, unreadable_body, unusable_body
+from serving.body_errors import unreadable_body, unusable_body
+from serving.errors import detail_for, retry_after, status_for
 from serving.jsonbody import FastJSONRequest
 from serving.jsonhead import Head, buried
 from serving.query import QueryCheckedRoute
@@ -98,7 +99,7 @@ def _as_json(scope: Scope) -> Scope:
 
 def _invalid(errors: Sequence[Any], body: Any) -> str:
     """``invalid_request``'s line, but for a body of whitespace, ``null`` or ``[]``: what it is
-    and what body is wanted, as for no body (``errors.unusable_body``)."""
+    and what body is wanted, as for no body (``body_errors.unusable_body``)."""
     what = next((w for err in errors[:1] if (w := unusable_body(err, body))), None)
     return f"the request body {what}: {WANTED}" if what else invalid_request(errors)
 
