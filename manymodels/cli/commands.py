@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from manymodels.cli import actuals as actuals_command
 from manymodels.cli import backup, forecast, interop, intro, registry, runs, schedule, train, trust
 from manymodels.cli import monitor as monitoring
 from manymodels.cli import retrain as retraining
@@ -45,7 +46,7 @@ app.command()(schedule.scheduler)
 app.command()(interop.export)
 app.command("import")(interop.import_model)
 app.command()(monitoring.monitor)
-app.command()(monitoring.actuals)
+app.command()(actuals_command.actuals)
 app.command()(retraining.retrain)
 app.command("export-registry")(backup.export_registry)
 app.command("import-registry")(backup.import_registry)

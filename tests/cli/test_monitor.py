@@ -1,4 +1,4 @@
-"""``manymodels actuals`` (manymodels.cli.monitor): how it finds the partitions of a file."""
+"""``manymodels actuals`` (manymodels.cli.actuals): how it finds the partitions of a file."""
 
 from __future__ import annotations
 
