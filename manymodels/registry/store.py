@@ -9,6 +9,8 @@ or another program's is an error.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +32,7 @@ from manymodels.registry.engine import (
     make_engine,
     now,
     read_only_error,
+    sqlite_file,
 )
 from manymodels.registry.holiday_rows import HolidaySetsMixin
 from manymodels.registry.jobs import JobTable
@@ -80,19 +83,25 @@ class SqlStore(
                 f"cannot open registry database {where}: not a database URL SQLAlchemy can "
                 f"read ({type(e).__name__}; the form is dialect+driver://user@host/database)"
             ) from None
+        made = _make_sqlite_directory(url, where) if create else None
         if not create:
             _require_sqlite_file(url, where)
         try:
-            self.engine = make_engine(url)
-        except SQLAlchemyError as e:
-            raise _open_error(where, e) from e
-        try:
-            self._open(where, create=create)
-        except SQLAlchemyError as e:
-            self.engine.dispose()
-            raise _open_error(where, e) from e
+            try:
+                self.engine = make_engine(url)
+            except SQLAlchemyError as e:
+                raise _open_error(where, e) from e
+            try:
+                self._open(where, create=create)
+            except SQLAlchemyError as e:
+                self.engine.dispose()
+                raise _open_error(where, e) from e
+            except BaseException:
+                self.engine.dispose()
+                raise
         except BaseException:
-            self.engine.dispose()
+            if made is not None:
+                _remove_made(*made)
             raise
         holiday_sets.watch(self.holiday_set)  # sets its versions name, asked for by hash
 
@@ -255,6 +264,38 @@ def url_without_password(url: str) -> str:
     bare = parsed._replace(password=None)  # set(password=None) keeps it
     query = {k: v for k, v in bare.query.items() if "password" not in k.lower()}
     return bare.set(query=query).render_as_string(hide_password=False)
+
+
+def _make_sqlite_directory(url: str, where: str) -> tuple[Path, Path] | None:
+    """The directory of a new SQLite database, made as a new registry's directory is
+    (``--registry a/b/reg`` makes ``a/b/reg``): SQLite creates the file, not its directory,
+    and ``--registry-db sqlite:///new-dir/r.db`` failed with "unable to open database file".
+    Returns ``(directory, the first directory made)`` for a failed start to take back, or
+    ``None`` when nothing was made."""
+    path = sqlite_file(url)
+    if path is None or os.path.lexists(path):
+        return None
+    directory = Path(path).parent
+    if directory.is_dir():
+        return None
+    first = next((p for p in reversed([directory, *directory.parents]) if not p.exists()), None)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)  # another process may race us
+    except OSError as e:  # a parent that is a file, a read-only filesystem…
+        raise RegistryError(
+            f"cannot create the directory of registry database {where}: {first_line(e)}"
+        ) from None
+    return (directory, first) if first is not None else None
+
+
+def _remove_made(directory: Path, first: Path) -> None:
+    """Remove the directories ``_make_sqlite_directory`` made, if still empty: a failed start
+    leaves none behind (a database file made in one stays, and so does its directory)."""
+    with contextlib.suppress(OSError):
+        for made in [directory, *directory.parents]:
+            made.rmdir()
+            if made == first:
+                break
 
 
 def _require_sqlite_file(url: str, where: str) -> None:

@@ -1,0 +1,58 @@
+"""Opening a registry's SQL database (manymodels.registry.store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, synthetic_ridge_toml
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import RegistryError
+from manymodels.registry import Registry
+
+
+def test_a_database_in_a_new_directory_is_made_as_a_new_registry_directory_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --registry-db sqlite:///new-dir/r.db` failed with SQLite's "unable to open
+    database file", where `--registry new-dir/reg` makes its directory: the database's
+    directory is made the same way, and a reader then finds the registry there."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(3, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("newdir"))
+    cli = CliRunner()
+    url = "sqlite:///new-dir/sub/r.db"
+    done = cli.invoke(app, ["train", "spec.toml", "rows.csv", "--registry-db", url])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "new-dir" / "sub" / "r.db").is_file()
+    listed = cli.invoke(app, ["models", "list", "--registry-db", url, "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert "pid=0" in listed.output
+
+
+def test_a_refused_start_makes_no_directory_and_a_file_in_the_way_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """A writer refused (its artifact store holds models: a lost database, not a new
+    registry) and a reader make no directory for the database; a parent that is a file is
+    one line naming the database, not SQLite's "unable to open database file"."""
+    from manymodels import train
+
+    spec = synthetic_ridge_toml("lost")
+    (tmp_path / "spec.toml").write_text(spec)
+    train(tmp_path / "spec.toml", linear_frame(2, 30), registry=tmp_path / "reg")
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'deeper' / 'r.db'}"
+    with pytest.raises(RegistryError, match="holds models"):
+        Registry(tmp_path / "reg", db_url=url)
+    with pytest.raises(RegistryError, match="no registry database"):
+        Registry.open(tmp_path / "reg", db_url=url)
+    assert not (tmp_path / "elsewhere").exists()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(RegistryError) as refused:
+        Registry(tmp_path / "new", db_url=f"sqlite:///{tmp_path / 'afile' / 'r.db'}")
+    assert str(refused.value).startswith(
+        f"cannot create the directory of registry database {tmp_path / 'afile' / 'r.db'}: "
+    )
+    assert "\n" not in str(refused.value)
