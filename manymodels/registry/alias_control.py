@@ -8,13 +8,16 @@ one write transaction (``registry.alias_moves``). ``Registry`` takes these metho
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, SupportsIndex
+from typing import TYPE_CHECKING, SupportsIndex, cast
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable, DataError
 from manymodels.key_selection import KeyLike
 from manymodels.reasons import given
 from manymodels.registry.entities import AliasMove
 from manymodels.registry.model_access import ModelAccess, version_number
+
+if TYPE_CHECKING:
+    from manymodels.registry.client import Registry
 
 SET_BY_HAND = "set by hand"
 """The reason ``Registry.set_alias`` records when none (or a blank one) is given."""
@@ -49,7 +52,13 @@ class AliasControl(ModelAccess):
         """
         canonical = self.key(key)
         number = version_number(version)
-        self._require_servable(self.store.get_version(canonical, number))
+        try:
+            self._require_servable(self.store.get_version(canonical, number))
+        except ArtifactStoreUnavailable:
+            raise
+        except ArtifactError:
+            self._check_store()  # "holds none of this registry's models", if that is why
+            raise
         return self.store.set_alias(
             canonical,
             "production",
@@ -71,7 +80,19 @@ class AliasControl(ModelAccess):
         canonical = self.key(key)
         been = {m.to_version for m in self.alias_history(canonical, "production")}
         skip = {v for v in been if v is not None and not self._servable(canonical, v)}
+        if skip:  # a misspelt --artifacts loads none: "nothing to roll back to" misled
+            self._check_store()
         return self.store.rollback_alias(canonical, reason=given(reason), skip=skip)
+
+    def _check_store(self) -> None:
+        """``ownership.check_store``: an artifact store holding none of this registry's models
+        (a misspelt ``--artifacts``) is refused naming it, as train, gc and doctor refuse it,
+        rather than a move refused for one artifact "missing" or, for a rollback, "no earlier
+        version … that can be loaded". Asked only once a version was found unloadable: a
+        move from the right store pays nothing for it."""
+        from manymodels.registry.ownership import check_store
+
+        check_store(cast("Registry", self))
 
     def set_alias(
         self, key: KeyLike, alias: str, version: SupportsIndex, *, reason: str | None = None

@@ -1,0 +1,45 @@
+"""Moving a partition's aliases by hand (manymodels.registry.alias_control)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactError
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+
+def test_a_move_with_a_misspelt_store_names_the_store_and_moves_nothing(tmp_path: Path) -> None:
+    """`rollback`/`promote --artifacts <a store holding none of the registry's models>` said
+    "no earlier 'production' version … that can be loaded" (rollback) or "artifact … is
+    missing" (promote): the store is refused in the line train, gc and doctor give, from the
+    CLI (exit 1, one line) and the library, and production stays where it was."""
+    spec = spec_dict(promotion={"policy": "manual"})
+    root = tmp_path / "reg"
+    for i in range(2):
+        train(spec, linear_frame(1, 40).assign(y=lambda d, i=i: d["y"] * (1 + i)), root)
+    with Registry.open(root) as reg:
+        reg.promote("pid=0", 2)
+    typo = tmp_path / "artefacts"
+    typo.mkdir()
+    refused = f"error: the artifact store {typo} holds none of this registry's models: "
+    cli = CliRunner()
+    where = ["--registry", str(root), "--artifacts", str(typo)]
+    for args in (["rollback", "pid=0"], ["promote", "pid=0", "1"]):
+        done = cli.invoke(app, [*args, *where])
+        assert done.exit_code == 1, done.output
+        assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(refused)
+        assert "(--artifacts, MANYMODELS_ARTIFACTS)?" in done.stderr
+    with Registry.open(root, artifacts=typo) as reg:
+        with pytest.raises(ArtifactError, match="holds none of this registry's models"):
+            reg.rollback("pid=0")
+        with pytest.raises(ArtifactError, match="holds none of this registry's models"):
+            reg.promote("pid=0", 1)
+    with Registry.open(root) as reg:
+        assert [m.to_version for m in reg.alias_history("pid=0", "production")] == [1, 2]
+        assert reg.rollback("pid=0").to_version == 1  # the right store: it moves
