@@ -91,6 +91,11 @@ class SqlStore(
                 self.engine = make_engine(url)
             except SQLAlchemyError as e:
                 raise _open_error(where, e) from e
+            except (ValueError, TypeError) as e:  # a query option's value (?timeout=abc):
+                raise RegistryError(  # a traceback from SQLAlchemy's coercion before
+                    f"cannot open registry database {where}: a query option's value cannot "
+                    f"be read ({type(e).__name__}: {first_line(e)})"
+                ) from None
             try:
                 self._open(where, create=create)
             except SQLAlchemyError as e:

@@ -56,3 +56,22 @@ def test_a_refused_start_makes_no_directory_and_a_file_in_the_way_is_one_line(
         f"cannot create the directory of registry database {tmp_path / 'afile' / 'r.db'}: "
     )
     assert "\n" not in str(refused.value)
+
+
+def test_an_unreadable_query_option_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--registry-db 'sqlite:///new-dir/r.db?timeout=abc'` ended in SQLAlchemy's traceback
+    ("ValueError: could not convert string to float: 'abc'"): one line naming the database,
+    and the directory made for it taken back."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(3, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("option"))
+    url = "sqlite:///new-dir/r.db?timeout=abc"
+    done = CliRunner().invoke(app, ["train", "spec.toml", "rows.csv", "--registry-db", url])
+    assert done.exit_code == 1, done.output
+    assert done.stderr.splitlines() == [
+        "error: cannot open registry database new-dir/r.db: a query option's value cannot be "
+        "read (ValueError: could not convert string to float: 'abc')"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
