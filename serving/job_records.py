@@ -33,11 +33,14 @@ class UploadedData:
 @dataclass(frozen=True)
 class RetrainResult:
     """What a retrain produced: its run, the new version (with the policy's decision in
-    ``version.evaluation``), and the version production points at afterwards."""
+    ``version.evaluation``), the version production points at afterwards, and what the run
+    warned of (``train``'s warnings: a time off the partition's calendar, a gap, …), which
+    the poster sees nowhere else."""
 
     run_id: str
     version: ModelVersion | None
     production: int | None
+    warnings: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> Outcome | None:
@@ -123,7 +126,8 @@ def job_view(record: JobRecord, registry: Registry | None) -> Job:
                 version = registry.get_version(record.partition, record.version)
             except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
                 version = None  # the job still says what it did
-        result = RetrainResult(record.run_id, version, record.production)
+        said = _run_warnings(record.run_id, registry) if registry is not None else ()
+        result = RetrainResult(record.run_id, version, record.production, said)
     return Job(
         job_id=record.job_id,
         partition=record.partition,
@@ -137,3 +141,13 @@ def job_view(record: JobRecord, registry: Registry | None) -> Job:
         error=record.error,
         kind=record.kind,
     )
+
+
+def _run_warnings(run_id: str, registry: Registry) -> tuple[str, ...]:
+    """The warnings a job's run recorded (``options["warnings"]``): one read by the run's id.
+    A run that is gone or unreadable now leaves the job without them, as its version does."""
+    try:
+        said = registry.get_run(run_id).options.get("warnings")
+    except (RegistryError, SQLAlchemyError):
+        return ()
+    return tuple(str(w) for w in said) if isinstance(said, list) else ()

@@ -130,6 +130,12 @@ class JobOut(BaseModel):
     decision: DecisionOut | None = Field(
         description="Both models' scores and the promotion policy's verdict."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the job's run warned of, as `manymodels train` prints it (a time "
+        "off the partition's calendar, a gap in its periods, …): the version may serve "
+        "other than meant.",
+    )
     error: str | None
     links: dict[str, str]
 
@@ -153,6 +159,7 @@ class JobOut(BaseModel):
             decision=DecisionOut.of(version, result.outcome)
             if result is not None and version is not None and result.outcome
             else None,
+            warnings=list(result.warnings) if result is not None else [],
             error=job.error,
             links=job_links(job),
         )

@@ -417,6 +417,24 @@ def test_a_consumer_posts_only_the_new_weeks(local: Settings) -> None:
         }  # fmt: skip
 
 
+def test_a_job_says_what_its_run_warned_of(local: Settings) -> None:
+    """A posted week on a Tuesday among Mondays trains (as ``manymodels train`` does), but the
+    run's warning — forecasts now step from that Tuesday, off the partition's calendar, and a
+    Monday's time is refused from then on — reached only the run record: the job read
+    ``succeeded``, promoted, nothing else. Now the job carries the run's warnings."""
+    new = partition_rows(scale=1.0).head(2)
+    off = pd.Timestamp(new["week"].iloc[-1]) + pd.Timedelta(days=1)
+    new.loc[new.index[-1], "week"] = off.strftime("%Y-%m-%d")
+    with open_app(local) as client:
+        r = post_rows(client, KEY, new)
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "succeeded", job["error"]
+        assert any("more than one day of the week" in w for w in job["warnings"]), job
+        listed = client.get("/v1/jobs", headers=admin()).json()["jobs"]
+    assert [j["warnings"] for j in listed if j["job_id"] == job["job_id"]] == [job["warnings"]]
+
+
 def test_replace_trains_on_the_posted_rows_alone(local: Settings) -> None:
     frame = partition_rows()
     with open_app(local) as client:
