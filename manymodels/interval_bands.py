@@ -10,6 +10,7 @@ and this half needs nothing of the recording's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from manymodels.spec_sections import FRACTION
 from manymodels.written_columns import interval_columns, level_name
 
 MAX_LEVELS = 10
+# a level as text: digits, an optional fraction and exponent (what the examples write)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 
 def parse_levels(text: str | Sequence[Any] | None, name: str = "levels") -> list[float] | None:
@@ -38,8 +41,12 @@ def parse_levels(text: str | Sequence[Any] | None, name: str = "levels") -> list
     parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
     out: list[float] = []
     for part in parts:
-        try:
-            value = float(part)
+        try:  # text in ASCII decimals: float() also reads "8_0" and full-width "８０" as 80
+            value = (
+                float(part)
+                if not isinstance(part, str) or _DECIMAL.match(part.strip())
+                else math.nan
+            )
         except (TypeError, ValueError):
             value = math.nan
         if not 0 < value < 100:

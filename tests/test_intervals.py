@@ -202,6 +202,12 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     for text in ("", "abc", "0", "100", "80,,95", "0.8,0.95", "1"):
         with pytest.raises(DataError, match="levels"):
             intervals.parse_levels(text)
+    # Python's float() reads "8_0" as 80 and full-width "８０" as 80: a typo answered the 80 %
+    # band, and "1_0" said "no 10% interval". Levels are written in ASCII decimals.
+    for text in ("8_0", "1_0", "\uff18\uff10", "80,9_5", "\u0668\u0660"):
+        with pytest.raises(DataError, match=r"levels: .* is not a coverage in percent"):
+            intervals.parse_levels(text)
+    assert intervals.parse_levels(" 80 ,95.0,8e1,+90") == [80.0, 90.0, 95.0]
     recorded = {"intervals": {"levels": [99.99994], "quantiles": [1.0]}}
     with pytest.raises(DataError, match=r"no 99.9999% interval \(levels recorded: 99.99994;"):
         intervals.check_levels(FeatureSchema.parse(recorded), [99.9999], what="partition 'k=1' v1")
