@@ -25,12 +25,13 @@ from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.huge_numbers import shown as shown_value
 from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
-from manymodels.partition import decode_key, format_value
+from manymodels.partition import PartitionedTable, decode_key, format_value
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
-from manymodels.training.rows import HUGE
+from manymodels.training.classify import gets_constant
+from manymodels.training.rows import HUGE, drop_masks, kept_rows
 from serving.keys import named_pairs, names_partition
 
 
@@ -114,13 +115,33 @@ def training_frame(
         on = [*spec.partition_by, spec.time_column]
         frame = one_row_per_period(frame, on, has_target(frame, spec))
     try:
-        prepare(spec, frame)  # what training checks first: types, dates, derived features…
+        table, _ = prepare(spec, frame)  # what training checks first: types, dates, derived…
     except DataError as e:
         reason = str(e).removeprefix(f"{describe_source(frame)}: ")
         raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
+    if not kept:
+        _refuse_too_few_left(table, spec)
     if kept and spec.time_column:
         _refuse_other_times(frame, spec.time_column, target.production.schema)
     return frame
+
+
+def _refuse_too_few_left(table: PartitionedTable, spec: Spec) -> None:
+    """A ``DataError`` when the rows training leaves out (lags and rolling windows reaching
+    before the first row, missing targets: ``drop_masks``) leave fewer than ``min_rows``: the
+    run would skip the partition, a job that can only fail. Not for an append, whose kept
+    rows give the posted ones their lags, nor where so few rows train a constant of the
+    partition's own (a classifier's ``too_few_rows``: ``gets_constant``)."""
+    n = len(table.y)
+    rows, counts = kept_rows(slice(0, n), drop_masks(table, spec))
+    left = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+    if left < spec.min_rows and not gets_constant(spec, left):  # a classifier's own rates
+        why = ", ".join(f"{k} {reason.replace('_', ' ')}" for reason, k in counts.items())
+        why = why or f"{n - left} unusable"
+        raise DataError(
+            f"{n} row(s) leave {left} to train on ({why}), fewer than min_rows "
+            f"({spec.min_rows}) of spec '{spec.name}': the partition would not be trained"
+        )
 
 
 def _numeric_cells(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:

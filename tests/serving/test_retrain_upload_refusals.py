@@ -126,3 +126,33 @@ def test_a_json_retrain_without_rows_is_told_as_the_other_routes_tell_it(
         assert error["loc"] == ["body"] and error.get("input") is None, error  # not echoed
         assert error["msg"] == f"{said}: send a JSON object (its fields: /docs)", error
         assert client.get("/v1/jobs", headers=admin()).json()["jobs"] == []
+
+
+def test_rows_lags_leave_too_few_of_are_refused_before_a_job(tmp_path: Path) -> None:
+    """``?mode=replace`` with ``min_rows`` + 1 rows under ``lags = [3]``: the first 3 rows
+    have no lag, so the run had 8 to train on and skipped the partition — a 202, then a
+    failed job ("8 rows < min_rows 10"). Rows the retrain can only fail on are a 422 before
+    any job, naming the rows the lags leave."""
+    root = tmp_path / "registry"
+    train(spec_dict(lags=[3], min_rows=10), linear_frame(2, 30), root, backend="local")
+    new = linear_frame(1, 11, seed=1).drop(columns="pid")
+    body = new.to_csv(index=False).encode()
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain?mode=replace",
+            files={"file": ("new.csv", body, "text/csv")},
+            headers=admin(),
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == (
+            "11 row(s) leave 8 to train on (3 undefined lags), fewer than min_rows (10) of "
+            "spec 'test': the partition would not be trained"
+        )
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        new = linear_frame(1, 13, seed=1).drop(columns="pid")  # 10 left: trained
+        r = client.post(
+            "/v1/partitions/pid=0/retrain?mode=replace",
+            files={"file": ("new.csv", new.to_csv(index=False).encode(), "text/csv")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
