@@ -168,7 +168,7 @@ def run_summary(
             ),
             markup=False, soft_wrap=True, style="yellow",
         )  # fmt: skip
-    if run.options.get("global"):
+    if run.options.get("global") and now:  # "0 of 0 … serve a global model" says nothing
         n = summary.chosen.get("global", 0)
         pairs = summary.global_members
         out.print(

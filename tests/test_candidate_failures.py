@@ -206,3 +206,25 @@ def test_the_warnings_command_names_the_registry_it_warns_of(
     shown = CliRunner().invoke(app, [*words[1:], "--json"])
     assert shown.exit_code == 0, shown.output
     assert "missing values in feature(s) 'size'" in shown.output
+
+
+def test_a_run_that_trained_nothing_says_no_global_share(tmp_path: Path) -> None:
+    """Lags longer than every shop's 12 days leave no row to fit: the global model failed
+    and no partition trained, yet the summary said "0 of 0 trained partitions serve a global
+    model" beside the global model's failure. Now the share is said only of partitions
+    trained; the failure and the one error line stay."""
+    spec = GLOBAL_SPEC.replace('features = ["x"]\n', 'features = ["x"]\nlags = [20]\n')
+    (tmp_path / "spec.toml").write_text(spec)
+    days = pd.date_range("2024-01-01", periods=12)
+    df = pd.concat(
+        pd.DataFrame({"shop": f"s{k}", "day": days, "x": np.arange(12.0), "y": k + 0.5})
+        for k in range(4)
+    )
+    df.to_csv(tmp_path / "d.csv", index=False)
+    where = ["--registry", str(tmp_path / "reg"), "--backend", "local"]
+    result = CliRunner().invoke(
+        app, ["train", str(tmp_path / "spec.toml"), str(tmp_path / "d.csv"), *where]
+    )
+    assert result.exit_code != 0, result.output
+    assert "warning: global model Ridge failed" in result.output, result.output
+    assert "serve a global model" not in result.output, result.output
