@@ -227,6 +227,8 @@ def _run(
         or ("trained" if plan.fallback is not None else None)
     )
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
+    if failure is not None and not run.n_trained and not tally.lost:
+        failure += _first_reason(reg, run_id, ("failed", "skipped"))
     warnings = run.options.get("warnings", [])
     note = None if failure else _all_skipped(reg, run)
     if note is not None and note not in warnings:
@@ -271,12 +273,23 @@ def _all_skipped(reg: Registry, run: Run) -> str | None:
     so the summary says so, naming the first partition's reason."""
     if not run.n_partitions or run.n_trained or run.n_skipped < run.n_partitions:
         return None
-    first = reg.store.run_outcomes(run.run_id, status="skipped", limit=1)
-    why = f" (the first, {first[0].key}: {first[0].message})" if first else ""
+    why = _first_reason(reg, run.run_id, ("skipped",))
     return (
         f"no partition trained a model in this run: all {run.n_skipped:,} were skipped{why}; "
         "each is served by its production version if it has one, else by the fallback model"
     )
+
+
+def _first_reason(reg: Registry, run_id: str, statuses: tuple[str, ...]) -> str:
+    """`` (the first, KEY: why)`` of the run's first partition in ``statuses`` (in that
+    order of preference), or ``""``: a run that trained nothing says why in its one line, not
+    only in ``runs show`` (lags longer than every series read "0 of 36 failed, 36 skipped").
+    One indexed read a status, ``limit=1``."""
+    for status in statuses:
+        first = reg.store.run_outcomes(run_id, status=status, key=None, limit=1)
+        if first and first[0].key != FALLBACK_KEY:
+            return f" (the first, {first[0].key}: {first[0].message})"
+    return ""
 
 
 def _fallback_failed_before(reg: Registry, run_id: str) -> str | None:
