@@ -41,12 +41,14 @@ def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = N
     from sqlalchemy import select
 
     from manymodels.registry import schema as t
+    from manymodels.registry.db_clock import db_now
     from manymodels.registry.job_outcomes import JOB_NOTE
     from manymodels.registry.rows import run_entity
 
     c = t.runs.c
     q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
-    runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
+    at = db_now(conn)  # heartbeats are the database's time: judged by it (``Run.read_at``)
+    runs = [run_entity(row, at) for row in conn.execute(q.order_by(c.started_at.desc()))]
     return next(
         (r for r in runs if JOB_NOTE not in r.options and r.run_id != besides and training_now(r)),
         None,

@@ -34,6 +34,7 @@ def test_a_silent_process_that_wakes_cannot_reopen_or_complete_its_abandoned_run
             make_run("r1"), started_at="2020-01-01T00:00:00+00:00", options={"owner": owner}
         )
         reg.store.create_run(silent)
+        mark_running(reg, "r1", owner, silent.started_at)  # silent since it started
         assert abandon_run(reg, "r1", "its machine is gone").status == "failed"
         assert reg.store.beat("r1", owner) is False  # its heartbeat stops
         with pytest.raises(RunTakenOver, match="was abandoned"):

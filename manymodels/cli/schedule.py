@@ -332,7 +332,12 @@ def scheduler(
         again then. Never claimed, after the schedule was edited: the failed firing of the
         schedule it replaces (``registry.firing_edits``)."""
         from manymodels.exceptions import RegistryError
-        from manymodels.registry.firings import failed_firing, last_claimed, silent_at, under_way
+        from manymodels.registry.firings import (
+            failed_firing,
+            last_claimed,
+            look_again_at,
+            under_way,
+        )
         from manymodels.tempnames import owner_alive
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
@@ -358,7 +363,7 @@ def scheduler(
                         and failed.due == due
                         and owner_alive(failed.owner) is None
                     ):
-                        stale = silent_at(failed)
+                        stale = look_again_at(failed)
                         if stale is not None and failed.attempts < FIRING_ATTEMPTS:
                             state.watched[due] = failed
                             return stale

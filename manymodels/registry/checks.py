@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, u
 
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.entities import Run
 from manymodels.registry.rows import members_of, run_entity
 
@@ -122,7 +123,8 @@ class ChecksMixin(StoreBase):
         cut_short = and_(f.status == "failed", recorded < f.n_partitions)
         q = select(found).where(or_(f.status.in_(UNFINISHED), f.n_lost > 0, cut_short))
         with self.engine.connect() as conn:
-            runs = [(run_entity(row), int(row[-1])) for row in conn.execute(q)]
+            at = db_now(conn)  # heartbeats are judged by the database's clock (``Run.read_at``)
+            runs = [(run_entity(row, at), int(row[-1])) for row in conn.execute(q)]
         # oldest first, sorted here: an ORDER BY would lead SQLite to walk ``ix_runs_started``
         # — every run — to skip a sort of the few found
         runs.sort(key=lambda found: found[0].started_at)

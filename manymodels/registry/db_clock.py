@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from manymodels.exceptions import RegistryError
 from manymodels.registry.engine import now
 
 
@@ -24,5 +25,11 @@ def db_now(conn: Connection) -> str:
     if conn.dialect.name != "postgresql":
         return now()
     at = conn.execute(select(func.clock_timestamp())).scalar_one()
-    assert isinstance(at, datetime)
+    if not isinstance(at, datetime):  # not an assert: ``python -O`` strips those
+        raise RegistryError(f"the database's clock_timestamp() answered {at!r}, not a time")
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def db_time(conn: Connection) -> datetime:
+    """``db_now`` as a timezone-aware ``datetime``: what a heartbeat is judged against."""
+    return datetime.fromisoformat(db_now(conn))

@@ -235,7 +235,13 @@ class Run:
     options: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     heartbeat_at: str | None = None
-    """When its process last showed it was alive (``manymodels.heartbeat``)."""
+    """When its process last showed it was alive (``manymodels.heartbeat``): the database
+    server's time (``registry.db_clock``), whichever host's process beat."""
+    read_at: str | None = field(default=None, compare=False)
+    """The database server's time when the row was read (``db_clock.db_now``): the clock its
+    heartbeat is judged by, as it was stamped by it. Judged by this host's clock, a host
+    minutes behind or ahead of the one that beat took a live run for silent (and started a
+    second beside it) or a dead one for beating. ``None`` (built by hand): this clock."""
 
     @property
     def n_done(self) -> int:
@@ -272,7 +278,7 @@ class Run:
         its pid says more where it can be read (``killed``). Else ``None``."""
         if self.status != "running" or self.owner_alive is not None:
             return None
-        return silent_for(self.status, self.heartbeat_at)
+        return silent_for(self.status, self.heartbeat_at, self._clock())
 
     @property
     def beating(self) -> bool:
@@ -283,9 +289,9 @@ class Run:
         ``ahead`` too (one did; another would take it for a live run)."""
         if self.status != "running" or self.owner_alive is not None or not self.heartbeat_at:
             return False
-        if seconds_between(datetime.now(UTC), self.heartbeat_at) is None:
+        if seconds_between(self._clock(), self.heartbeat_at) is None:
             return False
-        return self.silence is None and ahead_by(self.heartbeat_at) is None
+        return self.silence is None and ahead_by(self.heartbeat_at, self._clock()) is None
 
     @property
     def ahead(self) -> float | None:
@@ -296,7 +302,7 @@ class Run:
         ``seen_stopped``). Else ``None``."""
         if self.status != "running" or self.owner_alive is not None:
             return None
-        return ahead_by(self.heartbeat_at, limit=SILENT_AFTER)
+        return ahead_by(self.heartbeat_at, self._clock(), limit=SILENT_AFTER)
 
     @property
     def state(self) -> str:
@@ -312,8 +318,14 @@ class Run:
         ahead = self.ahead
         return f"running (heartbeat stamped {spoken(ahead)} ahead)" if ahead else self.status
 
+    def _clock(self) -> datetime:
+        """The time its heartbeat is judged at: the database's when it was read (``read_at``)."""
+        return datetime.fromisoformat(self.read_at) if self.read_at else datetime.now(UTC)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["read_at"]  # when it was read, not what it is
+        return out
 
 
 def killed(status: str, options: Mapping[str, Any]) -> bool:

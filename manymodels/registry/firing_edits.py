@@ -98,7 +98,7 @@ def claim_previous(
             return False
         put_meta(conn, schedule, _stamp(due))
         value = {"due": _stamp(due), "attempts": seen.attempts + 1, "error": KILLED,
-                 **_owned(owner)}  # fmt: skip
+                 **_owned(owner, conn)}  # fmt: skip
         put_meta(conn, _failed(schedule), json.dumps(value))
         put_meta(conn, _failed(previous.schedule), None)
         put_meta(conn, family[0], family[1])

@@ -14,7 +14,10 @@ none was running (``last_claimed``): it then runs it at once; and a second row
 once (``FIRING_ATTEMPTS``). While a firing goes, its scheduler refreshes the mark's ``beat``
 every ``MARK_EVERY_SECONDS`` (``MarkBeat``): a mark whose scheduler this machine cannot look up
 (another container's pid namespace, another machine) and whose beat is older than
-``MARK_SILENT_AFTER`` is a scheduler gone, and its firing is run again.
+``MARK_SILENT_AFTER`` is a scheduler gone, and its firing is run again. Beats are stamped and
+judged by the database server's clock (``db_clock``), as router jobs' leases are: stamped and
+judged by each host's, a scheduler on a host minutes behind another's took the other's live
+firing for silent and ran it beside it (or, ahead, left a dead one's unrun).
 """
 
 from __future__ import annotations
@@ -24,15 +27,18 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from manymodels.heartbeat import beat_proves_nothing
 from manymodels.registry.base import meta_value, put_meta
+from manymodels.registry.db_clock import db_now, db_time
 from manymodels.tempnames import host_boot, owner_alive
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from manymodels.registry.store import SqlStore
 
 logger = logging.getLogger(__name__)
@@ -66,18 +72,18 @@ def claim(
         if family is not None:
             put_meta(conn, family[0], family[1])
         if owner is not None:
-            pending = {"due": stamp, "attempts": 1, "error": KILLED, **_owned(owner)}
+            pending = {"due": stamp, "attempts": 1, "error": KILLED, **_owned(owner, conn)}
             put_meta(conn, _failed(schedule), json.dumps(pending))
     return True
 
 
-def _owned(owner: str | None) -> dict[str, str | None]:
+def _owned(owner: str | None, conn: Connection) -> dict[str, str | None]:
     """The mark of a firing under way by ``owner``, with the host and boot it runs on and its
-    first beat (``under_way``)."""
+    first beat (``under_way``): the database's time (``db_now``), written on ``conn``."""
     if owner is None:
         return {"owner": None}
     host, boot = host_boot()
-    return {"owner": owner, "host": host, "boot": boot, "beat": _stamp(datetime.now(UTC))}
+    return {"owner": owner, "host": host, "boot": boot, "beat": db_now(conn)}
 
 
 def last_claimed(store: SqlStore, schedule: str) -> datetime | None:
@@ -128,6 +134,9 @@ class FailedFiring:
     host: str | None = None
     boot: str | None = None
     beat: datetime | None = None  # the mark's newest beat (``MarkBeat``); none before 2026-12
+    read_at: datetime | None = field(default=None, compare=False)
+    """The database's time when the mark was read (``db_clock``): the clock its beat is
+    judged by (``under_way``), as it was stamped by it; ``None`` (built by hand): this one's."""
 
 
 def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
@@ -150,10 +159,11 @@ def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
         if failed.host == host and boot and failed.boot != boot:
             return False
     beat = failed.beat
+    now = now or failed.read_at or datetime.now(UTC)  # the database's time, which beat
     if alive is None and beat and beat_proves_nothing(beat.isoformat(), MARK_SILENT_AFTER, now):
         return False
     if alive is None and (stale := silent_at(failed)) is not None:
-        return (now or datetime.now(UTC)) < stale
+        return now < stale
     return alive is not False
 
 
@@ -165,11 +175,21 @@ def silent_at(failed: FailedFiring) -> datetime | None:
     return failed.beat + timedelta(seconds=MARK_SILENT_AFTER)
 
 
+def look_again_at(failed: FailedFiring) -> datetime | None:
+    """When, by this host's clock, the mark ``failed`` goes silent (``silent_at`` is the
+    database's time): a scheduler waiting to look again sleeps by its own clock, and one
+    minutes behind the database's looked again early and found the mark still beating."""
+    stale = silent_at(failed)
+    if stale is None or failed.read_at is None:
+        return stale
+    return stale + (datetime.now(UTC) - failed.read_at)
+
+
 def _failed(schedule: str) -> str:
     return f"{schedule}:failed"
 
 
-def _parse_failed(found: str | None) -> FailedFiring | None:
+def _parse_failed(found: str | None, read_at: datetime | None = None) -> FailedFiring | None:
     if found is None:
         return None
     try:
@@ -181,15 +201,17 @@ def _parse_failed(found: str | None) -> FailedFiring | None:
             beat = beat.replace(tzinfo=UTC)
         return FailedFiring(
             due, int(o["attempts"]), str(o["error"]), owner and str(owner),
-            host and str(host), boot and str(boot), beat,
+            host and str(host), boot and str(boot), beat, read_at,
         )  # fmt: skip
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # not ours to read: as if none failed
 
 
 def failed_firing(store: SqlStore, schedule: str) -> FailedFiring | None:
-    """The newest failed firing of ``schedule``, unless a later firing claimed since."""
-    return _parse_failed(store.get_meta(_failed(schedule)))
+    """The newest failed firing of ``schedule``, unless a later firing claimed since; read with
+    the database's time (``FailedFiring.read_at``), by which its beat is judged."""
+    with store.engine.connect() as conn:
+        return _parse_failed(meta_value(conn, _failed(schedule)), db_time(conn))
 
 
 def record_failure(
@@ -240,7 +262,8 @@ def claim_retry(
             return False
         attempts = failed.attempts + 1
         error = KILLED if owner is not None else failed.error
-        value = {"due": _stamp(failed.due), "attempts": attempts, "error": error, **_owned(owner)}
+        mark = _owned(owner, conn)
+        value = {"due": _stamp(failed.due), "attempts": attempts, "error": error, **mark}
         put_meta(conn, _failed(schedule), json.dumps(value))
     return True
 
@@ -258,7 +281,7 @@ def beat_mark(store: SqlStore, schedule: str, due: datetime, owner: str) -> bool
         if found is None or mark is None or mark.owner != owner or mark.due != due:
             return False
         value = json.loads(found)
-        value["beat"] = _stamp(datetime.now(UTC))
+        value["beat"] = db_now(conn)
         put_meta(conn, _failed(schedule), json.dumps(value))
     return True
 

@@ -152,7 +152,9 @@ def members_of(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text)) if text else ()
 
 
-def run_entity(r: Row[Any]) -> Run:
+def run_entity(r: Row[Any], at: str | None = None) -> Run:
+    """The run a ``runs`` row holds; ``at``, the database's time it was read at
+    (``db_clock.db_now``), is the clock its heartbeat is judged by (``Run.read_at``)."""
     return Run(
         run_id=r.run_id,
         kind=r.kind,
@@ -171,4 +173,5 @@ def run_entity(r: Row[Any]) -> Run:
         options=json.loads(r.options_json),
         error=r.error,
         heartbeat_at=getattr(r, "heartbeat_at", None),  # none before schema 7
+        read_at=at,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -15,6 +14,7 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import full_runs
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase, meta_value, put_meta
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.firing_runs import note_firing_run
@@ -73,7 +73,7 @@ class RunsMixin(StoreBase):
                     n_skipped=0,
                     n_failed=0,
                     options_json=dumps(run.options),
-                    heartbeat_at=run.started_at if run.status == "running" else None,
+                    heartbeat_at=db_now(conn) if run.status == "running" else None,
                 )
             )
             note_firing_run(conn, run.run_id, run.options)
@@ -89,7 +89,7 @@ class RunsMixin(StoreBase):
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id, t.runs.c.status == "running")
-                .values(heartbeat_at=now())
+                .values(heartbeat_at=db_now(conn))
             )
         return True
 
@@ -181,7 +181,7 @@ class RunsMixin(StoreBase):
                 .values(
                     status="running", ended_at=None, error=None, n_partitions=n_partitions,
                     n_failed=t.runs.c.n_failed - n_lost, options_json=dumps(options),
-                    heartbeat_at=now(),
+                    heartbeat_at=db_now(conn),
                 )
             )  # fmt: skip
             return _recorded(conn, run_id)
@@ -189,9 +189,10 @@ class RunsMixin(StoreBase):
     def get_run(self, run_id: str) -> Run:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+            at = db_now(conn) if row is not None else None
         if row is None:
             raise RunNotFound(f"no run with id '{run_id}'")
-        return run_entity(row)
+        return run_entity(row, at)
 
     def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
         """Runs newest first (by start, then id, as ``runs_page``: runs that started in the
@@ -200,7 +201,8 @@ class RunsMixin(StoreBase):
         q = select(t.runs).order_by(r.started_at.desc(), r.run_id.desc())
         q = q.limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [run_entity(r) for r in conn.execute(q)]
+            at = db_now(conn)
+            return [run_entity(r, at) for r in conn.execute(q)]
 
     def live_runs_since(self) -> tuple[str, str] | None:
         """The oldest run that may still be training, and when it started: ``gc`` keeps what
@@ -212,7 +214,8 @@ class RunsMixin(StoreBase):
         Runs are few; the running ones, fewer."""
         q = select(t.runs).where(t.runs.c.status == "running")
         with self.engine.connect() as conn:
-            runs = [run_entity(r) for r in conn.execute(q)]
+            at = db_now(conn)
+            runs = [run_entity(r, at) for r in conn.execute(q)]
         live = [(r.started_at, r.run_id) for r in runs if _still_training(r)]
         if not live:
             return None
@@ -302,7 +305,8 @@ class RunsMixin(StoreBase):
                 q = q.where(
                     or_(r.started_at < start, and_(r.started_at == start, r.run_id < after))
                 )
-            return [run_entity(row) for row in conn.execute(q)]
+            at = db_now(conn)
+            return [run_entity(row, at) for row in conn.execute(q)]
 
     def lost_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         """``lost`` outcomes per run, for the runs named: a range of ``ix_run_partitions_outcome``
@@ -363,7 +367,7 @@ def _still_training(run: Run) -> bool:
         return True
     if not run.heartbeat_at:
         return False
-    silence = seconds_between(datetime.now(UTC), run.heartbeat_at)
+    silence = seconds_between(run._clock(), run.heartbeat_at)
     return silence is not None and silence < STILL_TRAINING
 
 
@@ -380,7 +384,8 @@ def _refuse_keys_in_training(
     of both keyings. Read under the write lock ``create_run`` holds, so one of two racing
     runs keys the registry and the other is refused. Reads the running runs only (few)."""
     running = conn.execute(select(t.runs).where(t.runs.c.status == "running"))
-    for found in (run_entity(r) for r in running):
+    at = db_now(conn)
+    for found in (run_entity(r, at) for r in running):
         if found.spec.get("partition_by") != known:
             continue
         if training_now(found):

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgcluster import CONNECT, SILENCE, PostgresServer, find_bin_dir, find_icu_bin_dir, own_server
+from pgcluster import (
+    CLOCK_AHEAD,
+    CONNECT,
+    SILENCE,
+    PostgresServer,
+    find_bin_dir,
+    find_icu_bin_dir,
+    own_server,
+)
 
 from manymodels.registry import Registry, pg_connect, pg_silence
 
@@ -95,6 +103,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def reg(db_url: str, tmp_path: Path) -> Iterator[Registry]:
     """A new registry on ``db_url``, its artifacts in a local directory."""
     with Registry(tmp_path / "registry", db_url=db_url) as registry:
+        yield registry
+
+
+@pytest.fixture
+def clock_ahead(postgres: PostgresServer, tmp_path: Path) -> Iterator[Registry]:
+    """A new registry on a PostgreSQL server whose clock reads ``CLOCK_AHEAD`` seconds ahead of
+    this host's (``PostgresServer.skewed_database``): this host's clock runs 20 min behind
+    the database's, as one host's of several sharing one server can. PostgreSQL only: SQLite
+    is a file on this host, its clock this host's."""
+    with Registry(tmp_path / "registry", db_url=postgres.skewed_database(CLOCK_AHEAD)) as registry:
         yield registry
 
 

@@ -27,6 +27,10 @@ START_TIMEOUT_SECONDS = 60
 # (the ``short_bounds`` fixture), so that they take seconds
 SILENCE = 1.0  # PG_SILENCE_SECONDS
 CONNECT = 2  # pg_connect.PG_CONNECT_TIMEOUT_SECONDS: libpq's least
+CLOCK_AHEAD = 20 * 60.0
+"""How far ahead of this host the ``clock_ahead`` registry's server clock reads
+(``skewed_database``): past a run's heartbeat silence (120 s) and a scheduler's mark's
+(600 s), so that judged by either clock a beat reads otherwise."""
 
 
 def find_bin_dir() -> Path | None:
@@ -157,6 +161,29 @@ class PostgresServer:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}{collated}")
         return self.url(name)
+
+    def skewed_database(self, seconds: float) -> str:
+        """A new, empty database whose server clock reads ``seconds`` ahead of this host's
+        (behind, negative): what a registry on a PostgreSQL server of another machine sees
+        when the clocks of the two machines are apart. Its sessions find ``clock_timestamp()``
+        in a schema searched before ``pg_catalog`` (``search_path``), the server's own clock
+        moved by ``seconds``; tables go to ``public`` as on any database."""
+        import psycopg
+
+        url = self.database()
+        name = url.split("@/", 1)[1].split("?", 1)[0]
+        dsn = f"dbname={name} user=postgres host={self.root} port={PORT}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA skewed_clock")
+            conn.execute(
+                "CREATE FUNCTION skewed_clock.clock_timestamp() RETURNS timestamptz "
+                "LANGUAGE sql AS $$ SELECT pg_catalog.clock_timestamp() + "
+                f"make_interval(secs => {float(seconds)!r}) $$"
+            )
+            conn.execute(
+                f"ALTER DATABASE {name} SET search_path = public, skewed_clock, pg_catalog"
+            )
+        return url
 
 
 def _children(pid: int) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from factories import make_run, other_machine_tag
+from factories import make_run, mark_running, other_machine_tag
 
 from manymodels.exceptions import RunTakenOver
 from manymodels.registry import Registry
@@ -22,6 +22,7 @@ def test_abandon_closes_a_silent_run_but_not_one_that_beat_since_it_was_read(
         reg.store.create_run(
             dataclasses.replace(make_run(run_id), started_at=old, options={"owner": owner})
         )
+        mark_running(reg, run_id, owner, old)  # its last beat: the first beat is the database's
     closed = abandon_run(reg, "r1", "machine gone")
     assert closed.status == "failed" and closed.options["abandoned"]["reason"] == "machine gone"
     assert [r.run_id for r, _ in reg.unfinished_runs()] == ["r2"]

@@ -4,19 +4,25 @@ schedulers claiming one firing at once, through their own connections, exactly o
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from factories import make_run
+from factories import make_run, other_machine_tag
+from pgcluster import CLOCK_AHEAD
 
 from manymodels.registry import Registry
+from manymodels.registry.base import meta_value, put_meta
+from manymodels.registry.db_clock import db_now
 from manymodels.registry.firing_runs import firing_run_id
 from manymodels.registry.firings import (
     KILLED,
+    MARK_SILENT_AFTER,
     FailedFiring,
+    beat_mark,
     claim,
     claim_retry,
     clear_failure,
@@ -24,6 +30,7 @@ from manymodels.registry.firings import (
     last_claimed,
     record_failure,
     schedule_id,
+    under_way,
 )
 from manymodels.tempnames import host_boot
 
@@ -151,3 +158,39 @@ def test_a_firings_run_is_found_behind_any_number_of_newer_runs(
             dataclasses.replace(make_run("again"), options={**notes, "schedule": name})
         )
         assert firing_run_id(reg.store, name, due) == "again"  # the newest run of the firing
+
+
+def test_a_marks_beats_are_stamped_and_judged_by_the_database_servers_clock(
+    clock_ahead: Registry,
+) -> None:
+    """This host's clock runs 20 min behind the database server's, which another scheduler's
+    host keeps. Marks were stamped and judged by each host's clock: here, the live firing of
+    a scheduler that beat a minute ago read as beating 19 min ahead — a beat that proves
+    nothing — and was run again beside it; one silent 11 min read as 9 min ahead, under way,
+    and was never run again until this clock caught up. Stamped and judged by the server's
+    clock, the first is under way and the second silent, wherever they are read."""
+    store = clock_ahead.store
+    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    owner = other_machine_tag()
+    assert claim(store, name, due, owner=owner)
+    assert beat_mark(store, name, due, owner)
+    mark = failed_firing(store, name)
+    with store.engine.connect() as conn:
+        server = datetime.fromisoformat(db_now(conn))
+    assert server - datetime.now(UTC) > timedelta(seconds=CLOCK_AHEAD - 60)  # the skew holds
+    assert mark is not None and mark.beat is not None
+    assert abs(server - mark.beat) < timedelta(seconds=60)  # the server's time
+    assert under_way(mark)
+
+    def beaten(seconds_ago: float) -> FailedFiring:
+        beat = (server - timedelta(seconds=seconds_ago)).isoformat(timespec="microseconds")
+        with store._begin() as conn:
+            value = json.loads(meta_value(conn, f"{name}:failed") or "{}")
+            put_meta(conn, f"{name}:failed", json.dumps({**value, "beat": beat}))
+        found = failed_firing(store, name)
+        assert found is not None
+        return found
+
+    assert under_way(beaten(60))  # a live scheduler: left to it
+    assert not under_way(beaten(MARK_SILENT_AFTER + 60))  # silent past the bound: run again
