@@ -174,10 +174,18 @@ def _serve_model_id() -> str:
     return serve.get_multiplexed_model_id()
 
 
-def application(settings: Settings, *, replicas: int, access_log: bool = False) -> Any:
+def application(
+    settings: Settings,
+    *,
+    replicas: int,
+    access_log: bool = False,
+    env: dict[str, str] | None = None,
+) -> Any:
     """The bound Serve application: ``replicas`` copies of the router over ``settings``,
     logging through Serve's replica logger (Serve's own access line too with
-    ``access_log``)."""
+    ``access_log``); ``env``, environment variables of the replicas' own
+    (``serve_run.password_kept_out``: the registry database's password, on a cluster whose
+    replicas do not inherit the command's environment)."""
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
@@ -213,7 +221,11 @@ def application(settings: Settings, *, replicas: int, access_log: bool = False) 
         app.add_middleware(ReplicaTag, replica=name, remember=remember)
         return app
 
+    own_env: dict[str, Any] = (
+        {"ray_actor_options": {"runtime_env": {"env_vars": env}}} if env else {}
+    )
     router = serve.deployment(
+        **own_env,
         name="router",
         num_replicas=replicas,
         max_ongoing_requests=MAX_ONGOING_REQUESTS,

@@ -234,6 +234,36 @@ def for_replicas(settings: Settings) -> Settings:
     )
 
 
+PASSWORD_ENV = "PGPASSWORD"
+"""Where a replica finds the registry database's password: libpq's own variable, which
+psycopg reads when the URL names none (as ``~/.pgpass``, which the docs advise instead)."""
+
+
+def password_kept_out(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """``settings`` for the replicas with the registry database URL's password left out, and
+    the environment that carries it to them (``PASSWORD_ENV``; empty when the URL names
+    none). The settings are pickled into the deployment Serve stores on the cluster, where
+    ``ray`` commands, the dashboard and the GCS's storage read it, and a replica's failure
+    prints them: a password in the URL was shown to anyone who can see the cluster."""
+    from sqlalchemy import make_url
+
+    from manymodels.registry.store import url_without_password
+
+    url = settings.registry_db
+    if url is None or url.count("@") > 1:
+        return settings, {}
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL: the registry says so, as it does for the plain router
+        return settings, {}
+    query = [v for k, v in parsed.query.items() if k.lower() == "password"]
+    password = parsed.password or next((str(v) for v in query if isinstance(v, str)), None)
+    if not password:
+        return settings, {}
+    bare = replace(settings, registry_db=url_without_password(url))
+    return bare, {PASSWORD_ENV: str(password)}
+
+
 def _absolute_db(url: str | None) -> str | None:
     """A SQLite URL's file made absolute (its query kept); any other URL as it is."""
     from sqlalchemy import make_url
@@ -270,7 +300,10 @@ def run(
     # proxy's worker takes longer to import and start (seen in CI at load 16). A minute, as
     # the proxies' own start timeout (HTTP_PROXY_TIMEOUT) is.
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
-    settings = for_replicas(settings)
+    settings, secrets = password_kept_out(for_replicas(settings))
+    # an embedded Ray's replicas inherit this process's environment: the password reaches
+    # them shown nowhere; a cluster's replicas get it in their runtime environment
+    os.environ.update(secrets if ray_address is None else {})
     # A replica asks Ray for one CPU (Serve's default, what a cluster's autoscaler plans by):
     # an embedded Ray counts them on top of the machine's, so that every replica is placed
     # and a retrain job on Ray (--retrain-backend ray) still finds the cores to run on.
@@ -293,7 +326,12 @@ def run(
             try:
                 deployed = True
                 serve.run(
-                    application(settings, replicas=replicas, access_log=access_log),
+                    application(
+                        settings,
+                        replicas=replicas,
+                        access_log=access_log,
+                        env=secrets if ray_address is not None else None,
+                    ),
                     name=APP_NAME,
                     route_prefix="/",
                     blocking=False,

@@ -10,7 +10,7 @@ import pytest
 
 from manymodels.registry import Registry
 from serving.replaced import RegistryFileWatch
-from serving.serve_run import for_replicas
+from serving.serve_run import PASSWORD_ENV, for_replicas, password_kept_out
 from serving.settings import Settings
 
 
@@ -83,3 +83,39 @@ def test_replicas_get_a_registry_under_home_expanded(
     monkeypatch.chdir(tmp_path)
     registry = for_replicas(Settings(registry=Path("~/reg"))).registry
     assert registry == tmp_path / "home" / "reg", registry
+
+
+@pytest.mark.slow  # imports Ray Serve (seconds on 2 cores), whose pydantic models warn
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://mm:s3cret%21pw@db.internal/reg?sslmode=require",
+        "postgresql+psycopg://mm@db.internal/reg?sslmode=require&password=s3cret%21pw",
+    ],
+)
+def test_the_deployment_serve_stores_holds_no_database_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """``serve --ray-serve --registry-db postgresql://mm:PASSWORD@…``: the replicas' settings,
+    the URL with its password, were pickled into the deployment Serve stores on the cluster
+    and shows (``serve`` commands, the dashboard, a replica's failure). Now the URL the
+    replicas get names none; the password reaches them by ``PGPASSWORD``, which libpq reads:
+    inherited from the command on an embedded Ray, the replicas' runtime environment on a
+    cluster."""
+    from ray import cloudpickle
+
+    from serving.ray_serve import application
+
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    settings, env = password_kept_out(for_replicas(Settings(registry=tmp_path, registry_db=url)))
+    assert env == {PASSWORD_ENV: "s3cret!pw"}
+    assert settings.registry_db == "postgresql+psycopg://mm@db.internal/reg?sslmode=require"
+    for app in (application(settings, replicas=2), application(settings, replicas=2, env=env)):
+        deployment = app._bound_deployment
+        shipped = cloudpickle.dumps((deployment.func_or_class, deployment.init_args))
+        assert b"s3cret" not in shipped  # what Serve stores and replicas unpickle
+    config = application(settings, replicas=2, env=env)._bound_deployment.ray_actor_options
+    assert config["runtime_env"]["env_vars"] == env  # a cluster's replicas get it there
+    plain = Settings(registry=tmp_path, registry_db="postgresql+psycopg://mm@db/reg")
+    assert password_kept_out(plain) == (plain, {})  # none given: nothing to carry
