@@ -235,6 +235,7 @@ def run_schedule(
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from manymodels.registry.pg_connect import authentication_failed
     from manymodels.spec import Spec
 
     schedule = Spec.from_toml(spec_path).schedule
@@ -257,6 +258,7 @@ def run_schedule(
     def fired_once() -> None:
         at = datetime.now(ZoneInfo(schedule.timezone))
         late = catch_up if not fired else None
+        refused = False
         try:
             due = due_time(when, at) or at
             if not claim(due):
@@ -274,8 +276,10 @@ def run_schedule(
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             run_id = run.run_id if run is not None else None
             firing = Firing(at, run_id, error=first_line(e), caught_up=late)
+            refused = authentication_failed(e)
         fired.append(firing)
-        done = max_runs is not None and len(fired) >= max_runs
+        # …but not past a database that refuses the login: every firing would fail alike
+        done = (max_runs is not None and len(fired) >= max_runs) or refused
         job_ref = scheduler.get_job("retrain")
         report(firing, None if done or job_ref is None else job_ref.next_run_time)
         if done and scheduler.running:

@@ -338,6 +338,7 @@ def scheduler(
             look_again_at,
             under_way,
         )
+        from manymodels.registry.pg_connect import authentication_failed
         from manymodels.tempnames import owner_alive
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
@@ -369,6 +370,8 @@ def scheduler(
                             return stale
                         state.elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
+            if authentication_failed(e):  # not a server briefly away: no firing would run
+                raise
             echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False
         return last is not None and last < due

@@ -48,3 +48,33 @@ def pg_connect_arguments(url: str) -> dict[str, Any]:
     if "connect_timeout" not in make_url(url).query:
         arguments["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
     return arguments
+
+
+REFUSED_LOGIN = (
+    "password authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "authentication failed for user",
+)
+"""libpq's words for a server that refused the login (SQLSTATE class 28, which a failed
+connection does not always carry)."""
+
+
+def authentication_failed(error: BaseException) -> bool:
+    """Whether ``error`` (or what it was raised from) is the database server refusing the
+    login: a wrong password, none given, no ``pg_hba.conf`` entry. Unlike a server down or
+    restarting, waiting mends nothing: a caller that retries the transient ones
+    (``manymodels scheduler`` at each firing) stops on this one and says it."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        state = getattr(found, "sqlstate", None) or getattr(
+            getattr(found, "orig", None), "sqlstate", None
+        )
+        if isinstance(state, str) and state.startswith("28"):
+            return True
+        if any(words in str(found) for words in REFUSED_LOGIN):
+            return True
+        found = found.__cause__ or found.__context__
+    return False

@@ -162,6 +162,26 @@ class PostgresServer:
             conn.execute(f"CREATE DATABASE {name}{collated}")
         return self.url(name)
 
+    def password_database(self, user: str, password: str) -> str:
+        """A new, empty database owned by ``user``, who logs in with ``password`` only (SCRAM,
+        as a server reached over a network asks): its URL, the password in it. The other
+        roles (``postgres``) log in as before. For a server of a test's own: it changes how
+        the whole server takes logins."""
+        import psycopg
+
+        url = self.database()
+        name = url.split("@/", 1)[1].split("?", 1)[0]
+        dsn = f"dbname=postgres user=postgres host={self.root} port={PORT}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+            conn.execute(f"ALTER DATABASE {name} OWNER TO {user}")
+            conn.execute(f"GRANT ALL ON SCHEMA public TO {user}")
+        (self.data / "pg_hba.conf").write_text(
+            "local all postgres trust\nlocal all all scram-sha-256\n"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-w", "reload")
+        return f"postgresql+psycopg://{user}:{password}@/{name}?host={self.root}&port={PORT}"
+
     def skewed_database(self, seconds: float) -> str:
         """A new, empty database whose server clock reads ``seconds`` ahead of this host's
         (behind, negative): what a registry on a PostgreSQL server of another machine sees
