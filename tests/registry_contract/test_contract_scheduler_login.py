@@ -78,3 +78,27 @@ def test_a_refused_login_is_told_from_a_server_that_is_down(
     with pytest.raises(RegistryError) as down:
         Registry(tmp_path / "b", db_url=nowhere).close()
     assert not authentication_failed(down.value)
+
+
+@pytest.mark.slow  # waits for the next minute's firing
+def test_a_firing_refused_its_login_stops_the_scheduler(
+    login_server: PostgresServer, tmp_path: Path
+) -> None:
+    """``--no-catch-up`` looks at nothing at start: its first firing meets the refused login.
+    It failed that firing and waited for the next, for ever; it stops after that firing's
+    line now, exit 1."""
+    url = login_server.password_database("mm3", "right")
+    (tmp_path / "spec.toml").write_text(SPEC.replace("0 3 1 1 *", "* * * * *"))
+    (tmp_path / "data.csv").write_text("pid,x,y\n1,1,2\n")
+    wrong = url.replace("mm3:right@", "mm3:wrong@")
+    command = [sys.executable, "-m", "manymodels.cli", "scheduler", "spec.toml", "data.csv",
+               "--registry-db", wrong, "--artifacts", str(tmp_path / "art"),
+               "--no-catch-up"]  # fmt: skip
+    try:  # the first firing within 60 s; the old scheduler then waited for the next
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"the scheduler still runs: {e.stdout!r} {e.stderr!r}") from e
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert said.count("password authentication failed") == 1, said
+    assert "wrong" not in said
