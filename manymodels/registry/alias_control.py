@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, SupportsIndex, cast
 
-from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable, DataError
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactStoreUnavailable,
+    DataError,
+    NothingToRollBack,
+)
 from manymodels.key_selection import KeyLike
 from manymodels.reasons import given
 from manymodels.registry.entities import AliasMove
@@ -80,16 +85,23 @@ class AliasControl(ModelAccess):
         canonical = self.key(key)
         been = {m.to_version for m in self.alias_history(canonical, "production")}
         skip = {v for v in been if v is not None and not self._servable(canonical, v)}
-        if skip:  # a misspelt --artifacts loads none: "nothing to roll back to" misled
-            self._check_store()
-        return self.store.rollback_alias(canonical, reason=given(reason), skip=skip)
+        try:
+            return self.store.rollback_alias(canonical, reason=given(reason), skip=skip)
+        except NothingToRollBack:
+            # a misspelt --artifacts loads none: "nothing to roll back to" misled. Asked only
+            # now: a store that lost the production artifacts (restored from an older backup)
+            # still rolls back to the earlier versions it holds
+            if skip:
+                self._check_store()
+            raise
 
     def _check_store(self) -> None:
         """``ownership.check_store``: an artifact store holding none of this registry's models
         (a misspelt ``--artifacts``) is refused naming it, as train, gc and doctor refuse it,
         rather than a move refused for one artifact "missing" or, for a rollback, "no earlier
-        version … that can be loaded". Asked only once a version was found unloadable: a
-        move from the right store pays nothing for it."""
+        version … that can be loaded". Asked only once the move was refused for a version found
+        unloadable: a move from the right store pays nothing for it, and one off lost
+        production artifacts to earlier ones still there is no wrong store."""
         from manymodels.registry.ownership import check_store
 
         check_store(cast("Registry", self))
