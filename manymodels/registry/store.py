@@ -283,6 +283,13 @@ def _make_sqlite_directory(url: str, where: str) -> tuple[Path, Path] | None:
     directory = Path(path).parent
     if directory.is_dir():
         return None
+    name = make_url(url).database or ""
+    if name.startswith("~"):  # neither a shell nor SQLite expands it inside a URL
+        raise RegistryError(
+            f"cannot create the directory of registry database {where}: '~' is not expanded "
+            f"in a URL (a directory named '~' would be made here); give the full path, "
+            f"sqlite:///{os.path.expanduser(name)}"
+        )
     first = next((p for p in reversed([directory, *directory.parents]) if not p.exists()), None)
     try:
         directory.mkdir(parents=True, exist_ok=True)  # another process may race us

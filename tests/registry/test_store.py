@@ -75,3 +75,23 @@ def test_an_unreadable_query_option_is_one_line_and_leaves_nothing(
         "read (ValueError: could not convert string to float: 'abc')"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
+
+
+def test_a_tilde_in_a_sqlite_url_makes_no_directory_named_tilde(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No shell expands `~` inside `sqlite:///~/mm/r.db`, nor does SQLite: once the database's
+    directory was made (4d0f052) `train` made a directory named `~` in the working directory
+    and a registry in it, the trap `--registry '~/mmregistry'` was taken out of
+    (registry.location). One line names the database and the full path to give instead."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    linear_frame(2, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("tilde"))
+    url = "sqlite:///~/mm/r.db"
+    done = CliRunner().invoke(app, ["train", "spec.toml", "rows.csv", "--registry-db", url])
+    assert done.exit_code == 1, done.output
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error: cannot create the directory of registry database ~/")
+    assert f"sqlite:///{tmp_path / 'home' / 'mm' / 'r.db'}" in done.stderr
+    assert not (tmp_path / "~").exists()
