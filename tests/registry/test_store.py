@@ -32,6 +32,22 @@ def test_a_database_in_a_new_directory_is_made_as_a_new_registry_directory_is(
     assert "pid=0" in listed.output
 
 
+def test_a_misspelt_data_file_leaves_no_database_made_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train spec.toml missing.csv --registry-db sqlite:///nd/r.db` said "data file not
+    found" after making nd/r.db (an empty registry) and ./mmregistry: the data is missing
+    before any database or directory is made, as with --registry alone."""
+    monkeypatch.chdir(tmp_path)
+    Path("spec.toml").write_text(synthetic_ridge_toml("typo"))
+    done = CliRunner().invoke(
+        app, ["train", "spec.toml", "rows.csv", "--registry-db", "sqlite:///nd/r.db"]
+    )
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == ["error: rows.csv: data file not found"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
 def test_a_refused_start_makes_no_directory_and_a_file_in_the_way_is_one_line(
     tmp_path: Path,
 ) -> None:
