@@ -284,11 +284,12 @@ def _first_reason(reg: Registry, run_id: str, statuses: tuple[str, ...]) -> str:
     """`` (the first, KEY: why)`` of the run's first partition in ``statuses`` (in that
     order of preference), or ``""``: a run that trained nothing says why in its one line, not
     only in ``runs show`` (lags longer than every series read "0 of 36 failed, 36 skipped").
-    One indexed read a status, ``limit=1``."""
-    for status in statuses:
-        first = reg.store.run_outcomes(run_id, status=status, key=None, limit=1)
-        if first and first[0].key != FALLBACK_KEY:
-            return f" (the first, {first[0].key}: {first[0].message})"
+    One indexed read a status, ``limit=2``."""
+    for status in statuses:  # the fallback's own outcome (its key sorts first) is said apart
+        found = reg.store.run_outcomes(run_id, status=status, limit=2)
+        first = next((o for o in found if o.key != FALLBACK_KEY), None)
+        if first is not None:
+            return f" (the first, {first.key}: {first.message})"
     return ""
 
 

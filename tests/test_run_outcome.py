@@ -335,3 +335,17 @@ def test_changed_only_again_with_only_too_small_partitions_left_is_a_success(
     again = train(spec_dict(), df, tmp_path / "reg", backend="local", changed_only=True)
     assert (again.run.status, again.run.n_partitions, again.run.n_skipped) == ("completed", 0, 0)
     assert again.run.options["unchanged"] == 5
+
+
+def test_a_run_that_trained_nothing_names_a_partitions_reason_not_the_fallbacks(
+    tmp_path: Path,
+) -> None:
+    """The fallback's outcome sorts first among the run's (``__fallback__``): a run whose
+    partitions and fallback were all skipped (lags longer than every series) must still
+    name a partition's reason in its one line."""
+    with pytest.raises(RunFailed) as raised:
+        train(spec_dict(lags=[100]), linear_frame(3, 30), tmp_path / "reg", backend="local")
+    assert raised.value.summary.fallback is not None
+    assert raised.value.summary.fallback.startswith("skipped")  # the fallback was skipped too
+    assert "0 of 3 failed, 3 skipped (the first, pid=0: " in str(raised.value)
+    assert "30 undefined lags" in str(raised.value)
