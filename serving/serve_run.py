@@ -247,8 +247,6 @@ def password_kept_out(settings: Settings) -> tuple[Settings, dict[str, str]]:
     prints them: a password in the URL was shown to anyone who can see the cluster."""
     from sqlalchemy import make_url
 
-    from manymodels.registry.store import url_without_password
-
     url = settings.registry_db
     if url is None or url.count("@") > 1:
         return settings, {}
@@ -260,8 +258,12 @@ def password_kept_out(settings: Settings) -> tuple[Settings, dict[str, str]]:
     password = parsed.password or next((str(v) for v in query if isinstance(v, str)), None)
     if not password:
         return settings, {}
-    bare = replace(settings, registry_db=url_without_password(url))
-    return bare, {PASSWORD_ENV: str(password)}
+    # only what PGPASSWORD carries: ``url_without_password`` (a command to print) drops every
+    # key naming a password, ``sslpassword`` too (the client key's), and no replica connected
+    kept = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
+    bare = parsed._replace(password=None).set(query=kept)  # set(password=None) keeps it
+    shipped = replace(settings, registry_db=bare.render_as_string(hide_password=False))
+    return shipped, {PASSWORD_ENV: str(password)}
 
 
 def _absolute_db(url: str | None) -> str | None:

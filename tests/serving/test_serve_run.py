@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from manymodels.registry import Registry
 from serving.replaced import RegistryFileWatch
@@ -119,3 +120,24 @@ def test_the_deployment_serve_stores_holds_no_database_password(
     assert config["runtime_env"]["env_vars"] == env  # a cluster's replicas get it there
     plain = Settings(registry=tmp_path, registry_db="postgresql+psycopg://mm@db/reg")
     assert password_kept_out(plain) == (plain, {})  # none given: nothing to carry
+
+
+def test_the_replicas_url_keeps_the_connection_settings_that_are_no_password(
+    tmp_path: Path,
+) -> None:
+    """``?sslpassword=`` (the passphrase of the client key ``sslkey``, which libpq reads from
+    no variable) was dropped from the replicas' URL with the password, as every query key
+    naming a password was, though only ``password`` rode in ``PGPASSWORD``: the replicas could
+    not open the key, and no replica connected where the whole URL had. Only what
+    ``PGPASSWORD`` carries is left out."""
+    url = (
+        "postgresql+psycopg://mm:s3cret@db.internal/reg"
+        "?sslmode=verify-full&sslkey=/k/mm.key&sslpassword=keyphrase"
+    )
+    settings, env = password_kept_out(Settings(registry=tmp_path, registry_db=url))
+    assert env == {PASSWORD_ENV: "s3cret"}
+    shipped = make_url(settings.registry_db or "")
+    assert shipped.password is None
+    assert dict(shipped.query) == {
+        "sslmode": "verify-full", "sslkey": "/k/mm.key", "sslpassword": "keyphrase"
+    }  # fmt: skip
