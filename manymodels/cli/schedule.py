@@ -277,7 +277,7 @@ def scheduler(
         (``registry.firings``); a firing made while the registry is down fails, as its run
         would."""
         from manymodels.registry.firing_edits import claim_previous
-        from manymodels.registry.firings import claim, failed_firing, under_way
+        from manymodels.registry.firings import claim, failed_firing, on_this_clock, under_way
         from manymodels.schedule import FiringGivenUp
         from manymodels.tempnames import writer_tag
 
@@ -301,16 +301,17 @@ def scheduler(
                 mark = failed_firing(reg.store, name)
                 if mark is None or mark.due != due or under_way(mark):
                     return False  # it ended, or beats still: left to it
+                beat = on_this_clock(mark, mark.beat)  # the database's time, said as here
                 if mark.attempts >= FIRING_ATTEMPTS:  # its last attempt's scheduler is gone
                     record_failure(reg.store, name, due, mark.attempts, mark.error)
                     raise FiringGivenUp(
                         f"the {_when(due)} firing ran {mark.attempts} time(s) of "
                         f"{FIRING_ATTEMPTS} and the scheduler of the last, marked under way, is "
-                        f"gone (mark last refreshed {_when(mark.beat)}): not run again "
+                        f"gone (mark last refreshed {_when(beat)}): not run again "
                         f"({mark.error})"
                     )
                 typer.echo(
-                    f"the {_when(due)} firing's mark was last refreshed {_when(mark.beat)}: "
+                    f"the {_when(due)} firing's mark was last refreshed {_when(beat)}: "
                     "its scheduler is gone, running it again", err=True,
                 )  # fmt: skip
                 state.failed_firings[due] = mark

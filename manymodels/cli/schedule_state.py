@@ -51,7 +51,7 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
     """The scheduler's first line: its schedule, what the catch-up at start runs and why
     (recorded in ``state.caught`` for that firing's own line), what it will not run again,
     and the next firing."""
-    from manymodels.registry.firings import FIRING_ATTEMPTS, silent_at
+    from manymodels.registry.firings import FIRING_ATTEMPTS, look_again_at, on_this_clock
     from manymodels.schedule import next_times
 
     first = next_times(plan.cron, plan.timezone, 1)
@@ -62,8 +62,9 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
         mark = state.watched[missed]
         late = (
             f"; the {_when(missed)} firing is marked under way by a scheduler this machine "
-            f"cannot look up ({whose(mark)}), its mark refreshed {_when(mark.beat)}: taken over at "
-            f"{_when(silent_at(mark))} unless refreshed by then"
+            f"cannot look up ({whose(mark)}), its mark refreshed "
+            f"{_when(on_this_clock(mark, mark.beat))}: taken over at "
+            f"{_when(look_again_at(mark))} unless refreshed by then"  # this host's clock
         )
         state.caught[missed] = "its scheduler gone silent: taken over"
     if missed is not None and missed in state.killed_firings:

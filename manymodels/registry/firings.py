@@ -179,10 +179,16 @@ def look_again_at(failed: FailedFiring) -> datetime | None:
     """When, by this host's clock, the mark ``failed`` goes silent (``silent_at`` is the
     database's time): a scheduler waiting to look again sleeps by its own clock, and one
     minutes behind the database's looked again early and found the mark still beating."""
-    stale = silent_at(failed)
-    if stale is None or failed.read_at is None:
-        return stale
-    return stale + (datetime.now(UTC) - failed.read_at)
+    return on_this_clock(failed, silent_at(failed))
+
+
+def on_this_clock(failed: FailedFiring, at: datetime | None) -> datetime | None:
+    """The database's instant ``at`` (a beat of ``failed``, or when it goes silent) by this
+    host's clock, as a line read here says it: the server's time, 20 min off this host's,
+    told a user the firing was taken over 20 min away from when it was."""
+    if at is None or failed.read_at is None:
+        return at
+    return at + (datetime.now(UTC) - failed.read_at)
 
 
 def _failed(schedule: str) -> str:

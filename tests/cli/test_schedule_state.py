@@ -3,12 +3,13 @@ was written as a run's process is named (``run_busy.on_host``): one decision, on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from manymodels.cli.schedule_state import CatchUp, start_line
-from manymodels.registry.firings import FailedFiring
+from manymodels.registry.firings import MARK_SILENT_AFTER, FailedFiring, look_again_at
 from manymodels.spec_sections import Schedule
 from manymodels.tempnames import host_boot
 
@@ -39,3 +40,25 @@ def test_a_mark_under_way_elsewhere_is_placed_as_a_runs_process_is(
     state = CatchUp(elsewhere_marks=[mark])
     line = start_line("sales", Schedule(cron="0 3 * * 1"), None, state)
     assert f"this machine cannot look up ({said}): left to it" in line, line
+
+
+def test_a_watched_marks_times_are_said_by_this_hosts_clock() -> None:
+    """A mark's beat is the database server's time (``registry.db_clock``); the scheduler
+    waits for it to go silent by its own clock (``firings.look_again_at``). With this host
+    20 min behind the server, the first line said the server's times: "taken over at" a
+    moment 20 min past the one the scheduler took the firing over at. Now both times are
+    this host's."""
+    skew = timedelta(minutes=20)  # the database's clock reads this far ahead of this host's
+    here = datetime.now(UTC)
+    due = datetime(2026, 11, 30, 3, tzinfo=UTC)
+    beat = here + skew - timedelta(seconds=60)  # a minute ago, by the database's clock
+    mark = FailedFiring(due, 1, "under way", owner=ELSEWHERE, beat=beat, read_at=here + skew)
+    state = CatchUp(watched={due: mark})
+    line = start_line("sales", Schedule(cron="0 3 * * 1"), due, state)
+    said = re.search(r"its mark refreshed (\S+): taken over at (\S+) unless", line)
+    assert said is not None, line
+    refreshed, taken = (datetime.fromisoformat(s) for s in said.groups())
+    assert abs(refreshed - (here - timedelta(seconds=60))) < timedelta(seconds=5), line
+    silent = here - timedelta(seconds=60) + timedelta(seconds=MARK_SILENT_AFTER)
+    assert abs(taken - silent) < timedelta(seconds=5), line
+    assert abs(look_again_at(mark) - taken) < timedelta(seconds=5)  # what the scheduler waits for
