@@ -109,8 +109,13 @@ class Retrainer:
         router's 409 for a busy partition, which follows the 4xx of the request's rows).
 
         Appending to a partition whose versions kept their training rows needs no minimum of
-        posted rows: the kept ones count toward ``min_rows``."""
-        kept = mode == "append" and target.production.data_sha256 is not None
+        posted rows: the kept ones count toward ``min_rows``. Any version's: an append builds
+        on the newest that kept some (``latest_data``), production or not — judged by
+        production's alone, one imported (none kept) had an append refused that trains."""
+        kept = mode == "append" and (
+            target.production.data_sha256 is not None
+            or target.key in self.service.registry.store.latest_data([target.key])
+        )  # one indexed read, and only where production kept none
         if kept:
             refuse_lost_columns(frame, target)
         table = training_frame(frame, target, self.service.aliases.__contains__, kept=kept)

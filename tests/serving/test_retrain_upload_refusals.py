@@ -4,13 +4,15 @@ what is wrong once: "cannot read the uploaded file as CSV" stood before every su
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from factories import linear_frame, spec_dict
-from routerkit import TOKEN, admin, open_client
+from routerkit import TOKEN, admin, job_ended, open_client
 
 from manymodels.pipeline import train
+from manymodels.registry import Registry
 from serving.settings import Settings
 
 BIG = "1" + "0" * 400
@@ -156,3 +158,29 @@ def test_rows_lags_leave_too_few_of_are_refused_before_a_job(tmp_path: Path) -> 
             headers=admin(),
         )
         assert r.status_code == 202, r.text
+
+
+def test_an_append_to_rows_an_older_version_kept_is_not_refused_for_lags(tmp_path: Path) -> None:
+    """Production kept no training rows (imported from MLflow, or rows Arrow could not store:
+    ``data_sha256`` empty) but an older version did: an append builds on those
+    (``registry.reads.latest_data``), and the posted rows' first periods get their lags from
+    them. The router judged by production's alone that nothing was kept, and refused 11 rows
+    under ``lags = [3]`` as leaving 8 below ``min_rows`` 10 — rows the job trains on."""
+    root = tmp_path / "registry"
+    spec = spec_dict(lags=[3], min_rows=10)
+    train(spec, linear_frame(2, 30), root, backend="local")
+    train(spec, linear_frame(2, 30, seed=5), root, backend="local")  # v2, production
+    with sqlite3.connect(root / "registry.db") as db:  # as an imported version is recorded
+        db.execute("UPDATE model_versions SET data_sha256 = NULL WHERE version = 2")
+    new = linear_frame(1, 41, seed=1).iloc[30:].drop(columns="pid")  # t 30…40, after v1's
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain",
+            files={"file": ("new.csv", new.to_csv(index=False).encode(), "text/csv")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
+        job = job_ended(client, r.headers["location"], admin())
+    assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        assert reg.get_version("pid=0", job["version"]).n_rows == 30 + 11 - 3  # v1's and these
