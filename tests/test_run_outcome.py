@@ -112,6 +112,23 @@ def test_no_partition_trained_exits_non_zero_and_shows_the_failures(tmp_path: Pa
         assert reg.list_runs()[0].status == "failed"
 
 
+def test_no_partition_trained_names_a_partitions_reason_when_the_fallback_failed_too(
+    tmp_path: Path,
+) -> None:
+    """The fallback's outcome sorts first (``__fallback__`` before ``pid=…``): read as the
+    run's first failure, it hid every partition's, and the line named no reason."""
+    spec = spec_dict(
+        candidates=[{"estimator": "factories:fails_on_many_rows", "params": {"limit": 20}}],
+    )  # 24 training rows a partition, 72 pooled: each one fails, the fallback too
+    with pytest.raises(RunFailed) as caught:
+        train(spec, linear_frame(3, 30), tmp_path / "reg", backend="local")
+    assert caught.value.summary.fallback is not None
+    assert caught.value.summary.fallback.startswith("failed: ")
+    assert str(caught.value).startswith(
+        "no partition trained: 3 of 3 failed, 0 skipped (the first, pid=0: all 1 candidate "
+    )
+
+
 @pytest.mark.parametrize(("fraction", "code"), [("0.2", 1), ("0.25", 0), ("1", 0)])
 def test_max_failed_fraction(tmp_path: Path, fraction: str, code: int) -> None:
     df = linear_frame(4, 30)
