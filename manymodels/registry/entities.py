@@ -278,7 +278,7 @@ class Run:
         its pid says more where it can be read (``killed``). Else ``None``."""
         if self.status != "running" or self.owner_alive is not None:
             return None
-        return silent_for(self.status, self.heartbeat_at, self._clock())
+        return silent_for(self.status, self.heartbeat_at, self.judged_at())
 
     @property
     def beating(self) -> bool:
@@ -289,9 +289,9 @@ class Run:
         ``ahead`` too (one did; another would take it for a live run)."""
         if self.status != "running" or self.owner_alive is not None or not self.heartbeat_at:
             return False
-        if seconds_between(self._clock(), self.heartbeat_at) is None:
+        if seconds_between(self.judged_at(), self.heartbeat_at) is None:
             return False
-        return self.silence is None and ahead_by(self.heartbeat_at, self._clock()) is None
+        return self.silence is None and ahead_by(self.heartbeat_at, self.judged_at()) is None
 
     @property
     def ahead(self) -> float | None:
@@ -302,7 +302,7 @@ class Run:
         ``seen_stopped``). Else ``None``."""
         if self.status != "running" or self.owner_alive is not None:
             return None
-        return ahead_by(self.heartbeat_at, self._clock(), limit=SILENT_AFTER)
+        return ahead_by(self.heartbeat_at, self.judged_at(), limit=SILENT_AFTER)
 
     @property
     def state(self) -> str:
@@ -318,7 +318,7 @@ class Run:
         ahead = self.ahead
         return f"running (heartbeat stamped {spoken(ahead)} ahead)" if ahead else self.status
 
-    def _clock(self) -> datetime:
+    def judged_at(self) -> datetime:
         """The time its heartbeat is judged at: the database's when it was read (``read_at``)."""
         return datetime.fromisoformat(self.read_at) if self.read_at else datetime.now(UTC)
 

@@ -367,7 +367,7 @@ def _still_training(run: Run) -> bool:
         return True
     if not run.heartbeat_at:
         return False
-    silence = seconds_between(run._clock(), run.heartbeat_at)
+    silence = seconds_between(run.judged_at(), run.heartbeat_at)
     return silence is not None and silence < STILL_TRAINING
 
 
