@@ -16,7 +16,7 @@
 The registry being unreachable is a 503. Its storage full (a disk or a quota: an artifact or
 the database could not be written) is a 507 Insufficient Storage, whatever error carried it —
 ours, SQLAlchemy's, or an ``OSError`` (a spooled upload): a full disk under a retrain was a 409
-conflict (``manymodels.exceptions.storage_full``). Only a bug is a 500, and even then the
+conflict (``manymodels.error_reading.storage_full``). Only a bug is a 500, and even then the
 client gets a JSON body without a traceback (the traceback goes to the server log). A message
 that names a local path (an artifact directory, the database file) shows it only to a request
 carrying the admin token; others see the path's last component (``serving.redact``).
@@ -159,7 +159,7 @@ def retry_after(status: int) -> dict[str, str] | None:
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     """An outage, not a defect: one line in the log, and a 503 (see
-    ``manymodels.exceptions.database_away``); a database whose disk is full is a 507."""
+    ``manymodels.error_reading.database_away``); a database whose disk is full is a 507."""
     if storage_full(exc):
         return await _full(request, exc)
     logger.error("%s %s: registry database unavailable: %s", request.method,

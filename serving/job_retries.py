@@ -34,7 +34,7 @@ FIRST_WAIT = 0.25  # seconds before the first retry; each next wait doubles, up 
 def transient(error: BaseException) -> bool:
     """Whether ``error`` says the registry database cannot be written now but may be soon: a
     server down, a connection dropped, a lock held past its timeout, a pool timeout
-    (``manymodels.exceptions.database_away``), raised as they are or under the registry's errors.
+    (``manymodels.error_reading.database_away``), raised as they are or under the registry's errors.
     Not a refusal that would only repeat: read-only, a conflict, something not found, a
     missing table or a bad statement (retried for ever, a bug would hold a worker)."""
     if isinstance(error, ReadOnlyRegistry | VersionConflict | LookupError):

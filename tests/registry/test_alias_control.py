@@ -21,10 +21,7 @@ def test_a_move_with_a_misspelt_store_names_the_store_and_moves_nothing(tmp_path
     "no earlier 'production' version … that can be loaded" (rollback) or "artifact … is
     missing" (promote): the store is refused in the line train, gc and doctor give, from the
     CLI (exit 1, one line) and the library, and production stays where it was."""
-    spec = spec_dict(promotion={"policy": "manual"})
-    root = tmp_path / "reg"
-    for i in range(2):
-        train(spec, linear_frame(1, 40).assign(y=lambda d, i=i: d["y"] * (1 + i)), root)
+    root = _two_versions_on_manual(tmp_path)
     with Registry.open(root) as reg:
         reg.promote("pid=0", 2)
     typo = tmp_path / "artefacts"
@@ -54,10 +51,7 @@ def test_rollback_off_lost_production_artifacts_still_moves(tmp_path: Path) -> N
     marks) that was refused as "holds none of this registry's models" — the wrong-store check
     ran as soon as any version was skipped — though the earlier version loads: the store is
     judged only once nothing is left to roll back to."""
-    spec = spec_dict(promotion={"policy": "manual"})
-    root = tmp_path / "reg"
-    for i in range(2):
-        train(spec, linear_frame(1, 40).assign(y=lambda d, i=i: d["y"] * (1 + i)), root)
+    root = _two_versions_on_manual(tmp_path)
     with Registry.open(root) as reg:
         reg.promote("pid=0", 2)
         assert isinstance(reg.artifacts, LocalArtifactStore)
@@ -66,3 +60,13 @@ def test_rollback_off_lost_production_artifacts_still_moves(tmp_path: Path) -> N
             reg.artifacts.delete(digest)
         assert reg.rollback("pid=0").to_version == 1
         assert [m.to_version for m in reg.alias_history("pid=0", "production")] == [1, 2, 1]
+
+
+def _two_versions_on_manual(tmp_path: Path) -> Path:
+    """A registry whose one partition has two versions under a manual policy (v1 in
+    production until a test promotes v2)."""
+    spec = spec_dict(promotion={"policy": "manual"})
+    root = tmp_path / "reg"
+    for i in range(2):
+        train(spec, linear_frame(1, 40).assign(y=lambda d, i=i: d["y"] * (1 + i)), root)
+    return root
