@@ -37,7 +37,7 @@ from manymodels.run_summary import RunSummary, SkillSummary
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
-from manymodels.tables import DataSource, describe_source, require_table
+from manymodels.tables import DataSource, describe_source, require_found
 from manymodels.training.global_fit import global_candidates
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
@@ -121,7 +121,9 @@ def train(
     spec = Spec.coerce(spec)
     require_backend(backend)  # before the run is recorded: a typo left it 'running'
     given = describe_source(data)  # the run records the data as given (a schedule's text)
-    data = require_table(data)  # a list of dicts was taken for a file name, quoting every row
+    # a list of dicts was taken for a file name; a missing file is said before any registry
+    # is opened (append opens it first): it left an empty one behind
+    data = require_found(data)
     require_flags(
         strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
         skip_absent=skip_absent, record_nothing=record_nothing, new_target=new_target,

@@ -65,6 +65,21 @@ def require_table(source: object, what: str = "data") -> DataSource:
     )
 
 
+def require_found(source: object, what: str = "data") -> DataSource:
+    """``require_table``, and ``DataError`` ("data file not found") for a path on this
+    machine that does not exist: the one check of a missing file, made by the reader and by
+    ``train`` before it opens (and makes) a registry: a typo in the data's name, checked only
+    when the data was read, left an empty registry behind (``append``, which opens the
+    registry first; the CLI's ``--registry-db``, opened by the CLI). A frame, or another
+    machine's URL (read by the run), passes."""
+    source = require_table(source, what)
+    if not isinstance(source, pd.DataFrame) and "://" not in str(source):
+        path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
+        if not path.exists():
+            raise DataError(f"{path}: data file not found")
+    return source
+
+
 def refuse_repeated_columns(df: pd.DataFrame, source: str, used: Iterable[Any]) -> None:
     """``DataError`` for a column of ``used`` named twice: which of the two a feature (or a
     key) is, is anyone's guess, and pandas answers ``df[name]`` with a frame, which failed
@@ -133,7 +148,7 @@ def read_given(source: DataSource) -> pd.DataFrame:
     """``read_table`` before ``plain``: the frame as the caller gave it (or as pandas reads
     the file), its ``category`` columns and index names kept, for an output that returns
     the caller's columns as they were (``score``'s)."""
-    source = require_table(source)
+    source = require_found(source)
     if not isinstance(source, pd.DataFrame) and "://" in str(source):
         # data_path leaves only another machine's URL (s3://b/x.csv): read as a local path, it
         # was "s3:/b/x.csv: data file not found". Only train's batches read one (datasets): a
@@ -150,9 +165,7 @@ def read_given(source: DataSource) -> pd.DataFrame:
                 "as pivot_table and agg make): flatten them to one name each first"
             )
         return source
-    path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
-    if not path.exists():
-        raise DataError(f"{path}: data file not found")
+    path = Path(source).expanduser()  # found by require_found
     suffix = path.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"} or path.is_dir():

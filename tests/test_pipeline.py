@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from factories import RIDGE, linear_frame, spec_dict
 
+import manymodels
 from manymodels import console
 from manymodels.exceptions import DataError, PartitionNotFound, TrainingError
 from manymodels.execution import InProcessBackend
@@ -293,6 +294,17 @@ def test_bad_input_creates_no_run(tmp_path: Path) -> None:
         train(spec_dict(features=["x0", "x1"]), df, tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         assert len(reg.list_runs()) == 1
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_a_missing_data_file_makes_no_registry(tmp_path: Path, append: bool) -> None:
+    """``append`` opens the registry before it reads the data (its kept rows): a typo in the
+    data's name made ``nd/reg/registry.db``, an empty registry, then said "data file not
+    found". It is said before any registry is opened now, as without ``append``."""
+    missing = tmp_path / "rows.csv"
+    with pytest.raises(DataError, match=f"^{missing}: data file not found$"):
+        manymodels.train(spec_dict(), str(missing), tmp_path / "nd" / "reg", append=append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_an_unknown_backend_records_no_run(tmp_path: Path) -> None:

@@ -124,10 +124,11 @@ def train(
     failed, or when the fallback model failed; what did train is kept either way.
     """
     from manymodels import console
-    from manymodels.exceptions import DataError, NothingToTrain, RunFailed, RunInterrupted
+    from manymodels.exceptions import NothingToTrain, RunFailed, RunInterrupted
     from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
+    from manymodels.tables import require_found
 
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
@@ -135,11 +136,8 @@ def train(
     summary: RunSummary
     # another database or artifact store than --registry's own: opened here, closed below
     elsewhere = registry_db is not None or artifacts is not None
-    local = Path(data).expanduser()
-    if elsewhere and "://" not in data and not local.exists():
-        # said before a database or store is opened (and made): a typo in DATA left an empty
-        # registry behind (--registry-db sqlite:///new-dir/r.db) where --registry left none
-        raise DataError(f"{local}: data file not found")
+    if elsewhere:  # opened here, before the library's own check: a missing DATA is said first
+        require_found(data)  # (it left an empty registry behind: --registry-db sqlite:///nd/r.db)
     target: Any = (
         open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
     )
