@@ -228,9 +228,7 @@ def _run(
         or _fallback_failed_before(reg, run_id)  # a resume does not train it again
         or ("trained" if plan.fallback is not None else None)
     )
-    failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
-    if failure is not None and not run.n_trained and not tally.lost:
-        failure += _first_reason(reg, run_id, ("failed", "skipped"))
+    failure = _run_failure(reg, run, fallback, max_failed_fraction, tally.lost)
     warnings = run.options.get("warnings", [])
     note = None if failure else _all_skipped(reg, run)
     if note is not None and note not in warnings:
@@ -344,17 +342,20 @@ def _which_backend(
 
 
 def _run_failure(
-    run: Run, fallback: str | None, max_failed_fraction: float, lost: int = 0
+    reg: Registry, run: Run, fallback: str | None, max_failed_fraction: float, lost: int = 0
 ) -> str | None:
     """Why a finished run failed as a whole, or ``None``. Partitions lost to the infrastructure
-    (a dead worker, a full disk) always fail it: the run is incomplete, and resumable."""
+    (a dead worker, a full disk) always fail it: the run is incomplete, and resumable. A run
+    that trained nothing names its first partition's reason (``_first_reason``: read only
+    then, two indexed reads at most)."""
     n, failed = run.n_partitions, run.n_failed
     # every partition too small, and a fallback (trained now or before) serves them
     served_by_fallback = failed == 0 and fallback == "trained"
     if lost:
         return lost_failure(run.run_id, lost, n)
     if n and run.n_trained == 0 and not served_by_fallback:
-        return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped"
+        why = _first_reason(reg, run.run_id, ("failed", "skipped"))
+        return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped{why}"
     if n and failed / n > max_failed_fraction:
         return (
             f"{failed} of {n} partitions failed ({failed / n:.1%}), more than "
