@@ -3,6 +3,7 @@ the errors of the job manager (``serving.jobs``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -115,19 +116,26 @@ def busy_error(e: RunBusy) -> str:
     )
 
 
-def job_view(record: JobRecord, registry: Registry | None) -> Job:
-    """The job as the API shows it: its data and result read back as entities (its version
-    from ``registry``, when there is one and it still holds it)."""
+def job_view(
+    record: JobRecord,
+    registry: Registry | None,
+    versions: Mapping[tuple[str, int], ModelVersion] | None = None,
+) -> Job:
+    """The job as the API shows it: its data and result read back as entities — its version
+    from ``versions`` (``job_views``' one read for a list), else from ``registry`` when there
+    is one and it still holds it; its run's warnings from its own record (written as it
+    ended), never from the run."""
     result = None
     if record.run_id is not None:
         version = None
-        if record.version is not None and registry is not None:
+        if versions is not None and record.version is not None:
+            version = versions.get((record.partition, record.version))
+        elif record.version is not None and registry is not None:
             try:
                 version = registry.get_version(record.partition, record.version)
             except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
                 version = None  # the job still says what it did
-        said = _run_warnings(record.run_id, registry) if registry is not None else ()
-        result = RetrainResult(record.run_id, version, record.production, said)
+        result = RetrainResult(record.run_id, version, record.production, record.warnings)
     return Job(
         job_id=record.job_id,
         partition=record.partition,
@@ -143,11 +151,16 @@ def job_view(record: JobRecord, registry: Registry | None) -> Job:
     )
 
 
-def _run_warnings(run_id: str, registry: Registry) -> tuple[str, ...]:
-    """The warnings a job's run recorded (``options["warnings"]``): one read by the run's id.
-    A run that is gone or unreadable now leaves the job without them, as its version does."""
-    try:
-        said = registry.get_run(run_id).options.get("warnings")
-    except (RegistryError, SQLAlchemyError):
-        return ()
-    return tuple(str(w) for w in said) if isinstance(said, list) else ()
+def job_views(records: Sequence[JobRecord], registry: Registry | None) -> list[Job]:
+    """``job_view`` of each record, their versions read together (``get_versions``: a few
+    batched reads): ``GET /v1/jobs?limit=1000`` read each job's version apart, a read per job."""
+    pairs = sorted(
+        {(r.partition, r.version) for r in records if r.run_id and r.version is not None}
+    )
+    versions: dict[tuple[str, int], ModelVersion] = {}
+    if pairs and registry is not None:
+        try:
+            versions = {(v.key, v.version): v for v in registry.store.get_versions(pairs)}
+        except (RegistryError, SQLAlchemyError):  # unreadable now: the jobs still say what
+            versions = {}  # they did, as one job's view does
+    return [job_view(r, registry, versions) for r in records]

@@ -54,6 +54,7 @@ from serving.job_records import (
     UploadedData,
     busy_error,
     job_view,
+    job_views,
 )
 from serving.job_retries import retried, transient
 
@@ -221,7 +222,7 @@ class JobManager:
         """The newest jobs first, of every router sharing the registry (those of a router that
         is gone ended first, as ``get`` ends them)."""
         records = self.table.recent(limit=limit, lease=self.lease_seconds, spare=self._mine)
-        return [self._job(r) for r in records]
+        return job_views(records, self._registry)
 
     def active(self, partition: str) -> Job | None:
         record = self.table.active(partition, lease=self.lease_seconds, spare=self._mine)
@@ -312,6 +313,7 @@ class JobManager:
             "error": error, "run_id": result.run_id if result is not None else None,
             "version": version.version if version is not None else None,
             "production": result.production if result is not None else None,
+            "warnings": result.warnings if result is not None else (),
         }  # fmt: skip
         closing = self._closing.is_set()  # then ``close`` waits for this: its bound holds
         try:

@@ -144,13 +144,17 @@ class Retrainer:
         except RunFailed as e:  # the one partition failed: the job says why, from its outcome
             summary = e.summary
         run_id = summary.run.run_id
+        said = summary.run.options.get("warnings")  # the run as it ended: kept with the job
+        warned = tuple(str(w) for w in said) if isinstance(said, list) else ()
         number = summary.versions.get(key)
         if number is None:
             production = self.service.follow(key)
-            raise JobFailed(_why_not(summary, reg, key), RetrainResult(run_id, None, production))
+            raise JobFailed(
+                _why_not(summary, reg, key), RetrainResult(run_id, None, production, warned)
+            )
         version = reg.get_version(key, number)
         production = self.service.follow(key)  # serves the new version now if it was promoted
-        return RetrainResult(run_id, version, production)
+        return RetrainResult(run_id, version, production, warned)
 
     def close(self) -> None:
         with self._ray_lock:

@@ -23,7 +23,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.db_clock import db_now
 from manymodels.registry.engine import now
 from manymodels.registry.job_outcomes import close_killed_run, made
-from manymodels.registry.job_record import JobRecord, job_of
+from manymodels.registry.job_record import JobRecord, ended_values, job_of
 from manymodels.tempnames import process
 
 RESTARTED = "router restarted"
@@ -70,7 +70,7 @@ def expire_gone(
         conn.execute(
             update(t.jobs)
             .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))
-            .values(finished_at=now(), active_partition=None, **values)
+            .values(finished_at=now(), active_partition=None, **ended_values(job, values))
         )
     return [j.job_id for j in gone]
 

@@ -29,19 +29,21 @@ PRODUCTION = "production"
 
 @dataclass(frozen=True)
 class Made:
-    """A job's run, and what it left: the version it registered (``None``: none) and where
-    production points now."""
+    """A job's run, and what it left: the version it registered (``None``: none), where
+    production points now, and what the run warned of (its options' ``warnings``)."""
 
     run_id: str
     run_status: str
     version: int | None
     production: int | None
+    warnings: tuple[str, ...] = ()
 
     def ended(self) -> dict[str, Any]:
-        """The job's row as its end says: succeeded with the version, or failed with the run."""
+        """The job's row as its end says: succeeded with the version, or failed with the run
+        (its warnings kept with the job: ``job_record.ended_values``)."""
         status = "succeeded" if self.version is not None else "failed"
         return {"status": status, "run_id": self.run_id, "version": self.version,
-                "production": self.production}  # fmt: skip
+                "production": self.production, "warnings": self.warnings}  # fmt: skip
 
 
 def made(conn: Connection, job_id: str, partition: str, since: str) -> Made | None:
@@ -55,7 +57,8 @@ def made(conn: Connection, job_id: str, partition: str, since: str) -> Made | No
         .order_by(t.runs.c.started_at)
     )
     for run_id, status, options in runs:
-        if json.loads(options or "{}").get(JOB_NOTE) != job_id:  # LIKE's "_" matched a char
+        found = json.loads(options or "{}")
+        if found.get(JOB_NOTE) != job_id:  # LIKE's "_" matched a char
             continue
         v = t.model_versions.c
         version = conn.execute(
@@ -65,7 +68,9 @@ def made(conn: Connection, job_id: str, partition: str, since: str) -> Made | No
         production = conn.execute(
             select(a.version).where(a.key == partition, a.alias == PRODUCTION)
         ).scalar()
-        return Made(run_id, status, version, production)
+        said = found.get("warnings")
+        warned = tuple(str(w) for w in said) if isinstance(said, list) else ()
+        return Made(run_id, status, version, production, warned)
     return None
 
 

@@ -1,10 +1,18 @@
 """One retrain job as the registry's ``jobs`` table holds it, and its translation to and from
 a row: kept apart from the table's reads and writes (``registry.jobs``) and the leases that end
-a gone router's jobs (``registry.job_leases``), which both hand these records around."""
+a gone router's jobs (``registry.job_leases``), which both hand these records around.
+
+A job's run's warnings are written into its row as it ends (``ended_values``), beside its
+data in ``data_json`` (no column of their own: no schema change), so that showing a job reads
+its row alone — not its run, one more read per job of ``GET /v1/jobs``. They are written only
+when there are some: a router older than this, sharing the database, reads ``data_json`` as
+the upload's fields alone, and fails on a job that warned only. A job ended before (or by such
+a router) shows none: its run is not read for them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +21,7 @@ from sqlalchemy.engine import Row
 from manymodels.registry import schema as t
 
 ENDED = ("succeeded", "failed")
+WARNINGS = "warnings"  # ``data_json``'s key for the warnings of the job's run (as it ended)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class JobRecord:
     version: int | None = None
     production: int | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = field(default=(), hash=False)
+    """What the job's run warned of, written as the job ended (``ended_values``)."""
 
     @property
     def active(self) -> bool:
@@ -43,7 +54,7 @@ class JobRecord:
 def job_row(job: JobRecord) -> dict[str, Any]:
     """The ``jobs`` row that stores ``job``: ``data`` as JSON, the partition held while active."""
     values = {c.name: getattr(job, c.name) for c in t.jobs.columns if hasattr(job, c.name)}
-    values["data_json"] = json.dumps(job.data) if job.data is not None else None
+    values["data_json"] = _data_json(job.data, job.warnings)
     values["active_partition"] = job.partition if job.active else None
     return values
 
@@ -51,6 +62,8 @@ def job_row(job: JobRecord) -> dict[str, Any]:
 def job_of(r: Row[Any]) -> JobRecord:
     """The job a ``jobs`` row holds: stores hand out records, never rows."""
     m = r._mapping
+    data = json.loads(m["data_json"]) if m["data_json"] else None
+    said = data.pop(WARNINGS, None) if isinstance(data, dict) else None
     return JobRecord(
         job_id=m["job_id"],
         partition=m["partition"],
@@ -62,9 +75,26 @@ def job_of(r: Row[Any]) -> JobRecord:
         kind=m["kind"],
         started_at=m["started_at"],
         finished_at=m["finished_at"],
-        data=json.loads(m["data_json"]) if m["data_json"] else None,
+        data=data or None,
         run_id=m["run_id"],
         version=m["version"],
         production=m["production"],
         error=m["error"],
+        warnings=tuple(str(w) for w in said) if isinstance(said, list) else (),
     )
+
+
+def ended_values(job: JobRecord, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns that end ``job``'s row from ``values``, whose ``warnings`` (its run's, when
+    given) go into ``data_json`` beside the job's data: read with the row, never from the run
+    again."""
+    out = {k: v for k, v in values.items() if k != WARNINGS}
+    said = tuple(values.get(WARNINGS) or ())
+    if said:
+        out["data_json"] = _data_json(job.data, said)
+    return out
+
+
+def _data_json(data: dict[str, Any] | None, warnings: tuple[str, ...]) -> str | None:
+    stored = {**(data or {}), **({WARNINGS: list(warnings)} if warnings else {})}
+    return json.dumps(stored) if stored else None

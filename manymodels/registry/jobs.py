@@ -39,7 +39,7 @@ from manymodels.registry.job_leases import (
     stale_ids,
 )
 from manymodels.registry.job_outcomes import made
-from manymodels.registry.job_record import ENDED, JobRecord, job_of, job_row
+from manymodels.registry.job_record import ENDED, JobRecord, ended_values, job_of, job_row
 
 __all__ = ["ENDED", "RESTARTED", "JobBusy", "JobRecord", "JobTable", "router_id"]
 
@@ -153,8 +153,9 @@ class JobTable:
         return None
 
     def finish(self, job_id: str, status: str, *, history: int, **fields: Any) -> JobRecord | None:
-        """End an active job (``fields``: error, run_id, version, production), free its
-        partition, and forget all but the newest ``history`` ended jobs; returns it as ended.
+        """End an active job (``fields``: error, run_id, version, production, and its run's
+        warnings, kept in its row: ``job_record.ended_values``), free its partition, and
+        forget all but the newest ``history`` ended jobs; returns it as ended.
 
         A failure whose run registered a version all the same (the job's work failed after
         the commit: its database went away, say) is recorded as succeeded with that version:
@@ -172,7 +173,8 @@ class JobTable:
                     status, fields = "succeeded", {**found.ended(), "error": None}
             values = {"status": status, "finished_at": now(), "active_partition": None,
                       "error": None, **fields}  # fmt: skip
-            conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(**values))
+            ended = ended_values(job, values)
+            conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(**ended))
             _prune(conn, history)
             return _read(conn, job_id)
 

@@ -60,13 +60,14 @@ def test_a_job_whose_run_committed_is_succeeded_when_its_router_is_gone(reg: Reg
     """The router killed after the run committed, before it recorded the job's end."""
     _trained(reg)
     _started(reg, "killed", owner=_gone_owner())
-    summary = _retrain(reg, **{JOB_NOTE: "killed"})
+    summary = _retrain(reg, **{JOB_NOTE: "killed", "warnings": ["a note of the job's run"]})
     assert summary.versions == {KEY: 2}
     _started(reg, "lost", owner=_gone_owner(), partition="pid=1")  # never reached its run
     ended = reg.jobs.get("killed", lease=60)
     assert ended is not None and ended.status == "succeeded", ended
     assert (ended.run_id, ended.version, ended.production) == (summary.run.run_id, 2, 2)
     assert ended.error is None and not ended.active
+    assert ended.warnings == ("a note of the job's run",)  # the run's, kept with the job
     lost = reg.jobs.get("lost", lease=60)  # nothing names it: failed, as it was
     assert lost is not None and lost.status == "failed" and lost.run_id is None
     assert lost.error is not None and lost.error.startswith(f"{RESTARTED}: the router running")

@@ -3,6 +3,7 @@ one active job per partition, a bounded history, and the jobs of a stopped route
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,3 +120,20 @@ def test_a_router_whose_clock_runs_behind_keeps_its_jobs_alive(reg: Registry) ->
     assert stored <= server and datetime.fromisoformat(server) - datetime.fromisoformat(
         stored
     ) < timedelta(seconds=60)  # the database's time, not the skewed router's
+
+
+def test_a_job_keeps_its_runs_warnings_beside_its_data(reg: Registry) -> None:
+    """A job's run's warnings are written into its row as it ends, so that showing the job
+    reads no run; its data reads back as it was stored, and a job ended by an older
+    manymodels (no warnings in its row) reads with none."""
+    data = {"sha256": "ab" * 32, "size": 10, "rows": 2, "format": "json", "filename": None}
+    jobs = reg.jobs
+    for job_id in ("warned", "older"):
+        jobs.submit(replace(job(job_id, f"k={job_id}"), data=data), lease=60)
+    said = ("the week column holds more than one day of the week",)
+    jobs.finish("warned", "succeeded", history=5, run_id="r1", version=2, warnings=said)
+    jobs.finish("older", "succeeded", history=5, run_id="r2", version=2)
+    warned, older = jobs.get("warned"), jobs.get("older")
+    assert warned is not None and (warned.data, warned.warnings) == (data, said)
+    assert older is not None and (older.data, older.warnings) == (data, ())
+    assert [j.warnings for j in jobs.recent()] == [(), said]

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
 from routerkit import KEY, SALES_SPEC, TOKEN, admin, expected, feature_rows, sales
-from sqlalchemy import update
+from sqlalchemy import event, update
 from typer.testing import CliRunner
 
 from manymodels.data import prepare
@@ -417,22 +417,67 @@ def test_a_consumer_posts_only_the_new_weeks(local: Settings) -> None:
         }  # fmt: skip
 
 
+def warned_rows(store: int, brand: str) -> pd.DataFrame:
+    """Two new weeks of a partition, the second moved to a Tuesday: it trains, and warns."""
+    new = partition_rows(store, brand, scale=1.0).head(2)
+    off = pd.Timestamp(new["week"].iloc[-1]) + pd.Timedelta(days=1)
+    new.loc[new.index[-1], "week"] = off.strftime("%Y-%m-%d")
+    return new
+
+
 def test_a_job_says_what_its_run_warned_of(local: Settings) -> None:
     """A posted week on a Tuesday among Mondays trains (as ``manymodels train`` does), but the
     run's warning — forecasts now step from that Tuesday, off the partition's calendar, and a
     Monday's time is refused from then on — reached only the run record: the job read
     ``succeeded``, promoted, nothing else. Now the job carries the run's warnings."""
-    new = partition_rows(scale=1.0).head(2)
-    off = pd.Timestamp(new["week"].iloc[-1]) + pd.Timedelta(days=1)
-    new.loc[new.index[-1], "week"] = off.strftime("%Y-%m-%d")
     with open_app(local) as client:
-        r = post_rows(client, KEY, new)
+        r = post_rows(client, KEY, warned_rows(2, "tropicana"))
         assert r.status_code == 202, r.text
         job = finished(client, r.json()["job_id"])
         assert job["status"] == "succeeded", job["error"]
         assert any("more than one day of the week" in w for w in job["warnings"]), job
         listed = client.get("/v1/jobs", headers=admin()).json()["jobs"]
     assert [j["warnings"] for j in listed if j["job_id"] == job["job_id"]] == [job["warnings"]]
+
+
+def test_the_job_list_reads_the_warnings_from_the_jobs_alone(local: Settings) -> None:
+    """The job list read each job's run (and, on PostgreSQL, the database's clock) for its
+    warnings, and its version apart: ``GET /v1/jobs?limit=1000`` was thousands of queries.
+    The warnings are written into the job as it ends, and the versions read together: the
+    list's queries do not grow with its jobs, and the warnings still show with the runs' own
+    gone from their rows."""
+    parts = [(2, "tropicana"), (4, "minute_maid"), (2, "minute_maid")]
+    with open_app(replace(local, refresh_seconds=3600.0)) as client:
+        posted = [post_rows(client, f"store={s},brand={b}", warned_rows(s, b)) for s, b in parts]
+        assert all(r.status_code == 202 for r in posted), [r.text for r in posted]
+        jobs = [finished(client, r.json()["job_id"]) for r in posted]
+        assert all(j["status"] == "succeeded" and j["warnings"] for j in jobs), jobs
+        engine = client.app.state.service.registry.store.engine
+        runs = [j["run_id"] for j in jobs]
+        with engine.begin() as conn:  # the runs' warnings, unreachable from here on
+            conn.execute(update(t.runs).where(t.runs.c.run_id.in_(runs)).values(options_json="{}"))
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        queries, listed = {}, {}
+        for limit in (1, len(parts)):
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                r = client.get(f"/v1/jobs?limit={limit}", headers=admin())
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            assert r.status_code == 200, r.text
+            queries[limit], statements[:] = list(statements), []
+            listed = {j["job_id"]: j for j in r.json()["jobs"]}
+        one = client.get(f"/v1/jobs/{jobs[0]['job_id']}", headers=admin()).json()
+    assert {i: j["warnings"] for i, j in listed.items()} == {
+        j["job_id"]: j["warnings"] for j in jobs
+    }
+    assert len(queries[len(parts)]) == len(queries[1]), queries
+    assert [j["version"] for j in listed.values()] == [j["version"] for j in reversed(jobs)]
+    assert one["warnings"] == jobs[0]["warnings"] and one["decision"] == jobs[0]["decision"]
 
 
 def test_replace_trains_on_the_posted_rows_alone(local: Settings) -> None:
