@@ -42,6 +42,7 @@ from .processes import (
     interruptible,
     job_ended,
     open_client,
+    ray_serve_command,
     wait_for,
     wait_ready,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "open_client",
     "other_machine_tag",
     "pumps_spec",
+    "ray_serve_command",
     "retrained_to_a_tie",
     "sales_files",
     "sales_toml",

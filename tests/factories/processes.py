@@ -1,5 +1,6 @@
 """Other processes and servers a test starts or waits on: a fresh interpreter, a router's
-client, a job or a server that becomes ready, a child that takes Ctrl-C, a scheduler's output.
+client, a job or a server that becomes ready, ``manymodels serve --ray-serve`` until its replicas
+run, a child that takes Ctrl-C, a scheduler's output.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,3 +145,79 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise AssertionError(f"waited {timeout:g} s in vain for {what}{shown()}")
         time.sleep(every)
+
+
+RAY_SERVE_STARTED = "router replica(s) at"  # serving/serve_run.py's line once every replica runs
+
+
+@dataclass
+class RayServeCommand:
+    """A ``manymodels serve --ray-serve`` that ``ray_serve_command`` started: its process, its
+    output, and once it has stopped, its exit status and what of its process tree was left."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    tree: set[int] = field(default_factory=set)  # its descendants, seen while it ran (/proc)
+    code: int | None = None  # its exit status, once stopped
+    left: dict[int, str] = field(default_factory=dict)  # of ``tree``, alive 15 s after it
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@contextmanager
+def ray_serve_command(
+    cmd: list[str | Path],
+    *,
+    env: dict[str, str],
+    url: str,
+    log_path: Path,
+    timeout: float = 240,
+    stop_timeout: float = 90,
+) -> Iterator[RayServeCommand]:
+    """``cmd`` (a ``manymodels serve --ray-serve`` serving at ``url``) as a user runs it, its
+    output in ``log_path``, entered once every replica runs: the command says so in one line,
+    and Serve's proxy answers ``/readyz`` (it may lag the line). Starting Ray and Serve takes
+    20-60 s on a busy 2-core machine, so ``timeout`` bounds a hang, not a timing. On leaving,
+    SIGTERM as a user's Ctrl-C or systemd sends, then ``code`` and ``left`` are set (the caller
+    asserts on them: a start-up failure's tests need other checks); its process tree is read
+    from ``/proc`` when there is one, both once started and when the body ends, as processes
+    are told apart only while their parent lives."""
+    from proctree import descendants, wait_gone
+
+    has_proc = Path("/proc").is_dir()
+    with log_path.open("w+") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        started = RayServeCommand(process, log_path)
+        try:
+            wait_for(
+                lambda: RAY_SERVE_STARTED in log_path.read_text() and _answers_ready(url),
+                f"{url} to run every router replica",
+                timeout=timeout,
+                process=process,
+                output=lambda: log_path.read_text()[-3000:],
+                every=0.5,
+            )
+            if has_proc:
+                started.tree = descendants(process.pid)
+            yield started
+        finally:
+            if has_proc and process.poll() is None:
+                started.tree |= descendants(process.pid)
+            process.send_signal(signal.SIGTERM)
+            try:
+                started.code = process.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()  # leave no command behind a failed test
+                process.wait()
+                raise
+    started.left = wait_gone(started.tree, timeout=15)
+
+
+def _answers_ready(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, ray_serve_command, spec_dict
 from pgcluster import own_server
-from proctree import descendants, wait_gone
 from raycluster import free_port
 
 from manymodels.pipeline import train
@@ -26,15 +22,7 @@ from manymodels.registry import Registry
 BIN = Path(sys.executable).parent
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.mark.slow  # an embedded Ray and Serve: 20-60 s on a busy 2-core machine
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
 def test_replicas_log_in_with_a_password_kept_out_of_their_url(tmp_path: Path) -> None:
     server = own_server()
     server.start()
@@ -49,29 +37,14 @@ def test_replicas_log_in_with_a_password_kept_out_of_their_url(tmp_path: Path) -
                                  "--registry-db", db_url,
                                  "--artifacts", artifacts, "--port", str(port)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PGPASSWORD")}
-        log_path = tmp_path / "serve.log"
-        with log_path.open("w+") as log:
-            command = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-            tree: set[int] = set()
-            try:
-                deadline = time.monotonic() + 240
-                while "router replica(s) at" not in log_path.read_text() or not _ready(url):
-                    assert command.poll() is None, log_path.read_text()[-3000:]
-                    assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                    time.sleep(0.5)
-                tree = descendants(command.pid)
-                row = {"t": 5, "x0": 1.0, "x1": 2.0}
-                answer = httpx.post(
-                    f"{url}/v1/partitions/pid=0/predict", json={"rows": [row]}, timeout=60
-                )
-                assert answer.status_code == 200, answer.text  # the replica read the registry
-                tree |= descendants(command.pid)
-            finally:
-                command.send_signal(signal.SIGTERM)
-                code = command.wait(90)
-            wait_gone(tree, timeout=15)
-        text = log_path.read_text()
-        assert code == 0, text[-3000:]
+        with ray_serve_command(cmd, env=env, url=url, log_path=tmp_path / "serve.log") as command:
+            row = {"t": 5, "x0": 1.0, "x1": 2.0}
+            answer = httpx.post(
+                f"{url}/v1/partitions/pid=0/predict", json={"rows": [row]}, timeout=60
+            )
+            assert answer.status_code == 200, answer.text  # the replica read the registry
+        text = command.log()
+        assert command.code == 0, text[-3000:]
         assert "s3cret" not in text
         logs = re.search(r"replica logs in (\S+)/serve/", text)  # this command's Ray's
         assert logs is not None, text[-3000:]

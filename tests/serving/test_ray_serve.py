@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import ray_serve_command
 from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
 from raycluster import free_port
 from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
@@ -213,29 +213,13 @@ def serve_url(
                              "--refresh-seconds", "0.2", "--access-log"]  # fmt: skip
     env = {**os.environ, "MANYMODELS_ADMIN_TOKEN": TOKEN}
     env.pop("RAY_ADDRESS", None)
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w+") as log:
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        tree: set[int] = set()
-        try:
-            deadline = time.monotonic() + 240
-            # Serve's proxy answers once one replica runs; the command says so when all do
-            while "router replica(s) at" not in log_path.read_text() or not _ready(url):
-                assert server.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, "never ready: " + log_path.read_text()[-3000:]
-                time.sleep(0.5)
-            tree = descendants(server.pid)
-            assert len(ray_processes(tree)) >= 4, alive(tree)
-            yield url, server, log_path
-            tree |= descendants(server.pid)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            code = server.wait(90)
-        left = wait_gone(tree, timeout=15)
-        text = log_path.read_text()
-    assert code == 0, f"exit {code}: {text[-3000:]}"
+    with ray_serve_command(cmd, env=env, url=url, log_path=tmp_path / "serve.log") as command:
+        assert len(ray_processes(command.tree)) >= 4, alive(command.tree)
+        yield url, command.process, command.log_path
+    text = command.log()
+    assert command.code == 0, f"exit {command.code}: {text[-3000:]}"
     assert "stopping Ray Serve" in text, text[-3000:]
-    assert left == {}, f"still running 15 s after the command exited: {left}"
+    assert command.left == {}, f"still running 15 s after the command exited: {command.left}"
     assert TOKEN_NOTICE not in text
     # Serve's note for a second serve.start (serve.run starts it again) said that options
     # "will not be applied" on a Ray that had just started

@@ -12,17 +12,16 @@ One cluster and one deployed router for all the checks (each start takes 20-60 s
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from factories import ray_serve_command
 from raycluster import RayCluster, free_port
 
 from serving.ray_serve import PROXY_CALLBACK, PROXY_CALLBACK_ENV, REPLICA_HEADER
@@ -84,38 +83,27 @@ def test_commands_sharing_a_cluster_never_take_over_or_mislead(
         )
 
     env = {k: v for k, v in cluster.env.items() if k != "RAY_ADDRESS"}
-    log_path = tmp_path / "first.log"
     url = f"http://127.0.0.1:{port}"
-    with log_path.open("w+") as log:
-        first = subprocess.Popen(_command(cluster, registry_path, port), env=env, stdout=log,
-                                 stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 240
-            while "router replica(s) at" not in log_path.read_text():
-                assert first.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                time.sleep(0.5)
-            replica = _replica(url)
+    with ray_serve_command(_command(cluster, registry_path, port), env=env, url=url,
+                           log_path=tmp_path / "first.log", stop_timeout=120) as first:  # fmt: skip
+        replica = _replica(url)
 
-            # the same port: a second application named manymodels would replace the first
-            assert _refused(cluster, registry_path, port).startswith(
-                f"error: a Ray Serve application named 'manymodels' already runs on {where} "
-                "(RUNNING; another `manymodels serve --ray-serve`?)"
-            )
-            assert first.poll() is None and _replica(url) == replica  # untouched
+        # the same port: a second application named manymodels would replace the first
+        assert _refused(cluster, registry_path, port).startswith(
+            f"error: a Ray Serve application named 'manymodels' already runs on {where} "
+            "(RUNNING; another `manymodels serve --ray-serve`?)"
+        )
+        assert first.process.poll() is None and _replica(url) == replica  # untouched
 
-            # another port: Serve keeps the address it started with
-            assert _refused(cluster, registry_path, other) == (
-                f"error: Ray Serve already runs on {where} and listens on {url}, not "
-                f"127.0.0.1:{other} (Serve's address is set when it starts): pass --host "
-                f"127.0.0.1 --port {port}, or shut Serve down there first"
-            )
-            assert _replica(url) == replica
-        finally:
-            first.send_signal(signal.SIGTERM)
-            code = first.wait(120)
-    text = log_path.read_text()
-    assert code == 0, text[-3000:]
+        # another port: Serve keeps the address it started with
+        assert _refused(cluster, registry_path, other) == (
+            f"error: Ray Serve already runs on {where} and listens on {url}, not "
+            f"127.0.0.1:{other} (Serve's address is set when it starts): pass --host "
+            f"127.0.0.1 --port {port}, or shut Serve down there first"
+        )
+        assert _replica(url) == replica
+    text = first.log()
+    assert first.code == 0, text[-3000:]
     assert "Connecting to existing Serve app" not in text, text[-3000:]
     # its own application deleted; Serve stays up for the cluster's other users
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 404
