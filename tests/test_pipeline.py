@@ -111,8 +111,8 @@ def test_min_rows_partitions_are_skipped_and_served_by_the_fallback(tmp_path: Pa
     with Registry.open(tmp_path / "reg") as reg:
         skipped = outcomes(reg, run.run_id, "skipped")
         assert skipped == {
-            "pid=1": ("PartitionSkipped", "12 rows < min_rows 20; served by the fallback"),
-            "pid=3": ("PartitionSkipped", "12 rows < min_rows 20; served by the fallback"),
+            "pid=1": ("PartitionSkipped", "12 rows < min_rows 20"),
+            "pid=3": ("PartitionSkipped", "12 rows < min_rows 20"),
         }
         fallback = reg.get_version(FALLBACK_KEY)
         assert fallback.n_rows == 3 * 30 + 2 * 12

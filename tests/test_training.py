@@ -344,7 +344,7 @@ def test_too_few_rows_is_skipped(store: LocalArtifactStore) -> None:
     assert isinstance(skipped, PartitionOutcome)
     assert skipped.status == "skipped"
     assert skipped.error_type == "PartitionSkipped"
-    assert skipped.message == "8 rows < min_rows 10; served by the fallback"
+    assert skipped.message == "8 rows < min_rows 10"
     assert skipped.n_rows == 8
 
 
@@ -399,9 +399,7 @@ def test_a_partition_with_no_target_at_all_is_skipped_not_failed(
     df.loc[df.pid == 1, "y"] = np.nan
     skipped = run(spec_dict(), df, store)["pid=1"]
     assert isinstance(skipped, PartitionOutcome) and skipped.status == "skipped"
-    assert skipped.message == (
-        "0 rows < min_rows 10; served by the fallback (30 more left out: 30 missing target)"
-    )
+    assert skipped.message == ("0 rows < min_rows 10 (30 more left out: 30 missing target)")
 
 
 def test_all_candidates_failing_fails_the_partition(store: LocalArtifactStore) -> None:
@@ -488,7 +486,7 @@ def test_a_fallback_without_usable_rows_says_which_feature_is_empty(
     store: LocalArtifactStore,
 ) -> None:
     """A feature with no value in any row leaves the pooled model nothing to fit: the skip
-    names the column, not "0 rows < min_rows 2; served by the fallback" of the fallback."""
+    names the column, not "0 rows < min_rows 2" of the fallback."""
     df = linear_frame(4, 30).assign(empty=np.nan)
     spec = Spec.from_dict(spec_dict())
     table, _ = prepare(spec, df)

@@ -122,7 +122,10 @@ def runs_show(
         )
         console.outcomes_table(lost, title=f"lost partitions ({hint})")
     if skipped:
-        console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
+        # an earlier version of theirs answers for them, else the fallback (when there is one)
+        console.outcomes_table(
+            skipped, title="skipped partitions (an earlier version, or the fallback)"
+        )
 
 
 def _with_counts(run: Run, lost: int) -> dict[str, Any]:

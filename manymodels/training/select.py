@@ -138,7 +138,7 @@ def fit_partition(
 
         return few_rows_constant(X, y, spec, _prior(prior, y))
     if n < spec.min_rows:
-        raise PartitionSkipped(f"{n} rows < min_rows {spec.min_rows}; served by the fallback")
+        raise PartitionSkipped(f"{n} rows < min_rows {spec.min_rows}")
     _check_target(y, spec)
 
     ordered = bool(spec.time_column) if time_ordered is None else time_ordered
