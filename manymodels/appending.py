@@ -56,14 +56,25 @@ class Appended:
     ``table_schema``): its table's classes and their rates (``learnt_prior``)."""
 
 
-def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
-    """``data`` plus the newest version's training rows of every partition it holds."""
-    name = describe_source(data)
+def read_appended(data: DataSource) -> pd.DataFrame:
+    """The rows to append, read before the registry is opened: an append opens it first (for
+    its kept rows), and a table it could not read (a URL, an empty directory) made an empty
+    registry of a new path before saying so."""
     new = read_table(data)
+    if new.empty:
+        raise DataError(f"{describe_source(data)}: the table has no rows to append")
+    return new
+
+
+def with_training_rows(
+    reg: Registry, spec: Spec, data: DataSource, new: pd.DataFrame | None = None
+) -> Appended:
+    """``data`` (``new``: its rows, ``read_appended``) plus the newest version's training rows
+    of every partition it holds."""
+    name = describe_source(data)
+    new = read_appended(data) if new is None else new
     new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
     new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
-    if new.empty:
-        raise DataError(f"{name}: the table has no rows to append")
     labels = codes = None  # 'NA' or 'None' as a class label, '01' and '1': read as train does
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)

@@ -61,17 +61,18 @@ def read_input(
     """Read ``data`` for a run of ``spec`` (``pipeline.train``'s arguments of the same names).
 
     A registry given as a path is opened only once the data is read (bad input fails before
-    the registry is written), or first for ``append``, which reads its kept rows; closed
-    here if this raises, the caller's to close otherwise."""
+    the registry is written), or for ``append`` once its new rows are read alone (it reads
+    the kept rows); closed here if this raises, the caller's to close otherwise."""
     reg: Registry | None = registry if isinstance(registry, Registry) else None
     opened = reg is None
     try:
         if append:
-            from manymodels.appending import with_training_rows
+            from manymodels.appending import read_appended, with_training_rows
 
+            new = read_appended(data)  # before the registry is opened (made, for a new path)
             if reg is None:
                 reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
-            merged = with_training_rows(reg, spec, data)
+            merged = with_training_rows(reg, spec, data, new)
             source = source or f"{describe_source(data)} (appended)"
             notes = {**(notes or {}), "append": merged.counts}
             only = merged.keys if only is None else only

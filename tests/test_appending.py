@@ -3,6 +3,7 @@ merges them with the posted ones, a posted row replaces a kept one of the same t
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -546,3 +547,20 @@ def test_appended_csv_rows_of_text_codes_join_their_partitions(tmp_path: Path) -
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=007", 2).n_rows == 32  # 30 kept + 2 appended
         assert [p.key for p in reg.list_partitions(limit=10)][1:] == ["pid=007", "pid=012"]
+
+
+@pytest.mark.parametrize("given", ["url", "empty_directory"])
+def test_an_unreadable_table_to_append_makes_no_registry(tmp_path: Path, given: str) -> None:
+    """An append opened the registry (to read its kept rows) before it read the new rows: a
+    URL (a table read whole is local) or an empty directory made ``nd/reg``, an empty registry,
+    then said why it could not read them. They are read first now."""
+    (tmp_path / "rows").mkdir()
+    data = "s3://bucket/rows.csv" if given == "url" else str(tmp_path / "rows")
+    said = (
+        "a table read whole comes from a path"
+        if given == "url"
+        else "the table has no rows to append"
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(data)}: {said}"):
+        train(spec_dict(), data, tmp_path / "nd" / "reg", backend="local", append=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows"]
