@@ -96,8 +96,9 @@ def open_dataset(source: str | Path, schema: Any = None) -> Any:
     import pyarrow.dataset as ds
 
     text = str(data_path(source))  # file://localhost/x is /x; S3://b/x is s3://b/x
+    fs: Any = None
     try:
-        fs, path = None, text
+        path = text
         if "://" in text:
             from fsspec.core import url_to_fs
 
@@ -113,6 +114,10 @@ def open_dataset(source: str | Path, schema: Any = None) -> Any:
             return ds.dataset(path, schema=schema, format="parquet", partitioning=hive,
                               filesystem=fs)  # fmt: skip
     except (OSError, ValueError, ImportError, pa.ArrowException) as e:
+        raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
+    except Exception as e:  # a remote client's own (botocore: no credentials): no traceback
+        if fs is None:
+            raise
         raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
 
 
