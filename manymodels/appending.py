@@ -56,13 +56,19 @@ class Appended:
     ``table_schema``): its table's classes and their rates (``learnt_prior``)."""
 
 
-def read_appended(data: DataSource) -> pd.DataFrame:
-    """The rows to append, read before the registry is opened: an append opens it first (for
-    its kept rows), and a table it could not read (a URL, an empty directory) made an empty
-    registry of a new path before saying so."""
-    new = read_table(data)
+def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
+    """The rows to append, read (and their key and time columns looked for) before the
+    registry is opened: an append opens it first (for its kept rows), and a table it could
+    not read (a URL, an empty directory) or without a key column made an empty registry of a
+    new path before saying so."""
+    name, new = describe_source(data), read_table(data)
     if new.empty:
-        raise DataError(f"{describe_source(data)}: the table has no rows to append")
+        raise DataError(f"{name}: the table has no rows to append")
+    missing = [c for c in spec.partition_by if c not in new.columns]
+    if missing:
+        raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
+    if spec.time_column and spec.time_column not in new.columns:
+        raise DataError(f"{name}: missing time column '{spec.time_column}'")
     return new
 
 
@@ -72,19 +78,14 @@ def with_training_rows(
     """``data`` (``new``: its rows, ``read_appended``) plus the newest version's training rows
     of every partition it holds."""
     name = describe_source(data)
-    new = read_appended(data) if new is None else new
+    new = read_appended(spec, data) if new is None else new
     new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
     new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
     labels = codes = None  # 'NA' or 'None' as a class label, '01' and '1': read as train does
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)
         codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
-    missing = [c for c in spec.partition_by if c not in new.columns]
-    if missing:
-        raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
     if spec.time_column:
-        if spec.time_column not in new.columns:
-            raise DataError(f"{name}: missing time column '{spec.time_column}'")
         new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)

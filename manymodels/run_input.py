@@ -69,7 +69,7 @@ def read_input(
         if append:
             from manymodels.appending import read_appended, with_training_rows
 
-            new = read_appended(data)  # before the registry is opened (made, for a new path)
+            new = read_appended(spec, data)  # before the registry is opened (made, if new)
             if reg is None:
                 reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
             merged = with_training_rows(reg, spec, data, new)

@@ -549,18 +549,18 @@ def test_appended_csv_rows_of_text_codes_join_their_partitions(tmp_path: Path) -
         assert [p.key for p in reg.list_partitions(limit=10)][1:] == ["pid=007", "pid=012"]
 
 
-@pytest.mark.parametrize("given", ["url", "empty_directory"])
+@pytest.mark.parametrize("given", ["url", "empty_directory", "no_key_column"])
 def test_an_unreadable_table_to_append_makes_no_registry(tmp_path: Path, given: str) -> None:
     """An append opened the registry (to read its kept rows) before it read the new rows: a
-    URL (a table read whole is local) or an empty directory made ``nd/reg``, an empty registry,
-    then said why it could not read them. They are read first now."""
+    URL (a table read whole is local), an empty directory or a table without the key columns
+    made ``nd/reg``, an empty registry, then said what was wrong. They are read first now."""
     (tmp_path / "rows").mkdir()
-    data = "s3://bucket/rows.csv" if given == "url" else str(tmp_path / "rows")
-    said = (
-        "a table read whole comes from a path"
-        if given == "url"
-        else "the table has no rows to append"
-    )
+    linear_frame(1, 5).drop(columns="pid").to_csv(tmp_path / "rows.csv", index=False)
+    data, said = {
+        "url": ("s3://bucket/rows.csv", "a table read whole comes from a path"),
+        "empty_directory": (str(tmp_path / "rows"), "the table has no rows to append"),
+        "no_key_column": (str(tmp_path / "rows.csv"), "missing key column"),
+    }[given]
     with pytest.raises(DataError, match=f"^{re.escape(data)}: {said}"):
         train(spec_dict(), data, tmp_path / "nd" / "reg", backend="local", append=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows"]
+    assert not (tmp_path / "nd").exists()
