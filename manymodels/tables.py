@@ -75,7 +75,11 @@ def require_found(source: object, what: str = "data") -> DataSource:
     source = require_table(source, what)
     if not isinstance(source, pd.DataFrame) and "://" not in str(source):
         path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
-        if not path.exists():
+        try:
+            found = path.exists()
+        except OSError as e:  # a name too long for the filesystem: a traceback, not a line
+            raise DataError(f"{path}: cannot look for the data file ({e.strerror})") from None
+        if not found:
             raise DataError(f"{path}: data file not found")
     return source
 

@@ -362,6 +362,19 @@ def test_missing_data_file_is_one_line(samples_dir: Path, tmp_path: Path) -> Non
     one_error_line(result, "nope.csv", "data file not found")
 
 
+def test_a_data_name_too_long_for_the_filesystem_is_one_line(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """Looking for a file whose name is longer than the filesystem allows raises OSError
+    (ENAMETOOLONG), not False: a mistyped (pasted) DATA printed a traceback. Now one line,
+    before any registry is made."""
+    data = tmp_path / ("a" * 300 + ".csv")
+    result = invoke("train", samples_dir / "store_sales.toml", data,
+                    "--registry", tmp_path / "registry", "--backend", "local")  # fmt: skip
+    one_error_line(result, "cannot look for the data file (File name too long)")
+    assert not (tmp_path / "registry").exists()
+
+
 def test_unknown_partition_is_one_line(trained: dict[str, Any]) -> None:
     result = invoke("models", "show", "store=99,brand=x", "--registry", trained["registry"])
     one_error_line(result, "no partition 'store=99,brand=x'")
