@@ -161,7 +161,8 @@ def main() -> None:
         for n, url in _urls(servers):  # warm: every hot partition loaded
             warm = with_kind if n.startswith(CATEGORICAL) else one_row
             load(url, warm, connections=8, seconds=min(args.seconds, 2.0))
-        busy = wait_quiet()
+        # the smoke checks the plumbing: on a busy CI machine the wait is its whole bound
+        busy = -1.0 if args.smoke else wait_quiet()
         runs: dict[str, list[Load]] = {name: [] for name in scenarios}
         names = list(scenarios)
         for r in range(args.repeat):
