@@ -253,7 +253,8 @@ def main() -> None:
                         content=BODY,
                         headers={"content-type": "application/json"},
                     ).raise_for_status()
-        for name, server in servers.items():  # warm-up, not recorded
+        # warm-up, not recorded; the smoke checks the plumbing (as train.py's: no warm-up)
+        for name, server in servers.items() if not args.smoke else ():
             load(
                 server.url,
                 scenarios[name],
