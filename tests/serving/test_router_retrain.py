@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,20 @@ def open_app(settings: Settings, jobs: JobManager | None = None) -> Any:
         warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
         from fastapi.testclient import TestClient
     return TestClient(create_app(settings, jobs=jobs))
+
+
+@pytest.fixture(scope="module")
+def refusing(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One router (retraining in this process) on a copy of the shared sales registry, for
+    the tests whose every retrain is refused before a job: each asserts that no job was
+    queued, so none changes what the next one sees, and the app starts once (~1.5 s on a
+    busy 2-core machine) instead of once per test."""
+    root = Path(shutil.copytree(trained, tmp_path_factory.mktemp("refusing") / "registry"))
+    settings = Settings(
+        registry=root, admin_token=TOKEN, refresh_seconds=0.2, retrain_backend="local"
+    )
+    with open_app(settings) as client:
+        yield client
 
 
 def partition_rows(
@@ -336,14 +351,14 @@ def test_unknown_partition_job_and_fallback(local: Settings) -> None:
     [(["units"], ["'units' (target)"]), (["week", "price"], ["'week' (time column)", "'price'"])],
 )
 def test_rows_missing_columns_are_422_naming_them(
-    local: Settings, drop: list[str], named: list[str]
+    refusing: Any, drop: list[str], named: list[str]
 ) -> None:
-    with open_app(local) as client:
-        detail = refused_before_a_job(
-            client, post_rows(client, KEY, partition_rows().drop(columns=drop))
-        )
-        for text in named:
-            assert text in detail
+    client = refusing
+    detail = refused_before_a_job(
+        client, post_rows(client, KEY, partition_rows().drop(columns=drop))
+    )
+    for text in named:
+        assert text in detail
 
 
 def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
@@ -861,14 +876,14 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
     ],
 )
 def test_times_of_another_kind_than_the_kept_rows_are_a_422(
-    local: Settings, week: Any, says: str
+    refusing: Any, week: Any, says: str
 ) -> None:
     """Appended to dated rows, a number became an instant of 1970 (20250224 µs after the
     epoch) and trained; an offset or a huge number failed the job. Refused before any job.
     A date beyond nanoseconds' range (9999-12-31, 0001-01-01) was a 500 (OutOfBoundsDatetime)."""
     new = partition_rows(scale=1.0).head(3).assign(week=week)
-    with open_app(local) as client:
-        assert says in refused_before_a_job(client, post_rows(client, KEY, new))
+    client = refusing
+    assert says in refused_before_a_job(client, post_rows(client, KEY, new))
 
 
 @pytest.mark.parametrize(
@@ -879,15 +894,15 @@ def test_times_of_another_kind_than_the_kept_rows_are_a_422(
     ],
     ids=["a 400-digit integer", "Infinity"],
 )
-def test_a_time_no_float_holds_is_a_422(local: Settings, week: str, says: str) -> None:
+def test_a_time_no_float_holds_is_a_422(refusing: Any, week: str, says: str) -> None:
     """A 400-digit integer or ``Infinity`` as the time of posted rows: their spacing was
     inf - inf, a RuntimeWarning, a 500 under -W error (as the suite runs). Now a 422 before
     any job (the rows read a huge integer as inf, as JSON's 1e400)."""
     new = records(partition_rows(scale=1.0).head(3))
     text = json.dumps({"rows": [{**row, "week": "WEEK"} for row in new]})
     body = text.replace('"WEEK"', week).encode()
-    with open_app(local) as client:
-        assert says in refused_before_a_job(client, post_text(client, KEY, body))
+    client = refusing
+    assert says in refused_before_a_job(client, post_text(client, KEY, body))
 
 
 @pytest.mark.parametrize(
@@ -987,27 +1002,27 @@ def test_a_nullable_label_column_posted_as_parquet_keeps_its_missing_labels(
     assert rows["label"].isna().tolist() == [False, False, True, False, False, False]
 
 
-def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> None:
+def test_a_feature_past_a_floats_range_is_a_422_naming_it(refusing: Any) -> None:
     """A 400-digit JSON integer in a numeric feature made the message that names the first
     value that is no number (pandas' ``to_numeric``, ``errors="coerce"`` or not) raise
     OverflowError: a 500. Now the 422 of any column that is no number, naming that value."""
     rows = records(partition_rows())
     rows[2]["price"] = 10**400
     body = json.dumps({"rows": rows})
-    with open_app(local) as client:
-        detail = refused_before_a_job(client, post_text(client, KEY, body))
-        # in predict's words (it said "is inf … to train on")
-        said = "feature 'price' is too large a number (1000000000000000000000000000000000000...)"
-        assert detail == f"{said} in row 2: it does not fit a float", detail
-        scored = client.post(
-            f"/v1/partitions/{KEY}/predict",
-            content=json.dumps({"rows": [rows[2]]}),
-            headers={"content-type": "application/json"},
-        )
-        assert scored.status_code == 422, scored.text  # predict refuses it alike
-        (error,) = scored.json()["detail"]  # the same words, its row in its loc
-        assert error["msg"] == f"{said}: it does not fit a float", error
-        assert error["loc"] == ["body", "rows", 0, "price"], error
+    client = refusing
+    detail = refused_before_a_job(client, post_text(client, KEY, body))
+    # in predict's words (it said "is inf … to train on")
+    said = "feature 'price' is too large a number (1000000000000000000000000000000000000...)"
+    assert detail == f"{said} in row 2: it does not fit a float", detail
+    scored = client.post(
+        f"/v1/partitions/{KEY}/predict",
+        content=json.dumps({"rows": [rows[2]]}),
+        headers={"content-type": "application/json"},
+    )
+    assert scored.status_code == 422, scored.text  # predict refuses it alike
+    (error,) = scored.json()["detail"]  # the same words, its row in its loc
+    assert error["msg"] == f"{said}: it does not fit a float", error
+    assert error["loc"] == ["body", "rows", 0, "price"], error
 
 
 _INF = "%s is too large a number (inf) in row 2: it does not fit a float"
@@ -1030,7 +1045,7 @@ _WEEK = "time column 'week' holds the number inf beside text"
     ids=["feature", "target", "negative target", "time"],
 )
 def test_an_integer_past_a_floats_range_is_a_422_naming_it(
-    local: Settings, column: str, big: int, said: str, said_of_inf: str
+    refusing: Any, column: str, big: int, said: str, said_of_inf: str
 ) -> None:
     """A 400-digit JSON integer reached pandas as a Python int in an object column, and every
     numeric check of it (``pd.to_numeric``, coerced or not) raised OverflowError: a 500 in the
@@ -1040,29 +1055,29 @@ def test_an_integer_past_a_floats_range_is_a_422_naming_it(
     JSON's ``1e400`` now (it was that message too); a time's is read as ``inf``, the 422
     ``1e400`` gets."""
     rows = records(partition_rows())
-    with open_app(local) as client:
-        for value, told in ((big, said), (math.inf if big > 0 else -math.inf, said_of_inf)):
-            rows[2][column] = value
-            body = json.dumps({"rows": rows}).replace("Infinity", "1e400")
-            assert told in refused_before_a_job(client, post_text(client, KEY, body))
+    client = refusing
+    for value, told in ((big, said), (math.inf if big > 0 else -math.inf, said_of_inf)):
+        rows[2][column] = value
+        body = json.dumps({"rows": rows}).replace("Infinity", "1e400")
+        assert told in refused_before_a_job(client, post_text(client, KEY, body))
 
 
-def test_a_csv_integer_past_a_floats_range_is_a_422(local: Settings) -> None:
+def test_a_csv_integer_past_a_floats_range_is_a_422(refusing: Any) -> None:
     """A CSV column of integers with one of 400 digits reads as an object column holding a
     Python int (pandas' ``read_csv``), the JSON rows' case of
     ``test_an_integer_past_a_floats_range_is_a_422_naming_it``: refused in its words."""
     frame = partition_rows()
     frame["units"] = frame["units"].round().astype(int).astype(object)
     frame.loc[2, "units"] = 10**400
-    with open_app(local) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("big.csv", frame.to_csv(index=False).encode(), "text/csv")},
-            headers=admin(),
-        )
-        detail = refused_before_a_job(client, r)
-        assert detail.startswith("target 'units' is too large a number (1000")
-        assert detail.endswith(") in row 2: it does not fit a float")
+    client = refusing
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain",
+        files={"file": ("big.csv", frame.to_csv(index=False).encode(), "text/csv")},
+        headers=admin(),
+    )
+    detail = refused_before_a_job(client, r)
+    assert detail.startswith("target 'units' is too large a number (1000")
+    assert detail.endswith(") in row 2: it does not fit a float")
 
 
 def test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it(
