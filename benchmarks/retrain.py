@@ -87,7 +87,9 @@ def _http_seconds(http: Any, key: str, rows: list[dict[str, Any]], token: str) -
     raise TimeoutError("retrain job did not finish within 120 s")
 
 
-def measure(size: int, repeat: int, workdir: Path) -> dict[str, float]:
+def measure(size: int, repeat: int, workdir: Path, warm_ups: int = 1) -> dict[str, float]:
+    """Median seconds of ``repeat`` CLI and HTTP retrains, after ``warm_ups`` of each (not
+    counted; none in the smoke, which checks the plumbing: each is a process start)."""
     import httpx
 
     from serving.local import running_server
@@ -98,21 +100,21 @@ def measure(size: int, repeat: int, workdir: Path) -> dict[str, float]:
     spec_path = workdir / "spec.toml"
     spec_path.write_text(_toml(c.bench_spec(ROWS)))
     cli, http_times = [], []
-    for i in range(repeat + 1):  # the first of each is a warm-up, not counted
+    for i in range(warm_ups + repeat):  # the first ones are warm-ups, not counted
         pid = (i * 37) % size
         data_path = workdir / f"one-{size}-{i}.csv"
         _one_partition(pid, seed=100 + i).to_csv(data_path, index=False)
         seconds = _cli_seconds(registry, spec_path, data_path, f"pid={pid}")
-        if i:
+        if i >= warm_ups:
             cli.append(seconds)
     token = "bench-token"
     settings = Settings(registry=registry, admin_token=token, retrain_backend="local")
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=120) as http:
-        for i in range(repeat + 1):
+        for i in range(warm_ups + repeat):
             pid = (i * 53 + 1) % size
             rows = _one_partition(pid, seed=200 + i).drop(columns=["pid"])
             seconds = _http_seconds(http, f"pid={pid}", rows.to_dict(orient="records"), token)
-            if i:
+            if i >= warm_ups:
                 http_times.append(seconds)
     return {"cli": c.median(cli), "http": c.median(http_times)}
 
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[100, 10_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="tiny registries, one repeat")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny registries, one repeat, no warm-up"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes, args.repeat = [20, 60], 1
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     small, large = args.sizes
     with tempfile.TemporaryDirectory(prefix="mm-retrain-") as tmp:
         work = Path(tmp)
-        figures = {size: measure(size, args.repeat, work) for size in (small, large)}
+        warm_ups = 0 if args.smoke else 1
+        figures = {size: measure(size, args.repeat, work, warm_ups) for size in (small, large)}
     rows = []
     for path in ("cli", "http"):
         r = figures[large][path] / figures[small][path]
