@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -359,69 +360,77 @@ def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> No
         assert set(reg.artifacts.digests()) == referenced
 
 
-@pytest.mark.slow
-def test_ray_workers_write_to_s3_directly(s3: str, samples_dir: Path, tmp_path: Path) -> None:
-    """Ray tasks receive the store (pickled, without its connections) and each puts its own
-    artifacts: the driver never holds the model bytes. The command runs as a user runs it, in
-    a process of its own: its embedded Ray's workers inherit the AWS variables, as every node
-    of a cluster needs them (a Ray instance this test process started earlier, for another
-    test, has workers without them)."""
-    url = f"s3://{BUCKET}/ray-{uuid.uuid4().hex[:8]}"
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "manymodels"), "train",
-         str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv"),
-         "--registry", str(tmp_path / "registry"), "--artifacts", url, "--backend", "ray"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    with Registry.open(tmp_path / "registry", artifacts=url) as reg:
-        referenced = reg.store.referenced_digests()
-        assert referenced and referenced <= set(reg.artifacts.digests())
-        assert not (tmp_path / "registry" / "artifacts").exists()
-
-
-@pytest.mark.slow
-def test_a_parquet_directorys_shuffle_under_s3_is_what_ray_workers_read(
-    s3: str, samples_dir: Path, tmp_path: Path
-) -> None:
-    """``--shuffle-dir s3://…``: the bucketed copy of a Parquet directory goes to the object
-    store, where a worker on any node reads its chunk — nothing under the local temporary
-    directory — and is removed when the run ends. The command as a user runs it, on Ray."""
+@pytest.fixture(scope="module")
+def ray_trained(
+    s3: str, samples_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """One ``manymodels train … --backend ray`` of the sales sample as a Parquet directory,
+    artifacts and shuffle both in the bucket: what the two Ray tests below read (each Ray
+    start is ~20 s of a 2-core CI run, and they share nothing they change). The command runs
+    as a user runs it, in a process of its own: its embedded Ray's workers inherit the AWS
+    variables, as every node of a cluster needs them (a Ray instance this test process
+    started earlier, for another test, has workers without them)."""
     import pandas as pd
 
-    from manymodels.datasets import streams
-    from manymodels.spec import Spec
-
-    assert streams(Spec.from_toml(samples_dir / "store_sales.toml"))  # read batch by batch
-    data = tmp_path / "sales"
+    base = tmp_path_factory.mktemp("ray-s3")
+    data = base / "sales"
     data.mkdir()
     df = pd.read_csv(samples_dir / "store_sales.csv")
     for i, part in enumerate((df.iloc[::2], df.iloc[1::2])):
         part.to_parquet(data / f"part-{i}.parquet", index=False)
-    import shutil
-    import tempfile
-
     local = Path(tempfile.mkdtemp(prefix="mmt", dir="/tmp"))  # short: Ray's socket paths live here
+    url = f"s3://{BUCKET}/ray-{uuid.uuid4().hex[:8]}"
     shuffles = f"s3://{BUCKET}/shuffle-{uuid.uuid4().hex[:8]}"
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "manymodels"), "train",
-         str(samples_dir / "store_sales.toml"), str(data), "--registry", str(tmp_path / "reg"),
-         "--backend", "ray", "--shuffle-dir", shuffles, "--json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(local)},
-    )  # fmt: skip
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "manymodels"), "train",
+             str(samples_dir / "store_sales.toml"), str(data), "--registry", str(base / "reg"),
+             "--artifacts", url, "--backend", "ray", "--shuffle-dir", shuffles, "--json"],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(local)},
+        )  # fmt: skip
+        leftovers = [p for p in local.iterdir() if p.name.startswith("manymodels-shuffle-")]
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    yield {"result": result, "df": df, "registry": base / "reg", "url": url,
+           "shuffles": shuffles, "leftovers": leftovers}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_ray_workers_write_to_s3_directly(ray_trained: dict[str, Any]) -> None:
+    """Ray tasks receive the store (pickled, without its connections) and each puts its own
+    artifacts: the driver never holds the model bytes."""
+    result, registry = ray_trained["result"], ray_trained["registry"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    with Registry.open(registry, artifacts=ray_trained["url"]) as reg:
+        referenced = reg.store.referenced_digests()
+        assert referenced and referenced <= set(reg.artifacts.digests())
+        assert not (registry / "artifacts").exists()
+
+
+@pytest.mark.slow
+def test_a_parquet_directorys_shuffle_under_s3_is_what_ray_workers_read(
+    ray_trained: dict[str, Any], samples_dir: Path
+) -> None:
+    """``--shuffle-dir s3://…``: the bucketed copy of a Parquet directory goes to the object
+    store, where a worker on any node reads its chunk — nothing under the local temporary
+    directory — and is removed when the run ends. The command as a user runs it, on Ray."""
+    from manymodels.datasets import streams
+    from manymodels.spec import Spec
+
+    assert streams(Spec.from_toml(samples_dir / "store_sales.toml"))  # read batch by batch
+    result, df = ray_trained["result"], ray_trained["df"]
     assert result.returncode == 0, result.stdout + result.stderr
     run = json.loads(result.stdout)["run"]
     n_keys = df[["store", "brand"]].drop_duplicates().shape[0]
     assert run["n_failed"] == 0 and run["n_trained"] + run["n_skipped"] == n_keys, run
-    leftovers = [p for p in local.iterdir() if p.name.startswith("manymodels-shuffle-")]
-    shutil.rmtree(local, ignore_errors=True)
-    assert not leftovers
+    assert not ray_trained["leftovers"]
     import s3fs
 
     from manymodels.shuffle import PREFIX
 
     fs = s3fs.S3FileSystem()
-    left = [p for p in fs.find(shuffles.removeprefix("s3://"), withdirs=True) if PREFIX in p]
+    shuffles = ray_trained["shuffles"].removeprefix("s3://")
+    left = [p for p in fs.find(shuffles, withdirs=True) if PREFIX in p]
     assert left == [], left  # the run's copy is gone (SeaweedFS may keep the base as a folder)
 
 
