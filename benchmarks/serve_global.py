@@ -175,7 +175,8 @@ def main() -> None:
         p99 = statistics.median(x.p99_ms for x in done)
         rows.append([name, f"{rps:,.0f}", f"{p99:.1f}", *(f"{x.rps:,.0f}" for x in done)])
     rounds = [f"rps round {i + 1}" for i in range(args.repeat)]
-    print(f"busy before: {busy:.0%} of the CPUs\n")
+    said = "not measured (--smoke)" if busy < 0 else f"{busy:.0%} of the CPUs"
+    print(f"busy before: {said}\n")
     print(table(["server: requests (100 hot keys)", "rps", "p99 ms", *rounds], rows))
     this, local_one = "global LightGBM, this checkout", "local Ridge, this checkout: one row"
     ratios = {
