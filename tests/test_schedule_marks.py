@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,6 +65,58 @@ def _mark(root: Path, name: str, beat: datetime) -> None:
                 "killed before its run started", "owner": ELSEWHERE, "host": host,
                 "boot": boot, "beat": beat.isoformat()}  # fmt: skip
         reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+
+
+MARGIN = 6.0
+"""Seconds from a scheduler's first look at a watched mark to the mark going silent: room for
+its first line to be read and one write to the registry (``_watching``) on a loaded host."""
+
+
+@contextmanager
+def _watching(
+    spec: Path, data: Path, root: Path, then: Callable[[Registry], object] = lambda reg: None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A scheduler started on a firing marked under way elsewhere (``_mark``), and its first
+    line; killed if it still runs at the block's end. The mark is restamped every 0.1 s to go
+    silent ``MARGIN`` s later until that line (the scheduler has read it), then stamped back
+    to its first beat, and ``then`` (a refresh, say) is done at once on the registry: to the
+    scheduler, a mark refreshed ``MARGIN`` s short of the bound when it looked, whatever its
+    start took. Before, a fixed beat left room for the start: each test waited 20-25 s."""
+    name, silent = _name(spec, data), timedelta(seconds=MARK_SILENT_AFTER - MARGIN)
+
+    def restamp() -> None:
+        try:
+            with Registry.open(root) as reg:
+                while not stop.wait(0.1):
+                    stamp(reg, datetime.now(UTC) - silent)
+                stamp(reg, first)  # no beat since the one the scheduler read, or older
+                then(reg)
+        except BaseException as e:  # said by the test, not lost with this thread
+            failed.append(e)
+
+    def stamp(reg: Registry, beat: datetime) -> None:
+        mark = json.loads(reg.store.get_meta(f"{name}:failed") or "{}")
+        reg.store.set_meta(f"{name}:failed", json.dumps({**mark, "beat": beat.isoformat()}))
+
+    first, stop, failed = datetime.now(UTC) - silent, threading.Event(), list[BaseException]()
+    _mark(root, name, first)
+    beating = threading.Thread(target=restamp, name="mark-restamp", daemon=True)
+    beating.start()
+    proc = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        try:
+            assert proc.stderr is not None
+            banner = proc.stderr.readline()
+        finally:
+            stop.set()
+            beating.join(30)
+        assert not beating.is_alive() and not failed, failed or "the mark was never stamped back"
+        yield proc, banner
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
 
 
 def _run(cmd: list[str], timeout: float) -> tuple[int, str, str]:
@@ -128,19 +182,16 @@ def test_a_firing_whose_scheduler_stamped_its_mark_ahead_runs_again(tmp_path: Pa
 def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
     tmp_path: Path, refreshed: bool
 ) -> None:
-    """Refreshed so as to go silent 25 s from now (a scheduler starts in a few seconds, more
-    on a loaded machine): the scheduler says when it takes the firing over, and does then —
-    unless the mark's scheduler beat meanwhile (it was alive after all, in another
-    container): then the firing is its, run once."""
+    """Going silent ``MARGIN`` s after the scheduler looked: the scheduler says when it takes
+    the firing over, and does then — unless the mark's scheduler beat meanwhile (it was alive
+    after all, in another container): then the firing is its, run once."""
     spec, data, root, stamp = _missed(tmp_path)
-    name = _name(spec, data)
-    beat = datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER - 25)
-    _mark(root, name, beat)
-    proc = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        banner = proc.stderr.readline()
+    name, due = _name(spec, data), datetime.fromisoformat(stamp)
+
+    def beats(reg: Registry) -> None:  # its scheduler, alive after all
+        assert not refreshed or beat_mark(reg.store, name, due, ELSEWHERE)
+
+    with _watching(spec, data, root, beats) as (proc, banner):
         assert f"the {stamp} firing is marked under way by a scheduler this machine cannot " in (
             banner
         )
@@ -149,15 +200,7 @@ def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
         here = f"(pid 4242 in another container of this host, {host_boot()[0]}), its mark "
         assert here in banner, banner
         assert "unless refreshed by then" in banner, banner
-        if refreshed:
-            with Registry.open(root) as reg:
-                due = datetime.fromisoformat(stamp)
-                assert beat_mark(reg.store, name, due, ELSEWHERE)
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
     assert proc.returncode == 0, (out, err)
     if refreshed:
         assert f"skipped: another scheduler of this schedule ran the {stamp} firing" in out, out
@@ -181,22 +224,16 @@ def test_a_silent_firing_whose_attempts_are_used_up_is_given_up_not_skipped(
     was given up (exit 1 for --max-runs 1) and records it, for the next start to name."""
     spec, data, root, stamp = _missed(tmp_path)
     name = _name(spec, data)
-    _mark(root, name, datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER - 20))
-    proc = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "unless refreshed by then" in proc.stderr.readline()
-        with Registry.open(root) as reg:  # the last attempt, by a scheduler gone since
-            mark = json.loads(reg.store.get_meta(f"{name}:failed") or "{}")
-            old = datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER + 60)
-            mark.update(attempts=2, owner="4243-778-0123456789ab", beat=old.isoformat())
-            reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+
+    def last_attempt(reg: Registry) -> None:  # the last attempt, by a scheduler gone since
+        mark = json.loads(reg.store.get_meta(f"{name}:failed") or "{}")
+        old = datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER + 60)
+        mark.update(attempts=2, owner="4243-778-0123456789ab", beat=old.isoformat())
+        reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+
+    with _watching(spec, data, root, last_attempt) as (proc, banner):
+        assert "unless refreshed by then" in banner, banner
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()
     assert proc.returncode == 1, (out, err)
     assert "skipped" not in out, out
     assert f"given up: the {stamp} firing ran 2 time(s) of 2 and the scheduler of the " in out
