@@ -67,7 +67,7 @@ def _mark(root: Path, name: str, beat: datetime) -> None:
         reg.store.set_meta(f"{name}:failed", json.dumps(mark))
 
 
-MARGIN = 6.0
+MARGIN = 10.0
 """Seconds from a scheduler's first look at a watched mark to the mark going silent: room for
 its first line to be read and one write to the registry (``_watching``) on a loaded host."""
 
