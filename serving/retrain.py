@@ -24,6 +24,7 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.job_outcomes import JOB_NOTE
+from manymodels.registry.job_record import warnings_in
 from manymodels.spec import Spec
 from serving.jobs import JobFailed, RetrainResult, UploadedData
 from serving.retrain_rows import RetrainTarget, refuse_lost_columns, to_parquet, training_frame
@@ -144,8 +145,7 @@ class Retrainer:
         except RunFailed as e:  # the one partition failed: the job says why, from its outcome
             summary = e.summary
         run_id = summary.run.run_id
-        said = summary.run.options.get("warnings")  # the run as it ended: kept with the job
-        warned = tuple(str(w) for w in said) if isinstance(said, list) else ()
+        warned = warnings_in(summary.run.options)  # the run as it ended: kept with the job
         number = summary.versions.get(key)
         if number is None:
             production = self.service.follow(key)

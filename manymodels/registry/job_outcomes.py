@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from manymodels.registry import schema as t
 from manymodels.registry.engine import now
 from manymodels.registry.entities import killed
+from manymodels.registry.job_record import warnings_in
 
 JOB_NOTE = "job_id"  # the run option naming the retrain job that started the run
 PRODUCTION = "production"
@@ -68,9 +69,7 @@ def made(conn: Connection, job_id: str, partition: str, since: str) -> Made | No
         production = conn.execute(
             select(a.version).where(a.key == partition, a.alias == PRODUCTION)
         ).scalar()
-        said = found.get("warnings")
-        warned = tuple(str(w) for w in said) if isinstance(said, list) else ()
-        return Made(run_id, status, version, production, warned)
+        return Made(run_id, status, version, production, warnings_in(found))
     return None
 
 

@@ -63,7 +63,9 @@ def job_of(r: Row[Any]) -> JobRecord:
     """The job a ``jobs`` row holds: stores hand out records, never rows."""
     m = r._mapping
     data = json.loads(m["data_json"]) if m["data_json"] else None
-    said = data.pop(WARNINGS, None) if isinstance(data, dict) else None
+    warnings = warnings_in(data)
+    if isinstance(data, dict):
+        data.pop(WARNINGS, None)
     return JobRecord(
         job_id=m["job_id"],
         partition=m["partition"],
@@ -80,8 +82,15 @@ def job_of(r: Row[Any]) -> JobRecord:
         version=m["version"],
         production=m["production"],
         error=m["error"],
-        warnings=tuple(str(w) for w in said) if isinstance(said, list) else (),
+        warnings=warnings,
     )
+
+
+def warnings_in(found: Any) -> tuple[str, ...]:
+    """The warnings a JSON document holds under ``"warnings"`` (a run's options, a job's
+    data), as text; none when it holds none, or not a list (written by hand, or older)."""
+    said = found.get(WARNINGS) if isinstance(found, dict) else None
+    return tuple(str(w) for w in said) if isinstance(said, list) else ()
 
 
 def ended_values(job: JobRecord, values: Mapping[str, Any]) -> dict[str, Any]:
