@@ -122,10 +122,8 @@ def runs_show(
         )
         console.outcomes_table(lost, title=f"lost partitions ({hint})")
     if skipped:
-        # an earlier version of theirs answers for them, else the fallback (when there is one)
-        console.outcomes_table(
-            skipped, title="skipped partitions (an earlier version, or the fallback)"
-        )
+        said = "skipped partitions (answered by an earlier version of their own, else the fallback)"
+        console.outcomes_table(skipped, title=said)
 
 
 def _with_counts(run: Run, lost: int) -> dict[str, Any]:
