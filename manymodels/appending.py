@@ -57,10 +57,11 @@ class Appended:
 
 
 def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
-    """The rows to append, read (and their key and time columns looked for) before the
-    registry is opened: an append opens it first (for its kept rows), and a table it could
-    not read (a URL, an empty directory) or without a key column made an empty registry of a
-    new path before saying so."""
+    """The rows to append, read (their key and time columns looked for, the time values
+    parsed) before the registry is opened: an append opens it first (for its kept rows), and
+    a table it could not read (a URL, an empty directory), without a key column, or with a
+    time value that is no time made an empty registry of a new path (or database) before
+    saying so."""
     name, new = describe_source(data), read_table(data)
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
@@ -69,7 +70,7 @@ def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
         raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
     if spec.time_column and spec.time_column not in new.columns:
         raise DataError(f"{name}: missing time column '{spec.time_column}'")
-    return new
+    return parse_time(new, spec.time_column, source=name) if spec.time_column else new
 
 
 def with_training_rows(
@@ -85,8 +86,6 @@ def with_training_rows(
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)
         codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
-    if spec.time_column:
-        new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
     learnt = next(

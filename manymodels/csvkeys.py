@@ -341,6 +341,7 @@ def recorded_key(
     types)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
+    from manymodels.registry.registry_location import open_existing
 
     if not isinstance(data, str | Path):
         return None
@@ -350,7 +351,7 @@ def recorded_key(
             known = data_keys_recorded(registry, data, df)
         else:
             try:
-                with Registry.open(registry) as reg:
+                with open_existing(registry) as reg:
                     known = data_keys_recorded(reg, data, df)
             except NoRegistry:
                 return {}

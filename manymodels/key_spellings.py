@@ -166,6 +166,7 @@ def registry_spelling(
     to one of these keys (a forecast's own partitions, already read: no query)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
+    from manymodels.registry.registry_location import RegistryLocation, open_existing
 
     def targets(reg: Any) -> Present | None:
         if among is not None:
@@ -177,10 +178,10 @@ def registry_spelling(
             return df
         if isinstance(registry, Registry):
             return keys_as_spelt(df, columns, _present(registry), targets(registry))
-        if not isinstance(registry, str | Path):
+        if not isinstance(registry, str | Path | RegistryLocation):
             return df
         try:
-            with Registry.open(registry) as reg:
+            with open_existing(registry) as reg:
                 return keys_as_spelt(df, columns, _present(reg), targets(reg))
         except NoRegistry:
             return df

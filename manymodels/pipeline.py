@@ -29,6 +29,7 @@ from manymodels.key_selection import KeySelection
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.registry.registry_location import RegistryLocation
 from manymodels.run_busy import refuse_before_reading
 from manymodels.run_chunks import Progress, ProgressCallback, Tally, execute
 from manymodels.run_input import read_input
@@ -46,7 +47,7 @@ __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"
 def train(
     spec: Spec | dict[str, Any] | str | Path,
     data: DataSource,
-    registry: Registry | str | Path = "./mmregistry",
+    registry: Registry | RegistryLocation | str | Path = "./mmregistry",
     *,
     backend: Backend | str = "auto",
     ray_address: str | None = None,
@@ -109,9 +110,13 @@ def train(
     ``learnt_schema``: a version's schema, whose table's class rates a classifier smooths toward
     rather than ``data``'s rows of a few partitions (the router's ``?mode=replace``).
 
+    ``registry``: a directory, opened (made, if new) once the data is read and checked, so bad
+    input leaves nothing behind; a ``RegistryLocation`` (a database and an artifact store
+    named apart) is opened at the same point; a ``Registry`` given is the caller's to close.
+
     ``signer`` signs every version registered (and checks each champion's signature before
     it is compared) when ``train`` opens the registry itself; a ``Registry`` given brings its
-    own.
+    own, and so does a ``RegistryLocation`` that names one.
 
     The run fails as a whole (``RunFailed``, after committing every partition that trained)
     when no partition trained, when more than ``max_failed_fraction`` of them failed, or when

@@ -165,15 +165,21 @@ def refuse_before_reading(registry: Any, spec_name: str, *, besides: str | None 
     """``refuse_beside_a_run`` before a run reads its data (``pipeline.train``): refused only
     once the whole table was read and prepared, a run of a big table waited minutes for its
     "no". ``registry`` a ``Registry``, or where one is (opened, nothing created: none there
-    holds no run). ``create_run`` checks again under its lock, for two runs at once."""
+    holds no run). ``create_run`` checks again under its lock, for two runs at once.
+
+    Where one is (a path, or a ``RegistryLocation``) is opened to read, never made: the data
+    is not read yet, and a run refused for it must leave no database, tables or directory
+    behind (``train --registry-db``'s did); a database that is not there has no run
+    training, so there is nothing to refuse."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
+    from manymodels.registry.registry_location import open_existing
 
     if isinstance(registry, Registry):
         refuse_beside_a_run(registry.store, spec_name, besides=besides)
         return
     try:
-        reg = Registry.open(registry)
+        reg = open_existing(registry)
     except NoRegistry:
         return
     with reg:

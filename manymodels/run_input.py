@@ -24,6 +24,7 @@ from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.ownership import check_training_store
+from manymodels.registry.registry_location import RegistryLocation, open_writer
 from manymodels.run_plan import changed_keys, require_same_keys, table_notes, wanted_keys
 from manymodels.signing import Signer
 from manymodels.spec import Spec
@@ -47,7 +48,7 @@ class RunInput:
 def read_input(
     spec: Spec,
     data: DataSource,
-    registry: Registry | str | Path,
+    registry: Registry | RegistryLocation | str | Path,
     *,
     signer: Signer | None = None,
     append: bool = False,
@@ -60,9 +61,10 @@ def read_input(
 ) -> RunInput:
     """Read ``data`` for a run of ``spec`` (``pipeline.train``'s arguments of the same names).
 
-    A registry given as a path is opened only once the data is read (bad input fails before
-    the registry is written), or for ``append`` once its new rows are read alone (it reads
-    the kept rows); closed here if this raises, the caller's to close otherwise."""
+    A registry given as a path or a ``RegistryLocation`` is opened (made, if new) only once
+    the data is read (bad input fails before the registry is written, or created), or for
+    ``append`` once its new rows are read alone (it reads the kept rows); closed here if this
+    raises, the caller's to close otherwise."""
     reg: Registry | None = registry if isinstance(registry, Registry) else None
     opened = reg is None
     try:
@@ -71,7 +73,8 @@ def read_input(
 
             new = read_appended(spec, data)  # before the registry is opened (made, if new)
             if reg is None:
-                reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
+                assert not isinstance(registry, Registry)
+                reg = open_writer(registry, signer)
             merged = with_training_rows(reg, spec, data, new)
             source = source or f"{describe_source(data)} (appended)"
             notes = {**(notes or {}), "append": merged.counts}
@@ -107,8 +110,9 @@ def read_input(
         wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
         if absent:
             notes = {**notes, "not_in_data": {"count": len(absent), "first": absent[:10]}}
-        if reg is None:
-            reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
+        if reg is None:  # a path or a location: opened (made) now that the data was read
+            assert not isinstance(registry, Registry)
+            reg = open_writer(registry, signer)
     except BaseException:
         if opened and reg is not None:
             reg.close()

@@ -12,7 +12,7 @@ import typer
 from manymodels.cli.lines import echo
 
 if TYPE_CHECKING:
-    from manymodels.registry import Registry
+    from manymodels.registry import Registry, RegistryLocation
     from manymodels.signing import Signer
 
 Backend = Literal["auto", "ray", "local"]
@@ -172,7 +172,6 @@ def open_checked(
     store that holds none of the registry's models is refused at once, naming it
     (``registry.ownership.check_store``), not at the first model after the data is read."""
     from manymodels.registry.ownership import check_store
-    from manymodels.signing import unverified_warning
 
     key = signer()
     reg = open_registry(registry, db_url, artifacts, create=create, signer=key)
@@ -182,10 +181,32 @@ def open_checked(
         except BaseException:
             reg.close()
             raise
+    _warn_unverified(reg, key)
+    return reg
+
+
+def located(registry: Path, db_url: str | None, artifacts: str | None) -> RegistryLocation:
+    """The registry of these options named, not opened, for a command whose library call
+    opens (makes) it only once the data is read and checked (``train``): opened here first,
+    a data error left an empty database made for it. What ``open_checked`` does is carried:
+    the moot ``--registry`` refused now, the environment's signing key, and without one the
+    ``warning:`` line of a registry holding signed versions, said when it is opened."""
+    from manymodels.registry import RegistryLocation
+
+    refuse_moot_registry(registry, db_url, artifacts)
+    key = signer()
+    return RegistryLocation(
+        registry, db_url, artifacts, signer=key, on_open=lambda reg: _warn_unverified(reg, key)
+    )
+
+
+def _warn_unverified(reg: Registry, key: Signer | None) -> None:
+    """One ``warning:`` line if ``reg`` holds signed versions and no ``key`` is set."""
+    from manymodels.signing import unverified_warning
+
     said = unverified_warning(reg.signed_by, key, reg.location)
     if said is not None:
         echo(f"warning: {said}", err=True)
-    return reg
 
 
 def signer(registry: Path | None = None) -> Signer | None:

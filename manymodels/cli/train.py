@@ -8,7 +8,6 @@ work done; the commands that look after a registry (promote, rollback, gc, brows
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from manymodels.cli.options import (
     RegistryDbOpt,
     RegistryOpt,
     ThresholdOpt,
+    located,
     open_checked,
     repeated_flags,
     signer,
@@ -128,30 +128,21 @@ def train(
     from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
-    from manymodels.tables import require_found
 
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
     summary: RunSummary
-    # another database or artifact store than --registry's own: opened here, closed below
-    elsewhere = registry_db is not None or artifacts is not None
-    if elsewhere:  # opened here, before the library's own check: a missing DATA is said first
-        require_found(data)  # (it left an empty registry behind: --registry-db sqlite:///nd/r.db)
-    target: Any = (
-        open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
-    )
-    signing = target.signer if elsewhere else signer(registry)
+    # named, not opened: the library opens (makes) it once DATA is read and checked, so bad
+    # data leaves no database behind (--registry-db sqlite:///x/r.db made x/r.db first)
+    where = located(registry, registry_db, artifacts)
     try:
-        with (
-            target if elsewhere else contextlib.nullcontext(),
-            console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar,
-        ):
+        with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
             summary = run_train(
-                parsed, data, target,
+                parsed, data, where,
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
-                max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
+                max_failed_fraction=max_failed_fraction, shuffle_dir=shuffle_dir,
                 record_nothing=False, new_target=new_target,
             )  # fmt: skip
     except NothingToTrain as e:  # --changed-only, nothing changed: one line, no run, exit 0

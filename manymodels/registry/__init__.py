@@ -18,6 +18,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
+from manymodels.registry.registry_location import RegistryLocation
 
 if TYPE_CHECKING:
     from manymodels.registry.client import LoadedModel, Registry
@@ -31,6 +32,7 @@ __all__ = [
     "PartitionOutcome",
     "PartitionSummary",
     "Registry",
+    "RegistryLocation",
     "Run",
 ]
 

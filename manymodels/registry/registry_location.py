@@ -1,0 +1,87 @@
+"""A registry named but not opened: where ``pipeline.train`` is to open (or make) it once the
+data is read and checked, as it opens a registry given as a path.
+
+``train --registry-db sqlite:///x/r.db --artifacts x/art`` opened its registry before the
+library read the data, so a data error (a missing target column, an empty table, bad time
+values) left x/r.db made, with its tables, before saying so. Given a ``RegistryLocation``
+instead, the library opens it at the point a path is opened today (``run_input.read_input``),
+and only reads it before then (``run_busy.refuse_before_reading``: nothing made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the client imports SQLAlchemy: only once a registry is opened
+    from manymodels.artifacts import ArtifactStore
+    from manymodels.registry.client import Registry
+    from manymodels.signing import Signer
+
+
+@dataclass(frozen=True)
+class RegistryLocation:
+    """``Registry(root, db_url=…, artifacts=…, signer=…)``'s arguments, kept for whoever opens
+    it later; ``root`` is not used when both ``db_url`` and ``artifacts`` are named. A
+    ``Registry`` made from it is the opener's to close, unlike one given to ``train``.
+
+    ``on_open`` is told of the registry once it is opened for writing (the CLI's ``warning:``
+    line for signed versions and no key, judged on that one opening); not on a reader's
+    look before the data is read (``open_existing``), which would say it twice.
+
+    Example::
+
+        where = RegistryLocation(db_url="postgresql+psycopg://mm@db/mm", artifacts="s3://b/m")
+        mm.train("spec.toml", "rows.csv", registry=where)  # a data error creates nothing
+    """
+
+    root: str | Path | None = None
+    db_url: str | None = None
+    artifacts: str | Path | ArtifactStore | None = None
+    signer: Signer | None = None
+    on_open: Callable[[Registry], None] | None = field(default=None, compare=False)
+
+    def open(self, signer: Signer | None = None) -> Registry:
+        """The registry, made if new (a writer's opening), ``on_open`` told of it; ``signer``
+        (the caller's) when the location names none."""
+        from manymodels.registry.client import Registry
+
+        key = self.signer if self.signer is not None else signer
+        reg = Registry(self.root, db_url=self.db_url, artifacts=self.artifacts, signer=key)
+        if self.on_open is not None:
+            try:
+                self.on_open(reg)
+            except BaseException:
+                reg.close()
+                raise
+        return reg
+
+    def open_existing(self) -> Registry:
+        """A reader's opening (``Registry.open``): ``NoRegistry`` where none is, nothing made."""
+        from manymodels.registry.client import Registry
+
+        return Registry(
+            self.root, db_url=self.db_url, artifacts=self.artifacts, create=False,
+            signer=self.signer,
+        )  # fmt: skip
+
+
+def open_existing(where: str | Path | RegistryLocation) -> Registry:
+    """``Registry.open`` of a registry's path or location: ``NoRegistry`` where none is."""
+    from manymodels.registry.client import Registry
+
+    if isinstance(where, RegistryLocation):
+        return where.open_existing()
+    return Registry.open(where)
+
+
+def open_writer(where: str | Path | RegistryLocation, signer: Signer | None) -> Registry:
+    """The registry at a path or location opened for a run, made if new (``signer``: the
+    run's, when a location names none)."""
+    from manymodels.registry.client import Registry
+
+    if isinstance(where, RegistryLocation):
+        return where.open(signer)
+    return Registry(where, signer=signer)
