@@ -671,7 +671,7 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "14"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "15"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -289,7 +289,7 @@ def test_a_schema_2_registry_is_upgraded_and_its_versions_signed(tmp_path: Path)
         conn.execute("ALTER TABLE model_versions DROP COLUMN signature")
         as_older_schema(conn.execute, "2")
     with Registry.open(root, signer=SIGNER) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "14"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "15"
         assert reg.count_partitions() == 3
         with pytest.raises(BadSignature, match="manymodels sign"):
             reg.load_model(PART)

@@ -32,7 +32,7 @@ from manymodels.registry.entities import (
 )
 from manymodels.registry.rows import move_entity, run_entity, summary_entity, version_entity
 
-READABLE_SCHEMAS = ("4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14")
+READABLE_SCHEMAS = ("4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15")
 """Schema versions these queries were checked against (a registry of an older one goes through
 ``Registry``, which upgrades it). Whoever adds a version adds it here after checking them:
 ``tests/test_cli_browse.py`` holds ``schema.SCHEMA_VERSION`` to this tuple."""

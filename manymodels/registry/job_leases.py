@@ -70,7 +70,7 @@ def expire_gone(
         conn.execute(
             update(t.jobs)
             .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))
-            .values(finished_at=now(), active_partition=None, **ended_values(job, values))
+            .values(finished_at=now(), active_partition=None, **ended_values(values))
         )
     return [j.job_id for j in gone]
 

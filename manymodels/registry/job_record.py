@@ -2,12 +2,11 @@
 a row: kept apart from the table's reads and writes (``registry.jobs``) and the leases that end
 a gone router's jobs (``registry.job_leases``), which both hand these records around.
 
-A job's run's warnings are written into its row as it ends (``ended_values``), beside its
-data in ``data_json`` (no column of their own: no schema change), so that showing a job reads
-its row alone — not its run, one more read per job of ``GET /v1/jobs``. They are written only
-when there are some: a router older than this, sharing the database, reads ``data_json`` as
-the upload's fields alone, and fails on a job that warned only. A job ended before (or by such
-a router) shows none: its run is not read for them."""
+A job's run's warnings are written into its row as it ends (``ended_values``), in a column of
+their own (``warnings_json``, schema 15; NULL when none), so that showing a job reads its row
+alone — not its run, one more read per job of ``GET /v1/jobs`` — and ``data_json`` holds only
+the upload's fields, which every router, older ones too, reads as such. A job ended before
+warnings were kept shows none: its run is not read for them."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from sqlalchemy.engine import Row
 from manymodels.registry import schema as t
 
 ENDED = ("succeeded", "failed")
-WARNINGS = "warnings"  # ``data_json``'s key for the warnings of the job's run (as it ended)
+WARNINGS = "warnings"  # where a JSON document (a run's options) holds its warnings
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,8 @@ class JobRecord:
 def job_row(job: JobRecord) -> dict[str, Any]:
     """The ``jobs`` row that stores ``job``: ``data`` as JSON, the partition held while active."""
     values = {c.name: getattr(job, c.name) for c in t.jobs.columns if hasattr(job, c.name)}
-    values["data_json"] = _data_json(job.data, job.warnings)
+    values["data_json"] = json.dumps(job.data) if job.data else None
+    values["warnings_json"] = _warnings_json(job.warnings)
     values["active_partition"] = job.partition if job.active else None
     return values
 
@@ -63,9 +63,13 @@ def job_of(r: Row[Any]) -> JobRecord:
     """The job a ``jobs`` row holds: stores hand out records, never rows."""
     m = r._mapping
     data = json.loads(m["data_json"]) if m["data_json"] else None
-    warnings = warnings_in(data)
-    if isinstance(data, dict):
-        data.pop(WARNINGS, None)
+    said = json.loads(m["warnings_json"]) if m["warnings_json"] else None
+    warnings = tuple(str(w) for w in said) if isinstance(said, list) else ()
+    if isinstance(data, dict) and WARNINGS in data:
+        # ended by a schema-14 router still running beside this one (it opened the registry
+        # before the upgrade moved such warnings out): the upload's fields are the rest
+        warnings = warnings or warnings_in(data)
+        data.pop(WARNINGS)
     return JobRecord(
         job_id=m["job_id"],
         partition=m["partition"],
@@ -88,22 +92,19 @@ def job_of(r: Row[Any]) -> JobRecord:
 
 def warnings_in(found: Any) -> tuple[str, ...]:
     """The warnings a JSON document holds under ``"warnings"`` (a run's options, a job's
-    data), as text; none when it holds none, or not a list (written by hand, or older)."""
+    data as a schema-14 router ended it), as text; none when it holds none, or not a list
+    (written by hand, or older)."""
     said = found.get(WARNINGS) if isinstance(found, dict) else None
     return tuple(str(w) for w in said) if isinstance(said, list) else ()
 
 
-def ended_values(job: JobRecord, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns that end ``job``'s row from ``values``, whose ``warnings`` (its run's, when
-    given) go into ``data_json`` beside the job's data: read with the row, never from the run
-    again."""
+def ended_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns that end a job's row from ``values``, whose ``warnings`` (its run's, when
+    given) go into ``warnings_json``: read with the row, never from the run again."""
     out = {k: v for k, v in values.items() if k != WARNINGS}
-    said = tuple(values.get(WARNINGS) or ())
-    if said:
-        out["data_json"] = _data_json(job.data, said)
+    out["warnings_json"] = _warnings_json(tuple(values.get(WARNINGS) or ()))
     return out
 
 
-def _data_json(data: dict[str, Any] | None, warnings: tuple[str, ...]) -> str | None:
-    stored = {**(data or {}), **({WARNINGS: list(warnings)} if warnings else {})}
-    return json.dumps(stored) if stored else None
+def _warnings_json(warnings: tuple[str, ...]) -> str | None:
+    return json.dumps(list(warnings)) if warnings else None

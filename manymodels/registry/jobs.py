@@ -173,7 +173,7 @@ class JobTable:
                     status, fields = "succeeded", {**found.ended(), "error": None}
             values = {"status": status, "finished_at": now(), "active_partition": None,
                       "error": None, **fields}  # fmt: skip
-            ended = ended_values(job, values)
+            ended = ended_values(values)
             conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(**ended))
             _prune(conn, history)
             return _read(conn, job_id)

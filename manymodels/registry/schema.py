@@ -27,14 +27,14 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "14"
+SCHEMA_VERSION = "15"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
 order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``; 10 → 11:
 ``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``; 12 → 13: ``holiday_sets``; 13 → 14:
-``monitor_actuals.counted``. Each step
+``monitor_actuals.counted``; 14 → 15: ``jobs.warnings_json``. Each step
 is an alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
@@ -257,6 +257,8 @@ jobs = Table(
     Column("version", Integer),  # the version it registered
     Column("production", Integer),  # where production pointed when it finished
     Column("error", Text),
+    # its run's warnings (a JSON list), written as it ends; NULL when there were none
+    Column("warnings_json", Text),
     # the partition while the job is queued or running, NULL after: the unique constraint is
     # what makes one retrain per partition hold across every router sharing the database
     Column("active_partition", KEY),

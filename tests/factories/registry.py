@@ -30,6 +30,7 @@ LATER_STEPS_UNDONE = (
     "ALTER TABLE aliases DROP COLUMN version_created_at",  # schema 8's
     "DROP TABLE holiday_sets",  # schema 13's
     "ALTER TABLE monitor_actuals DROP COLUMN counted",  # schema 14's
+    "ALTER TABLE jobs DROP COLUMN warnings_json",  # schema 15's
 )
 """What undoes the schema steps after 5 (``schema.SCHEMA_VERSION``'s list), in SQL SQLite and
 PostgreSQL both run: a schema step adds its undoing here, once, for every test of an older

@@ -3,6 +3,7 @@ one active job per partition, a bounded history, and the jobs of a stopped route
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -122,10 +123,11 @@ def test_a_router_whose_clock_runs_behind_keeps_its_jobs_alive(reg: Registry) ->
     ) < timedelta(seconds=60)  # the database's time, not the skewed router's
 
 
-def test_a_job_keeps_its_runs_warnings_beside_its_data(reg: Registry) -> None:
+def test_a_job_keeps_its_runs_warnings_in_their_own_column(reg: Registry) -> None:
     """A job's run's warnings are written into its row as it ends, so that showing the job
-    reads no run; its data reads back as it was stored, and a job ended by an older
-    manymodels (no warnings in its row) reads with none."""
+    reads no run — in ``warnings_json`` (NULL when none), ``data_json`` holding the upload's
+    fields alone: a router older than these warnings reads it as such, and failed on every
+    job that warned when they were kept there. A job ended with none reads with none."""
     data = {"sha256": "ab" * 32, "size": 10, "rows": 2, "format": "json", "filename": None}
     jobs = reg.jobs
     for job_id in ("warned", "older"):
@@ -137,3 +139,26 @@ def test_a_job_keeps_its_runs_warnings_beside_its_data(reg: Registry) -> None:
     assert warned is not None and (warned.data, warned.warnings) == (data, said)
     assert older is not None and (older.data, older.warnings) == (data, ())
     assert [j.warnings for j in jobs.recent()] == [(), said]
+    c = t.jobs.c
+    with reg.store.engine.connect() as conn:
+        rows = conn.execute(select(c.job_id, c.data_json, c.warnings_json).order_by(c.seq))
+        stored = {i: (json.loads(d), w and json.loads(w)) for i, d, w in rows}
+    assert stored == {"warned": (data, list(said)), "older": (data, None)}
+
+
+def test_a_job_a_schema_14_router_ended_reads_its_warnings_from_its_data(reg: Registry) -> None:
+    """A router of schema 14 that opened the registry before its upgrade runs on beside the
+    upgraded ones (during a rolling upgrade) and ends its jobs as it did: the warnings in
+    ``data_json``. Such a job reads as it did, its data the upload's fields alone."""
+    data = {"sha256": "cd" * 32, "size": 10, "rows": 2, "format": "csv", "filename": "a.csv"}
+    reg.jobs.submit(replace(job("aside", "k=1"), data=data), lease=60)
+    said = ["a gap of 2 weeks before 2026-01-12"]
+    with reg.store.engine.begin() as conn:  # what that router's end writes
+        conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.job_id == "aside")
+            .values(status="succeeded", active_partition=None, run_id="r1", version=1,
+                    data_json=json.dumps({**data, "warnings": said}))
+        )  # fmt: skip
+    ended = reg.jobs.get("aside")
+    assert ended is not None and (ended.data, ended.warnings) == (data, tuple(said))

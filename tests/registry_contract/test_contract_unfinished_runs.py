@@ -114,9 +114,10 @@ def test_a_schema_11_registry_gets_the_lost_index_on_open(db_url: str, tmp_path:
             conn.exec_driver_sql("DROP INDEX ix_run_partitions_lost")
             conn.exec_driver_sql("DROP TABLE holiday_sets")  # schema 13's
             conn.exec_driver_sql("ALTER TABLE monitor_actuals DROP COLUMN counted")  # 14's
+            conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN warnings_json")  # 15's
             conn.execute(update(t.meta).where(t.meta.c.name == "schema_version").values(value="11"))
     with Registry.open(root, db_url=db_url) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "14"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "15"
         indexes = {
             i["name"]: i["column_names"]
             for i in inspect(reg.store.engine).get_indexes("run_partitions")
