@@ -1,5 +1,5 @@
-"""A retrain job's records as the API shows them, read from the registry's (``job_view``), and
-the errors of the job manager (``serving.jobs``)."""
+"""A retrain job's records as the API shows them, read from the registry's (``job_views``, for
+one job as for a list), and the errors of the job manager (``serving.jobs``)."""
 
 from __future__ import annotations
 
@@ -116,25 +116,15 @@ def busy_error(e: RunBusy) -> str:
     )
 
 
-def job_view(
-    record: JobRecord,
-    registry: Registry | None,
-    versions: Mapping[tuple[str, int], ModelVersion] | None = None,
-) -> Job:
+def job_view(record: JobRecord, versions: Mapping[tuple[str, int], ModelVersion]) -> Job:
     """The job as the API shows it: its data and result read back as entities — its version
-    from ``versions`` (``job_views``' one read for a list), else from ``registry`` when there
-    is one and it still holds it; its run's warnings from its own record (written as it
-    ended), never from the run."""
+    from ``versions`` (read by ``job_views``, the one way in, for one job as for a list: absent
+    when collected since, or unreadable now, and the job still says what it did); its run's
+    warnings from its own record (written as it ended), never from the run."""
     result = None
     if record.run_id is not None:
-        version = None
-        if versions is not None and record.version is not None:
-            version = versions.get((record.partition, record.version))
-        elif record.version is not None and registry is not None:
-            try:
-                version = registry.get_version(record.partition, record.version)
-            except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
-                version = None  # the job still says what it did
+        number = record.version
+        version = versions.get((record.partition, number)) if number is not None else None
         result = RetrainResult(record.run_id, version, record.production, record.warnings)
     return Job(
         job_id=record.job_id,
@@ -153,7 +143,8 @@ def job_view(
 
 def job_views(records: Sequence[JobRecord], registry: Registry | None) -> list[Job]:
     """``job_view`` of each record, their versions read together (``get_versions``: a few
-    batched reads): ``GET /v1/jobs?limit=1000`` read each job's version apart, a read per job."""
+    batched reads): ``GET /v1/jobs?limit=1000`` read each job's version apart, a read per job.
+    One job's view (``GET /v1/jobs/{id}``) is this of a list of one."""
     pairs = sorted(
         {(r.partition, r.version) for r in records if r.run_id and r.version is not None}
     )
@@ -162,5 +153,5 @@ def job_views(records: Sequence[JobRecord], registry: Registry | None) -> list[J
         try:
             versions = {(v.key, v.version): v for v in registry.store.get_versions(pairs)}
         except (RegistryError, SQLAlchemyError):  # unreadable now: the jobs still say what
-            versions = {}  # they did, as one job's view does
-    return [job_view(r, registry, versions) for r in records]
+            versions = {}  # they did
+    return [job_view(r, versions) for r in records]

@@ -53,7 +53,6 @@ from serving.job_records import (
     RetrainResult,
     UploadedData,
     busy_error,
-    job_view,
     job_views,
 )
 from serving.job_retries import retried, transient
@@ -159,7 +158,7 @@ class JobManager:
         """Keep jobs in ``registry``'s database; fail those whose router is gone."""
         self._registry = registry
         if registry.read_only is None:
-            self._notify([self._job(r) for r in registry.jobs.expire(self.lease_seconds)])
+            self._notify(job_views(registry.jobs.expire(self.lease_seconds), registry))
 
     @property
     def table(self) -> JobTable:
@@ -246,7 +245,7 @@ class JobManager:
                 dropped = []
             with self._lock:
                 self._mine -= {r.job_id for r in dropped}
-            self._notify([self._job(r) for r in dropped])
+            self._notify(job_views(dropped, self._registry))
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
             _, running = wait(list(self._futures), timeout=self.stop_seconds)
@@ -390,7 +389,8 @@ class JobManager:
                     logger.exception("retrain job heartbeat failed")
 
     def _job(self, record: JobRecord) -> Job:
-        return job_view(record, self._registry)
+        """One job as the API shows it: ``job_views`` of one, the list's one path to versions."""
+        return job_views([record], self._registry)[0]
 
     def _notify(self, jobs: list[Job]) -> None:
         for job in jobs:
