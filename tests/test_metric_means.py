@@ -49,3 +49,19 @@ def test_no_rows_is_nan_with_numpys_warning() -> None:
         got = metric("neg_mean_absolute_error")(Given(np.array([])), None, np.array([]))
     assert np.isnan(got)
     assert any("Mean of empty slice" in str(w.message) for w in seen)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["neg_mean_absolute_error", "neg_root_mean_squared_error", "r2", "neg_median_absolute_error"],
+)
+def test_scores_of_given_predictions_are_the_estimators_to_the_bit(name: str) -> None:
+    """``of_predictions`` (the interval replay's scores, without an estimator around each)
+    is what the same predictions score through an estimator: numpy's scorers and
+    scikit-learn's, integer targets and a list of predictions too."""
+    rng = np.random.default_rng(1)
+    score = metric(name)
+    for y in (rng.normal(size=17) * 50, rng.integers(0, 9, size=9)):
+        p = y + rng.standard_cauchy(size=len(y))
+        assert score.of_predictions(y, p) == score(Given(p), None, y)
+        assert score.of_predictions(y, list(p)) == score(Given(p), None, y)

@@ -71,6 +71,28 @@ class Metric:
             return float(sign * func(y, estimator.predict(X), **kwargs))
         return float(self._scorer(estimator, X, y))
 
+    def of_predictions(self, y: np.ndarray, pred: np.ndarray, X: Any = None) -> float:
+        """The score of predictions already made, as ``self(estimator, X, y)`` takes it of an
+        estimator that predicts ``pred``: the interval replay scores every option again on
+        parts of folds (12,000 calls on Cigar), and wrapping each in an estimator cost more
+        than the sum."""
+        pred = np.asarray(pred)
+        numeric = y.ndim == 1 and y.dtype.kind in "fiub" and pred.dtype.kind in "fiub"
+        if self._numpy is not None and numeric and pred.shape == y.shape:
+            return self._numpy(y, pred)
+        return self(Predicted(pred), X, y)
+
+
+class Predicted:
+    """Predictions already made, answering a scorer's ``predict``: the score of a prediction
+    is taken without predicting twice."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.values
+
 
 @lru_cache(maxsize=32)
 def metric(name: str, pos_label: Any = None) -> Metric:
