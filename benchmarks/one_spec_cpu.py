@@ -10,10 +10,11 @@ Trains ``accuracy.py``'s one spec (``one``), or its row with ``global_refit = fa
 its test periods, and prints the process CPU seconds of train + ``forecast`` — not wall
 seconds: the machine may be shared, CPU seconds and shares stay meaningful. It saves the
 forecast frame and each partition's production version (number, estimator, params,
-transform) to OUT.pkl. ``--compare`` checks two such files equal frame to frame
-(``check_exact``): a change that claims the same forecasts is run before and after, on every
-panel. ``--profile`` writes cProfile's stats with a process-CPU timer. Needs the bench
-dependencies (``pip install -e '.[bench]'``) and the clone under test on ``PYTHONPATH``.
+transform, score, validation record) to OUT.pkl. ``--compare`` checks two such files equal
+frame to frame (``check_exact``): a change that claims the same forecasts is run before and
+after, on every panel. ``--profile`` writes cProfile's stats with a process-CPU timer.
+Needs the bench dependencies (``pip install -e '.[bench]'``) and the clone under test on
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -74,13 +75,15 @@ def run(panel_name: str, variant: str, out: Path, profile: Path | None) -> float
                 part.production.estimator,
                 repr(part.production.params),
                 part.production.schema.transform_kind,
+                part.production.score,
+                repr(part.production.validation),  # every transform's score, too
             )
             for part in reg.list_partitions(limit=1_000_000)
             if part.production is not None
         ]
     finally:
         reg.close()
-    columns_ = ["key", "version", "estimator", "params", "transform"]
+    columns_ = ["key", "version", "estimator", "params", "transform", "score", "validation"]
     versions = pd.DataFrame(chosen, columns=columns_).sort_values("key").reset_index(drop=True)
     out.write_bytes(pickle.dumps({"forecast": fc, "versions": versions}))
     print(f"{panel_name} {variant} cpu={cpu:.3f} s ({mm.__file__})")

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from manymodels.training.metrics import metric
+from manymodels.training.metrics import mean_of, metric
 
 
 class Given:
@@ -65,3 +65,13 @@ def test_scores_of_given_predictions_are_the_estimators_to_the_bit(name: str) ->
         p = y + rng.standard_cauchy(size=len(y))
         assert score.of_predictions(y, p) == score(Given(p), None, y)
         assert score.of_predictions(y, list(p)) == score(Given(p), None, y)
+
+
+def test_the_mean_of_scores_is_numpys_to_the_bit() -> None:
+    """``mean_of`` (selection's mean over folds, the replay's over the other folds) is
+    ``np.mean`` of the same list, whatever its length and the scores' magnitudes."""
+    rng = np.random.default_rng(2)
+    for n in [1, 2, 3, 5, 7, 8, 9, 16, 17, 129]:
+        for scale in (1e-6, 1.0, 1e9):
+            scores = [float(v) for v in -np.abs(rng.standard_cauchy(size=n)) * scale]
+            assert mean_of(scores) == float(np.mean(scores))  # exactly

@@ -17,7 +17,7 @@ import numpy as np
 
 from manymodels.targetunits import RawTarget
 from manymodels.training import heldout
-from manymodels.training.metrics import Metric
+from manymodels.training.metrics import Metric, mean_of
 from manymodels.training.splits import take
 
 
@@ -73,7 +73,7 @@ class Folds:
                 est = ready[at]
             scores.append(self.fold_score(est, va))
             self.last.append(est)
-        value = float(np.mean(scores))
+        value = mean_of(scores)
         if not math.isfinite(value):
             raise ValueError(f"{self.score_fn.name} is not finite ({value})")
         if self.trail and kind:
@@ -83,4 +83,4 @@ class Folds:
     def mean_score(self, fits: Sequence[Any]) -> float:
         """The mean score of one given fit per fold, outside the trail (the top-2 mean)."""
         pairs = zip(fits, self.splits, strict=True)
-        return float(np.mean([self.score_fn(*self.judge(f, va)) for f, (_, va) in pairs]))
+        return mean_of([self.score_fn(*self.judge(f, va)) for f, (_, va) in pairs])

@@ -33,7 +33,7 @@ from manymodels.candidates import MeanOf
 from manymodels.lagfeatures import LagPlan
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training.metrics import Metric, Predicted, beats
+from manymodels.training.metrics import Metric, Predicted, beats, mean_of
 
 Kind = Literal["local", "global", "naive"]
 
@@ -268,7 +268,7 @@ def _mean_outside(
         scores[i] if keep is None else score(truth[i][keep], np.asarray(predictions[i])[keep])
         for i, keep in others
     ]
-    return float(np.mean(values)) if values else math.nan
+    return mean_of(values) if values else math.nan
 
 
 def across_transforms(

@@ -4,7 +4,7 @@ overhead when it only needs ``predict`` (that overhead is comparable to fitting 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +32,13 @@ def _mean(d: np.ndarray) -> float:
     if d.dtype == np.float64 and d.size:
         return float(_sum(d) / d.size)
     return float(np.mean(d))
+
+
+def mean_of(scores: Sequence[float]) -> float:
+    """``float(np.mean(scores))`` of a list of scores, to the bit (``_mean``): selection takes
+    one per option over its folds, the interval replay one per option and held-out fold
+    (3,000 on Cigar), and ``np.mean``'s argument handling cost more than the sum."""
+    return _mean(np.asarray(scores, dtype=np.float64))
 
 
 # Plain numpy for the commonest scorers on 1-D targets: sklearn's input checks cost ~3× the

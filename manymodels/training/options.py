@@ -25,7 +25,7 @@ from manymodels.training import constant_fits, ridge_grid
 from manymodels.training.compare import Recipe
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
-from manymodels.training.metrics import beats
+from manymodels.training.metrics import beats, mean_of
 
 ENSEMBLE = "manymodels.candidates.MeanOf"
 Scored = tuple[float, Any, dict[str, Any], list[Any]]
@@ -263,7 +263,7 @@ def _score_external(
             "run refits and judges it)"
         )
     pairs = zip(fits, folds.splits, strict=True)
-    value = float(np.mean([folds.fold_score(fit, va) for fit, (_, va) in pairs]))
+    value = mean_of([folds.fold_score(fit, va) for fit, (_, va) in pairs])
     if not math.isfinite(value):
         raise ValueError(f"{folds.score_fn.name} is not finite ({value})")
     return value, fits
