@@ -3,6 +3,7 @@
     python benchmarks/one_spec_cpu.py pizzaplace one OUT.pkl [--profile OUT.prof]
     python benchmarks/one_spec_cpu.py pizzaplace first_last OUT.pkl
     python benchmarks/one_spec_cpu.py --compare BEFORE.pkl AFTER.pkl
+    python benchmarks/one_spec_cpu.py us_employment one OUT.pkl --mlforecast
 
 Trains ``accuracy.py``'s one spec (``one``), or its row with ``global_refit = false`` and
 ``global_refit_last = 1`` (``first_last``), on a panel's training split with
@@ -14,7 +15,8 @@ transform, score, validation record) to OUT.pkl. ``--compare`` checks two such f
 frame to frame (``check_exact``): a change that claims the same forecasts is run before and
 after, on every panel. ``--profile`` writes cProfile's stats with a process-CPU timer.
 Needs the bench dependencies (``pip install -e '.[bench]'``) and the clone under test on
-``PYTHONPATH``.
+``PYTHONPATH``. ``--mlforecast`` times ``accuracy.py``'s mlforecast run with intervals in
+CPU seconds too, then ours warm, and prints the ratio of the two.
 """
 
 from __future__ import annotations
@@ -97,6 +99,32 @@ def compare(before: Path, after: Path) -> None:
     print(f"equal: {before} {after} ({len(a['forecast'])} rows, {len(a['versions'])} versions)")
 
 
+def mlforecast_cpu(panel_name: str) -> float:
+    """Process CPU seconds of ``accuracy.py``'s denominator, mlforecast's LightGBM run with
+    conformal intervals, on the same panel in this process (its point run first, which also
+    imports LightGBM and mlforecast). CPU, not wall: its LightGBM may use both cores, ours runs
+    one thread a task; the ratio of CPU seconds is the work each does."""
+    panel = PANELS[panel_name]()
+    train, test = panel.split()
+    cpu: list[float] = []
+    timed = accuracy._timed
+
+    def counted(run: Any) -> tuple[float, Any]:
+        start = time.process_time()
+        try:
+            return timed(run)
+        finally:
+            cpu.append(time.process_time() - start)
+
+    accuracy._timed = counted
+    try:
+        accuracy.mlforecast_lgbm(panel, train, test)
+    finally:
+        accuracy._timed = timed
+    print(f"{panel_name} mlforecast cpu: point {cpu[0]:.3f} s, with intervals {cpu[1]:.3f} s")
+    return cpu[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
@@ -104,13 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("variant", nargs="?", choices=sorted(VARIANTS))
     p.add_argument("out", nargs="?", type=Path)
     p.add_argument("--profile", type=Path)
+    p.add_argument(
+        "--mlforecast",
+        action="store_true",
+        help="time mlforecast's run with intervals first, then ours twice (the second, warm, "
+        "is saved and compared): prints the CPU ratio",
+    )
     args = p.parse_args(argv)
     if args.compare:
         compare(*args.compare)
         return 0
     if not (args.panel and args.variant and args.out):
         p.error("PANEL VARIANT OUT are required without --compare")
-    run(args.panel, args.variant, args.out, args.profile)
+    if not args.mlforecast:
+        run(args.panel, args.variant, args.out, args.profile)
+        return 0
+    theirs = mlforecast_cpu(args.panel)
+    run(args.panel, args.variant, args.out, None)  # cold: this process's first imports
+    ours = run(args.panel, args.variant, args.out, args.profile)
+    print(f"ratio: {args.panel}:{args.variant}_cpu/mlf_intervals_cpu={ours / theirs:.2f}")
     return 0
 
 
