@@ -22,6 +22,7 @@ from manymodels.tempnames import host_boot, owner_here, owner_pid
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from manymodels.registry.client import Registry
     from manymodels.registry.entities import Run
     from manymodels.registry.store import SqlStore
 
@@ -170,17 +171,30 @@ def refuse_before_reading(registry: Any, spec_name: str, *, besides: str | None 
     Where one is (a path, or a ``RegistryLocation``) is opened to read, never made: the data
     is not read yet, and a run refused for it must leave no database, tables or directory
     behind (``train --registry-db``'s did); a database that is not there has no run
-    training, so there is nothing to refuse."""
-    from manymodels.exceptions import NoRegistry
+    training, so there is nothing to refuse.
+
+    ``besides``, the run resumed, is looked up here too (``RunNotFound``): a mistyped id
+    was said only once the table was read, and where no registry was, after making one
+    (``train --resume abc --registry-db sqlite:///x/r.db`` left x/r.db with its tables)."""
+    from manymodels.exceptions import NoRegistry, RunNotFound
     from manymodels.registry.client import Registry
     from manymodels.registry.registry_location import open_existing
 
     if isinstance(registry, Registry):
-        refuse_beside_a_run(registry.store, spec_name, besides=besides)
+        _refuse(registry, spec_name, besides)
         return
     try:
         reg = open_existing(registry)
     except NoRegistry:
+        if besides is not None:  # no registry holds no run to resume
+            raise RunNotFound(f"no run with id '{besides}'") from None
         return
     with reg:
-        refuse_beside_a_run(reg.store, spec_name, besides=besides)
+        _refuse(reg, spec_name, besides)
+
+
+def _refuse(reg: Registry, spec_name: str, resumed: str | None) -> None:
+    """``RunNotFound`` for a ``resumed`` run ``reg`` does not hold, else ``refuse_beside_a_run``."""
+    if resumed is not None:
+        reg.get_run(resumed)
+    refuse_beside_a_run(reg.store, spec_name, besides=resumed)

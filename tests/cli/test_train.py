@@ -91,3 +91,15 @@ def test_a_signed_registry_trained_without_its_key_still_says_so_once(here: Path
     warnings = [line for line in unkeyed.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, unkeyed.stderr
     assert Signer(key.encode()).key_id in warnings[0] and "NOT checked" in warnings[0]
+
+
+@pytest.mark.parametrize("where", [APART, ["--registry", "x/reg"]])
+def test_resuming_an_unknown_run_makes_no_registry(here: Path, where: list[str]) -> None:
+    """``--resume`` of a run id no registry holds is refused before the data is read, and
+    where there is no registry yet, before one is made: it left x/r.db with its tables."""
+    linear_frame(2, 30).to_csv(here / "rows.csv", index=False)
+    args = ["train", "spec.toml", "rows.csv", *where, "--resume", "abc123", "--backend", "local"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == ["error: no run with id 'abc123'"]
+    assert sorted(p.name for p in here.iterdir()) == ["rows.csv", "spec.toml"]  # no x/
