@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the client imports SQLAlchemy: only once a registry is open
     from manymodels.signing import Signer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RegistryLocation:
     """``Registry(root, db_url=…, artifacts=…, signer=…)``'s arguments, kept for whoever opens
     it later; ``root`` is not used when both ``db_url`` and ``artifacts`` are named. A
@@ -42,6 +42,15 @@ class RegistryLocation:
     artifacts: str | Path | ArtifactStore | None = None
     signer: Signer | None = None
     on_open: Callable[[Registry], None] | None = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        # the dataclass's own showed db_url whole, password and all: a repr lands in logs
+        # and tracebacks (an argument of train's), so the database is named as Registry's is
+        from manymodels.registry.store import describe_url
+
+        db = describe_url(self.db_url) if self.db_url is not None else None
+        store = getattr(self.artifacts, "url", self.artifacts)
+        return f"RegistryLocation(root={self.root!r}, db={db!r}, artifacts={store!r})"
 
     def open(self, signer: Signer | None = None) -> Registry:
         """The registry, made if new (a writer's opening), ``on_open`` told of it; ``signer``

@@ -73,3 +73,13 @@ def test_a_reader_makes_nothing_and_a_registry_given_stays_open(tmp_path: Path) 
     with where.open() as reg:  # a writer's opening makes it
         mm.train(spec_dict(), linear_frame(2, 30), registry=reg, backend="local")
         assert reg.count_partitions() == 3  # pid=0, pid=1, the fallback: the caller's, still open
+
+
+def test_the_repr_names_the_database_without_its_password(tmp_path: Path) -> None:
+    """As ``Registry``'s does: a location is an argument of ``train``, shown in tracebacks."""
+    url = "postgresql+psycopg://mm:s3cr3t-pw@db.example:5432/mm?password=s3cr3t-pw"
+    where = RegistryLocation(db_url=url, artifacts="s3://bucket/models", signer=SIGNER)
+    shown = repr(where)
+    assert "s3cr3t-pw" not in shown and "s3cr3t-pw" not in str(where)
+    assert shown.startswith("RegistryLocation(") and "mm:***@db.example" in shown, shown
+    assert "s3://bucket/models" in shown
