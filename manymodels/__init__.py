@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ManyModelsError",
     "Registry",
+    "RegistryLocation",
     "RunSummary",
     "Spec",
     "__version__",
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from manymodels.exceptions import ManyModelsError
     from manymodels.forecasting import forecast
     from manymodels.pipeline import train
-    from manymodels.registry import Registry
+    from manymodels.registry import Registry, RegistryLocation
     from manymodels.run_summary import RunSummary
     from manymodels.scoring import score
     from manymodels.spec import Spec
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "ManyModelsError": "manymodels.exceptions",
     "Registry": "manymodels.registry",
+    "RegistryLocation": "manymodels.registry",
     "RunSummary": "manymodels.run_summary",
     "Spec": "manymodels.spec",
     "train": "manymodels.pipeline",

@@ -79,18 +79,15 @@ class RegistryLocation:
 
 def open_existing(where: str | Path | RegistryLocation) -> Registry:
     """``Registry.open`` of a registry's path or location: ``NoRegistry`` where none is."""
-    from manymodels.registry.client import Registry
-
-    if isinstance(where, RegistryLocation):
-        return where.open_existing()
-    return Registry.open(where)
+    return _location(where).open_existing()
 
 
 def open_writer(where: str | Path | RegistryLocation, signer: Signer | None) -> Registry:
     """The registry at a path or location opened for a run, made if new (``signer``: the
     run's, when a location names none)."""
-    from manymodels.registry.client import Registry
+    return _location(where).open(signer)
 
-    if isinstance(where, RegistryLocation):
-        return where.open(signer)
-    return Registry(where, signer=signer)
+
+def _location(where: str | Path | RegistryLocation) -> RegistryLocation:
+    """A path is the location of a registry directory: one way to open either."""
+    return where if isinstance(where, RegistryLocation) else RegistryLocation(root=where)
