@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.appended_rows import read_appended
 from manymodels.classes import ClassPrior
 from manymodels.csvkeys import (
     data_keys_recorded,
@@ -35,8 +36,8 @@ from manymodels.partition import FALLBACK_KEY, PartitionedTable, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tables import DataSource, describe_source, read_table
-from manymodels.timecolumn import parse_time, refuse_other_times
+from manymodels.tables import DataSource, describe_source
+from manymodels.timecolumn import refuse_other_times
 from manymodels.training.history import KeptRows
 
 
@@ -56,37 +57,25 @@ class Appended:
     ``table_schema``): its table's classes and their rates (``learnt_prior``)."""
 
 
-def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
-    """The rows to append, read (their key and time columns looked for, the time values
-    parsed) before the registry is opened: an append opens it first (for its kept rows), and
-    a table it could not read (a URL, an empty directory), without a key column, or with a
-    time value that is no time made an empty registry of a new path (or database) before
-    saying so."""
-    name, new = describe_source(data), read_table(data)
-    if new.empty:
-        raise DataError(f"{name}: the table has no rows to append")
-    missing = [c for c in spec.partition_by if c not in new.columns]
-    if missing:
-        raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
-    if spec.time_column and spec.time_column not in new.columns:
-        raise DataError(f"{name}: missing time column '{spec.time_column}'")
-    return parse_time(new, spec.time_column, source=name) if spec.time_column else new
-
-
 def with_training_rows(
-    reg: Registry, spec: Spec, data: DataSource, new: pd.DataFrame | None = None
+    reg: Registry | None, spec: Spec, data: DataSource, new: pd.DataFrame | None = None
 ) -> Appended:
     """``data`` (``new``: its rows, ``read_appended``) plus the newest version's training rows
-    of every partition it holds."""
+    of every partition it holds. ``reg`` None: no registry there yet, made only once the rows
+    are read and checked (an append to nothing trains on its new rows, as new partitions)."""
     name = describe_source(data)
     new = read_appended(spec, data) if new is None else new
-    new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
-    new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
+    if reg is not None:
+        new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
+        new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
     labels = codes = None  # 'NA' or 'None' as a class label, '01' and '1': read as train does
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)
         codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
     keys = group_rows(new, spec.partition_by).keys
+    if reg is None:
+        counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
+        return Appended(new, keys, counts, [w for w in (labels, codes) if w])
     latest = reg.store.latest_data(keys)
     learnt = next(
         (FeatureSchema.parse(json.loads(ref.feature_schema_json)) for ref in latest.values()),

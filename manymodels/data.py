@@ -77,14 +77,7 @@ def resolve_columns(
     """Check the table has what the spec needs; decide features and categorical columns.
     ``categories``: columns a DataFrame gave as pandas ``category``, categorical by default
     as text is (their values are plain by now: ``plain``)."""
-    # a column in two roles (a categorical feature, a feature with changes) is named once
-    missing = [c for c in dict.fromkeys(_named_columns(spec)) if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
-            f"spec '{spec.name}' (table has: {', '.join(map(str, df.columns))})"
-            + (column_hint(missing, df.columns) or index_hint(missing, df))
-        )
+    refuse_missing_columns(df, spec, source=source)
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
     unnamed: list[str] = []
@@ -162,6 +155,20 @@ def resolve_columns(
             f"(found dtype {df[spec.target].dtype})"
         )
     return Columns(features=list(features), categorical=categorical, warnings=warnings)
+
+
+def refuse_missing_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
+    """``DataError`` naming the columns the spec names (keys, target, features, time…) that
+    ``df`` lacks: asked of any table, and of an append's new rows alone before the registry
+    is opened, as the merged table holds their columns only."""
+    # a column in two roles (a categorical feature, a feature with changes) is named once
+    missing = [c for c in dict.fromkeys(_named_columns(spec)) if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
+            f"spec '{spec.name}' (table has: {', '.join(map(str, df.columns))})"
+            + (column_hint(missing, df.columns) or index_hint(missing, df))
+        )
 
 
 def _read_by_role(df: pd.DataFrame, spec: Spec) -> list[Any]:

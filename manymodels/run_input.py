@@ -24,7 +24,11 @@ from manymodels.key_spellings import registry_spelling
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.ownership import check_training_store
-from manymodels.registry.registry_location import RegistryLocation, open_writer
+from manymodels.registry.registry_location import (
+    RegistryLocation,
+    open_writer,
+    open_writer_if_there,
+)
 from manymodels.run_plan import changed_keys, require_same_keys, table_notes, wanted_keys
 from manymodels.signing import Signer
 from manymodels.spec import Spec
@@ -69,12 +73,13 @@ def read_input(
     opened = reg is None
     try:
         if append:
-            from manymodels.appending import read_appended, with_training_rows
+            from manymodels.appended_rows import read_appended
+            from manymodels.appending import with_training_rows
 
-            new = read_appended(spec, data)  # before the registry is opened (made, if new)
-            if reg is None:
+            new = read_appended(spec, data)  # before the registry is opened
+            if reg is None:  # none there: None, made below once the rows are checked
                 assert not isinstance(registry, Registry)
-                reg = open_writer(registry, signer)
+                reg = open_writer_if_there(registry, signer)
             merged = with_training_rows(reg, spec, data, new)
             source = source or f"{describe_source(data)} (appended)"
             notes = {**(notes or {}), "append": merged.counts}
@@ -113,11 +118,28 @@ def read_input(
         if reg is None:  # a path or a location: opened (made) now that the data was read
             assert not isinstance(registry, Registry)
             reg = open_writer(registry, signer)
+            if append:  # appended to nothing: made since by another run, rows kept there?
+                require_nothing_kept(reg, merged.keys)
     except BaseException:
         if opened and reg is not None:
             reg.close()
         raise
     return RunInput(reg=reg, table=table, source=source, notes=notes, wanted=wanted)
+
+
+def require_nothing_kept(reg: Registry, keys: list[str]) -> None:
+    """``TrainingError`` where the registry an append found missing (and so merged with no
+    kept rows) was made meanwhile by another run and keeps rows of ``keys``: trained on the
+    new rows alone, their new versions would drop that history from every later append."""
+    from manymodels.exceptions import TrainingError
+
+    kept = reg.store.latest_data(keys)
+    if kept:
+        raise TrainingError(
+            f"registry at {reg.location} was made by another run while this append read its "
+            f"rows, and keeps rows of {len(kept)} of its partition(s) (e.g. '{min(kept)}'): "
+            "run the append again to build on them"
+        )
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,22 @@ def open_writer(where: str | Path | RegistryLocation, signer: Signer | None) -> 
 def _location(where: str | Path | RegistryLocation) -> RegistryLocation:
     """A path is the location of a registry directory: one way to open either."""
     return where if isinstance(where, RegistryLocation) else RegistryLocation(root=where)
+
+
+def open_writer_if_there(
+    where: str | Path | RegistryLocation, signer: Signer | None
+) -> Registry | None:
+    """``open_writer`` where a registry is, ``None`` (nothing made) where none is: an append
+    reads the kept rows before its table is checked, and made a new path or database first,
+    so a refused append left an empty registry behind. An append to nothing trains on its new
+    rows, and ``open_writer`` makes the registry once they are read and checked. A database
+    lost beside its models (``LostDatabase``) is said now, never taken for a new place."""
+    from manymodels.exceptions import LostDatabase, NoRegistry
+
+    try:
+        open_existing(where).close()
+    except LostDatabase:
+        raise
+    except NoRegistry:
+        return None
+    return open_writer(where, signer)

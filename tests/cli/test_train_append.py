@@ -1,0 +1,95 @@
+"""`manymodels train --append` of rows training refuses: to a registry not there yet
+(``--registry`` a new directory, ``--registry-db``/``--artifacts`` a new database and store)
+nothing is made, and an existing one keeps its runs, versions and objects. The append opened
+(made) its registry first, to read the kept rows, and said what was wrong only after
+(manymodels.appended_rows, registry.registry_location.open_writer_if_there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, synthetic_ridge_toml
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.registry import Registry
+from manymodels.signing import ENV_SIGNING_KEY
+
+WHERE = {  # the flags naming the registry, and how to open it to look
+    "dir": (["--registry", "x/reg"], lambda: Registry.open("x/reg")),
+    "apart": (
+        ["--registry-db", "sqlite:///x/r.db", "--artifacts", "x/art"],
+        lambda: Registry(db_url="sqlite:///x/r.db", artifacts="x/art", create=False),
+    ),
+}
+BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
+    "no target": (
+        "pid,t,x0,x1\n0,30,0.1,0.2\n",
+        "error: rows.csv: missing column(s) 'y' required by spec 'apart' "
+        "(table has: pid, t, x0, x1)",
+        "'y'",
+    ),
+    "target of words": ("pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n", "error: rows.csv", "target 'y'"),
+}
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding spec.toml (spec 'apart': pid, time t, target y)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_SIGNING_KEY, raising=False)
+    (tmp_path / "spec.toml").write_text(synthetic_ridge_toml("apart"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("rows", list(BAD_ROWS))
+@pytest.mark.parametrize("where", list(WHERE))
+def test_bad_rows_appended_to_a_new_registry_make_nothing(
+    here: Path, where: str, rows: str
+) -> None:
+    text, said, named = BAD_ROWS[rows]
+    (here / "rows.csv").write_text(text)
+    args = ["train", "spec.toml", "rows.csv", *WHERE[where][0], "--append"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(said) and named in lines[0], done.output
+    assert sorted(p.name for p in here.iterdir()) == ["rows.csv", "spec.toml"]  # no x/
+
+
+@pytest.mark.parametrize("rows", list(BAD_ROWS))
+@pytest.mark.parametrize("where", list(WHERE))
+def test_bad_rows_appended_leave_an_existing_registry_as_it_was(
+    here: Path, where: str, rows: str
+) -> None:
+    flags, opened = WHERE[where]
+    linear_frame(2, 30).to_csv(here / "first.csv", index=False)
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "spec.toml", "first.csv", *flags, "--backend", "local"])
+    assert first.exit_code == 0, first.output
+
+    def state() -> tuple[list[str], list[tuple[str, int]], list[Path]]:
+        with opened() as reg:
+            runs = [r.run_id for r in reg.list_runs(limit=10)]
+            versions = [(v.key, v.version) for v in reg.list_versions("pid=0")]
+        return runs, versions, sorted((here / "x").rglob("*"))
+
+    before = state()
+    text, said, named = BAD_ROWS[rows]
+    (here / "rows.csv").write_text(text)
+    done = runner.invoke(app, ["train", "spec.toml", "rows.csv", *flags, "--append"])
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(said) and named in lines[0], done.output
+    assert state() == before
+
+
+def test_good_rows_appended_to_a_new_registry_train_it(here: Path) -> None:
+    """An append to nothing trains on its new rows, as it always did: made once they are read."""
+    linear_frame(2, 30).to_csv(here / "rows.csv", index=False)
+    args = ["train", "spec.toml", "rows.csv", *WHERE["apart"][0], "--append", "--backend", "local"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    with WHERE["apart"][1]() as reg:
+        assert [v.version for v in reg.list_versions("pid=1")] == [1]
