@@ -49,6 +49,9 @@ def parse_time(
     except (ValueError, TypeError) as e:
         mixed = ("mixed timezones", "mixed time zones", "cannot mix tz-aware with tz-naive")
         if not any(m in str(e).lower() for m in mixed):
+            numbers = _numbers_then_text(s)
+            if numbers is not None:
+                raise DataError(f"{source}: time column '{column}' {numbers}") from None
             where = first_unparsed(
                 s, lambda v: pd.to_datetime(v, format="ISO8601", errors="coerce")
             )
@@ -69,6 +72,31 @@ def parse_time(
         raise DataError(missing_times(parsed.isna().to_numpy(), column, source=source))
     _refuse_beyond_nanoseconds(parsed, column, source=source)
     return df.assign(**{column: parsed})
+
+
+def _numbers_then_text(s: pd.Series) -> str | None:
+    """What is wrong with a column of text times whose first is a period number (``1``, not
+    a date as ``2024`` may be): its first cell that is no number, and where both are, or
+    None. A CSV's ``1`` beside ``soon`` was named as the bad cell ("'1' in row 1 … is not
+    ISO8601"), a date being all it was looked at as. On the error path only."""
+    present = s.notna().to_numpy()
+    if not present.any():
+        return None
+    first = int(np.flatnonzero(present)[0])
+    head = s.iloc[[first]]
+    if pd.isna(coerced_numbers(head).iloc[0]):
+        return None
+    if not pd.isna(pd.to_datetime(head, format="ISO8601", errors="coerce").iloc[0]):
+        return None  # 2024 or 20240105: a date as well, the column left to be read as dates
+    bad = np.flatnonzero(present & coerced_numbers(s).isna().to_numpy())
+    if not len(bad):
+        return None
+    at = int(bad[0])
+    return (
+        f"is not dates or numbers: its first time is the period number {shown(s.iloc[first])} "
+        f"(row {row_number(first)}), and {shown(s.iloc[at])} {in_row(at)} is no number: give "
+        "every time as a period number, or every one as a date"
+    )
 
 
 def _instants(s: pd.Series, column: str, *, source: str) -> pd.Series | None:

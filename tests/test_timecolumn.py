@@ -111,3 +111,40 @@ def test_a_time_beyond_nanoseconds_or_floats_is_refused_naming_it(values: Any, s
         parse_time(frame, "t", source="rows")
     if isinstance(values, list) and isinstance(values[0], str):  # within the range: as ever
         assert parsed(["1677-09-22", "2262-04-11"])[1] == pd.Timestamp("2262-04-11")
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (["1", "soon"], "'1' (row 1), and 'soon' in row 2 (counting data rows from 1) is no"),
+        (["1", "2", "2024-01-06"], "'1' (row 1), and '2024-01-06' in row 3 (counting"),
+        ([None, "1.5", "soon"], "'1.5' (row 2), and 'soon' in row 3 (counting"),
+    ],
+)
+def test_text_times_that_begin_as_period_numbers_name_the_first_that_is_none(
+    values: list[Any], says: str
+) -> None:
+    """A CSV's time column of ``1`` beside ``soon`` is read as text: it was parsed as dates
+    only, and its first cell named as the bad one ("'1' in row 1 … is not ISO8601")."""
+    frame = pd.DataFrame({"t": pd.Series(values, dtype=object)})
+    with pytest.raises(
+        DataError,
+        match=re.escape(f"'t' is not dates or numbers: its first time is the period number {says}"),
+    ):
+        parse_time(frame, "t", source="rows")
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (["2024", "soon"], "'soon' in row 2"),  # a year: a date too, so the column is dates
+        (["2024-01-06", "1"], "'1' in row 2"),
+        (["soon", "1"], "'soon' in row 1"),
+    ],
+)
+def test_text_times_that_begin_as_dates_name_the_first_that_is_none(
+    values: list[Any], says: str
+) -> None:
+    frame = pd.DataFrame({"t": pd.Series(values, dtype=object)})
+    with pytest.raises(DataError, match=re.escape(f"is not dates or numbers: {says} (counting")):
+        parse_time(frame, "t", source="rows")
