@@ -19,7 +19,7 @@ from manymodels.cli.options import (
     Backend,
     RegistryDbOpt,
     RegistryOpt,
-    open_checked,
+    located,
     refuse_moot_registry,
     signer,
 )
@@ -113,7 +113,7 @@ def scheduler(
         require_registry(registry, registry_db, artifacts)  # else made empty, never flagged
     elsewhere = registry_db is not None or artifacts is not None
     # a bad key is refused now; elsewhere, the warning of a signed registry opened without
-    # one comes from each firing's own opening (``open_checked``)
+    # one comes from each firing's own opening (``located``: where the library opens it)
     signing = signer() if elsewhere else signer(registry)
 
     state = CatchUp()  # what the catch-up at start found, and the marks this scheduler holds
@@ -172,43 +172,41 @@ def scheduler(
         only = flagged(registry, registry_db, artifacts, plan.when)
         if only == []:
             return None  # nothing drifted, stale or degraded: no run
-        # opened at each firing, as `train` does: a database restarted between firings is
-        # reached again, and nothing is held open while the scheduler waits
-        target: Any = (
-            open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
-        )
+        # named, not opened, as `train` names it (``options.located``): the library opens it
+        # once the data is read and checked, at each firing, so a database restarted between
+        # firings is reached again and nothing is held open while the scheduler waits
+        target: Any = located(registry, registry_db, artifacts) if elsewhere else registry
         resume = state.killed_firings.pop(due, None)
-        with target if elsewhere else contextlib.nullcontext():
 
-            def run(resume: str | None, keys: list[str] | None) -> Any:
-                if beating is not None and not beating.still_ours():  # suspended too long
-                    raise ManyModelsError(
-                        f"the {_when(due)} firing was taken over by another scheduler while "
-                        "this one did not refresh its mark (suspended?): not run here"
-                    )
-                try:
-                    return train(
-                        current, data, target, backend=backend,
-                        signer=target.signer if elsewhere else signing, only=keys,
-                        changed_only="all" not in plan.when, spec_edits=only is not None,
-                        skip_absent=only is not None,
-                        resume=resume, record_nothing=False,
-                        notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
-                               "due": _when(due), "schedule": name},
-                    )  # fmt: skip
-                except RunBusy as e:  # a run recorded since not_beside_a_run: the same skip
-                    raise beaten_by(registry, registry_db, artifacts, current.name, e) from None
+        def run(resume: str | None, keys: list[str] | None) -> Any:
+            if beating is not None and not beating.still_ours():  # suspended too long
+                raise ManyModelsError(
+                    f"the {_when(due)} firing was taken over by another scheduler while "
+                    "this one did not refresh its mark (suspended?): not run here"
+                )
+            try:
+                return train(
+                    current, data, target, backend=backend,
+                    signer=None if elsewhere else signing, only=keys,
+                    changed_only="all" not in plan.when, spec_edits=only is not None,
+                    skip_absent=only is not None,
+                    resume=resume, record_nothing=False,
+                    notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
+                           "due": _when(due), "schedule": name},
+                )  # fmt: skip
+            except RunBusy as e:  # a run recorded since not_beside_a_run: the same skip
+                raise beaten_by(registry, registry_db, artifacts, current.name, e) from None
 
-            if resume is None:
-                return run(None, only)
-            try:  # flagged partitions: those flagged now and those the run finished
-                return run(resume, with_finished_keys(target, resume, only))
-            except TrainingError:
-                if not still_killed(target, resume):
-                    raise  # the resume had started: its error is the firing's
-                # refused before it began (the data file changed since, or the partitions
-                # flagged are others): the firing afresh
-                return run(None, only)
+        if resume is None:
+            return run(None, only)
+        try:  # flagged partitions: those flagged now and those the run finished
+            return run(resume, with_finished_keys(target, resume, only))
+        except TrainingError:
+            if not still_killed(target, resume):
+                raise  # the resume had started: its error is the firing's
+            # refused before it began (the data file changed since, or the partitions
+            # flagged are others): the firing afresh
+            return run(None, only)
 
     from manymodels.cli.options import open_registry
     from manymodels.cli.schedule_runs import (
@@ -332,7 +330,7 @@ def scheduler(
         machine cannot look up whose mark beats: the instant its mark goes silent, to look
         again then. Never claimed, after the schedule was edited: the failed firing of the
         schedule it replaces (``registry.firing_edits``)."""
-        from manymodels.exceptions import RegistryError
+        from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
         from manymodels.registry.firings import (
             failed_firing,
             last_claimed,
@@ -371,6 +369,8 @@ def scheduler(
                             return stale
                         state.elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
+            if isinstance(e, NoRegistry) and not isinstance(e, LostDatabase):
+                return False  # a --registry-db not made yet, as a new --registry: none missed
             if authentication_failed(e):  # not a server briefly away: no firing would run
                 raise
             echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)

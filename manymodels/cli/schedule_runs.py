@@ -101,13 +101,14 @@ def with_finished_keys(target: Any, run_id: str, only: list[str] | None) -> list
 
 @contextlib.contextmanager
 def _opened(target: Any) -> Iterator[Any]:
-    """The registry ``target`` is, or one opened on its path for the while."""
+    """The registry ``target`` is, or one opened on its path or location for the while."""
     from manymodels.registry import Registry
+    from manymodels.registry.registry_location import open_existing
 
     if isinstance(target, Registry):
         yield target
         return
-    with Registry.open(target) as reg:
+    with open_existing(target) as reg:
         yield reg
 
 
