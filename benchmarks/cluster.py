@@ -19,10 +19,11 @@ it, a process of its own, on one CSV written once (``bench_spec`` + ``synthetic`
 * **embedded** — embedded Ray (2 CPUs: the same cores), SQLite and ``artifacts/`` in a fresh
   registry directory.
 
-The two alternate, ``--repeat`` times, each after ``wait_quiet``. Then, to say where the
-difference goes, the parts that differ are timed alone in this process: the registry's writes
-(the pipeline's ``record`` of every version, one transaction per 1,000-partition chunk) on
-PostgreSQL vs SQLite, and artifact puts (a real Ridge artifact's size) to S3 vs the local
+The two alternate, ``--repeat`` times, each after ``wait_quiet`` (``--smoke`` checks the
+plumbing, not the figures: its one embedded run goes while the engines start). Then, to say
+where the difference goes, the parts that differ are timed alone in this process: the registry's
+writes (the pipeline's ``record`` of every version, one transaction per 1,000-partition chunk)
+on PostgreSQL vs SQLite, and artifact puts (a real Ridge artifact's size) to S3 vs the local
 directory: one PUT each, and deferred (``put(durable=False)``) then written by ``sync()`` as a
 training chunk does since the S3 store batches them (one worker's view, scaled to N).
 """
@@ -40,7 +41,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,48 +77,71 @@ def engines(root: Path) -> Iterator[tuple[PostgresServer, SeaweedServer, RayClus
     with ExitStack() as stack:
         pg = PostgresServer(bin_dir)
         stack.callback(pg.stop)
-        pg.start()
         (root / "s3").mkdir()
-        s3 = SeaweedServer(weed, root / "s3", BUCKET)
+        s3 = SeaweedServer(weed, root / "s3", BUCKET)  # its address is known before it starts
         os.environ.update(s3.env)  # this process's s3fs, and every process started below
         stack.callback(s3.stop)
-        s3.start()
         cluster = RayCluster(
             root / "ray", nodes=2, num_cpus=1, extra_env=s3.env, temp_dirs=True, start_timeout=300
         )
         (root / "ray").mkdir()
         stack.callback(cluster.stop)
+        # the three start side by side (each mostly waits on its own processes); the pool is
+        # left before the stops above run, so nothing is stopped while it still starts
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=2))
+        beside = [pool.submit(pg.start), pool.submit(s3.start)]
         started, _ = timed(cluster.start)
+        for future in beside:
+            future.result()
         print(f"engines up: PostgreSQL, SeaweedFS, Ray cluster at {cluster.address} "
               f"({started:.1f} s for the cluster)", flush=True)  # fmt: skip
         yield pg, s3, cluster
 
 
-def train_once(
-    setup: str, spec: Path, csv: Path, work: Path, engines: tuple[Any, ...]
-) -> dict[str, float]:
-    """One ``manymodels train`` process; its wall seconds and what its JSON says."""
-    pg, _, cluster = engines
+@dataclass
+class Training:
+    """A ``manymodels train`` process under way: ``finish`` waits for it and reads it."""
+
+    setup: str
+    proc: subprocess.Popen[str]
+    started: float
+    target: Path
+
+
+def start_train(
+    setup: str, spec: Path, csv: Path, work: Path, engines: tuple[Any, ...] | None
+) -> Training:
+    """One ``manymodels train`` process, started (``engines`` only for the cluster setup)."""
     target = Path(tempfile.mkdtemp(prefix=f"{setup}-", dir=work))
     cmd: list[str | Path] = [MM, "train", spec, csv, "--backend", "ray", "--json"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}  # embedded Ray: the user's default
     env.pop("RAY_ADDRESS", None)
     if setup == "cluster":  # the database and the store name the registry: no directory
+        assert engines is not None
+        pg, _, cluster = engines
         url = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
         cmd += ["--ray-address", cluster.address, "--registry-db", pg.database(),
                 "--artifacts", url]  # fmt: skip
         env = cluster.env  # its token
     else:
         cmd += ["--registry", target / "r"]
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return Training(setup, proc, started, target)
+
+
+def finish(run: Training) -> dict[str, float]:
+    """Its wall seconds (start to exit) and what its JSON says."""
+    setup = run.setup
     try:
-        started = time.perf_counter()
-        done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
+        stdout, stderr = run.proc.communicate()
+        seconds = time.perf_counter() - run.started
     finally:
-        shutil.rmtree(target, ignore_errors=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{setup}: train exited {done.returncode}: {done.stderr[-2000:]}")
-    out = json.loads(done.stdout)
+        shutil.rmtree(run.target, ignore_errors=True)
+    if run.proc.returncode != 0:
+        raise RuntimeError(f"{setup}: train exited {run.proc.returncode}: {stderr[-2000:]}")
+    out = json.loads(stdout)
     if out["run"]["n_trained"] != out["run"]["n_partitions"]:
         raise RuntimeError(f"{setup}: trained {out['run']['n_trained']}: {out['failures'][:3]}")
     return {"wall": seconds, "pipeline": out["seconds"], "ray start": out["startup_seconds"]}
@@ -178,20 +204,33 @@ def main() -> None:
     # short: Ray's unix sockets live under it and their paths must stay under ~100 bytes
     work = Path(tempfile.mkdtemp(prefix="mmc-", dir="/tmp"))
     runs: dict[str, list[dict[str, float]]] = {"cluster": [], "embedded": []}
+    early: Training | None = None
     try:
         spec, csv = work / "spec.toml", work / "data.csv"
         spec.write_text(spec_toml(bench_spec(args.rows, args.model)))
         synthetic(args.partitions, args.rows).to_csv(csv, index=False)
+        if args.smoke:  # the smoke checks the plumbing: its embedded run needs no engine
+            early = start_train("embedded", spec, csv, work, None)
         with engines(work) as up:
             print_parts(parts(args.partitions, up[0], work, args.puts), args.puts)
             for rep in range(args.repeat):
                 for setup in ("cluster", "embedded"):
-                    busy = -1.0 if args.smoke else wait_quiet(max_wait=args.max_wait)
-                    figures = train_once(setup, spec, csv, work, up)
+                    if setup == "embedded" and early is not None:
+                        figures, early, busy = finish(early), None, -1.0
+                    else:
+                        busy = -1.0 if args.smoke else wait_quiet(max_wait=args.max_wait)
+                        figures = finish(start_train(setup, spec, csv, work, up))
                     runs[setup].append(figures)
                     print(f"  {setup:<8} run {rep + 1}: {figures['wall']:7.2f} s "
                           f"(busy before {busy:.2f})", flush=True)  # fmt: skip
     finally:
+        if early is not None:  # an error or a SIGTERM before it was read: stop it too
+            early.proc.terminate()  # it stops its embedded Ray on the way out
+            try:
+                early.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                early.proc.kill()
+                early.proc.wait()
         shutil.rmtree(work, ignore_errors=True)
     report(args, runs)
 
