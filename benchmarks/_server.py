@@ -26,16 +26,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _common import FEATURES, median, percentile
 from pydantic import BaseModel
 
 ROW = {f: 0.1 * (j + 1) for j, f in enumerate(FEATURES)}
 BODY = json.dumps({"rows": [ROW]})
+K = TypeVar("K")
 
 
 # ------------------------------------------------------------------------------------------
@@ -158,6 +160,30 @@ def shipped(
                 raise
             stderr.seek(0)
             raise RuntimeError(f"manymodels serve failed: {stderr.read()[-2000:]}") from None
+
+
+def start_together(
+    stack: ExitStack, managers: dict[K, AbstractContextManager[Server]]
+) -> dict[K, Server]:
+    """Enter every server's context at once, each in a thread of its own, and leave them on
+    ``stack``'s way out: a start is mostly a new process's imports and a wait for
+    ``/healthz``, so several overlap instead of adding up. What is measured comes after they
+    are all up. If one fails, those that started are stopped (by ``stack``) and its error is
+    raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(managers))) as pool:
+        futures = {key: pool.submit(cm.__enter__) for key, cm in managers.items()}
+    started: dict[K, Server] = {}
+    error: BaseException | None = None
+    for key, future in futures.items():
+        try:
+            started[key] = future.result()
+        except BaseException as exc:  # raised below, once the others are on the stack
+            error = error or exc
+            continue
+        stack.push(managers[key])  # its __exit__ runs on the stack's way out
+    if error is not None:
+        raise error
+    return started
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import tracemalloc
 from contextlib import ExitStack
 
 from _common import goal_row, header, median, ratio_line, serving_registry, table, wait_quiet
-from _server import ROW, Load, Traffic, load, served
+from _server import ROW, Load, Traffic, load, served, start_together
 
 HOT = 100
 BATCH = 100
@@ -64,11 +64,11 @@ def main() -> None:
     runs: dict[tuple[str, str], list[Load]] = {}
     with ExitStack() as stack:
         flags = ("--registry", str(root), "--flush-seconds", str(args.flush_seconds))
-        servers = {
-            "on": stack.enter_context(served("router", *flags)),
-            "off": stack.enter_context(served("router", *flags, "--no-monitor")),
-        }
-        for t in traffic.values():  # warm-up: fills the caches
+        servers = start_together(  # both up and idle before any load
+            stack, {"on": served("router", *flags), "off": served("router", *flags, "--no-monitor")}
+        )
+        # warm-up: fills the caches (not in the smoke, which checks the plumbing, as serve.py's)
+        for t in traffic.values() if not args.smoke else ():
             for server in servers.values():
                 load(server.url, t, connections=args.connections, seconds=min(2, args.seconds))
         for rep in range(args.repeat):
