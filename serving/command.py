@@ -142,14 +142,8 @@ def serve(
     per line in a file), let one be rotated; a file is re-read when it changes. API docs:
     /docs.
     """
-    import uvicorn
-
-    from manymodels.registry.client import Registry
-    from manymodels.registry.ownership import check_store
-    from manymodels.signing import unverified_warning
-    from serving.app import create_app
-    from serving.settings import Settings
-
+    # the refusals below come before the registry's and the app's imports (SQLAlchemy;
+    # FastAPI, scikit-learn): a mistyped flag is told in a fraction of a second, not ~3 s
     if replicas is not None and not ray_serve:  # one plain router ran, saying nothing
         echo(
             f"error: --replicas {replicas} needs --ray-serve (Ray Serve runs the replicas); "
@@ -183,6 +177,10 @@ def serve(
         _refuse_unusable_address(settings.host, settings.port)
     # a wrong path, or an artifact store that holds none of the registry's models (a misspelt
     # --artifacts: every model would answer 409 "missing"): one clear line, no traceback
+    from manymodels.registry.client import Registry
+    from manymodels.registry.ownership import check_store
+    from manymodels.signing import unverified_warning
+
     with Registry.open(
         settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
     ) as reg:
@@ -228,6 +226,10 @@ def serve(
     # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out
     # of any Ray it starts (ray_lifetime.host_signal_handlers).
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    import uvicorn
+
+    from serving.app import create_app
+
     app = create_app(settings)
     try:
         uvicorn.run(
