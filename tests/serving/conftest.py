@@ -102,6 +102,32 @@ def server(settings: Settings) -> Iterator[str]:
         yield url
 
 
+# ------------------------------------- one router per module, for the tests that only read
+@pytest.fixture(scope="module")
+def shared_registry(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the sales registry for a module's ``reader`` and ``reading_server``: only
+    for tests that write nothing to it (scoring, refusals, metadata), so none changes what
+    the next one sees; a test that promotes, retrains or counts from zero takes ``client``."""
+    return Path(shutil.copytree(trained, tmp_path_factory.mktemp("shared") / "registry"))
+
+
+@pytest.fixture(scope="module")
+def reader(shared_registry: Path) -> Iterator[Any]:
+    """``client``'s router (same settings) started once per module: the app's start-up and a
+    registry copy cost ~1-3 s a test on a busy 2-core machine, for tests that only read."""
+    settings = Settings(registry=shared_registry, admin_token=TOKEN, refresh_seconds=0.2)
+    with open_client(settings) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reading_server(shared_registry: Path) -> Iterator[str]:
+    """``server`` (real uvicorn, same settings) started once per module, as ``reader``."""
+    settings = Settings(registry=shared_registry, admin_token=TOKEN, refresh_seconds=0.2)
+    with running_server(settings) as url:
+        yield url
+
+
 # -------------------------------------------- Chromium, for the dashboard's browser tests
 @pytest.fixture(scope="module")
 def chromium() -> str:

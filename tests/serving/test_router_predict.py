@@ -1,4 +1,7 @@
-"""Scoring through the app (``TestClient``): keys, fallback, batches, validation errors."""
+"""Scoring through the app (``TestClient``): keys, fallback, batches, validation errors.
+
+Tests that only read share one router per module (``reader``, ``reading_server``: conftest);
+a test that counts from zero, or needs other settings or registry, starts its own."""
 
 from __future__ import annotations
 
@@ -30,14 +33,14 @@ def predict(client: Any, key: str, rows: list[dict[str, Any]], **params: Any) ->
     return client.post(f"/v1/partitions/{key}/predict", json={"rows": rows}, params=params)
 
 
-def test_one_partition_matches_the_registry_model(client: Any, registry_path: Path) -> None:
+def test_one_partition_matches_the_registry_model(reader: Any, shared_registry: Path) -> None:
     rows = feature_rows(5)
-    r = predict(client, KEY, rows)
+    r = predict(reader, KEY, rows)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["partition"], body["served_by"], body["version"]) == (KEY, KEY, 1)
     assert body["fallback"] is False
-    assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+    assert body["predictions"] == pytest.approx(expected(shared_registry, KEY, rows))
 
 
 @pytest.mark.parametrize(
@@ -49,28 +52,28 @@ def test_one_partition_matches_the_registry_model(client: Any, registry_path: Pa
     ],
 )
 def test_key_spellings_reach_the_same_partition(
-    client: Any, registry_path: Path, spelling: str
+    reader: Any, shared_registry: Path, spelling: str
 ) -> None:
     rows = feature_rows(2)
-    body = predict(client, spelling, rows).json()
+    body = predict(reader, spelling, rows).json()
     assert body["partition"] == SLASH_KEY and body["fallback"] is False
-    assert body["predictions"] == pytest.approx(expected(registry_path, SLASH_KEY, rows))
+    assert body["predictions"] == pytest.approx(expected(shared_registry, SLASH_KEY, rows))
 
 
 @pytest.mark.parametrize("spelling", ["store=2.0,brand=tropicana", "brand=tropicana,store=2.00"])
 def test_a_number_written_as_a_decimal_reaches_its_partition(
-    client: Any, registry_path: Path, spelling: str
+    reader: Any, shared_registry: Path, spelling: str
 ) -> None:
     rows = feature_rows(2)
-    body = predict(client, spelling, rows).json()
+    body = predict(reader, spelling, rows).json()
     assert (body["partition"], body["served_by"], body["fallback"]) == (KEY, KEY, False)
-    assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+    assert body["predictions"] == pytest.approx(expected(shared_registry, KEY, rows))
     # the partition's other routes follow the same spelling (GET answered 404)
-    assert client.get(f"/v1/partitions/{spelling}").json()["partition"] == KEY
-    assert client.get(f"/v1/partitions/{spelling}/explain").status_code == 200
+    assert reader.get(f"/v1/partitions/{spelling}").json()["partition"] == KEY
+    assert reader.get(f"/v1/partitions/{spelling}/explain").status_code == 200
     # … and a batch row names it as the per-key route does: canonical
     row = {**dict(part.split("=") for part in spelling.split(",")), **rows[0]}  # "2.0" as text
-    (answer,) = client.post("/v1/predict", json={"rows": [row]}).json()["predictions"]
+    (answer,) = reader.post("/v1/predict", json={"rows": [row]}).json()["predictions"]
     assert (answer["partition"], answer["served_by"], answer["fallback"]) == (KEY, KEY, False)
 
 
@@ -85,15 +88,15 @@ def test_a_number_written_as_a_decimal_reaches_its_partition(
     ],
 )
 def test_unknown_keys_are_served_by_the_fallback(
-    client: Any, registry_path: Path, key: str
+    reader: Any, shared_registry: Path, key: str
 ) -> None:
     rows = feature_rows(3)
-    r = predict(client, key, rows)
+    r = predict(reader, key, rows)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["fallback"] is True and body["served_by"] == "__fallback__"
     assert body["partition"] != "__fallback__"  # what was asked for, not who answered
-    assert body["predictions"] == pytest.approx(expected(registry_path, "__fallback__", rows))
+    assert body["predictions"] == pytest.approx(expected(shared_registry, "__fallback__", rows))
 
 
 @pytest.mark.parametrize(
@@ -106,15 +109,15 @@ def test_unknown_keys_are_served_by_the_fallback(
     ],
 )  # fmt: skip
 def test_a_key_of_no_specs_columns_is_a_422_not_the_fallbacks_answer(
-    client: Any, key: str, given: list[str], named: str
+    reader: Any, key: str, given: list[str], named: str
 ) -> None:
     """A key whose columns are no spec's (a misspelt column, one missing) was answered by the
     fallback model, a 200 that hid the client's mistake; now a 422 names the columns given and
     those the registry keys by, with a did-you-mean for a misspelt one. Nothing is scored.
     The names are quoted, as the hint and the 404's parenthesis quote them: they read "names
     the columns stor, brand, which …", a list that ran into the sentence around it."""
-    fallback_rows = metric(client, "manymodels_fallback_rows_total")
-    r = predict(client, key, feature_rows(2))
+    fallback_rows = metric(reader, "manymodels_fallback_rows_total")
+    r = predict(reader, key, feature_rows(2))
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
     assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
@@ -124,11 +127,11 @@ def test_a_key_of_no_specs_columns_is_a_422_not_the_fallbacks_answer(
         f"the key '{key}' names the {named}, which no model in this registry is keyed by: "
         f"its keys name 'store' and 'brand'{hint}"
     )
-    v2 = client.get(f"/v2/models/{key}")  # V2 says the same
+    v2 = reader.get(f"/v2/models/{key}")  # V2 says the same
     assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
-    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
+    assert metric(reader, "manymodels_fallback_rows_total") == fallback_rows
     # the spec's columns, in any order, without a partition: the fallback's, as before
-    r = predict(client, "brand=x,store=2", feature_rows(2))
+    r = predict(reader, "brand=x,store=2", feature_rows(2))
     assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
 
@@ -156,33 +159,33 @@ NO_NAME = "has a part with no column name ('{}'): a key reads 'store=…,brand=�
     ],
 )
 def test_a_key_misshapen_is_a_422_not_the_fallbacks_answer(
-    client: Any, key: str, said: str
+    reader: Any, key: str, said: str
 ) -> None:
     """A key naming one column twice (which store: 2 or 3?), with an empty part (a ',' too
     many) or a part lacking its '=' or its column name (``store=2,brand``, ``=2``) was
     answered by the fallback model, a 200 for a partition the registry serves with its own
     model, the client's mistake hidden as a misspelt column's was before 4287b14: now a 422
     at the path's key saying what is wrong, as V2 says it too. Nothing is scored."""
-    fallback_rows = metric(client, "manymodels_fallback_rows_total")
-    r = predict(client, key, feature_rows(2))
+    fallback_rows = metric(reader, "manymodels_fallback_rows_total")
+    r = predict(reader, key, feature_rows(2))
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
     assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
     assert error["msg"] == f"the key '{key}' {said}"
-    v2 = client.get(f"/v2/models/{key}")
+    v2 = reader.get(f"/v2/models/{key}")
     assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
-    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
-    assert predict(client, "store=2,brand=tropicana", feature_rows(2)).status_code == 200
+    assert metric(reader, "manymodels_fallback_rows_total") == fallback_rows
+    assert predict(reader, "store=2,brand=tropicana", feature_rows(2)).status_code == 200
 
 
-def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(client: Any) -> None:
+def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(reader: Any) -> None:
     """``store%3D2%2Cbrand%3Dtropicana`` (``quote(key, safe="")``: a client encoding the key's
     '=' and ',' too) was answered by the fallback model, a 200 for a partition the registry
     serves with its own model. Now a 422 at the path's key naming the key to send; nothing
     is scored."""
-    fallback_rows = metric(client, "manymodels_fallback_rows_total")
+    fallback_rows = metric(reader, "manymodels_fallback_rows_total")
     sent = "store%3D2%2Cbrand%3Dtropicana"
-    r = predict(client, sent, feature_rows(2))
+    r = predict(reader, sent, feature_rows(2))
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
     assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
@@ -191,8 +194,8 @@ def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(client: Any) -> 
         "'store=2,brand=tropicana' (the values are encoded, not the '=' and ',' between them)"
     )
     assert error["key"] == "store=2,brand=tropicana"
-    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
-    r = predict(client, "store%3D2", feature_rows(1))  # no key of the registry's columns
+    assert metric(reader, "manymodels_fallback_rows_total") == fallback_rows
+    r = predict(reader, "store%3D2", feature_rows(1))  # no key of the registry's columns
     assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
 
@@ -201,12 +204,12 @@ def test_a_key_percent_encoded_whole_is_a_422_naming_it_as_sent(client: Any) -> 
     [("store=2,brand=%FF", "%FF"), ("store=%C3,brand=x", "%C3"), ("%FF", "%FF")],
 )
 def test_a_key_whose_escapes_are_no_utf8_is_a_422_not_the_fallbacks_answer(
-    server: str, sent: str, escapes: str
+    reading_server: str, sent: str, escapes: str
 ) -> None:
     """``brand=%FF`` (no UTF-8) was read as U+FFFD and answered by the fallback model, a 200
     for a value the client never sent (``"partition": "store=2,brand=%EF%BF%BD"``); now a 422
     at the path's key naming the escapes, over real HTTP, and V2 says the same."""
-    r = httpx.post(f"{server}/v1/partitions/{sent}/predict", json={"rows": feature_rows(1)})
+    r = httpx.post(f"{reading_server}/v1/partitions/{sent}/predict", json={"rows": feature_rows(1)})
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
     assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
@@ -214,10 +217,11 @@ def test_a_key_whose_escapes_are_no_utf8_is_a_422_not_the_fallbacks_answer(
         f"the key '{sent}' holds '{escapes}', which is no UTF-8 text: percent-encode a key's "
         "values as UTF-8 ('ü' is %C3%BC)"
     )
-    v2 = httpx.get(f"{server}/v2/models/{sent}")
+    v2 = httpx.get(f"{reading_server}/v2/models/{sent}")
     assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
     r = httpx.post(
-        f"{server}/v1/partitions/store=2,brand=%C3%BC/predict", json={"rows": feature_rows(1)}
+        f"{reading_server}/v1/partitions/store=2,brand=%C3%BC/predict",
+        json={"rows": feature_rows(1)},
     )
     assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
@@ -244,17 +248,17 @@ def metric(client: Any, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def test_fallback_false_makes_a_misspelt_key_a_404_naming_it(client: Any) -> None:
+def test_fallback_false_makes_a_misspelt_key_a_404_naming_it(reader: Any) -> None:
     rows = feature_rows(2)
-    assert predict(client, MISSPELT, rows).json()["served_by"] == "__fallback__"  # default
+    assert predict(reader, MISSPELT, rows).json()["served_by"] == "__fallback__"  # default
     for params in ({"fallback": "false"}, {"fallback": "false", "alias": "production"}):
-        r = predict(client, MISSPELT, rows, **params)
+        r = predict(reader, MISSPELT, rows, **params)
         assert r.status_code == 404, r.text
         assert "'store=3,brand=minute%20maid'" in r.json()["detail"]
         assert "fallback=false" in r.json()["detail"]
-    known = predict(client, "store=3,brand=minute_maid", rows, fallback="false")
+    known = predict(reader, "store=3,brand=minute_maid", rows, fallback="false")
     assert known.status_code == 200 and known.json()["fallback"] is False
-    asked = predict(client, "__fallback__", rows, fallback="false")  # asked for, not fallen to
+    asked = predict(reader, "__fallback__", rows, fallback="false")  # asked for, not fallen to
     assert asked.status_code == 200 and asked.json()["served_by"] == "__fallback__"
 
 
@@ -295,22 +299,22 @@ def test_fallback_answers_are_counted_in_metrics(client: Any) -> None:
     assert "manymodels_fallback_uses_total{" not in client.get("/metrics").text  # no labels
 
 
-def test_a_specific_version_or_alias(client: Any, registry_path: Path) -> None:
+def test_a_specific_version_or_alias(reader: Any, shared_registry: Path) -> None:
     key = TWO_VERSIONS[0]
     rows = feature_rows(3)
-    v1 = predict(client, key, rows).json()
-    v2 = predict(client, key, rows, version=2).json()
-    cand = predict(client, key, rows, alias="candidate").json()
+    v1 = predict(reader, key, rows).json()
+    v2 = predict(reader, key, rows, version=2).json()
+    cand = predict(reader, key, rows, alias="candidate").json()
     assert v1["version"] == 1 and v2["version"] == 2 and cand["version"] == 2
-    assert v2["predictions"] == pytest.approx(expected(registry_path, key, rows, version=2))
+    assert v2["predictions"] == pytest.approx(expected(shared_registry, key, rows, version=2))
     assert v2["predictions"] != pytest.approx(v1["predictions"])
-    assert predict(client, key, rows, version=9).status_code == 404
-    assert predict(client, key, rows, alias="nope").status_code == 404
-    assert predict(client, "store=999,brand=x", rows, version=1).status_code == 404
-    assert predict(client, key, rows, version=1, alias="candidate").status_code == 422
+    assert predict(reader, key, rows, version=9).status_code == 404
+    assert predict(reader, key, rows, alias="nope").status_code == 404
+    assert predict(reader, "store=999,brand=x", rows, version=1).status_code == 404
+    assert predict(reader, key, rows, version=1, alias="candidate").status_code == 422
 
 
-def test_many_partitions_in_one_batch_keep_row_order(client: Any, registry_path: Path) -> None:
+def test_many_partitions_in_one_batch_keep_row_order(reader: Any, shared_registry: Path) -> None:
     keys = [
         ({"store": 2, "brand": "tropicana"}, KEY),
         ({"store": 1, "brand": SLASH_BRAND}, SLASH_KEY),
@@ -319,13 +323,13 @@ def test_many_partitions_in_one_batch_keep_row_order(client: Any, registry_path:
     ]
     feats = feature_rows(12)
     rows = [{**keys[i % 4][0], **feats[i]} for i in range(12)]
-    r = client.post("/v1/predict", json={"rows": rows})
+    r = reader.post("/v1/predict", json={"rows": rows})
     assert r.status_code == 200, r.text
     answers = r.json()["predictions"]
     assert len(answers) == 12
     for i, answer in enumerate(answers):
         _, key = keys[i % 4]
-        truth = expected(registry_path, key or "__fallback__", [feats[i]])[0]
+        truth = expected(shared_registry, key or "__fallback__", [feats[i]])[0]
         assert answer["prediction"] == pytest.approx(truth)
         assert answer["fallback"] is (key is None)
         assert answer["partition"] == (key or "store=99,brand=tropicana")
@@ -333,26 +337,26 @@ def test_many_partitions_in_one_batch_keep_row_order(client: Any, registry_path:
         assert answer["version"] == 1
 
 
-def test_forecast_names_who_answered_like_predictions(client: Any) -> None:
-    r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 2})
+def test_forecast_names_who_answered_like_predictions(reader: Any) -> None:
+    r = reader.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 2})
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["partition"], body["served_by"], body["version"]) == (KEY, KEY, 1)
     assert body["fallback"] is False and len(body["forecast"]) == 2
 
 
-def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
-    missing = predict(client, KEY, [{"price": 2.0, "deal": 1}])
+def test_bad_rows_are_422_naming_the_column(reader: Any) -> None:
+    missing = predict(reader, KEY, [{"price": 2.0, "deal": 1}])
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "rows", 0, "feat"]
-    wrong = predict(client, KEY, [{"price": "two", "deal": 1, "feat": 0}])
+    wrong = predict(reader, KEY, [{"price": "two", "deal": 1, "feat": 0}])
     assert wrong.status_code == 422
     assert "price" in wrong.json()["detail"][0]["msg"]
-    empty = predict(client, KEY, [])
+    empty = predict(reader, KEY, [])
     assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "rows"]
-    no_rows = client.post(f"/v1/partitions/{KEY}/predict", json={"data": []})
+    no_rows = reader.post(f"/v1/partitions/{KEY}/predict", json={"data": []})
     assert no_rows.status_code == 422
-    not_json = client.post(
+    not_json = reader.post(
         f"/v1/partitions/{KEY}/predict", content=b"{", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 422
@@ -387,19 +391,19 @@ def test_a_value_a_model_refuses_is_a_422_on_the_batch_endpoint_too(tmp_path: Pa
         assert c.post("/v1/predict", json={"rows": [{"pid": 1, "x0": 1.0, "x1": 0.0}]}).is_success
 
 
-def test_batch_rows_need_their_key_columns(client: Any) -> None:
+def test_batch_rows_need_their_key_columns(reader: Any) -> None:
     rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"store": 2, "price": 1.0}]
-    r = client.post("/v1/predict", json={"rows": rows})
+    r = reader.post("/v1/predict", json={"rows": rows})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "rows", 1, "brand"]
 
 
-def test_a_batch_row_with_a_misspelt_key_column_is_told_the_column_it_meant(client: Any) -> None:
+def test_a_batch_row_with_a_misspelt_key_column_is_told_the_column_it_meant(reader: Any) -> None:
     """A row of ``/v1/predict`` naming ``stor`` for the key column ``store`` was told only
     "key column 'store' is missing", where ``/v1/partitions/stor=2,…`` says "did you mean
     'store' for 'stor'?": the batch's 422 now says the same of each such row."""
     rows = [{"stor": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"Brand": "x", "store": 1}]
-    r = client.post("/v1/predict", json={"rows": rows})
+    r = reader.post("/v1/predict", json={"rows": rows})
     assert r.status_code == 422, r.text
     first, second = r.json()["detail"]
     assert first["loc"] == ["body", "rows", 0, "store"]
@@ -407,7 +411,7 @@ def test_a_batch_row_with_a_misspelt_key_column_is_told_the_column_it_meant(clie
     assert first["msg"].endswith("; did you mean 'store' for 'stor'?"), first
     assert second["msg"].endswith("; did you mean 'brand' for 'Brand'?"), second
     # a row that has no column close to the missing one is told no more than before
-    r = client.post("/v1/predict", json={"rows": [{"store": 2, "price": 1.0}]})
+    r = reader.post("/v1/predict", json={"rows": [{"store": 2, "price": 1.0}]})
     assert r.json()["detail"][0]["msg"] == "key column 'brand' is missing (rows carry store, brand)"
 
 
@@ -445,7 +449,7 @@ def test_classifier_returns_classes_and_probabilities(trained_classifier: Path) 
         assert batch["prediction"] == body["predictions"][0] and batch["probabilities"] == proba
 
 
-def test_threshold_labels_binary_classifiers_only(client: Any, trained_classifier: Path) -> None:
+def test_threshold_labels_binary_classifiers_only(reader: Any, trained_classifier: Path) -> None:
     """Without a spec's [decision] rule no label is answered unless asked (?threshold=); at
     0.5 the labels are LogisticRegression's own predictions. A regression cannot be labelled."""
     row = {"temperature": 71.0, "vibration": 2.2, "pressure": 2.3, "rpm": 1880.0,
@@ -459,7 +463,7 @@ def test_threshold_labels_binary_classifiers_only(client: Any, trained_classifie
         asked = predict(classifier, key, [row], threshold=0.5).json()
         assert asked["threshold"] == 0.5
         assert asked["labels"] == model.predict(np.array([list(row.values())])).tolist()
-    regression = predict(client, KEY, feature_rows(1), threshold=0.5)
+    regression = predict(reader, KEY, feature_rows(1), threshold=0.5)
     assert regression.status_code == 422
     assert "not a classifier" in str(regression.json()["detail"])
 
@@ -608,7 +612,7 @@ NO_FALLBACK_ROUTES = [
 
 
 @pytest.mark.parametrize("sent", ["store=2,brand", "=2", "store=2,brand=%FF", "store=2,,brand=x"])
-def test_a_key_misshapen_is_the_same_422_on_every_route(server: str, sent: str) -> None:
+def test_a_key_misshapen_is_the_same_422_on_every_route(reading_server: str, sent: str) -> None:
     """The routes that never serve the fallback (a partition's page, explain, predict with
     ``fallback=false``, actuals, forecast, promote, rollback, retrain) answered a misshapen
     key with a 404 ("no partition … in the registry"), where the fallback's routes answered
@@ -617,15 +621,15 @@ def test_a_key_misshapen_is_the_same_422_on_every_route(server: str, sent: str) 
     for an empty text value, and it is a 404 there as any key of no partition."""
     rows = feature_rows(1)
     bodies = {"rows": {"rows": rows}, "actuals": {"rows": [{**rows[0], "units": 1.0}]}}
-    said = httpx.post(f"{server}/v1/partitions/{sent}/predict", json={"rows": rows})
+    said = httpx.post(f"{reading_server}/v1/partitions/{sent}/predict", json={"rows": rows})
     assert said.status_code == 422, said.text
     for method, path, body, admin in NO_FALLBACK_ROUTES:
         r = httpx.request(
             method,
-            f"{server}/v1/partitions/{sent}{path}",
+            f"{reading_server}/v1/partitions/{sent}{path}",
             json=bodies.get(body, body) if isinstance(body, str) else body,
             headers={"Authorization": f"Bearer {TOKEN}"} if admin else {},
         )
         assert (r.status_code, r.json()) == (422, said.json()), (path, r.text)
-    empty = httpx.get(f"{server}/v1/partitions/store=2,brand=")
+    empty = httpx.get(f"{reading_server}/v1/partitions/store=2,brand=")
     assert empty.status_code == 404 and "no partition 'store=2,brand='" in empty.text, empty.text
