@@ -3,7 +3,8 @@ document (vendored in tests/data/, see its header) and used by a real V2 client,
 HTTP client, against the router under uvicorn.
 
 Answers must equal what ``/v1`` answers for the same rows: the two APIs share resolution, the
-model cache, validation and the fallback; only the envelope differs.
+model cache, validation and the fallback; only the envelope differs. Tests that only read
+share one router per module (``reader``, ``reading_server``: conftest).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def infer(client: Any, key: str, body: dict[str, Any], status: int = 200) -> dic
     return answer
 
 
-def test_health_and_server_metadata(client: Any) -> None:
+def test_health_and_server_metadata(reader: Any) -> None:
     """The status answers (Triton's clients read it); the body too, as the Open Inference
     Protocol's health objects (KServe's client read an empty body as a JSON error)."""
     answers = {
@@ -79,19 +80,19 @@ def test_health_and_server_metadata(client: Any) -> None:
         f"/v2/models/{KEY}/ready": {"name": KEY, "ready": True},
     }
     for path, body in answers.items():
-        r = client.get(path)
+        r = reader.get(path)
         assert (r.status_code, r.json()) == (200, body), path
-    missing = client.get(f"/v2/models/{KEY}/versions/7/ready")
+    missing = reader.get(f"/v2/models/{KEY}/versions/7/ready")
     assert (missing.status_code, missing.json()) == (400, {"name": KEY, "ready": False})
     for path in ("/v2", "/v2/"):
-        r = client.get(path)
+        r = reader.get(path)
         assert r.status_code == 200
         conforms(r.json(), "metadata_server_response")
         assert r.json()["name"] == "manymodels"
         assert r.json()["extensions"] == ["binary_tensor_data"]  # read, as tritonclient sends
 
 
-def test_paths_no_v2_route_matches_answer_the_protocols_error(client: Any) -> None:
+def test_paths_no_v2_route_matches_answer_the_protocols_error(reader: Any) -> None:
     """tritonclient reads ``{"error"}``: a 404 or 405 of FastAPI's under /v2 was
     ``{"detail"}``, and the client failed on the missing key instead of saying why."""
     for method, path, status in [
@@ -100,12 +101,12 @@ def test_paths_no_v2_route_matches_answer_the_protocols_error(client: Any) -> No
         ("POST", "/v2", 405),
         ("GET", "/v2/repository/index", 404),
     ]:
-        r = client.request(method, path)
+        r = reader.request(method, path)
         assert r.status_code == status and set(r.json()) == {"error"}, (method, path, r.text)
-    assert set(client.post(f"/v1/partitions/{KEY}").json()) == {"detail"}  # /v1 as before
+    assert set(reader.post(f"/v1/partitions/{KEY}").json()) == {"detail"}  # /v1 as before
 
 
-def test_an_empty_model_name_is_refused_not_answered_by_the_fallback(client: Any) -> None:
+def test_an_empty_model_name_is_refused_not_answered_by_the_fallback(reader: Any) -> None:
     """``GET /v2/models/`` answered 200 with the fallback's metadata under ``"name": ""``, and
     an infer of no name was scored by the fallback: no model is named "", so none answers."""
     rows = feature_rows(2)
@@ -115,14 +116,14 @@ def test_an_empty_model_name_is_refused_not_answered_by_the_fallback(client: Any
         ("POST", "/v2/models//infer", {"inputs": columnar(rows)}),
         ("POST", "/v2/models//versions/1/infer", {"inputs": columnar(rows)}),
     ]:
-        r = client.request(method, path, json=body)
+        r = reader.request(method, path, json=body)
         assert r.status_code == 400, (method, path, r.text)
         if not path.endswith("/ready"):
             assert "no model name" in r.json()["error"], (method, path, r.text)
 
 
-def test_model_metadata_describes_the_partition_model(client: Any) -> None:
-    r = client.get(f"/v2/models/{KEY}")
+def test_model_metadata_describes_the_partition_model(reader: Any) -> None:
+    r = reader.get(f"/v2/models/{KEY}")
     assert r.status_code == 200, r.text
     meta = r.json()
     conforms(meta, "metadata_model_response")
@@ -134,23 +135,23 @@ def test_model_metadata_describes_the_partition_model(client: Any) -> None:
     ]
     assert [t["name"] for t in meta["outputs"]] == ["predict"]
     assert not any("parameters" in t for t in meta["inputs"] + meta["outputs"])  # all features
-    two = client.get(f"/v2/models/{TWO_VERSIONS[0]}").json()
+    two = reader.get(f"/v2/models/{TWO_VERSIONS[0]}").json()
     assert two["versions"] == ["1", "2"] and two["parameters"]["version"] == 1
     assert (
-        client.get(f"/v2/models/{TWO_VERSIONS[0]}/versions/2").json()["parameters"]["version"] == 2
+        reader.get(f"/v2/models/{TWO_VERSIONS[0]}/versions/2").json()["parameters"]["version"] == 2
     )
-    unknown = client.get("/v2/models/store=99,brand=tropicana").json()
+    unknown = reader.get("/v2/models/store=99,brand=tropicana").json()
     assert unknown["parameters"] == {"served_by": "__fallback__", "version": 1, "fallback": True}
-    r = client.get("/v2/models/store=99,brand=tropicana?fallback=false")
+    r = reader.get("/v2/models/store=99,brand=tropicana?fallback=false")
     assert r.status_code == 404
     conforms(r.json(), "metadata_model_error_response")
-    r = client.get("/v2/models/store=99,brand=tropicana?fallback=false&fallback=true")
+    r = reader.get("/v2/models/store=99,brand=tropicana?fallback=false&fallback=true")
     assert r.status_code == 400 and "'fallback' is given 2 times" in r.text, r.text
     conforms(r.json(), "metadata_model_error_response")
 
 
 @pytest.mark.parametrize("layout", ["columnar", "column", "matrix", "nested"])
-def test_infer_answers_as_v1(client: Any, registry_path: Path, layout: str) -> None:
+def test_infer_answers_as_v1(reader: Any, shared_registry: Path, layout: str) -> None:
     rows = feature_rows(5)
     inputs = {
         "columnar": columnar(rows),
@@ -158,14 +159,14 @@ def test_infer_answers_as_v1(client: Any, registry_path: Path, layout: str) -> N
         "matrix": matrix(rows),
         "nested": matrix(rows, nested=True),
     }[layout]
-    answer = infer(client, KEY, {"id": "req-1", "inputs": inputs})
-    v1 = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": rows}).json()
+    answer = infer(reader, KEY, {"id": "req-1", "inputs": inputs})
+    v1 = reader.post(f"/v1/partitions/{KEY}/predict", json={"rows": rows}).json()
     assert answer["id"] == "req-1" and answer["model_name"] == KEY
     assert answer["model_version"] == "1"
     assert answer["parameters"] == {"served_by": KEY, "fallback": False}
     [out] = answer["outputs"]
     assert (out["name"], out["datatype"], out["shape"]) == ("predict", "FP64", [5])
-    assert out["data"] == v1["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+    assert out["data"] == v1["predictions"] == pytest.approx(expected(shared_registry, KEY, rows))
 
 
 def test_a_models_v2_inputs_are_built_once_and_kept_with_it(
@@ -193,31 +194,31 @@ def test_a_models_v2_inputs_are_built_once_and_kept_with_it(
     assert len(built) == 2 and service.cache.held(other, 1).v2_inputs is held.v2_inputs
 
 
-def test_a_threshold_for_a_regressor_is_refused_as_on_v1(client: Any) -> None:
+def test_a_threshold_for_a_regressor_is_refused_as_on_v1(reader: Any) -> None:
     """It was ignored (200) where /v1 answers 422 "not a classifier"."""
     rows = feature_rows(2)
     body = {"inputs": columnar(rows), "parameters": {"threshold": 0.5}}
-    r = client.post(f"/v2/models/{KEY}/infer", json=body)
+    r = reader.post(f"/v2/models/{KEY}/infer", json=body)
     assert r.status_code == 400 and "is not a classifier" in r.json()["error"], r.text
-    v1 = client.post(f"/v1/partitions/{KEY}/predict?threshold=0.5", json={"rows": rows})
+    v1 = reader.post(f"/v1/partitions/{KEY}/predict?threshold=0.5", json={"rows": rows})
     assert v1.status_code == 422 and "is not a classifier" in v1.text
 
 
-def test_null_elements_and_a_2d_tensor_are_judged_by_the_feature_schema(client: Any) -> None:
+def test_null_elements_and_a_2d_tensor_are_judged_by_the_feature_schema(reader: Any) -> None:
     """A null is a missing value, as in a /v1 row (the model's schema and estimator judge
     it), and one 2-D tensor may hold features of several kinds: neither is a datatype error."""
     rows = feature_rows(2)
     body = {"inputs": [{**t, "data": [None, t["data"][1]]} if t["name"] == "price" else t
                        for t in columnar(rows)]}  # fmt: skip
-    r = client.post(f"/v2/models/{KEY}/infer", json=body)
+    r = reader.post(f"/v2/models/{KEY}/infer", json=body)
     assert "is FP64, but" not in r.text  # Ridge refuses the NaN: a 400 of the model's own
-    v1 = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": [{**rows[0], "price": None}]})
+    v1 = reader.post(f"/v1/partitions/{KEY}/predict", json={"rows": [{**rows[0], "price": None}]})
     assert (r.status_code, v1.status_code) == (400, 422)
     for missing in (float("nan"), float("inf")):  # every float width holds them, FP32 too
         body = {"inputs": [{**t, "datatype": "FP32", "data": [missing, t["data"][1]]}
                            if t["name"] == "price" else t for t in columnar(rows)]}  # fmt: skip
         sent = json.dumps(body)  # NaN and Infinity as Python's json writes them
-        r = client.post(f"/v2/models/{KEY}/infer", content=sent,
+        r = reader.post(f"/v2/models/{KEY}/infer", content=sent,
                         headers={"content-type": "application/json"})  # fmt: skip
         assert r.status_code == 400 and "is FP32, but" not in r.text, r.text
     mixed = {
@@ -225,28 +226,28 @@ def test_null_elements_and_a_2d_tensor_are_judged_by_the_feature_schema(client: 
             {"name": "X", "datatype": "FP64", "shape": [2, 3], "data": matrix(rows)[0]["data"]}
         ]
     }
-    assert client.post(f"/v2/models/{KEY}/infer", json=mixed).status_code == 200
+    assert reader.post(f"/v2/models/{KEY}/infer", json=mixed).status_code == 200
 
 
-def test_keys_versions_and_fallback(client: Any, registry_path: Path) -> None:
+def test_keys_versions_and_fallback(reader: Any, shared_registry: Path) -> None:
     rows = feature_rows(3)
     # a key with a '/' in a value: canonical in the path, or encoded whole as clients do
     for spelled in (SLASH_KEY, quote(SLASH_KEY, safe="")):
-        answer = infer(client, spelled, {"inputs": columnar(rows)})
+        answer = infer(reader, spelled, {"inputs": columnar(rows)})
         assert answer["model_name"] == SLASH_KEY
     key = TWO_VERSIONS[0]
-    v2 = client.post(f"/v2/models/{key}/versions/2/infer", json={"inputs": columnar(rows)})
+    v2 = reader.post(f"/v2/models/{key}/versions/2/infer", json={"inputs": columnar(rows)})
     assert v2.status_code == 200, v2.text
     conforms(v2.json(), "inference_response")
     assert v2.json()["model_version"] == "2"
     assert v2.json()["outputs"][0]["data"] == pytest.approx(
-        expected(registry_path, key, rows, version=2)
+        expected(shared_registry, key, rows, version=2)
     )
-    unknown = infer(client, "store=99,brand=tropicana", {"inputs": columnar(rows)})
+    unknown = infer(reader, "store=99,brand=tropicana", {"inputs": columnar(rows)})
     assert unknown["parameters"] == {"served_by": "__fallback__", "fallback": True}
     refused = {"inputs": columnar(rows), "parameters": {"fallback": False}}
-    assert "fallback" in infer(client, "store=99,brand=tropicana", refused, 404)["error"]
-    r = client.post(f"/v2/models/{key}/versions/9/infer", json={"inputs": columnar(rows)})
+    assert "fallback" in infer(reader, "store=99,brand=tropicana", refused, 404)["error"]
+    r = reader.post(f"/v2/models/{key}/versions/9/infer", json={"inputs": columnar(rows)})
     assert r.status_code == 404
     conforms(r.json(), "inference_error_response")
 
@@ -291,12 +292,12 @@ BAD: list[tuple[str, Any, str]] = [
 
 
 @pytest.mark.parametrize(("body", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_client_mistakes_are_400_errors(client: Any, body: Any, message: str) -> None:
-    answer = infer(client, KEY, body, 400)
+def test_client_mistakes_are_400_errors(reader: Any, body: Any, message: str) -> None:
+    answer = infer(reader, KEY, body, 400)
     assert message in answer["error"]
 
 
-def test_nested_data_must_be_nested_as_its_shape_says(client: Any) -> None:
+def test_nested_data_must_be_nested_as_its_shape_says(reader: Any) -> None:
     """Nested data is a shape of its own: ragged rows, and rows nested the other way round
     ([3, 2] declared [2, 3]), were flattened and cut into the declared rows, so a row's
     values were scored as the next row's (200, wrong predictions); both are 400s now. Lists
@@ -311,32 +312,32 @@ def test_nested_data_must_be_nested_as_its_shape_says(client: Any) -> None:
     }
     for name, nested in bad.items():
         tensor = {"name": "X", "datatype": "FP64", "shape": [2, 3], "data": nested}
-        answer = infer(client, KEY, {"inputs": [tensor]}, 400)
+        answer = infer(reader, KEY, {"inputs": [tensor]}, 400)
         assert "input 'X' has" in answer["error"] and "nested" in answer["error"], name
-    want = infer(client, KEY, {"inputs": matrix(rows)})["outputs"][0]["data"]
-    assert infer(client, KEY, {"inputs": matrix(rows, nested=True)})["outputs"][0]["data"] == want
+    want = infer(reader, KEY, {"inputs": matrix(rows)})["outputs"][0]["data"]
+    assert infer(reader, KEY, {"inputs": matrix(rows, nested=True)})["outputs"][0]["data"] == want
     columns = columnar(rows)
     for tensor in columns:
         tensor["data"] = [[v] for v in tensor["data"]]  # shape [2], nested as [2, 1]
-    assert infer(client, KEY, {"inputs": columns})["outputs"][0]["data"] == want
+    assert infer(reader, KEY, {"inputs": columns})["outputs"][0]["data"] == want
 
 
-def test_unreadable_body_is_a_400_error(client: Any) -> None:
+def test_unreadable_body_is_a_400_error(reader: Any) -> None:
     for body in (b"{not json", b'{"id": "\xff"}'):
-        r = client.post(f"/v2/models/{KEY}/infer", content=body)
+        r = reader.post(f"/v2/models/{KEY}/infer", content=body)
         assert r.status_code == 400
         conforms(r.json(), "inference_error_response")
-    r = client.post(f"/v2/models/{KEY}/infer", content=body)
+    r = reader.post(f"/v2/models/{KEY}/infer", content=body)
     assert "not UTF-8" in r.json()["error"]
-    r = client.get(f"/v2/models/{KEY}/infer")
+    r = reader.get(f"/v2/models/{KEY}/infer")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
-def test_infer_without_a_body_says_what_body_v2_wants(client: Any) -> None:
+def test_infer_without_a_body_says_what_body_v2_wants(reader: Any) -> None:
     """A V2 infer without a body was "invalid inference request: Field required": now it
     says the request has no body and what one holds, whatever its Content-Type."""
     for headers in ({}, {"content-type": "application/json"}):
-        r = client.post(f"/v2/models/{KEY}/infer", headers=headers)
+        r = reader.post(f"/v2/models/{KEY}/infer", headers=headers)
         assert r.status_code == 400, r.text
         conforms(r.json(), "inference_error_response")
         message = r.json()["error"]
@@ -383,7 +384,7 @@ def test_classifier_outputs(trained_classifier: Path) -> None:
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 def test_tritonclient_scores_through_uvicorn(
-    server: str, registry_path: Path, binary: bool
+    reading_server: str, shared_registry: Path, binary: bool
 ) -> None:
     """tritonclient's HTTP client, as a Triton user calls it; by default it sends tensors as
     binary data after the JSON header (Triton's binary tensor extension)."""
@@ -391,7 +392,7 @@ def test_tritonclient_scores_through_uvicorn(
     from tritonclient.utils import InferenceServerException
 
     rows = feature_rows(4)
-    client = triton.InferenceServerClient(server.removeprefix("http://"))
+    client = triton.InferenceServerClient(reading_server.removeprefix("http://"))
     try:
         assert client.is_server_live() and client.is_server_ready()
         assert client.is_model_ready(SLASH_KEY)
@@ -405,7 +406,7 @@ def test_tritonclient_scores_through_uvicorn(
         result = client.infer(SLASH_KEY, [tensor], request_id="7", outputs=outputs)
         assert result.get_response()["id"] == "7"
         assert result.as_numpy("predict").tolist() == pytest.approx(
-            expected(registry_path, SLASH_KEY, rows)
+            expected(shared_registry, SLASH_KEY, rows)
         )
         columns = []
         for j, f in enumerate(FEATURES):
@@ -450,7 +451,7 @@ def _matches(expected: str, line: str) -> bool:
     return re.fullmatch(pattern, line) is not None
 
 
-def test_the_docs_page_examples_run(server: str) -> None:
+def test_the_docs_page_examples_run(reading_server: str) -> None:
     """docs/open-inference-protocol.md: the curl and Python examples run against a router and
     print what the page says they print."""
     blocks = _blocks(DOC.read_text())
@@ -458,7 +459,7 @@ def test_the_docs_page_examples_run(server: str) -> None:
     command, _, shown = blocks[0][1].rpartition("\n# ")
     done = subprocess.run(
         ["bash", "-c", command],
-        env={**os.environ, "URL": server},
+        env={**os.environ, "URL": reading_server},
         capture_output=True,
         text=True,
         timeout=30,
@@ -468,28 +469,44 @@ def test_the_docs_page_examples_run(server: str) -> None:
     for _, code in blocks[1:]:
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            exec(compile(code, str(DOC), "exec"), {"URL": server})
+            exec(compile(code, str(DOC), "exec"), {"URL": reading_server})
         wanted = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
         assert printed.getvalue().splitlines() == wanted
 
 
-def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path: Path) -> None:
-    """A version that derives its lags and calendar parts, and predicts the change of its
-    target (``target_transform = "difference"``), needs the row's time: V2 refused the time
-    column as an unknown input, so no request of it could be scored while /v1 scored it."""
+def _forecast_spec() -> dict[str, Any]:
+    """data-samples/store_sales_forecast.toml: lags and calendar parts of the week."""
     import tomllib
 
-    import pandas as pd
+    path = Path(__file__).parents[2] / "data-samples" / "store_sales_forecast.toml"
+    return tomllib.loads(path.read_text())
 
+
+@pytest.fixture(scope="module")
+def differenced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample forecast spec with ``target_transform = "difference"``, trained on
+    ``store_sales(n_stores=2)``: two tests read it (metadata, infer; nothing is written),
+    so it is trained once."""
     from manymodels.pipeline import train
     from manymodels.samples import store_sales
 
-    spec = tomllib.loads(
-        (Path(__file__).parents[2] / "data-samples" / "store_sales_forecast.toml").read_text()
-    )
-    spec["target_transform"] = "difference"
+    root = tmp_path_factory.mktemp("differenced") / "reg"
+    train({**_forecast_spec(), "target_transform": "difference"}, store_sales(n_stores=2), root,
+          backend="local")  # fmt: skip
+    return root
+
+
+def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(
+    differenced: Path,
+) -> None:
+    """A version that derives its lags and calendar parts, and predicts the change of its
+    target (``target_transform = "difference"``), needs the row's time: V2 refused the time
+    column as an unknown input, so no request of it could be scored while /v1 scored it."""
+    import pandas as pd
+
+    from manymodels.samples import store_sales
+
     df = store_sales(n_stores=2)
-    train(spec, df, tmp_path / "reg", backend="local")
     key = "store=1,brand=tropicana"
     last = pd.Timestamp(df.query("store == 1 and brand == 'tropicana'")["week"].max())
     weeks = [str((last + pd.Timedelta(days=7 * i)).date()) for i in (1, 2)]
@@ -504,7 +521,7 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
         {"name": "week", "datatype": "BYTES", "shape": [2], "data": weeks},
         {"name": "units", "datatype": "FP64", "shape": [2], "data": [9000.0, None]},
     ]
-    with open_client(Settings(registry=tmp_path / "reg")) as client:
+    with open_client(Settings(registry=differenced)) as client:
         v1 = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
         assert v1.status_code == 200, v1.text
         answer = infer(client, key, {"inputs": tensors})
@@ -537,23 +554,19 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
     ids=["dated", "differenced", "numbered"],
 )
 def test_a_lag_models_metadata_says_what_infer_takes(
-    tmp_path: Path, numbered: bool, transform: str | None
+    tmp_path: Path, request: pytest.FixtureRequest, numbered: bool, transform: str | None
 ) -> None:
     """Metadata listed a lag model's derived features as inputs like its others and did not
     name its time column or target, which infer takes instead of them: a client building its
     request from metadata could not know. Each input that is not a feature every request
     gives now says its role and whether it may be left out, and a request of the inputs not
     marked optional, with the time and a posted target, is answered as /v1 answers."""
-    import tomllib
-
     import pandas as pd
 
     from manymodels.pipeline import train
     from manymodels.samples import store_sales
 
-    spec = tomllib.loads(
-        (Path(__file__).parents[2] / "data-samples" / "store_sales_forecast.toml").read_text()
-    )
+    spec = _forecast_spec()
     df = store_sales(n_stores=2)
     key = "store=1,brand=tropicana"
     last = pd.Timestamp(df.query("store == 1 and brand == 'tropicana'")["week"].max())
@@ -567,8 +580,12 @@ def test_a_lag_models_metadata_says_what_infer_takes(
         derived = derived[2:]
     if transform is not None:
         spec["target_transform"] = transform
-    train(spec, df, tmp_path / "reg", backend="local")
-    with open_client(Settings(registry=tmp_path / "reg")) as client:
+    if not numbered and transform == "difference":  # ``differenced``'s spec and rows
+        root: Path = request.getfixturevalue("differenced")
+    else:
+        root = tmp_path / "reg"
+        train(spec, df, root, backend="local")
+    with open_client(Settings(registry=root)) as client:
         r = client.get(f"/v2/models/{key}")
         assert r.status_code == 200, r.text
         conforms(r.json(), "metadata_model_response")
@@ -615,13 +632,13 @@ def test_a_lag_models_metadata_says_what_infer_takes(
 
 
 def test_one_2d_tensors_elements_are_checked_against_its_datatype(
-    client: Any, trained_categorical: Path
+    reader: Any, trained_categorical: Path
 ) -> None:
     """INT8 data of 300 or BOOL data of 2.5 in one 2-D tensor were scored as sent, where one
     tensor per feature was refused; a word in a text feature's column stays that feature's."""
     for datatype, data, bad in [("INT8", [2, 300, 0], 300), ("BOOL", [True, 2.5, False], 2.5)]:
         body = {"inputs": [{"name": "X", "datatype": datatype, "shape": [1, 3], "data": data}]}
-        answer = infer(client, KEY, body, status=400)
+        answer = infer(reader, KEY, body, status=400)
         assert f"input 'X' is {datatype}, but its element 1 is {bad}" in answer["error"]
     row = {"plan": "pro", "sessions": 3, "pages": 14, "notifications": 2, "weekend": 0}
     with open_client(Settings(registry=trained_categorical)) as users:
@@ -666,17 +683,17 @@ def test_a_classifiers_metadata_gives_its_target_as_its_labels_are(tmp_path: Pat
         assert client.post("/v2/models/pid=1/infer", json=body).status_code == 200
 
 
-def test_an_empty_model_name_before_a_trailing_slash_is_refused_the_same(client: Any) -> None:
+def test_an_empty_model_name_before_a_trailing_slash_is_refused_the_same(reader: Any) -> None:
     """``/v2/models//infer/`` kept its slash (no key before the action), and answered 405."""
     rows = feature_rows(2)
-    r = client.post("/v2/models//infer/", json={"inputs": columnar(rows)})
+    r = reader.post("/v2/models//infer/", json={"inputs": columnar(rows)})
     assert r.status_code == 400 and "no model name" in r.json()["error"], r.text
-    assert client.get("/v2/models//ready/").json() == {"name": "", "ready": False}
+    assert reader.get("/v2/models//ready/").json() == {"name": "", "ready": False}
 
 
 @pytest.mark.parametrize("n", [5, 30_000])
 def test_a_big_requests_tensors_are_read_off_the_event_loop(
-    client: Any, registry_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+    reader: Any, shared_registry: Path, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     """Reading tensors into rows is a Python loop over every element: 100,000 rows of three
     features (6 MB) held the event loop 0.3 s (columnar) to 0.7 s (one nested 2-D tensor),
@@ -695,9 +712,9 @@ def test_a_big_requests_tensors_are_read_off_the_event_loop(
 
     monkeypatch.setattr(v2, "to_rows", spy)
     rows = [{"price": 2.0 + (i % 7) * 0.25, "deal": i % 2, "feat": i % 3 % 2} for i in range(n)]
-    answer = infer(client, KEY, {"inputs": matrix(rows, nested=True)})
+    answer = infer(reader, KEY, {"inputs": matrix(rows, nested=True)})
     [out] = answer["outputs"]
     assert out["shape"] == [n]
-    assert out["data"][:5] == pytest.approx(expected(registry_path, KEY, rows[:5]))
+    assert out["data"][:5] == pytest.approx(expected(shared_registry, KEY, rows[:5]))
     assert len(threads) == 1
     assert threads[0].startswith("AnyIO worker") == (n > 5), threads
