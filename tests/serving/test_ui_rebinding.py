@@ -107,39 +107,41 @@ def test_another_sites_page_cannot_post_to_the_router(
         assert 'id="forecast"' in dashboard and "No forecast" not in dashboard
 
 
-def test_on_loopback_the_router_answers_to_loopback_names_only(settings: Settings) -> None:
+def test_on_loopback_the_router_answers_to_loopback_names_only(
+    reading_server: str, settings: Settings
+) -> None:
     """Real uvicorn, a request per Host header: loopback names and this machine's name are
     answered; any other is a JSON 403 saying what to do — the flag, and the variable a
     deployment configured by its environment sets (the 403 named only the flag) — and ``*``
     turns the check off."""
     import socket
 
-    with running_server(settings) as base:
-        for host in ("localhost", "LOCALHOST.", "127.0.0.1", "127.1.2.3:80", "[::1]:8000",
-                     "app.localhost", socket.gethostname()):  # fmt: skip
-            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
-            assert got.status_code == 200, host
-        for host in (REBOUND, "localhost.attacker.test", "127.0.0.1.attacker.test"):
-            got = httpx.get(f"{base}/healthz", headers={"Host": host})
-            assert got.status_code == 403, host
-            assert "--allowed-host NAME" in got.json()["detail"]
-            assert "MANYMODELS_ALLOWED_HOSTS=NAME" in got.json()["detail"], host
+    base = reading_server  # the module's router, of ``settings``' own options
+    for host in ("localhost", "LOCALHOST.", "127.0.0.1", "127.1.2.3:80", "[::1]:8000",
+                 "app.localhost", socket.gethostname()):  # fmt: skip
+        got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+        assert got.status_code == 200, host
+    for host in (REBOUND, "localhost.attacker.test", "127.0.0.1.attacker.test"):
+        got = httpx.get(f"{base}/healthz", headers={"Host": host})
+        assert got.status_code == 403, host
+        assert "--allowed-host NAME" in got.json()["detail"]
+        assert "MANYMODELS_ALLOWED_HOSTS=NAME" in got.json()["detail"], host
     with running_server(replace(settings, allowed_hosts=("*",))) as base:
         assert httpx.get(f"{base}/healthz", headers={"Host": REBOUND}).status_code == 200
 
 
-def test_on_loopback_the_router_answers_to_an_address_as_host(settings: Settings) -> None:
+def test_on_loopback_the_router_answers_to_an_address_as_host(reading_server: str) -> None:
     """``serve --host 0.0.0.0`` prints ``http://0.0.0.0:8000``: a browser or curl given that
     URL reaches the router on 127.0.0.1 with ``Host: 0.0.0.0:8000``, which was a 403. DNS
     rebinding needs a name; an address (0.0.0.0, [::], this machine's own) is answered."""
-    with running_server(settings) as base:
-        port = _port(base)
-        for host in (f"0.0.0.0:{port}", "0.0.0.0", f"[::]:{port}", "10.1.2.3:8000"):
-            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
-            assert got.status_code == 200, (host, got.text)
-        # a name still is judged, even one that reads like an address
-        for host in ("0.0.0.0.attacker.test", "0x7f.attacker.test"):
-            assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403
+    base = reading_server
+    port = _port(base)
+    for host in (f"0.0.0.0:{port}", "0.0.0.0", f"[::]:{port}", "10.1.2.3:8000"):
+        got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+        assert got.status_code == 200, (host, got.text)
+    # a name still is judged, even one that reads like an address
+    for host in ("0.0.0.0.attacker.test", "0x7f.attacker.test"):
+        assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403
 
 
 @contextlib.contextmanager
@@ -213,20 +215,20 @@ def test_allowed_host_help_names_what_is_answered_without_it() -> None:
     assert "MANYMODELS_ALLOWED_HOSTS" in text
 
 
-def test_no_answer_can_be_framed_by_another_site_or_sniffed(settings: Settings) -> None:
+def test_no_answer_can_be_framed_by_another_site_or_sniffed(reading_server: str) -> None:
     """/docs (Swagger's "Try it out" and "Execute", same-origin calls) and every JSON answer
     could be framed by any site under a decoy, and carried no ``nosniff``; only /ui did."""
-    with running_server(settings) as base:
-        paths = ("/docs", "/redoc", "/openapi.json", "/v1/partitions", f"/v1/partitions/{KEY}",
-                 "/v1/partitions/nothing=1", "/healthz", "/metrics", "/v2", "/nowhere")  # fmt: skip
-        for path in paths:
-            got = httpx.get(f"{base}{path}")
-            assert got.headers.get("x-content-type-options") == "nosniff", path
-            assert got.headers.get("x-frame-options") == "DENY", path
-            assert "frame-ancestors 'none'" in got.headers.get("content-security-policy", ""), path
-        page = httpx.get(f"{base}/ui").headers  # its own policy, kept whole and sent once
-        assert page.get_list("content-security-policy") == [page["content-security-policy"]]
-        assert "default-src 'none'" in page["content-security-policy"]
+    base = reading_server
+    paths = ("/docs", "/redoc", "/openapi.json", "/v1/partitions", f"/v1/partitions/{KEY}",
+             "/v1/partitions/nothing=1", "/healthz", "/metrics", "/v2", "/nowhere")  # fmt: skip
+    for path in paths:
+        got = httpx.get(f"{base}{path}")
+        assert got.headers.get("x-content-type-options") == "nosniff", path
+        assert got.headers.get("x-frame-options") == "DENY", path
+        assert "frame-ancestors 'none'" in got.headers.get("content-security-policy", ""), path
+    page = httpx.get(f"{base}/ui").headers  # its own policy, kept whole and sent once
+    assert page.get_list("content-security-policy") == [page["content-security-policy"]]
+    assert "default-src 'none'" in page["content-security-policy"]
 
 
 def _can_rename_the_machine() -> bool:
