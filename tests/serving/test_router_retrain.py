@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,15 +89,35 @@ def open_app(settings: Settings, jobs: JobManager | None = None) -> Any:
 @pytest.fixture(scope="module")
 def refusing(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One router (retraining in this process) on a copy of the shared sales registry, for
-    the tests whose every retrain is refused before a job: each asserts that no job was
-    queued, so none changes what the next one sees, and the app starts once (~1.5 s on a
-    busy 2-core machine) instead of once per test."""
+    the tests whose every retrain is refused before a job (422, 401, 404): each asserts that
+    no job was queued, so none changes what the next one sees, and the app starts once
+    (~1.5 s on a busy 2-core machine) instead of once per test."""
     root = Path(shutil.copytree(trained, tmp_path_factory.mktemp("refusing") / "registry"))
     settings = Settings(
         registry=root, admin_token=TOKEN, refresh_seconds=0.2, retrain_backend="local"
     )
     with open_app(settings) as client:
         yield client
+
+
+TrainedCopy = Callable[[str, Callable[[Path], object], Path], Path]
+
+
+@pytest.fixture(scope="module")
+def trained_copy(tmp_path_factory: pytest.TempPathFactory) -> TrainedCopy:
+    """``copy(name, build, into)``: the registry ``build(root)`` trains, built once per module
+    for each ``name`` and copied to ``into`` for the test, which retrains on it. Parametrized
+    tests of one spec and rows trained the same registry once per parameter (~0.5-1 s)."""
+    built: dict[str, Path] = {}
+
+    def copy(name: str, build: Callable[[Path], object], into: Path) -> Path:
+        if name not in built:
+            root = tmp_path_factory.mktemp("once") / "registry"
+            build(root)
+            built[name] = root
+        return Path(shutil.copytree(built[name], into))
+
+    return copy
 
 
 def partition_rows(
@@ -323,27 +343,28 @@ def test_uploaded_rows_are_stored_and_reproduce_the_training_data(
     assert dict(zip(table.keys, table.fingerprints, strict=True))[KEY] == version.data_fingerprint
 
 
-def test_admin_token_is_required(local: Settings) -> None:
+def test_admin_token_is_required(refusing: Any, local: Settings) -> None:
     rows = {"rows": records(partition_rows())}
-    with open_app(local) as client:
-        for headers in ({}, {"Authorization": "Bearer wrong"}):
-            r = client.post(f"/v1/partitions/{KEY}/retrain", json=rows, headers=headers)
-            assert r.status_code == 401
-            assert client.get("/v1/jobs", headers=headers).status_code == 401
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+    client = refusing
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = client.post(f"/v1/partitions/{KEY}/retrain", json=rows, headers=headers)
+        assert r.status_code == 401
+        assert client.get("/v1/jobs", headers=headers).status_code == 401
+    assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
     with open_app(replace(local, admin_token=None)) as client:
         r = client.post(f"/v1/partitions/{KEY}/retrain", json=rows, headers=admin())
         assert r.status_code == 403 and "disabled" in r.json()["detail"]
 
 
-def test_unknown_partition_job_and_fallback(local: Settings) -> None:
+def test_unknown_partition_job_and_fallback(refusing: Any) -> None:
     rows = records(partition_rows())
-    with open_app(local) as client:
-        r = post_rows(client, "store=99,brand=tropicana", partition_rows())
-        assert r.status_code == 404 and "store=99" in r.json()["detail"]
-        r = client.post("/v1/partitions/__fallback__/retrain", json={"rows": rows}, headers=admin())
-        assert r.status_code == 422 and "fallback" in r.json()["detail"]
-        assert client.get("/v1/jobs/nope", headers=admin()).status_code == 404
+    client = refusing
+    r = post_rows(client, "store=99,brand=tropicana", partition_rows())
+    assert r.status_code == 404 and "store=99" in r.json()["detail"]
+    r = client.post("/v1/partitions/__fallback__/retrain", json={"rows": rows}, headers=admin())
+    assert r.status_code == 422 and "fallback" in r.json()["detail"]
+    assert client.get("/v1/jobs/nope", headers=admin()).status_code == 404
+    assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}  # none was queued
 
 
 @pytest.mark.parametrize(
@@ -361,48 +382,48 @@ def test_rows_missing_columns_are_422_naming_them(
         assert text in detail
 
 
-def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
+def test_rows_that_cannot_be_retrained_on_are_refused(refusing: Any) -> None:
     frame = partition_rows()
-    with open_app(local) as client:
-        empty = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": []}, headers=admin())
-        assert empty.status_code == 422
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain", files={"file": ("e.csv", b"", "text/csv")},
-            headers=admin(),
-        )  # fmt: skip
-        assert r.status_code == 422 and "empty" in r.json()["detail"]
-        header_only = ",".join(frame.columns).encode()
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain", files={"file": ("h.csv", header_only, "text/csv")},
-            headers=admin(),
-        )  # fmt: skip
-        assert r.status_code == 422 and "no rows" in r.json()["detail"]
-        # a column named twice: pandas read the second 'units' as 'units.1' and the job
-        # trained on the first alone (202), where train refuses such a file
-        twice = frame.assign(extra=frame["units"] * 2).to_csv(index=False)
-        twice = twice.replace(",extra\n", ",units\n", 1).encode()
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain", files={"file": ("d.csv", twice, "text/csv")},
-            headers=admin(),
-        )  # fmt: skip
-        assert r.status_code == 422, r.text
-        assert "d.csv: column 'units' is named twice in the header row" in r.json()["detail"]
-        r = post_rows(client, KEY, partition_rows(store=3, keys=True))
-        assert r.status_code == 422 and "another partition" in r.json()["detail"]
-        r = post_rows(client, KEY, frame.head(5), params={"mode": "replace"})
-        assert r.status_code == 422 and "min_rows" in r.json()["detail"]
-        unknown = frame.head(2).assign(units=None)  # JSON nulls: a column without a dtype
-        r = post_rows(client, KEY, unknown)
-        assert r.status_code == 422, r.text
-        assert "target 'units' is missing in every one of the 2 row(s)" in r.json()["detail"]
-        r = post_rows(client, KEY, frame.head(5), params={"mode": "merge"})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "mode"]
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain", content=b"a,b\n1,2\n", headers={
-                **admin(), "Content-Type": "text/csv"},
-        )  # fmt: skip
-        assert r.status_code == 415
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+    client = refusing
+    empty = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": []}, headers=admin())
+    assert empty.status_code == 422
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain", files={"file": ("e.csv", b"", "text/csv")},
+        headers=admin(),
+    )  # fmt: skip
+    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    header_only = ",".join(frame.columns).encode()
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain", files={"file": ("h.csv", header_only, "text/csv")},
+        headers=admin(),
+    )  # fmt: skip
+    assert r.status_code == 422 and "no rows" in r.json()["detail"]
+    # a column named twice: pandas read the second 'units' as 'units.1' and the job
+    # trained on the first alone (202), where train refuses such a file
+    twice = frame.assign(extra=frame["units"] * 2).to_csv(index=False)
+    twice = twice.replace(",extra\n", ",units\n", 1).encode()
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain", files={"file": ("d.csv", twice, "text/csv")},
+        headers=admin(),
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert "d.csv: column 'units' is named twice in the header row" in r.json()["detail"]
+    r = post_rows(client, KEY, partition_rows(store=3, keys=True))
+    assert r.status_code == 422 and "another partition" in r.json()["detail"]
+    r = post_rows(client, KEY, frame.head(5), params={"mode": "replace"})
+    assert r.status_code == 422 and "min_rows" in r.json()["detail"]
+    unknown = frame.head(2).assign(units=None)  # JSON nulls: a column without a dtype
+    r = post_rows(client, KEY, unknown)
+    assert r.status_code == 422, r.text
+    assert "target 'units' is missing in every one of the 2 row(s)" in r.json()["detail"]
+    r = post_rows(client, KEY, frame.head(5), params={"mode": "merge"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "mode"]
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain", content=b"a,b\n1,2\n", headers={
+            **admin(), "Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert r.status_code == 415
+    assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
 
 
 def test_a_consumer_posts_only_the_new_weeks(local: Settings) -> None:
@@ -920,15 +941,18 @@ def test_a_time_no_float_holds_is_a_422(refusing: Any, week: str, says: str) -> 
     ],
 )
 def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
-    settings: Settings, tmp_path: Path, row: dict[str, Any], says: str
+    settings: Settings, tmp_path: Path, trained_copy: TrainedCopy, row: dict[str, Any], says: str
 ) -> None:
     """A spec without ``features`` (every column one) and integer periods: ``true`` as a
     period overwrote period 1's kept row, 31.5 failed the job, a number as text failed it,
     and a null beside ``true`` trained the feature as text (now read as 1.0, as /v1/predict
     reads it: test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it). Each is
     a 422 before any job."""
-    root = tmp_path / "reg"
-    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+
+    def build(into: Path) -> None:
+        train(spec_dict(), linear_frame(2, 30), into, backend="local")
+
+    root = trained_copy("periods", build, tmp_path / "reg")
     base = {"t": 30, "x0": 0.5, "x1": -0.5, "y": 1.0}
     rows = [{"t": 29, "x0": None, "x1": 0.1, "y": 2.0}, {**base, **row}]  # a null beside it
     with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
@@ -953,21 +977,29 @@ def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
     ],
 )
 def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
-    settings: Settings, tmp_path: Path, labels: tuple[Any, Any], posted: Any, refused: bool
+    settings: Settings,
+    tmp_path: Path,
+    trained_copy: TrainedCopy,
+    labels: tuple[Any, Any],
+    posted: Any,
+    refused: bool,
 ) -> None:
     """One mistyped label ("Yes" beside "yes") was accepted, and the job trained a model of
     three classes on the partition's rows, answering the same probabilities for every row,
     and promoted it (the champion could not know the class it was judged on); "1" beside 1
     failed the job sorting them. A label no class is: a 422 before any job; one that is a
     class by value: trained as that class."""
-    root = tmp_path / "reg"
     df = linear_frame(2, 40)
     df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), *labels[::-1])
     spec = spec_dict(
         target="label", task="classification", metric="neg_log_loss",
         candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
     )  # fmt: skip
-    train(spec, df.drop(columns=["y"]), root, backend="local")
+
+    def build(into: Path) -> None:
+        train(spec, df.drop(columns=["y"]), into, backend="local")
+
+    root = trained_copy(f"labels {labels!r}", build, tmp_path / "reg")
     rows = [{"t": 40 + i, "x0": 0.1 * i, "x1": -0.2, "label": labels[i % 2]} for i in range(6)]
     rows[3]["label"] = posted
     with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
@@ -1125,16 +1157,15 @@ def test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it(
 
 
 def test_a_boolean_target_of_a_regression_stays_refused_as_actuals_refuse_it(
-    local: Settings,
+    refusing: Any,
 ) -> None:
     """Reading a column of numbers beside an integer past int64 as floats (above) must not
     make ``true`` a regression's target of 1.0: ``/actuals`` refuses it as no number."""
     rows = records(partition_rows())
     rows[6]["units"] = True
-    with open_app(local) as client:
-        r = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": rows}, headers=admin())
-        assert r.status_code == 422, r.text
-        assert "target 'units'" in r.json()["detail"], r.text
-        actual = {**rows[6], "week": "2030-01-07"}
-        a = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": [actual]})
-        assert a.status_code == 422 and "target 'units' must be a number" in a.text, a.text
+    client = refusing
+    r = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": rows}, headers=admin())
+    assert "target 'units'" in refused_before_a_job(client, r), r.text
+    actual = {**rows[6], "week": "2030-01-07"}
+    a = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": [actual]})
+    assert a.status_code == 422 and "target 'units' must be a number" in a.text, a.text
