@@ -6,7 +6,9 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +51,66 @@ def test_a_missing_registry_fails_before_serving(tmp_path: Path) -> None:
     assert isinstance(result.exception, RegistryError)
 
 
+class Served:
+    """A ``manymodels serve`` of default options on ``port``, and the lines it has written to
+    stderr so far (read by a thread), for the tests that only read what it prints and serves."""
+
+    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+        self.proc, self.port, self.lines = proc, port, list[str]()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        """Every line as written, the pipe drained so the router never blocks on it."""
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def line(self, text: str, *, start: bool = False, timeout: float = 60) -> int:
+        """The index of the first line holding ``text`` (or starting with it), once written:
+        fails if the router exits first, or after ``timeout`` ("does not hang")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = [ln.startswith(text) if start else text in ln for ln in self.lines]
+            found = held.index(True) if True in held else None
+            if found is not None:
+                return found
+            assert self.proc.poll() is None, "".join(self.lines)[-3000:]
+            assert time.monotonic() < deadline, "".join(self.lines)[-3000:]
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def default_serve(shared_registry: Path) -> Iterator[Served]:
+    """One ``manymodels serve --registry R --port P`` (no other option) for the module: its
+    start-up lines and its dashboard are read by two tests, a process start each before."""
+    from raycluster import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(shared_registry),
+           "--port", str(port)]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            yield Served(proc, port)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("flag,inline", [([], True), (["--thread-loads"], False)])
 def test_serve_says_where_cache_misses_load(
-    registry_path: Path, flag: list[str], inline: bool
+    request: pytest.FixtureRequest, flag: list[str], inline: bool
 ) -> None:
     """A local registry loads misses on the event loop unless told otherwise; the start-up
-    log line says which."""
-    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
-           "--port", "0", *flag]  # fmt: skip
-    fields = ready_line(cmd)
+    log line says which. Without the flag: the module's ``serve`` of default options."""
+    if flag:
+        registry = request.getfixturevalue("registry_path")
+        cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry),
+               "--port", "0", *flag]  # fmt: skip
+        fields = ready_line(cmd)
+    else:
+        served: Served = request.getfixturevalue("default_serve")
+        ready = served.lines[served.line("router ready")]
+        fields = json.loads(ready[ready.index("{") :])
     assert fields["inline_loads"] is inline
 
 
@@ -108,9 +161,9 @@ def test_running_server_prints_nothing_of_a_failure_it_raises(
     assert printed.err == "" and printed.out == ""
 
 
-def test_one_json_log_line_per_request(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_json_log_line_per_request(reader: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="manymodels.serving.access"):
-        client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(2)})
+        reader.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(2)})
     lines = [r.getMessage() for r in caplog.records if r.name == "manymodels.serving.access"]
     assert len(lines) == 1
     entry = json.loads(lines[0])
@@ -159,7 +212,7 @@ def test_serve_writes_one_access_line_per_request_from_its_log_thread(
         assert entry["status"] == 200 and entry["partition"] == KEY
 
 
-def test_start_up_objects_are_frozen_out_of_the_collectors_sight(client: Any) -> None:
+def test_start_up_objects_are_frozen_out_of_the_collectors_sight(reader: Any) -> None:
     import gc
 
     assert gc.get_freeze_count() > 0  # the app's lifespan ran gc.freeze()
@@ -203,37 +256,26 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_opens(registry_path: Path) -
             proc.wait(timeout=30)
 
 
-def test_serve_prints_the_dashboard_s_url_and_it_opens(registry_path: Path) -> None:
+def test_serve_prints_the_dashboard_s_url_and_it_opens(default_serve: Served) -> None:
     """``serve`` printed the docs' URL only, so the dashboard the README presents was found
     only by reading it; now a ``dashboard:`` line names ``/ui``, and that URL answers."""
-    from raycluster import free_port
-
-    port = free_port()
-    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
-           "--port", str(port)]  # fmt: skip
-    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+    served, port = default_serve, default_serve.port
+    docs = served.line("docs: ", start=True)  # the docs line, which serve has always printed
+    assert served.lines[docs].strip() == f"docs: http://127.0.0.1:{port}/docs", served.lines
+    deadline = time.monotonic() + 60
+    while len(served.lines) <= docs + 1:  # the next line (uvicorn's log, were it missing)
+        assert served.proc.poll() is None and time.monotonic() < deadline, served.lines
+        time.sleep(0.05)
+    after = served.lines[docs + 1]
+    assert after.strip() == f"dashboard: http://127.0.0.1:{port}/ui", served.lines
+    while True:
         try:
-            assert proc.stderr is not None
-            lines = []
-            for line in proc.stderr:  # up to the docs line, which serve has always printed
-                lines.append(line)
-                if line.startswith("docs: ") or len(lines) > 50:
-                    break
-            assert lines[-1].strip() == f"docs: http://127.0.0.1:{port}/docs", lines
-            after = proc.stderr.readline()  # the next line (uvicorn's log, were it missing)
-            assert after.strip() == f"dashboard: http://127.0.0.1:{port}/ui", [*lines, after]
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    got = httpx.get(f"http://127.0.0.1:{port}/ui")
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "never served"
-                    time.sleep(0.2)
-            assert got.status_code == 200 and "<html" in got.text.lower()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            got = httpx.get(f"http://127.0.0.1:{port}/ui")
+            break
+        except httpx.TransportError:
+            assert served.proc.poll() is None and time.monotonic() < deadline, "never served"
+            time.sleep(0.2)
+    assert got.status_code == 200 and "<html" in got.text.lower()
 
 
 @pytest.mark.parametrize(
