@@ -76,16 +76,24 @@ class SeaweedServer:
         )  # fmt: skip
         import s3fs
 
+        # a probe that tries once, asked only once the gateway's port takes connections: the
+        # default client's own retries (botocore's and s3fs's, backing off) made each poll
+        # before then last a second or more, and the start ~1.5 s late
+        probe = s3fs.S3FileSystem(
+            skip_instance_cache=True, config_kwargs={"retries": {"max_attempts": 1}}
+        )
+        probe.retries = 1  # s3fs's own (a class attribute, not a constructor argument)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:  # the S3 gateway answers once master, volume and filer are up
             try:  # the bucket is there already when the server is started again
-                s3fs.S3FileSystem(skip_instance_cache=True).makedirs(self.bucket, exist_ok=True)
+                socket.create_connection(("127.0.0.1", base + 3), timeout=1).close()
+                probe.makedirs(self.bucket, exist_ok=True)
                 return
             except Exception:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     text = (self.root / "weed.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"SeaweedFS did not start:\n{text}") from None
-                time.sleep(0.2)
+                time.sleep(0.05)
 
     @property
     def running(self) -> bool:
