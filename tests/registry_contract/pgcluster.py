@@ -63,6 +63,25 @@ def find_icu_bin_dir() -> Path | None:
     return None
 
 
+def _in_memory() -> str | None:
+    """Where a server's directory goes: ``/dev/shm`` (memory) where it is writable and has
+    room, else the temporary directory (``None``). Its data dies with it, and durability is
+    not under test (fsync is off): deleting a stopped server's files from a disk took 1-4 s
+    on a loaded host at every module's end, 0.2 s from memory, and a new database is quicker
+    too."""
+    shm = "/dev/shm"
+    try:
+        room = os.statvfs(shm)
+    except OSError:
+        return None
+    if not os.access(shm, os.W_OK) or room.f_bavail * room.f_frsize < SHM_ROOM_BYTES:
+        return None
+    return shm
+
+
+SHM_ROOM_BYTES = 4 << 30  # the slow upgrade tests' copies of a million versions fit
+
+
 def own_server() -> PostgresServer:
     """A server of a test's own, not yet started (one it stops, freezes or fills without
     another test meeting it so); the test skips where PostgreSQL is missing, and fails in CI."""
@@ -83,7 +102,7 @@ class PostgresServer:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         # short on purpose: a unix socket's path must stay under ~100 bytes
-        self.root = Path(tempfile.mkdtemp(prefix="mmpg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="mmpg-", dir=_in_memory()))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self._names = itertools.count(1)
