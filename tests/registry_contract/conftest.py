@@ -56,7 +56,7 @@ def postgres() -> Iterator[PostgresServer]:
     if importlib.util.find_spec("psycopg") is None:
         _unavailable("no PostgreSQL driver (psycopg)")
     assert bin_dir is not None
-    yield from _running(PostgresServer(bin_dir))
+    yield from _running(PostgresServer(bin_dir, in_memory=True))
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +72,7 @@ def icu_postgres() -> Iterator[PostgresServer]:
         pytest.skip(reason)
     if importlib.util.find_spec("psycopg") is None:
         _unavailable("no PostgreSQL driver (psycopg)")
-    yield from _running(PostgresServer(bin_dir))
+    yield from _running(PostgresServer(bin_dir, in_memory=True))
 
 
 @pytest.fixture(scope="module")

@@ -93,16 +93,19 @@ def own_server() -> PostgresServer:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required in CI: {reason}")
         pytest.skip(reason)
-    return PostgresServer(bin_dir)
+    return PostgresServer(bin_dir, in_memory=True)
 
 
 class PostgresServer:
     """One throw-away PostgreSQL cluster; ``database()`` makes a fresh database in it."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, in_memory: bool = False) -> None:
+        """``in_memory``: the directory in ``/dev/shm`` where it has room (``_in_memory``),
+        as the tests' servers are; the benchmarks' stay on disk, as a user's server is."""
         self.bin_dir = bin_dir
         # short on purpose: a unix socket's path must stay under ~100 bytes
-        self.root = Path(tempfile.mkdtemp(prefix="mmpg-", dir=_in_memory()))
+        where = _in_memory() if in_memory else None
+        self.root = Path(tempfile.mkdtemp(prefix="mmpg-", dir=where))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self._names = itertools.count(1)
