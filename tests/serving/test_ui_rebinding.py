@@ -302,6 +302,7 @@ def test_a_foreign_host_does_not_wait_on_the_resolver(registry_path: Path, tmp_p
     and whose name server (a socket of this test) never answers, 10 s a query: the foreign
     Host is a 403 and localhost an answer, both at once."""
     import os
+    import random
     import socket
     import sys
     import time
@@ -313,10 +314,13 @@ def test_a_foreign_host_does_not_wait_on_the_resolver(registry_path: Path, tmp_p
             pytest.fail("unshare --uts --mount is needed (root)")
         pytest.skip("needs unshare --uts --mount (root)")
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a name server that never answers
-    silent.bind(("127.0.0.3", 53))
+    # an address of its own in 127/8: port 53 of one fixed address was taken by this test
+    # running in another checkout's suite at the same moment (EADDRINUSE)
+    silent.bind((f"127.53.{random.randrange(1, 255)}.{random.randrange(1, 255)}", 53))
+    nameserver = silent.getsockname()[0]
     hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
     hosts.write_text("127.0.0.1 localhost\n")
-    resolv.write_text("nameserver 127.0.0.3\noptions timeout:10 attempts:1\n")
+    resolv.write_text(f"nameserver {nameserver}\noptions timeout:10 attempts:1\n")
     port = free_port()
     serve = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
              "--port", str(port)]  # fmt: skip
