@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import linear_frame, synthetic_ridge_toml
+from factories import linear_frame
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -33,15 +33,6 @@ BAD_DATA = {  # rows.csv's text, train's extra flags, the one line said
         "data rows from 1) (Time data soon is not ISO8601 format.)",
     ),
 }
-
-
-@pytest.fixture
-def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory holding spec.toml (spec 'apart': pid, time t, target y)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(ENV_SIGNING_KEY, raising=False)
-    (tmp_path / "spec.toml").write_text(synthetic_ridge_toml("apart"))
-    return tmp_path
 
 
 @pytest.mark.parametrize("case", list(BAD_DATA))

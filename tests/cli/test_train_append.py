@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import linear_frame, synthetic_ridge_toml
+from factories import linear_frame
 from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.registry import Registry
-from manymodels.signing import ENV_SIGNING_KEY
 
 WHERE = {  # the flags naming the registry, and how to open it to look
     "dir": (["--registry", "x/reg"], lambda: Registry.open("x/reg")),
@@ -32,15 +31,6 @@ BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
     ),
     "target of words": ("pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n", "error: rows.csv", "target 'y'"),
 }
-
-
-@pytest.fixture
-def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory holding spec.toml (spec 'apart': pid, time t, target y)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(ENV_SIGNING_KEY, raising=False)
-    (tmp_path / "spec.toml").write_text(synthetic_ridge_toml("apart"))
-    return tmp_path
 
 
 @pytest.mark.parametrize("rows", list(BAD_ROWS))
