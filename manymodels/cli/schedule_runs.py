@@ -143,6 +143,29 @@ def require_registry(registry: Path, db_url: str | None, artifacts: str | None) 
         return
 
 
+def database_there(registry: Path, db_url: str | None, missing: Exception) -> bool:
+    """Whether the registry ``missing`` (a ``NoRegistry``) was said of has its database: a
+    database not made yet has no missed firing, but one that holds a registry whose
+    artifact store was not found (no ``--artifacts``, no ``--registry`` directory holding
+    it: a scheduler started from another directory) does, and taking it for a new one hid
+    the start's "missed firings not looked for" line. Asked on that error only; the database
+    is opened to read, nothing made."""
+    from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
+    from manymodels.registry.location import DB_FILE
+    from manymodels.registry.store import SqlStore
+
+    if isinstance(missing, LostDatabase):
+        return True
+    url = db_url if db_url is not None else f"sqlite:///{Path(registry).absolute() / DB_FILE}"
+    try:
+        SqlStore(url, create=False).close()
+    except NoRegistry:
+        return False
+    except RegistryError:  # not reached now: the start's warning names the first error
+        return True
+    return True
+
+
 def not_beside_a_run(
     registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
 ) -> None:

@@ -62,3 +62,18 @@ def test_a_firing_on_bad_data_records_its_failure_and_no_run(here: Path) -> None
     with Registry(db_url="sqlite:///x/r.db", artifacts="x/art", create=False) as reg:
         assert reg.list_runs() == []
     assert not (here / "x" / "art").exists()
+
+
+def test_a_database_whose_artifact_store_is_not_found_is_still_warned_of(here: Path) -> None:
+    """A database that holds a registry, named without ``--artifacts`` where no
+    ``--registry`` directory holds its store (a scheduler started from another directory):
+    "no artifact store at …" is no database not made yet, and its missed firings were
+    silently taken as none, where the start said it could not look for them."""
+    store_sales(n_stores=1).to_csv(here / "sales.csv", index=False)
+    code, out, err = fire_once("sales.csv")
+    assert code == 0, (out, err)
+    args = ["scheduler", "spec.toml", "sales.csv", "--registry-db", "sqlite:///x/r.db",
+            "--registry", "elsewhere", "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    warned = [line for line in done.stderr.splitlines() if "missed firings not looked" in line]
+    assert len(warned) == 1 and "no artifact store at" in warned[0], done.stderr
