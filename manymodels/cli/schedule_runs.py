@@ -148,22 +148,12 @@ def database_there(registry: Path, db_url: str | None, missing: Exception) -> bo
     database not made yet has no missed firing, but one that holds a registry whose
     artifact store was not found (no ``--artifacts``, no ``--registry`` directory holding
     it: a scheduler started from another directory) does, and taking it for a new one hid
-    the start's "missed firings not looked for" line. Asked on that error only; the database
-    is opened to read, nothing made."""
-    from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
-    from manymodels.registry.location import DB_FILE
-    from manymodels.registry.store import SqlStore
+    the start's "missed firings not looked for" line. Asked on that error only."""
+    from manymodels.exceptions import LostDatabase
+    from manymodels.registry.registry_location import RegistryLocation
+    from manymodels.registry.registry_location import database_there as holds_one
 
-    if isinstance(missing, LostDatabase):
-        return True
-    url = db_url if db_url is not None else f"sqlite:///{Path(registry).absolute() / DB_FILE}"
-    try:
-        SqlStore(url, create=False).close()
-    except NoRegistry:
-        return False
-    except RegistryError:  # not reached now: the start's warning names the first error
-        return True
-    return True
+    return isinstance(missing, LostDatabase) or holds_one(RegistryLocation(registry, db_url))
 
 
 def not_beside_a_run(

@@ -83,3 +83,25 @@ def test_good_rows_appended_to_a_new_registry_train_it(here: Path) -> None:
     assert done.exit_code == 0, done.output
     with WHERE["apart"][1]() as reg:
         assert [v.version for v in reg.list_versions("pid=1")] == [1]
+
+
+def test_an_append_to_a_database_whose_store_is_not_found_says_so(here: Path) -> None:
+    """A database holding a registry, named without ``--artifacts`` where the ``--registry``
+    directory is not there: its store was taken for no registry, the append merged no kept
+    rows, and refused as one "made by another run meanwhile" ("run the append again": the
+    same answer for ever), leaving that directory made empty."""
+    flags, opened = WHERE["apart"]
+    linear_frame(2, 30).to_csv(here / "first.csv", index=False)
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "spec.toml", "first.csv", *flags, "--backend", "local"])
+    assert first.exit_code == 0, first.output
+    args = ["train", "spec.toml", "first.csv", "--registry-db", "sqlite:///x/r.db",
+            "--registry", "elsewhere", "--append", "--backend", "local"]  # fmt: skip
+    done = runner.invoke(app, args)
+    assert done.exit_code != 0, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and "no artifact store at" in lines[0], done.output
+    assert "--artifacts" in lines[0] and "another run" not in lines[0], done.output
+    assert not (here / "elsewhere").exists()
+    with opened() as reg:
+        assert len(reg.list_runs(limit=10)) == 1
