@@ -123,7 +123,7 @@ def with_training_rows(
         refuse_other_times(
             new[spec.time_column], spec.time_column,
             dates=pd.api.types.is_datetime64_any_dtype(kept_times),
-            aware=getattr(kept_times.dtype, "tz", None) is not None,
+            aware=getattr(kept_times.dtype, "tz", None) is not None, source=name,
         )  # fmt: skip
     new = _as_kept(
         new, old, [*spec.partition_by, *([spec.time_column] if spec.time_column else [])]

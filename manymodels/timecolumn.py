@@ -303,18 +303,27 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
 
 
 def refuse_other_times(
-    new: pd.Series, column: str, *, dates: bool, aware: bool, whole: bool = False
+    new: pd.Series,
+    column: str,
+    *,
+    dates: bool,
+    aware: bool,
+    whole: bool = False,
+    source: str | None = None,
 ) -> None:
     """New rows' times, as ``parse_time`` left them, of the kind a partition's kept rows are:
     dates where those are dates (cast to one, 20250224 became an instant of 1970), numbers
     where they are numbers (period indexes; never booleans, which became periods 0 and 1,
     and whole where they are integers: ``whole``), with a UTC offset where they have one and
-    without where they have none. ``DataError`` naming the first time that is not."""
+    without where they have none. ``DataError`` naming the first time that is not, and
+    ``source`` (the appended file) before it: without, ``train --append``'s one line named
+    neither the file nor anything but the column."""
+    at = f"{source}: " if source else ""
     is_dates = ptypes.is_datetime64_any_dtype(new)
     has_zone = is_dates and getattr(new.dtype, "tz", None) is not None
     if not dates and ptypes.is_bool_dtype(new):
         raise DataError(
-            f"time column '{column}' holds {bool(new.iloc[0])!r}, a boolean, where the "
+            f"{at}time column '{column}' holds {bool(new.iloc[0])!r}, a boolean, where the "
             "partition's kept rows hold period numbers: send the period numbers"
         )
     if not dates and whole and new.dtype.kind == "f":
@@ -322,7 +331,7 @@ def refuse_other_times(
         cut = values[values != np.floor(values)]
         if len(cut):
             raise DataError(
-                f"time column '{column}' holds {cut[0].item()!r}, where the partition's kept "
+                f"{at}time column '{column}' holds {cut[0].item()!r}, where the partition's kept "
                 "rows hold whole period numbers"
             )
     if is_dates == dates and has_zone == (aware and dates):
@@ -341,7 +350,7 @@ def refuse_other_times(
     else:
         why = "holds times without a UTC offset, where the kept rows' have a zone"
         fix = "send them with their offset, as before"
-    raise DataError(f"time column '{column}' {why}: {fix}")
+    raise DataError(f"{at}time column '{column}' {why}: {fix}")
 
 
 def coerced_times(values: pd.Series, *, dated: bool) -> Any:

@@ -105,3 +105,19 @@ def test_an_append_to_a_database_whose_store_is_not_found_says_so(here: Path) ->
     assert not (here / "elsewhere").exists()
     with opened() as reg:
         assert len(reg.list_runs(limit=10)) == 1
+
+
+def test_appended_times_of_another_kind_name_the_file(here: Path) -> None:
+    """Dates appended to a registry whose kept rows hold period numbers: the one line said
+    "error: time column 't' holds dates …", naming no file."""
+    linear_frame(2, 30).to_csv(here / "first.csv", index=False)
+    runner = CliRunner()
+    flags = WHERE["dir"][0]
+    first = runner.invoke(app, ["train", "spec.toml", "first.csv", *flags, "--backend", "local"])
+    assert first.exit_code == 0, first.output
+    (here / "rows.csv").write_text("pid,t,x0,x1,y\n0,2025-01-06,0.1,0.2,1.0\n")
+    done = runner.invoke(app, ["train", "spec.toml", "rows.csv", *flags, "--append"])
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1, done.output
+    assert lines[0].startswith("error: rows.csv: time column 't' holds dates"), done.output
