@@ -27,10 +27,7 @@ def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
     name, new = describe_source(data), read_table(data)
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
-    missing = [c for c in spec.partition_by if c not in new.columns]
-    if missing:
-        raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
-    if spec.time_column and spec.time_column not in new.columns:
-        raise DataError(f"{name}: missing time column '{spec.time_column}'")
-    refuse_missing_columns(new, spec, source=name)  # the target, the named features…
+    # keys, time, target, named features: all at once, with the table's columns and a
+    # near name's hint, as training says it (the key alone was named first, then the next)
+    refuse_missing_columns(new, spec, source=name)
     return parse_time(new, spec.time_column, source=name) if spec.time_column else new

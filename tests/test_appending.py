@@ -147,7 +147,7 @@ def test_append_to_a_new_partition_trains_it_from_the_posted_rows(tmp_path: Path
 
 def test_append_without_key_columns_is_a_data_error(tmp_path: Path) -> None:
     train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
-    with pytest.raises(DataError, match="missing key column"):
+    with pytest.raises(DataError, match="missing column\\(s\\) 'pid'"):
         train(spec_dict(), linear_frame(1, 5).drop(columns="pid"), tmp_path / "reg",
               backend="local", append=True)  # fmt: skip
     with Registry.open(tmp_path / "reg") as reg:
@@ -559,7 +559,7 @@ def test_an_unreadable_table_to_append_makes_no_registry(tmp_path: Path, given: 
     data, said = {
         "url": ("s3://bucket/rows.csv", "a table read whole comes from a path"),
         "empty_directory": (str(tmp_path / "rows"), "the table has no rows to append"),
-        "no_key_column": (str(tmp_path / "rows.csv"), "missing key column"),
+        "no_key_column": (str(tmp_path / "rows.csv"), r"missing column\(s\) 'pid'"),
     }[given]
     with pytest.raises(DataError, match=f"^{re.escape(data)}: {said}"):
         train(spec_dict(), data, tmp_path / "nd" / "reg", backend="local", append=True)

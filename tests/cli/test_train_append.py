@@ -30,6 +30,12 @@ BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
         "'y'",
     ),
     "target of words": ("pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n", "error: rows.csv", "target 'y'"),
+    "no key nor target": (  # the key alone was named ("missing key column(s) 'pid'"), as
+        "t,x0,x1\n30,0.1,0.2\n",  # `train` names them all, with the table's columns
+        "error: rows.csv: missing column(s) 'pid', 'y' required by spec 'apart' "
+        "(table has: t, x0, x1)",
+        "'pid'",
+    ),
 }
 
 
