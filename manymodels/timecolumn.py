@@ -86,7 +86,9 @@ def _numbers_then_text(s: pd.Series) -> str | None:
     head = s.iloc[[first]]
     if pd.isna(coerced_numbers(head).iloc[0]):
         return None
-    if not pd.isna(pd.to_datetime(head, format="ISO8601", errors="coerce").iloc[0]):
+    # ISO8601 reads -1 as the year -1: a signed number is a relative period, never a date
+    signed = str(head.iloc[0]).lstrip().startswith("-")
+    if not signed and not pd.isna(pd.to_datetime(head, format="ISO8601", errors="coerce").iloc[0]):
         return None  # 2024 or 20240105: a date as well, the column left to be read as dates
     bad = np.flatnonzero(present & coerced_numbers(s).isna().to_numpy())
     if not len(bad):

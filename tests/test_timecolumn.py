@@ -119,6 +119,9 @@ def test_a_time_beyond_nanoseconds_or_floats_is_refused_naming_it(values: Any, s
         (["1", "soon"], "'1' (row 1), and 'soon' in row 2 (counting data rows from 1) is no"),
         (["1", "2", "2024-01-06"], "'1' (row 1), and '2024-01-06' in row 3 (counting"),
         ([None, "1.5", "soon"], "'1.5' (row 2), and 'soon' in row 3 (counting"),
+        # relative periods: ISO8601 reads '-1' as the year -1, so '0' was named the bad cell
+        (["-1", "0", "soon"], "'-1' (row 1), and 'soon' in row 3 (counting"),
+        (["-1.5", "soon"], "'-1.5' (row 1), and 'soon' in row 2 (counting"),
     ],
 )
 def test_text_times_that_begin_as_period_numbers_name_the_first_that_is_none(
