@@ -84,6 +84,25 @@ def test_a_registry_made_meanwhile_with_kept_rows_refuses_the_append(tmp_path: P
             require_nothing_kept(reg, ["pid=0", "pid=7"])
 
 
+def test_an_append_whose_registry_another_run_makes_meanwhile_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The race itself, through ``train``: no registry when the append looked, one made with
+    kept rows of its partitions before it opened its own (``on_open``, told of the registry
+    as it is made, trains the other run there). Nothing of the append is recorded."""
+    first = linear_frame(2, 30)
+
+    def other_run(reg: Registry) -> None:
+        mm.train(spec_dict(), first, registry=reg, backend="local")
+
+    where = RegistryLocation(root=tmp_path / "reg", on_open=other_run)
+    with pytest.raises(TrainingError, match=r"made by another run while this append read"):
+        mm.train(spec_dict(), first.tail(4), registry=where, backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        assert len(reg.list_runs()) == 1
+        assert [v.version for v in reg.list_versions("pid=0")] == [1]
+
+
 def test_every_column_the_spec_names_is_looked_for_in_the_new_rows(tmp_path: Path) -> None:
     """The target and the features listed, as training names them, before any opening."""
     frame = pd.DataFrame({"pid": [0], "t": [1], "x0": [0.1]})
