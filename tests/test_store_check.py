@@ -154,3 +154,34 @@ def test_its_own_directory_emptied_is_called_lost_not_misspelt(root: Path) -> No
     problems = [line for line in done.output.splitlines() if line.startswith("problem:")]
     assert done.exit_code == 1 and len(problems) == 1, done.output
     assert "its models were lost" in problems[0] and "run doctor with that store" not in problems[0]
+
+
+def test_train_on_its_database_named_apart_without_its_store_is_refused(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --registry-db sqlite:///reg/registry.db --registry b` (its store forgotten, no
+    `--artifacts`) took b/artifacts for the registry's own directory's, lost: the run trained
+    and wrote every new version there, the older ones' staying in reg/artifacts — the registry
+    split across two stores. The database named apart does not record its store: refused, in
+    one line asking for it, nothing recorded and no artifact written."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "rows.csv"
+    linear_frame(4, 40).to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(  # spec_dict() as a file: the same spec as the registry's runs
+        'name = "test"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    with Registry.open(root) as reg:
+        before = reg.count_runs()
+    args = ["train", str(spec), str(data), "--registry", "b"]
+    done: Any = CliRunner().invoke(app, [*args, "--registry-db", f"sqlite:///{root}/registry.db"])
+    assert done.exit_code == 1, done.output
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: the artifact store {tmp_path / 'b' / 'artifacts'} ")
+    assert "was trained into (--artifacts, MANYMODELS_ARTIFACTS)?" in lines[0]
+    assert not any(p.is_file() for p in (tmp_path / "b").rglob("*"))
+    with Registry.open(root) as reg:
+        assert reg.count_runs() == before
+        check_store(reg)

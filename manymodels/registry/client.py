@@ -196,10 +196,17 @@ class Registry(AliasControl, RunViews):
         return None if found is None else found[1]
 
     @property
+    def own_database(self) -> bool:
+        """Whether the database is the registry directory's own ``registry.db`` (no
+        ``--registry-db`` elsewhere): only then is the directory's ``artifacts/`` known to be
+        this registry's store, since a database named apart does not record its store."""
+        return self.root is not None and self._own_db
+
+    @property
     def location(self) -> str:
         """Where this registry is, for messages: its directory, or its database's URL
         (without a password) when the database is not the directory's own."""
-        if self.root is not None and self._own_db:
+        if self.own_database:
             return str(self.root)
         return describe_url(self.db_url)
 

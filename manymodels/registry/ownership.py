@@ -101,11 +101,15 @@ def check_store(reg: Registry) -> None:
 
 def own_directory(reg: Registry) -> bool:
     """Whether the store is the registry directory's own ``artifacts/`` (no ``--artifacts``
-    elsewhere). No URL names it, so none can be misspelt: a store there holding none of the
-    models lost them (a disk wiped or replaced), and ``train`` is the repair doctor advises
-    (a champion that cannot be loaded is replaced), which ``check_store`` would refuse."""
+    elsewhere) beside its own database. No URL names it, so none can be misspelt: a store
+    there holding none of the models lost them (a disk wiped or replaced), and ``train`` is
+    the repair doctor advises (a champion that cannot be loaded is replaced), which
+    ``check_store`` would refuse. Beside a database named apart (``--registry-db``, no
+    ``--artifacts``) the directory's ``artifacts/`` is a store forgotten, not lost: taken for
+    its own, a run wrote its new versions there, the older ones' in the store named before,
+    and the registry was split across two stores."""
     store = reg.artifacts
-    if reg.root is None or not isinstance(store, LocalArtifactStore):
+    if reg.root is None or not reg.own_database or not isinstance(store, LocalArtifactStore):
         return False
     return store.root.resolve() == (Path(reg.root) / ARTIFACTS_DIR).resolve()
 
