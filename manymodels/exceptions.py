@@ -11,7 +11,8 @@ a worker process (multiprocessing, a Ray task) reaches the caller as itself::
     │   └── InvalidRows                  rows that do not fit a model's feature schema, by cell
     ├── RegistryError
     │   ├── NoRegistry                   no registry here: no directory, no database, an empty one
-    │   │   └── LostDatabase             …beside an artifact store that holds models
+    │   │   ├── LostDatabase             …beside an artifact store that holds models
+    │   │   └── StoreNotFound            a database holding one, its artifact store not found
     │   ├── ReadOnlyRegistry             a write to a registry this process can only read
     │   ├── PartitionNotFound(LookupError)
     │   ├── VersionNotFound(LookupError)
@@ -167,6 +168,15 @@ class LostDatabase(NoRegistry):
     """No database (or an empty one) beside an artifact store that holds models: the
     registry's database was lost, and no new registry may start over its models. Told apart
     from a plain ``NoRegistry`` by what must not mistake it for a new place (``import``)."""
+
+
+class StoreNotFound(NoRegistry):
+    """A database named (``--registry-db``) that holds a registry, opened to read with no
+    artifact store named and no registry directory holding one: the registry is there, its
+    models are not found. Told apart from a plain ``NoRegistry`` ("nothing there") by what
+    must not take it for a new place (an append merged none of its kept rows; the scheduler's
+    catch-up looked for no missed firing), by its type rather than by opening the database
+    again; ``registry.location.locate`` opens it once, on this error only."""
 
 
 class ReadOnlyRegistry(RegistryError):

@@ -330,8 +330,7 @@ def scheduler(
         machine cannot look up whose mark beats: the instant its mark goes silent, to look
         again then. Never claimed, after the schedule was edited: the failed firing of the
         schedule it replaces (``registry.firing_edits``)."""
-        from manymodels.cli.schedule_runs import database_there
-        from manymodels.exceptions import NoRegistry, RegistryError
+        from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError, StoreNotFound
         from manymodels.registry.firings import (
             failed_firing,
             last_claimed,
@@ -370,7 +369,7 @@ def scheduler(
                             return stale
                         state.elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
-            if isinstance(e, NoRegistry) and not database_there(registry, registry_db, e):
+            if isinstance(e, NoRegistry) and not isinstance(e, LostDatabase | StoreNotFound):
                 return False  # a --registry-db not made yet, as a new --registry: none missed
             if authentication_failed(e):  # not a server briefly away: no firing would run
                 raise

@@ -143,19 +143,6 @@ def require_registry(registry: Path, db_url: str | None, artifacts: str | None) 
         return
 
 
-def database_there(registry: Path, db_url: str | None, missing: Exception) -> bool:
-    """Whether the registry ``missing`` (a ``NoRegistry``) was said of has its database: a
-    database not made yet has no missed firing, but one that holds a registry whose
-    artifact store was not found (no ``--artifacts``, no ``--registry`` directory holding
-    it: a scheduler started from another directory) does, and taking it for a new one hid
-    the start's "missed firings not looked for" line. Asked on that error only."""
-    from manymodels.exceptions import LostDatabase
-    from manymodels.registry.registry_location import RegistryLocation
-    from manymodels.registry.registry_location import database_there as holds_one
-
-    return isinstance(missing, LostDatabase) or holds_one(RegistryLocation(registry, db_url))
-
-
 def not_beside_a_run(
     registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
 ) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from manymodels.artifacts import ArtifactStore, open_store
-from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
+from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError, StoreNotFound
 
 DB_FILE = "registry.db"
 ARTIFACTS_DIR = "artifacts"
@@ -43,7 +43,8 @@ def locate(
 ) -> Location:
     """The registry's parts, its directory made when ``create`` (a writer) needs it. Raises
     ``NoRegistry`` for a reader's missing registry (``LostDatabase`` when its artifact store
-    holds models), ``RegistryError`` for a path that cannot be one."""
+    holds models, ``StoreNotFound`` when its database named holds one but its store is not
+    found), ``RegistryError`` for a path that cannot be one."""
     if root is None and (db_url is None or artifacts is None):
         raise RegistryError("give a registry directory, or both a db_url and an artifact store")
     if root is not None and not isinstance(root, str | os.PathLike):  # 5: a TypeError in pathlib
@@ -59,14 +60,10 @@ def locate(
     made: Path | None = None
     if where is not None:
         if not where.exists():
+            if not create and db_url is not None:
+                raise store_not_found(where / ARTIFACTS_DIR, db_url)
             if not create:
-                missing = NoRegistry(
-                    f"no registry at {where} (train something first)"
-                    if db_url is None
-                    else f"no artifact store at {where / ARTIFACTS_DIR}: with a "
-                    "database named, give its artifact store too (--artifacts or "
-                    "MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
-                )
+                missing = NoRegistry(f"no registry at {where} (train something first)")
                 raise missing_or_lost(missing, artifacts)
             try:
                 # None when another process made it meanwhile (it is theirs to remove)
@@ -115,6 +112,26 @@ def sqlite_url(path: Path) -> str:
     from sqlalchemy.engine import URL
 
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def store_not_found(store: Path, db_url: str) -> NoRegistry:
+    """A reader's database named (``db_url``) with no artifact store and no registry
+    directory holding ``store``: ``StoreNotFound`` where the database holds a registry,
+    a plain ``NoRegistry`` (nothing there) where it holds none. Told apart here, where the
+    case is known, so no caller opens the database again to ask; opened only on this error,
+    never on a reader's opening of a registry that is there. A database that cannot be
+    reached says so itself (``RegistryError``): neither answer is known."""
+    from manymodels.registry.store import SqlStore
+
+    said = (
+        f"no artifact store at {store}: with a database named, give its artifact store too "
+        "(--artifacts or MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
+    )
+    try:
+        SqlStore(db_url, create=False).close()
+    except NoRegistry:
+        return NoRegistry(said)
+    return StoreNotFound(said)
 
 
 def missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:

@@ -101,41 +101,13 @@ def open_writer_if_there(
     so a refused append left an empty registry behind. An append to nothing trains on its new
     rows, and ``open_writer`` makes the registry once they are read and checked. A database
     lost beside its models (``LostDatabase``), or one holding a registry whose artifact store
-    is not found (``database_there``), is said now, never taken for a new place."""
-    from manymodels.exceptions import LostDatabase, NoRegistry
+    is not found (``StoreNotFound``), is said now, never taken for a new place."""
+    from manymodels.exceptions import LostDatabase, NoRegistry, StoreNotFound
 
     try:
         open_existing(where).close()
-    except LostDatabase:
+    except (LostDatabase, StoreNotFound):
         raise
     except NoRegistry:
-        if database_there(where):
-            raise
         return None
     return open_writer(where, signer)
-
-
-def database_there(where: str | Path | RegistryLocation) -> bool:
-    """Whether the database of a registry's path or location holds a registry, opened to read
-    (nothing made). Asked once ``NoRegistry`` was said of it: that is said of a database named
-    (``--registry-db``) without ``--artifacts`` when no ``--registry`` directory holds its
-    store, before the database is looked at, and taken for "nothing there" such a registry
-    was treated as new (an append merged none of its kept rows)."""
-    from manymodels.exceptions import NoRegistry, RegistryError
-    from manymodels.registry.location import DB_FILE, sqlite_url
-    from manymodels.registry.store import SqlStore
-
-    at = _location(where)
-    if at.db_url is not None:
-        url = at.db_url
-    elif at.root is not None:
-        url = sqlite_url((Path(at.root).expanduser().absolute() / DB_FILE).resolve())
-    else:
-        return False
-    try:
-        SqlStore(url, create=False).close()
-    except NoRegistry:
-        return False
-    except RegistryError:  # not reached: the caller's own error is the one to say
-        return True
-    return True

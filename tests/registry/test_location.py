@@ -12,6 +12,7 @@ from factories import linear_frame, sales_files, sales_toml, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.exceptions import NoRegistry, StoreNotFound
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.location import locate
@@ -56,3 +57,30 @@ def test_a_postgresql_url_is_kept_as_given(tmp_path: Path) -> None:
     url = "postgresql+psycopg://mm:p%40ss@db.example:5432/reg%20one"
     location = locate(tmp_path / "reg", url, tmp_path / "art", create=True)
     assert location.db_url == url
+
+
+def test_a_database_named_without_its_store_says_by_its_type_whether_it_holds_a_registry(
+    tmp_path: Path,
+) -> None:
+    """A reader's ``--registry-db`` with no store found raised one ``NoRegistry`` for a
+    database holding a registry and for one holding none; each caller (an append, the
+    scheduler's catch-up) opened the database again to tell them apart. ``locate`` tells
+    them apart itself, by type, its line the same either way."""
+    held = f"sqlite:///{tmp_path / 'held.db'}"
+    with Registry(tmp_path / "kept", db_url=held) as reg:
+        train(spec_dict(), linear_frame(2, 30), reg, backend="local")
+    said = r"no artifact store at .*nowhere/artifacts: with a database named, give its artifact"
+    with pytest.raises(StoreNotFound, match=said):
+        Registry.open(tmp_path / "nowhere", db_url=held)
+    for none in (f"sqlite:///{tmp_path / 'absent.db'}", f"sqlite:///{empty(tmp_path)}"):
+        with pytest.raises(NoRegistry, match=said) as e:
+            Registry.open(tmp_path / "nowhere", db_url=none)
+        assert type(e.value) is NoRegistry, none  # nothing there: a place to make one
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "absent.db").exists()
+
+
+def empty(tmp_path: Path) -> Path:
+    """An SQLite file with no tables (a database made, no registry in it)."""
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")  # zero bytes: SQLite's empty database
+    return path
