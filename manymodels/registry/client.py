@@ -141,7 +141,14 @@ class Registry(AliasControl, RunViews):
         # workers get the store, not the registry: its formats carry the policy to them
         self._formats: tuple[float, frozenset[str]] | None = None
         self.artifacts.formats = self.trusted_formats
-        if create and self.read_only is not None:  # a writer: fail now, not at its first write
+        if create:
+            self.require_writer()
+
+    def require_writer(self) -> None:
+        """``ReadOnlyRegistry`` (this registry closed) where this process cannot write it: a
+        writer's opening fails now, not at its first write. Also asked of a registry opened as
+        a reader (nothing made) that a run then writes (``RegistryLocation.open_if_there``)."""
+        if self.read_only is not None:
             self.close()
             self.require_writable("cannot open it for writing (reading works)")
 

@@ -112,6 +112,7 @@ def test_read_only_commands_work_and_writes_fail_with_one_line(
         ["gc", "--keep", "1"],
         ["doctor", "--repair"],
         ["train", spec, data, "--backend", "local"],
+        ["train", spec, data, "--append", "--backend", "local"],
     ]
     for args in writes:
         result = invoke(*args, "--registry", root)
@@ -120,6 +121,8 @@ def test_read_only_commands_work_and_writes_fail_with_one_line(
         assert len(lines) == 1, (args, result.stderr)
         assert lines[0].startswith(f"error: registry at {root} is read-only (its filesystem is "
                                    "mounted read-only)"), (args, lines)  # fmt: skip
+        if args[0] == "train":  # refused as it is opened, an append's kept rows not read
+            assert "cannot open it for writing (reading works)" in lines[0], (args, lines)
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
     with pytest.raises(ReadOnlyRegistry, match="read-only"):
