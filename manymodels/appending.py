@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.appended_rows import read_appended
 from manymodels.classes import ClassPrior
 from manymodels.csvkeys import (
     data_keys_recorded,
@@ -58,13 +57,12 @@ class Appended:
 
 
 def with_training_rows(
-    reg: Registry | None, spec: Spec, data: DataSource, new: pd.DataFrame | None = None
+    reg: Registry | None, spec: Spec, data: DataSource, new: pd.DataFrame
 ) -> Appended:
-    """``data`` (``new``: its rows, ``read_appended``) plus the newest version's training rows
-    of every partition it holds. ``reg`` None: no registry there yet, made only once the rows
-    are read and checked (an append to nothing trains on its new rows, as new partitions)."""
+    """``data`` (``new``: its rows, checked by ``read_appended``) plus the newest version's
+    training rows of every partition it holds. ``reg`` None: no registry there yet, made only
+    once the rows are read and checked (an append to nothing trains on its new rows alone)."""
     name = describe_source(data)
-    new = read_appended(spec, data) if new is None else new
     if reg is not None:
         new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
         new = registry_spelling(reg, spec.partition_by, spec.name)(new)  # a CSV's 10:30:00 too
@@ -74,8 +72,7 @@ def with_training_rows(
         codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
     keys = group_rows(new, spec.partition_by).keys
     if reg is None:
-        counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
-        return Appended(new, keys, counts, [w for w in (labels, codes) if w])
+        return Appended(new, keys, _counts(keys), [w for w in (labels, codes) if w])
     latest = reg.store.latest_data(keys)
     learnt = next(
         (FeatureSchema.parse(json.loads(ref.feature_schema_json)) for ref in latest.values()),
@@ -104,8 +101,7 @@ def with_training_rows(
             last = (ref.data_sha256, KeptRows(reg.artifacts.get(ref.data_sha256)))
         kept.append(last[1].of(key))
     if not kept:
-        counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
-        return Appended(new, keys, counts, warnings, categorical, prior_from)
+        return Appended(new, keys, _counts(keys), warnings, categorical, prior_from)
     old = pd.concat(kept, ignore_index=True)
     lost = [c for c in old.columns if c not in new.columns]
     if lost and spec.features is None:  # every other column is a feature: none may vanish
@@ -144,13 +140,15 @@ def with_training_rows(
             # (kept, it was a second row of that period, which lags refuse)
             usable |= merged[spec.target].isna().to_numpy()
         merged = one_row_per_period(merged, [*spec.partition_by, spec.time_column], usable)
-    counts = {
-        "partitions": len(keys),
-        "with_history": len(keys) - without,
-        "kept_rows": len(old),
-        **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
-    }
+    counts = _counts(keys, len(keys) - without, len(old), ignored=n - len(merged))
     return Appended(merged, keys, counts, warnings, categorical, prior_from)
+
+
+def _counts(keys: list[str], history: int = 0, kept: int = 0, ignored: int = 0) -> dict[str, int]:
+    """What an append merged (the run's ``notes["append"]``), one way whether rows were kept
+    or not; ``ignored`` rows (no target, corrected nothing) counted only when some were."""
+    counts = {"partitions": len(keys), "with_history": history, "kept_rows": kept}
+    return counts | ({"rows_without_target_ignored": ignored} if ignored else {})
 
 
 def table_schema(reg: Registry) -> FeatureSchema | None:
