@@ -11,9 +11,9 @@ and only reads it before then (``run_busy.refuse_before_reading``: nothing made)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the client imports SQLAlchemy: only once a registry is opened
     from manymodels.artifacts import ArtifactStore
@@ -51,6 +51,30 @@ class RegistryLocation:
         db = describe_url(self.db_url) if self.db_url is not None else None
         store = getattr(self.artifacts, "url", self.artifacts)
         return f"RegistryLocation(root={self.root!r}, db={db!r}, artifacts={store!r})"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused, in one line, as ``Registry.__reduce_ex__`` refuses: pickled, a location
+        carried its signing key and its database URL's password to wherever pickles go (Ray
+        spills them to disk), and nothing sends one to another process (``train`` and the
+        scheduler open it in their own). Whoever needs one elsewhere builds it there."""
+        from manymodels.registry.store import describe_url
+
+        parts = []  # what it names, the password left out as repr leaves it
+        if self.db_url is not None:
+            parts.append(f"its database URL ({describe_url(self.db_url)})")
+        if self.artifacts is not None:
+            parts.append(f"its artifact store ({getattr(self.artifacts, 'url', self.artifacts)})")
+        if self.root is not None and (self.db_url is None or self.artifacts is None):
+            parts.append(f"its directory ({self.root})")  # not used with both named
+        raise TypeError(
+            "a RegistryLocation is not pickled (its signing key and database password stay in "
+            f"this process): pass {' and '.join(parts)} and make it where it is used"
+        )
+
+    def __copy__(self) -> RegistryLocation:
+        """A copy (the same fields), as ``copy.copy`` made before ``__reduce_ex__`` refused
+        pickling, which ``copy`` goes through otherwise."""
+        return replace(self)
 
     def open(self, signer: Signer | None = None) -> Registry:
         """The registry, made if new (a writer's opening), ``on_open`` told of it; ``signer``

@@ -83,3 +83,28 @@ def test_the_repr_names_the_database_without_its_password(tmp_path: Path) -> Non
     assert "s3cr3t-pw" not in shown and "s3cr3t-pw" not in str(where)
     assert shown.startswith("RegistryLocation(") and "mm:***@db.example" in shown, shown
     assert "s3://bucket/models" in shown
+
+
+def test_a_location_is_not_pickled_as_a_registry_is_not(tmp_path: Path) -> None:
+    """``Registry`` refuses pickling (its key and the database password would go wherever
+    pickles go: Ray spills them to disk); a location pickled with both, the password whole.
+    Refused now in one line naming what to pass instead, without the password or the key;
+    nothing sends one to another process. ``copy.copy`` still works."""
+    import copy
+    import pickle
+
+    url = "postgresql+psycopg://mm:s3cr3t-pw@db.example:5432/mm"
+    where = RegistryLocation(db_url=url, artifacts="s3://bucket/models", signer=SIGNER)
+    for dump in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(TypeError) as refused:
+            dump(where)
+        said = str(refused.value)
+        assert said == (
+            "a RegistryLocation is not pickled (its signing key and database password stay in "
+            "this process): pass its database URL (postgresql+psycopg://mm:***@db.example:5432/"
+            "mm) and its artifact store (s3://bucket/models) and make it where it is used"
+        )
+    with pytest.raises(TypeError, match=r"pass its directory \(.*reg\) and make it"):
+        pickle.dumps(RegistryLocation(root=tmp_path / "reg"))
+    copied = copy.copy(where)
+    assert copied == where and copied.signer is SIGNER
