@@ -41,6 +41,7 @@ from manymodels.stray_values import (
     numbers_as_floats,
     numeric_share,
     refuse_boolean_target,
+    refuse_text_target,
 )
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
     DataSource,
@@ -150,6 +151,7 @@ def resolve_columns(
             )
         check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
         refuse_boolean_target(df[spec.target], spec.target, source=source)
+        refuse_text_target(df[spec.target], spec.target, source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "
             f"(found dtype {df[spec.target].dtype})"

@@ -230,6 +230,23 @@ def refuse_boolean_target(s: pd.Series, column: str, *, source: str) -> None:
         )
 
 
+def refuse_text_target(s: pd.Series, column: str, *, source: str) -> None:
+    """A ``DataError`` naming the first cell of a regression target that is no number, its row
+    and how many there are, for a column more text than numbers (``check_not_stray_text``
+    names the few stray words among numbers): it said only "must be numeric for a regression
+    (found dtype str)", so ``train --append`` of one row whose target was ``'ten'`` left the
+    word and its row to be found."""
+    parsed = _to_numeric(s, column, role="target", source=source)
+    bad = np.flatnonzero((s.notna() & parsed.isna()).to_numpy())
+    if len(bad):
+        at = int(bad[0])
+        raise DataError(
+            f"{source}: target '{column}' must be numeric for a regression, and {len(bad)} "
+            f"value(s) are not numbers, the first {shown(s.iloc[at])} in row "
+            f"{row_number(at)} (counting data rows from 1)"
+        )
+
+
 def is_numeric(s: pd.Series) -> bool:
     return bool(ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s))
 

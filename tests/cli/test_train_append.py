@@ -29,7 +29,11 @@ BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
         "(table has: pid, t, x0, x1)",
         "'y'",
     ),
-    "target of words": ("pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n", "error: rows.csv", "target 'y'"),
+    "target of words": (  # named its word and row appended to nothing ("must be numeric
+        "pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n",  # for a regression (found dtype str)")
+        "error: rows.csv",
+        "'soon' in row 1",
+    ),
     "no key nor target": (  # the key alone was named ("missing key column(s) 'pid'"), as
         "t,x0,x1\n30,0.1,0.2\n",  # `train` names them all, with the table's columns
         "error: rows.csv: missing column(s) 'pid', 'y' required by spec 'apart' "
@@ -127,3 +131,34 @@ def test_appended_times_of_another_kind_name_the_file(here: Path) -> None:
     lines = done.output.strip().splitlines()
     assert len(lines) == 1, done.output
     assert lines[0].startswith("error: rows.csv: time column 't' holds dates"), done.output
+
+
+def test_a_target_of_words_names_its_first_word_and_row_as_training_does(here: Path) -> None:
+    """An appended target of words with no kept numbers to compare (a new registry, or new
+    partitions only) said "target 'y' must be numeric for a regression (found dtype str)",
+    neither word nor row, where words among kept numbers are named: named now, in the new
+    rows' own file and row, by the same line as `train` of the same rows."""
+    linear_frame(2, 30).to_csv(here / "first.csv", index=False)
+    runner = CliRunner()
+    flags = WHERE["dir"][0]
+    first = runner.invoke(app, ["train", "spec.toml", "first.csv", *flags, "--backend", "local"])
+    assert first.exit_code == 0, first.output
+    # pid 7 is new: no kept rows to compare with
+    (here / "rows.csv").write_text(
+        "pid,t,x0,x1,y\n7,30,0.1,0.2,1.5\n7,31,0.1,0.2,ten\n7,32,0.1,0.2,eleven\n"
+    )
+    said = (
+        "target 'y' must be numeric for a regression, and 2 value(s) are not numbers, the "
+        "first 'ten' in row 2 (counting data rows from 1)"
+    )
+    runs = {
+        "append": [*flags, "--append"],
+        "append to nothing": ["--registry", "new", "--append"],
+        "train": ["--registry", "new"],
+    }
+    for run, how in runs.items():
+        done = runner.invoke(app, ["train", "spec.toml", "rows.csv", *how])
+        assert done.exit_code == 2, (run, done.output)
+        suffix = " (appended)" if "--append" in how else ""
+        assert done.output.strip() == f"error: rows.csv{suffix}: {said}", (run, done.output)
+    assert not (here / "new").exists()
