@@ -260,10 +260,10 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     given = s.dropna()
     kinds = set(given.map(type).unique())
     if any(issubclass(k, bool | np.bool_) for k in kinds):
-        first = next(v for v in given if isinstance(v, bool | np.bool_))
+        at = _first_at(s, lambda v: isinstance(v, bool | np.bool_))
         raise DataError(
-            f"{source}: time column '{column}' holds {bool(first)!r}, a boolean: give dates "
-            "or period numbers"
+            f"{source}: time column '{column}' holds {bool(s.iloc[at])!r}, a boolean, "
+            f"{in_row(at)}: give dates or period numbers"
         )
     numeric = {k for k in kinds if issubclass(k, int | float | np.number)}
     huge = given[[is_too_large(v) for v in given]] if int in kinds else given[:0]
@@ -276,12 +276,22 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     if kinds and numeric == kinds:
         return pd.to_numeric(s)
     if numeric:
-        first = next(v for v in given if type(v) in numeric)
+        number = _first_at(s, lambda v: type(v) in numeric)
+        text = _first_at(s, lambda v: type(v) not in numeric)
         raise DataError(
-            f"{source}: time column '{column}' holds the number {first!r} beside text: give "
-            "every time as a date, or every one as a period number"
+            f"{source}: time column '{column}' holds the number {s.iloc[number]!r} beside "
+            f"text: {s.iloc[number]!r} in row {row_number(number)}, {shown(s.iloc[text])} "
+            f"{in_row(text)}; give every time as a date, or every one as a period number"
         )
     return s
+
+
+def _first_at(s: pd.Series, test: Callable[[Any], bool]) -> int:
+    """The position of ``s``'s first present value that passes ``test``: a walk, on the
+    error path only (the refusals named no row, so a bad cell in a long column was searched
+    by hand). Empty cells are passed over, as the types judged were the present values'."""
+    present = s.notna().to_numpy()
+    return next(i for i, v in enumerate(s.tolist()) if present[i] and test(v))
 
 
 def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:

@@ -40,6 +40,29 @@ def test_booleans_and_numbers_beside_text_are_refused(values: list[Any], says: s
         parsed(values)
 
 
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ([29, None, True], "holds True, a boolean, in row 3 (counting data rows from 1): give"),
+        (
+            [None, "2025-01-06", 29],
+            "holds the number 29 beside text: 29 in row 3, '2025-01-06' in row 2 (counting "
+            "data rows from 1); give every time",
+        ),
+        (
+            [float("nan"), 2, {"a": 1}],
+            "holds the number 2 beside text: 2 in row 2, {'a': 1} in row 3 (counting",
+        ),
+    ],
+)
+def test_a_boolean_or_numbers_beside_text_name_their_rows(values: list[Any], says: str) -> None:
+    """Refused with no row ("holds True, a boolean: give dates or period numbers", "holds the
+    number 29 beside text"), where every other time error names its first cell's: the cells,
+    named in the words of the other time errors, empty cells counted as rows."""
+    with pytest.raises(DataError, match=re.escape(f"rows: time column 't' {says}")):
+        parsed(values)
+
+
 def test_new_times_are_held_to_the_kept_rows_kind() -> None:
     dates = pd.Series(pd.to_datetime(["2025-01-06"]))
     zoned = dates.dt.tz_localize("UTC")
