@@ -112,9 +112,9 @@ def locate(
 def require_creatable(where: Path) -> None:
     """``RegistryError`` now where ``where`` could not be made, nothing made. A writer given
     a database apart (``--registry-db``) and a new ``--registry b`` for its ``artifacts/``
-    made ``b/`` at once, and a run refused after (its store forgotten, an unknown
-    ``--resume`` id) left it behind, empty: the store makes its directories at its first
-    write, and this keeps the early refusal of a path that cannot be one."""
+    made ``b/`` at once, and a run refused once it was opened (its store forgotten:
+    ``check_training_store``) left it behind, empty: the store makes its directories at its
+    first write, and this keeps the early refusal of a path that cannot be one."""
     from manymodels.registry.engine import read_only_reason
 
     parent = next(p for p in where.parents if p.exists())  # the root at least
