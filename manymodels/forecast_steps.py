@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from manymodels import changes, timefeatures
 from manymodels.exceptions import DataError, pandas_first_line
@@ -24,8 +23,6 @@ from manymodels.features import feature_kinds
 from manymodels.forecast_formats import on_midnights
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
-from manymodels.training.global_fit import GlobalModel, KeyBound
-from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
 
@@ -88,6 +85,13 @@ def recorded_estimator(model: Any) -> str:
     global model bound to the partition's key is its inner estimator's, and a pipeline (the
     one-hot encoding of keys or categories before it) its last step's, as training records
     them — ``estimator_path`` of the binding said a global DummyRegressor read x0 and x1."""
+    # a loaded model has imported scikit-learn: a dict look-up here, where importing them with
+    # this module cost the router's start ~2 s (the forecast route imports it)
+    from sklearn.pipeline import Pipeline
+
+    from manymodels.training.global_fit import GlobalModel, KeyBound
+    from manymodels.training.select import estimator_path
+
     if isinstance(model, KeyBound):
         model = model.model
     if isinstance(model, GlobalModel):

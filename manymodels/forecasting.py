@@ -42,7 +42,7 @@ import math
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -68,8 +68,10 @@ from manymodels.registry.entities import ModelVersion
 from manymodels.registry.model_access import alias_name, one_version_choice, version_number
 from manymodels.signing import Signer
 from manymodels.tables import DataSource, require_table
-from manymodels.training.global_fit import GlobalModel, bind_key
 from manymodels.written_columns import FORECAST_COLUMNS
+
+if TYPE_CHECKING:
+    from manymodels.training.global_fit import GlobalModel
 
 MAX_HORIZON = 1000
 MAX_VERSION = 2**31 - 1  # as the CLI's and the router's bound on a version number
@@ -292,6 +294,10 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     """A partition's model. A global model (``training.global_fit``) is read and unpickled once
     per forecast, each partition's version still checked against its signature, and bound to
     the partition's key: 10,000 partitions on one global model are one load, not 10,000."""
+    # at a model's load, not with this module: the router's forecast route imports it, and
+    # scikit-learn with it cost every router's start ~2 s
+    from manymodels.training.global_fit import GlobalModel, bind_key
+
     sha = record.artifact_sha256
     if record.schema.bound is None:
         return reg.load_artifact(record, shared)  # an ensemble's global members: once each

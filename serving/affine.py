@@ -14,30 +14,33 @@ through ``predict`` as it would without the shortcut.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Final
 
 import numpy as np
-from sklearn.linear_model import (
-    ElasticNet,
-    ElasticNetCV,
-    HuberRegressor,
-    Lasso,
-    LassoCV,
-    LinearRegression,
-    Ridge,
-    RidgeCV,
-)
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
-from manymodels.candidates import LastValueRegressor
 
-# Exact classes (not subclasses: a subclass may override predict) whose predict is
-# ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
-# against scikit-learn's own predict, so an upgrade that changes one fails there.
-LINEAR_REGRESSORS: frozenset[type] = frozenset(
-    {LinearRegression, Ridge, RidgeCV, Lasso, LassoCV, ElasticNet, ElasticNetCV, HuberRegressor}
-)
+@cache
+def linear_regressors() -> frozenset[type]:
+    """Exact classes (not subclasses: a subclass may override predict) whose predict is
+    ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
+    against scikit-learn's own predict, so an upgrade that changes one fails there. Imported at
+    the first model load (which has imported scikit-learn to unpickle it), not at the router's
+    start: scikit-learn and SciPy were ~2 s of every ``manymodels serve``'s start."""
+    from sklearn.linear_model import (
+        ElasticNet,
+        ElasticNetCV,
+        HuberRegressor,
+        Lasso,
+        LassoCV,
+        LinearRegression,
+        Ridge,
+        RidgeCV,
+    )
+
+    return frozenset(
+        {LinearRegression, Ridge, RidgeCV, Lasso, LassoCV, ElasticNet, ElasticNetCV, HuberRegressor}
+    )
 
 
 # An affine map, ``predict(X) = ((X - mean) / scale) @ coef + intercept`` (``mean`` and
@@ -85,6 +88,11 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
     zero weights and its last value, so a batch stacks its rows with the linear models' and
     the coefficient cache keeps it. ``x · 0 + c`` is ``c`` to the bit for every finite row
     (the rows an affine map accepts), save a last value of -0.0, left to ``predict``."""
+    from sklearn.pipeline import Pipeline  # once per model load: a dict look-up after the first
+    from sklearn.preprocessing import StandardScaler
+
+    from manymodels.candidates import LastValueRegressor
+
     if type(model) is LastValueRegressor:
         last = getattr(model, "last_", None)
         if n_features is None or type(last) is not float or (last == 0.0 and np.signbit(last)):
@@ -96,7 +104,7 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
         scaler, model = model.steps[0][1], model.steps[1][1]
         if type(scaler) is not StandardScaler:
             return None
-    if type(model) not in LINEAR_REGRESSORS:
+    if type(model) not in linear_regressors():
         return None
     coef = getattr(model, "coef_", None)
     if not isinstance(coef, np.ndarray) or not _floats(coef) or coef.ndim not in (1, 2):

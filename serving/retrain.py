@@ -14,14 +14,13 @@ import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from manymodels.exceptions import BadSignature, DataError, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
-from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.job_outcomes import JOB_NOTE
 from manymodels.registry.job_record import warnings_in
@@ -30,6 +29,9 @@ from serving.jobs import JobFailed, RetrainResult, UploadedData
 from serving.retrain_rows import RetrainTarget, refuse_lost_columns, to_parquet, training_frame
 from serving.service import ModelService
 from serving.settings import RetrainBackend
+
+if TYPE_CHECKING:
+    from manymodels.pipeline import RunSummary
 
 # --------------------------------------------------------------------------------------------
 # the retrain
@@ -136,6 +138,10 @@ class Retrainer:
         tag = {JOB_NOTE: job_id} if job_id is not None else {}
         notes = {"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows, **tag}
         notes |= {"warnings": list(plan.warnings)} if plan.warnings else {}
+        # training's modules (scikit-learn, SciPy: ~2 s of a router's start) are imported by
+        # the first retrain, not by every router that may never run one
+        from manymodels.pipeline import train
+
         try:
             summary = train(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],

@@ -30,7 +30,6 @@ from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
-from manymodels.training.classify import gets_constant
 from manymodels.training.rows import HUGE, drop_masks, kept_rows
 from serving.keys import named_pairs, names_partition
 
@@ -132,6 +131,8 @@ def _refuse_too_few_left(table: PartitionedTable, spec: Spec) -> None:
     run would skip the partition, a job that can only fail. Not for an append, whose kept
     rows give the posted ones their lags, nor where so few rows train a constant of the
     partition's own (a classifier's ``too_few_rows``: ``gets_constant``)."""
+    from manymodels.training.classify import gets_constant  # sklearn: not at a router's start
+
     n = len(table.y)
     rows, counts = kept_rows(slice(0, n), drop_masks(table, spec))
     left = rows.stop - rows.start if isinstance(rows, slice) else len(rows)

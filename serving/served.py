@@ -27,13 +27,13 @@ from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
 from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
-from manymodels.training.global_fit import GlobalModel, bind_key
 from serving.affine import COEF, PACKED, Affine, accepts, affine_of, apply
-from serving.affine import LINEAR_REGRESSORS as LINEAR_REGRESSORS  # where tests look
+from serving.affine import linear_regressors as linear_regressors  # where tests look
 from serving.answer_text import joined_head
 from serving.errors import ModelNotServed
 
 if TYPE_CHECKING:
+    from manymodels.training.global_fit import GlobalModel
     from serving.v2_inputs import RowInputs
 
 # ``ServedModel.plain``: its ``layout`` (interned by ``plain_of``: batches compare layouts by
@@ -246,6 +246,8 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
             names = member_names(model)
             model = linked(model, shared)
             fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
+        from manymodels.training.global_fit import bind_key  # scikit-learn: at a load only
+
         model = bind_key(model, schema.bound)
     except ArtifactUnreadable as e:  # verified bytes that do not load (a crafted skops file,
         # a pickle of a library version this one cannot read): a 409 as for a tampered one

@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from manymodels.training.booster_input import booster_predict
-from manymodels.training.global_fit import KeyBound, KeyBoundClassifier
 from serving.served import ServedModel
 
 
 def on_one_global_model(models: Sequence[ServedModel]) -> list[list[int]]:
     """The positions of ``models`` bound to one global model, for each with two or more."""
+    # imported here, not at the router's start (scikit-learn, SciPy: ~2 s); once loaded by the
+    # first model's ``bind_key``, a dict look-up per batch
+    from manymodels.training.global_fit import KeyBound
+
     groups: dict[int, list[int]] = {}
     for i, served in enumerate(models):
         if isinstance(served.model, KeyBound):
@@ -46,6 +49,8 @@ def predicted_together(
     path cannot vouch for is left out (each of its models then predicts its own rows), and so
     are classifiers unless ``classifiers``."""
     for group in on_one_global_model(models):
+        from manymodels.training.global_fit import KeyBoundClassifier
+
         bound = models[group[0]].model
         if not classifiers and isinstance(bound, KeyBoundClassifier):
             continue

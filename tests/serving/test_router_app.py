@@ -4,6 +4,9 @@ one metrics registry per app."""
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +97,33 @@ def test_starting_up_503s_say_when_to_try_again(settings: Settings) -> None:
         assert r.status_code == 503, (name, r.text)
         assert r.headers.get("retry-after") == "5", (name, r.headers)
         assert "starting" in r.text, (name, r.text)
+
+
+def test_a_started_router_answers_without_training_libraries(shared_registry: Path) -> None:
+    """``manymodels serve`` took ~3 s of CPU to start, two thirds of it importing
+    scikit-learn and SciPy through training's modules (the retrain job, the forecast route,
+    the global model's binding) that no request before a model's load uses. A started router
+    answers its probes without them; its first model's load (which unpickles scikit-learn
+    objects) brings them, so the probe does see them."""
+    rows = feature_rows(1)
+    script = (
+        "import json, sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from fastapi.testclient import TestClient\n"
+        "from serving.app import create_app\n"
+        "from serving.settings import Settings\n"
+        "heavy = {'sklearn', 'scipy'}\n"
+        f"client = TestClient(create_app(Settings(registry={str(shared_registry)!r})))\n"
+        "with client:\n"
+        "    probes = [client.get(p).status_code for p in ('/healthz', '/readyz')]\n"
+        "    started = sorted(heavy & set(sys.modules))\n"
+        f"    r = client.post('/v1/partitions/{KEY}/predict', json={{'rows': {rows!r}}})\n"
+        "    loaded = sorted(heavy & set(sys.modules))\n"
+        "print(json.dumps([probes, started, r.status_code, loaded]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    probes, started, status, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probes == [200, 200] and started == []
+    assert status == 200 and loaded == ["scipy", "sklearn"]

@@ -21,11 +21,11 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import Registry
 from serving.served import (
     COEF,
-    LINEAR_REGRESSORS,
     PACKED,
     ServedModel,
     affine_of,
     coefficients_only,
+    linear_regressors,
     load_served,
     served_model,
 )
@@ -41,7 +41,7 @@ def _fitted(estimator: Any, y: np.ndarray = Y_TRAIN) -> Any:
     return estimator.fit(X_TRAIN, y)
 
 
-LINEAR = sorted(LINEAR_REGRESSORS, key=lambda c: c.__name__)
+LINEAR = sorted(linear_regressors(), key=lambda c: c.__name__)
 
 
 @pytest.mark.parametrize("cls", LINEAR, ids=lambda c: c.__name__)
