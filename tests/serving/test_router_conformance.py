@@ -14,6 +14,16 @@ from serving.schemas import MAX_VERSION
 
 PREDICT = f"/v1/partitions/{KEY}/predict"
 
+
+@pytest.fixture
+def client(reader: Any) -> Any:
+    """The module's one router (``reader``), for every test here: each request is refused
+    (422, 404, 405, 401) or only scores, so none changes what the next sees — a rollback of
+    the one-version ``KEY`` is refused, no promotion finds its version, no retrain's rows are
+    read. A router and a registry copy per test were ~1 s each, 38 times."""
+    return reader
+
+
 # (method, url, where the integer goes, its name, whether the route needs the admin token)
 INTEGER_INPUTS = [
     ("POST", PREDICT, "query", "version", False),
