@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from routerkit import KEY, TWO_VERSIONS, admin, feature_rows
+from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, feature_rows
 
 from serving.app import create_app
 from serving.query import QueryCheckedRoute
@@ -25,9 +26,12 @@ ROW = {"store": 2, "brand": "tropicana", **feature_rows(1)[0]}
 OPEN = ("/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/ui")
 
 
-@pytest.fixture
-def http(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=30) as client:
+@pytest.fixture(scope="module")
+def http(reading_server: str) -> Iterator[httpx.Client]:
+    """One uvicorn router for the module: every request here is refused before it reads a
+    body or a token, or only scores or reads metadata, so none changes what the next sees
+    (a router and a registry copy per test were ~1-2 s each)."""
+    with httpx.Client(base_url=reading_server, timeout=30) as client:
         yield client
 
 
@@ -138,12 +142,14 @@ def _url(route: APIRoute) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: filled[m.group(1)], route.path)
 
 
-def test_every_api_route_refuses_and_no_other_does(http: httpx.Client, settings: Settings) -> None:
+def test_every_api_route_refuses_and_no_other_does(
+    http: httpx.Client, shared_registry: Path
+) -> None:
     """The rule holds for every route there is, new ones included: each /v1 and /v2 route
     (but the probes) is a ``QueryCheckedRoute`` and refuses ``?bogus=`` before reading its
     body or token; every other route answers whatever the query."""
     checked = 0
-    for route in _routes(settings):
+    for route in _routes(Settings(registry=shared_registry, admin_token=TOKEN)):
         probes = (*OPEN, "/v2/health/live", "/v2/health/ready")
         probes += ("/v2/models/{key:path}/ready", "/v2/models/{key:path}/versions/{version}/ready")
         api = route.path.startswith(("/v1/", "/v2")) and route.path not in probes
