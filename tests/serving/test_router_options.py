@@ -13,6 +13,14 @@ BATCH = "/v1/predict"
 SCORE_OPTIONS = {"probabilities", "fallback", "threshold", "levels"}
 
 
+@pytest.fixture
+def client(reader: Any) -> Any:
+    """The module's one router (``reader``), for every test here: each only scores, reads
+    metadata or is refused, so none changes what the next sees (a router and a registry copy
+    per test were ~1 s each, 20 times)."""
+    return reader
+
+
 def _parameters(client: Any, path: str) -> dict[str, dict[str, Any]]:
     op = client.get("/openapi.json").json()["paths"][path]["post"]
     return {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
