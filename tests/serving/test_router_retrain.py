@@ -685,8 +685,10 @@ rows = [{"week": "2030-01-0%d" % d, "price": 2.0, "deal": 0, "feat": 0, "units":
 if sys.argv[4] == "never-closed":  # the app's shutdown leaves the jobs: the exit's own bound
     jobs.close = lambda: None
 with running_server(settings, app=app) as base:
+    # the request imports the spec's estimators (scikit-learn), which a busy host may take
+    # past httpx's 5 s default to do
     job = httpx.post(base + "/v1/partitions/store=2,brand=tropicana/retrain",
-                     json={"rows": rows}, headers=auth).json()
+                     json={"rows": rows}, headers=auth, timeout=60).json()
     while httpx.get(base + "/v1/jobs/" + job["job_id"], headers=auth).json()["status"] != "running":
         time.sleep(0.05)
 print("left_running", jobs.left_running, flush=True)
