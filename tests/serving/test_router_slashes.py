@@ -19,6 +19,14 @@ PARAMS = {"key": KEY, "version": "1", "job_id": "no-such-job", "name": next(iter
 VOLATILE = {"/metrics"}  # its body counts the requests just made
 
 
+@pytest.fixture
+def client(reader: Any) -> Any:
+    """The module's one router (``reader``), for every test here: each only reads or scores,
+    its POSTs refused before anything is done (a body that is not JSON), and there is no
+    DELETE route, so none changes what the next sees (a router and a registry copy a test)."""
+    return reader
+
+
 def routes(app: Any) -> list[tuple[str, str]]:
     """``(method, path template)`` of every route the app answers, with those of included
     routers (FastAPI ≥ 0.16x keeps them behind one entry per ``include_router``)."""
