@@ -45,8 +45,15 @@ def storage_options(url: str) -> dict[str, Any]:
     for protocol in _PROTOCOLS:
         user.update(conf.get(protocol, {}))
     given = user.get("config_kwargs") or {}
-    if not isinstance(given, dict):  # an INI file's string: s3fs reports it as without us
-        return {}
+    if not isinstance(given, dict):
+        # fsspec keeps a FSSPEC_S3_CONFIG_KWARGS that is not JSON (a missing brace, single
+        # quotes) as text, and s3fs then failed at the first request with "'str' object has
+        # no attribute 'copy'": no word of which setting, nor what it should be
+        raise ValueError(
+            f"fsspec's s3 config_kwargs (FSSPEC_S3_CONFIG_KWARGS, or a file in "
+            f"~/.config/fsspec/) is {given!r}, not a JSON object of botocore Config options "
+            "(such as '{\"read_timeout\": 60}')"
+        )
     defaults: dict[str, Any] = {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "read_timeout": READ_TIMEOUT_SECONDS,

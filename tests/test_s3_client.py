@@ -66,3 +66,33 @@ def test_s3fs_own_retry_loop_is_off() -> None:
     assert fs.retries == 1  # botocore's attempts only, not 5 of them
     memory = fsspec.filesystem("memory")
     assert configured(memory) is memory
+
+
+def test_a_config_that_is_not_json_is_named_in_one_line(tmp_path: Path) -> None:
+    """``FSSPEC_S3_CONFIG_KWARGS`` with a brace missing, as docs/deployment.md §4's example
+    typed by hand may be: fsspec keeps it as text, and ``train`` failed with "cannot list the
+    artifacts in s3://…: 'str' object has no attribute 'copy'", nothing saying which setting.
+    Now one line names it and what it should be, before anything is written."""
+    import os
+    import subprocess
+    import sys
+
+    from factories import sales_files, sales_toml
+
+    spec, data, root = sales_files(tmp_path, sales_toml("s3-config"))
+    env = {**os.environ, "FSSPEC_S3_CONFIG_KWARGS": '{"connect_timeout": 10,',
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "manymodels", "train", spec, data, "--registry", root,
+         "--artifacts", "s3://models/prod", "--backend", "local"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (
+        "error: cannot open the artifact store s3://models/prod: fsspec's s3 config_kwargs "
+        "(FSSPEC_S3_CONFIG_KWARGS, or a file in ~/.config/fsspec/) is '{\"connect_timeout\": 10,', "
+        "not a JSON object of botocore Config options (such as '{\"read_timeout\": 60}')"
+    ), line
+    assert not root.exists()  # no registry made over a store it cannot open
