@@ -113,6 +113,8 @@ def open_dataset(source: str | Path, schema: Any = None) -> Any:
                 raise
             return ds.dataset(path, schema=schema, format="parquet", partitioning=hive,
                               filesystem=fs)  # fmt: skip
+    except FileNotFoundError:  # a URL's typo: s3fs's message is the path alone, said again
+        raise DataError(f"{text}: data not found (no file or directory there)") from None
     except (OSError, ValueError, ImportError, pa.ArrowException) as e:
         raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
     except Exception as e:  # a remote client's own (botocore: no credentials): no traceback

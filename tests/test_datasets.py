@@ -33,3 +33,20 @@ def test_a_dataset_url_without_credentials_is_one_data_error(
     with pytest.raises(DataError, match=said):
         manymodels.train(spec_dict(), url, tmp_path / "reg", backend="local")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://h32-lake/sales-typo/", "memory://h32-lake/part-9.parquet"]
+)
+def test_a_dataset_url_that_names_nothing_says_not_found(tmp_path: Path, url: str) -> None:
+    """docs/deployment.md §6's ``train spec.toml s3://lake/sales/`` with the prefix mistyped:
+    the store's ``FileNotFoundError`` says the path alone, so the line was
+    "s3://lake/sales-typo/: cannot read a Parquet dataset (lake/sales-typo)", the path twice
+    and no word of what is wrong (tried on a real SeaweedFS server; fsspec's memory store raises
+    the same). Now it says the data is not found, as a local path's "data file not found"."""
+    import fsspec
+
+    fsspec.filesystem("memory").pipe("h32-lake/sales/part-0.parquet", b"PAR1")  # the real one
+    with pytest.raises(DataError, match=f"^{re.escape(url)}: data not found "):
+        manymodels.train(spec_dict(), url, tmp_path / "reg", backend="local")
+    assert list(tmp_path.iterdir()) == []
