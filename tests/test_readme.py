@@ -181,6 +181,7 @@ class Shell:
     def __init__(self, cwd: Path) -> None:
         assert (BIN / "manymodels").exists(), f"the manymodels command is not installed in {BIN}"
         self.cwd = cwd
+        self.doc = "README.md"  # where the commands are read, for a failure's message
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MANYMODELS_")}
         self.env.pop("RAY_ADDRESS", None)
         self.env.update(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", COLUMNS="200",
@@ -191,7 +192,7 @@ class Shell:
 
     def run(self, command: Command) -> None:
         text = command.text.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
-        where = f"README.md:{command.line}: {command.text}"
+        where = f"{self.doc}:{command.line}: {command.text}"
         if re.match(r"manymodels serve\b", text):
             self._serve(text.replace("manymodels serve", f"manymodels serve --port {self.port}", 1))
             return
