@@ -75,7 +75,13 @@ def new_root(base: str | None) -> str:
     base = str(data_path(base))  # file://localhost/tmp is /tmp, as a data path is read
     root = f"{base.rstrip('/')}/{PREFIX}{uuid.uuid4().hex[:16]}"
     fs, path = _fs(root)
-    fs.makedirs(path, exist_ok=True)  # a no-op on object stores, a directory on disk
+    try:
+        fs.makedirs(path, exist_ok=True)  # a no-op on object stores, a directory on disk
+    except OSError as e:  # a file named as the directory: a traceback, not a line
+        said = e.strerror or str(e) or type(e).__name__
+        raise DataError(
+            f"{base}: cannot make the shuffled rows' directory there ({said})"
+        ) from None
     return root
 
 

@@ -74,3 +74,32 @@ def test_a_shuffle_dir_given_as_a_file_url_is_that_local_directory(
         assert summary.run.n_trained == 4, url
     assert list(shuffles.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reg0", "reg1", "sales", "shuffles"]
+
+
+def test_a_shuffle_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    """``--shuffle-dir`` naming a file (or a path through one: a typo, a mount not there)
+    printed a 60-line ``NotADirectoryError`` traceback from ``os.makedirs``; now one ``error:``
+    line names the path, before any registry is made."""
+    import subprocess
+
+    from factories import sales_toml
+
+    from manymodels.samples import store_sales
+
+    spec, data = tmp_path / "spec.toml", tmp_path / "sales"
+    spec.write_text(sales_toml("shuffle-file"))
+    data.mkdir()
+    store_sales(n_stores=2).to_parquet(data / "part-0.parquet")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a directory")
+    for given in (a_file, a_file / "tmp"):
+        done = subprocess.run(
+            [sys.executable, "-m", "manymodels", "train", spec, data, "--registry",
+             tmp_path / "reg", "--backend", "local", "--shuffle-dir", given],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip() == (
+            f"error: {given}: cannot make the shuffled rows' directory there (Not a directory)"
+        ), done.stderr
+    assert not (tmp_path / "reg").exists()
