@@ -48,7 +48,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from manymodels.exceptions import (
@@ -176,6 +176,23 @@ def _wal_bytes(path: str) -> int:
         return 0
 
 
+def _refuse_unknown_scheme(url: str) -> None:
+    """``RegistryError`` for a URL whose scheme names no database SQLAlchemy knows: a typo
+    (``postgresq://``) read "NoSuchModuleError: Can't load plugin: sqlalchemy.dialects:
+    postgresq", SQLAlchemy's words for its plugin system, not what to write instead."""
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        shown = parsed.render_as_string(hide_password=True)
+        raise RegistryError(
+            f"registry database {shown}: {parsed.drivername!r} is no database scheme "
+            "manymodels knows (give postgresql+psycopg://… or sqlite:///…)"
+        ) from None
+    except Exception:  # an unreadable URL: create_engine says so, as it always has
+        return
+
+
 def make_engine(url: str) -> Engine:
     """An engine; for SQLite, WAL (readers never block the writer), a busy timeout, and
     serialised writes.
@@ -194,6 +211,7 @@ def make_engine(url: str) -> Engine:
     On PostgreSQL a write transaction takes an advisory lock instead (``POSTGRESQL_WRITE_BEGIN``).
     """
     url = with_psycopg(url)
+    _refuse_unknown_scheme(url)
     is_sqlite = url.startswith("sqlite")
     path = sqlite_file(url) if is_sqlite else None
     why = read_only_reason(os.path.dirname(path), path) if path is not None else None

@@ -111,3 +111,28 @@ def test_a_tilde_in_a_sqlite_url_makes_no_directory_named_tilde(
     assert done.stderr.startswith("error: cannot create the directory of registry database ~/")
     assert f"sqlite:///{tmp_path / 'home' / 'mm' / 'r.db'}" in done.stderr
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "scheme"),
+    [
+        ("postgresq://mm:secret@db/mm", "postgresq://mm:***@db/mm", "postgresq"),
+        ("sqlite3:///r.db", "sqlite3:///r.db", "sqlite3"),
+    ],
+)
+def test_a_scheme_that_names_no_database_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str, scheme: str
+) -> None:
+    """docs/deployment.md §3's URL with its scheme mistyped read "NoSuchModuleError: Can't
+    load plugin: sqlalchemy.dialects:postgresq", SQLAlchemy's plugin system and no word of
+    what to write; now the scheme and the two that are (the password hidden, nothing made)."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(2, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("scheme"))
+    done = CliRunner().invoke(app, ["train", "spec.toml", "rows.csv", "--registry-db", url])
+    assert done.exit_code == 1, done.output
+    assert done.stderr.splitlines() == [
+        f"error: registry database {shown}: {scheme!r} is no database scheme manymodels knows "
+        "(give postgresql+psycopg://… or sqlite:///…)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
