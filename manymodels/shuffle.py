@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -73,6 +74,11 @@ def new_root(base: str | None) -> str:
     if base is None:
         return tempfile.mkdtemp(prefix=PREFIX)
     base = str(data_path(base))  # file://localhost/tmp is /tmp, as a data path is read
+    if re.match(r"[A-Za-z][\w+.-]+:/(?!/)", base):  # s3:/b/tmp, a '/' missing (not C:/x)
+        raise DataError(
+            f"{base}: a shuffle directory URL's scheme is followed by '://' (s3://bucket/tmp/); "
+            f"a local directory with ':' in its name is written './{base}'"
+        )  # it made the local directories ./s3:/b/tmp, then pyarrow failed on an S3 URI
     root = f"{base.rstrip('/')}/{PREFIX}{uuid.uuid4().hex[:16]}"
     fs, path = _fs(root)
     try:

@@ -103,3 +103,18 @@ def test_a_shuffle_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
             f"error: {given}: cannot make the shuffled rows' directory there (Not a directory)"
         ), done.stderr
     assert not (tmp_path / "reg").exists()
+
+
+def test_a_shuffle_url_missing_a_slash_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--shuffle-dir s3:/bucket/tmp`` (docs/deployment.md §6's ``s3://models/tmp/`` with a
+    ``/`` missing) made the local directories ``./s3:/bucket/tmp`` and then failed in pyarrow
+    ("Missing bucket name in S3 URI"), leaving them; now refused first, as ``--artifacts``
+    is, and nothing is made."""
+    monkeypatch.chdir(tmp_path)
+    data = _dataset(tmp_path / "sales")
+    here = sorted(tmp_path.iterdir())
+    with pytest.raises(DataError, match=r"^s3:/b/tmp: a shuffle directory URL's scheme is "):
+        train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir="s3:/b/tmp")
+    assert sorted(tmp_path.iterdir()) == here  # no ./s3: directory, no registry
