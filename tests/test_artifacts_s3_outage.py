@@ -75,6 +75,31 @@ def server(weed: SeaweedServer) -> Iterator[SeaweedServer]:
     _forget_clients()  # a client whose connections the test left waiting on a frozen server
 
 
+@pytest.fixture
+def stopped(weed: SeaweedServer) -> SeaweedServer:
+    """The module's server stopped (SIGKILL): left stopped by the test before (the last
+    test here to stop it, so no start is spent between), else stopped now."""
+    if weed.running:
+        weed.stop()
+    _forget_clients()
+    return weed
+
+
+@pytest.fixture(scope="module", autouse=True)
+def doctors_registry(
+    weed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """A registry of 12 partitions in a store of its own, trained as the module starts, while
+    the server runs: ``doctor``'s test meets it with the server already stopped by the test
+    before, where a registry trained in the test needed the server started again (~4 s)."""
+    if not weed.running:
+        weed.start()
+    url, registry = _url(), tmp_path_factory.mktemp("doctor") / "reg"
+    with Registry(registry, artifacts=url) as reg:
+        train(SPEC, linear_frame(12, 20), reg, backend="local")
+    return url, registry
+
+
 def _forget_clients() -> None:
     import s3fs
 
@@ -199,30 +224,6 @@ def test_a_run_stops_at_the_first_chunk_its_store_fails_and_resume_finishes_it(
     assert result.exit_code == 0, result.output  # every version's bytes are in the store
 
 
-def test_doctor_reports_a_stopped_store_once_without_reading_every_artifact(
-    server: SeaweedServer, tmp_path: Path
-) -> None:
-    """``doctor`` read every artifact of a registry whose store was down, ~8 s each, to list
-    each as a problem of its own: one problem now, found at the first read, and the other
-    checks (the database's) still made."""
-    url, registry = _url(), tmp_path / "reg"
-    with Registry(registry, artifacts=url) as reg:
-        train(SPEC, linear_frame(12, 20), reg, backend="local")
-    server.stop()
-    started = time.monotonic()
-    result = CliRunner().invoke(app, ["doctor", "--registry", str(registry), "--json"],
-                                env={"MANYMODELS_ARTIFACTS": url})  # fmt: skip
-    seconds = time.monotonic() - started
-    assert result.exit_code == 1, result.output
-    report = json.loads(result.stdout)
-    assert [p["kind"] for p in report["problems"]] == ["artifact_store_unreachable"], report
-    message = report["problems"][0]["message"]
-    total = report["checked"]["artifacts"]  # 12 models and the rows of each chunk
-    assert url in message and f"{total} of {total} artifact(s) not checked" in message, message
-    assert report["checked"]["versions"] == 12 and report["checked"]["runs"] == 1, report
-    assert seconds < 15, seconds
-
-
 def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
     server: SeaweedServer, tmp_path: Path
 ) -> None:
@@ -306,3 +307,24 @@ def test_a_prediction_the_stopped_store_fails_is_a_503_with_retry_after_on_v1_an
     assert v2.status_code == 503, v2.text
     assert v2.headers.get("retry-after") == "5", v2.headers
     assert "cannot read artifact" in v2.json()["error"], v2.text
+
+
+def test_doctor_reports_a_stopped_store_once_without_reading_every_artifact(
+    doctors_registry: tuple[str, Path], stopped: SeaweedServer
+) -> None:
+    """``doctor`` read every artifact of a registry whose store was down, ~8 s each, to list
+    each as a problem of its own: one problem now, found at the first read, and the other
+    checks (the database's) still made."""
+    url, registry = doctors_registry
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["doctor", "--registry", str(registry), "--json"],
+                                env={"MANYMODELS_ARTIFACTS": url})  # fmt: skip
+    seconds = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [p["kind"] for p in report["problems"]] == ["artifact_store_unreachable"], report
+    message = report["problems"][0]["message"]
+    total = report["checked"]["artifacts"]  # 12 models and the rows of each chunk
+    assert url in message and f"{total} of {total} artifact(s) not checked" in message, message
+    assert report["checked"]["versions"] == 12 and report["checked"]["runs"] == 1, report
+    assert seconds < 15, seconds
