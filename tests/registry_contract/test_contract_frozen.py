@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
-from manymodels.registry import Registry, pg_silence, schema
+from manymodels.registry import Registry, pg_connect, pg_silence, schema
 from manymodels.registry.engine import WriteTransaction
 from serving import jobs as jobs_module
 from serving import monitor, readiness
@@ -39,6 +40,9 @@ from serving.settings import Settings
 
 ROW = {"t": 5, "x0": 1.0, "x1": 2.0}
 pytestmark = pytest.mark.usefixtures("short_bounds")  # conftest's: a second of silence
+# how long a lock of the two lock tests is held from the moment the waiter starts: past two
+# silences, as their ``> 2 * SILENCE`` asks (it was 3 s from the lock taken: ~0.7 s more)
+LOCK_HELD = 2.3 * SILENCE
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +53,20 @@ def trained(server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     with Registry(root, db_url=db_url) as reg:
         train(spec_dict(features=["x0", "x1"]), linear_frame(4), reg, backend="local")
     return root, db_url
+
+
+@pytest.fixture(scope="module")
+def router(trained: tuple[Path, str]) -> Iterator[str]:
+    """One real router (uvicorn) on ``trained``, for the tests that freeze the server under
+    it and only read (a cold load, ``/readyz``): one start for both, each ~1 s. Each test
+    leaves it answering again (the server thawed) and loads no model the other needs cold."""
+    root, db_url = trained
+    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
+    with pytest.MonkeyPatch.context() as mp:  # ``short_bounds``, for the module: the connect
+        mp.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)  # timeout is the engine's,
+        mp.setattr(pg_connect, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)  # made as it starts
+        with running_server(settings) as base:
+            yield base
 
 
 @pytest.mark.timeout(60)
@@ -119,23 +137,27 @@ def test_a_writer_waiting_for_the_write_lock_is_not_cut_by_the_silence(
     holds it (up to its ``lock_timeout``): the server says nothing meanwhile, and that wait
     is allowed the lock timeout on top of the silence."""
     root, db_url = trained
-    held = threading.Event()
+    held, begun = threading.Event(), threading.Event()
+    started: list[float] = []
     with Registry(root, db_url=db_url) as reg:
 
         def hold() -> None:
             with reg.store._begin():
                 held.set()
-                time.sleep(3 * SILENCE)
+                if begun.wait(30) and started:
+                    time.sleep(max(0.0, started[0] + LOCK_HELD - time.monotonic()))
 
         holder = threading.Thread(target=hold)
         holder.start()
         try:
             assert held.wait(10)
-            started = time.monotonic()
+            started.append(time.monotonic())
+            begun.set()
             with reg.store._begin() as conn:  # waits for ``hold`` to commit
                 conn.execute(text("SELECT 1"))
-            assert time.monotonic() - started > 2 * SILENCE
+            assert time.monotonic() - started[0] > 2 * SILENCE
         finally:
+            begun.set()
             holder.join()
 
 
@@ -148,7 +170,8 @@ def test_a_write_waiting_for_a_table_lock_is_not_cut_by_the_silence(
     it was cut at the silence bound and failed as 'the server … down, or frozen'. A write
     transaction's every wait is allowed the lock timeout on top of the silence."""
     root, db_url = trained
-    held, release = threading.Event(), threading.Event()
+    held, begun, release = threading.Event(), threading.Event(), threading.Event()
+    started: list[float] = []
     with Registry(root, db_url=db_url) as reg:
         other = create_engine(db_url)
 
@@ -156,29 +179,30 @@ def test_a_write_waiting_for_a_table_lock_is_not_cut_by_the_silence(
             with other.begin() as conn:
                 conn.execute(text("LOCK TABLE meta IN EXCLUSIVE MODE"))
                 held.set()
-                release.wait(3 * SILENCE)
+                if begun.wait(30) and started:
+                    release.wait(max(0.0, started[0] + LOCK_HELD - time.monotonic()))
 
         holder = threading.Thread(target=hold)
         holder.start()
         try:
             assert held.wait(10)
-            started = time.monotonic()
+            started.append(time.monotonic())
+            begun.set()
             with WriteTransaction(reg.store.engine) as conn:  # waits for ``hold`` to commit
                 conn.execute(update(schema.meta).where(schema.meta.c.name == "x").values(value=""))
-            assert time.monotonic() - started > 2 * SILENCE
+            assert time.monotonic() - started[0] > 2 * SILENCE
         finally:
             release.set()
+            begun.set()
             holder.join()
             other.dispose()
 
 
 @pytest.mark.timeout(90)
 def test_a_routers_cold_load_answers_503_while_postgresql_is_frozen(
-    server: PostgresServer, trained: tuple[Path, str]
+    server: PostgresServer, router: str
 ) -> None:
-    root, db_url = trained
-    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
-    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=router, timeout=30) as http:
         assert http.post("/v1/partitions/pid=0/predict", json={"rows": [ROW]}).is_success
         server.freeze()
         try:
@@ -229,16 +253,14 @@ def test_a_command_whose_server_freezes_under_it_exits_1_with_one_line(
 
 @pytest.mark.timeout(60)
 def test_readyz_answers_503_in_its_own_bound_while_postgresql_is_frozen(
-    server: PostgresServer, trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+    server: PostgresServer, router: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``/readyz`` awaited its ping with no bound of its own: as long as the database's (at
     least 4 s here, 25 s as shipped). It answers 503 after ``READY_TIMEOUT_SECONDS`` (V2's ready
     check: 400), and the ping ends then too."""
     monkeypatch.setattr(readiness, "READY_TIMEOUT_SECONDS", 0.5)
     monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", 2.0)  # the old wait: 4 s
-    root, db_url = trained
-    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
-    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=router, timeout=30) as http:
         assert http.get("/readyz").status_code == 200  # its ping's connection pooled
         server.freeze()
         answers = []
