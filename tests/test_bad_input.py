@@ -121,7 +121,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def router(trained: Path, tmp_path: Path) -> Any:
+    """A router on a copy of ``trained`` of the test's own: for a test that writes to it."""
     copy = Path(shutil.copytree(trained, tmp_path / "copy"))
+    settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
+    with open_client(settings) as client:
+        yield client, copy
+
+
+@pytest.fixture(scope="module")
+def reader(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``router``, one for the module, for the tests whose every request is refused or only
+    read (~0.9 s of copy and start each, 20 tests): what one of them checks was not written
+    (no version, alias, run, job nor actual) it checks on this shared registry, where any
+    test's stray write would show."""
+    copy = Path(shutil.copytree(trained, tmp_path_factory.mktemp("reader") / "copy"))
     settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
     with open_client(settings) as client:
         yield client, copy
@@ -323,8 +336,8 @@ def test_unreadable_artifact_is_an_artifact_error(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------- 4. huge JSON integers over HTTP
-def test_predict_with_a_huge_integer_is_422_naming_the_column(router: Any) -> None:
-    client, _ = router
+def test_predict_with_a_huge_integer_is_422_naming_the_column(reader: Any) -> None:
+    client, _ = reader
     body = '{"rows": [{"x0": 1.0, "x1": ' + "1" + "0" * 400 + "}]}"
     r = client.post(
         "/v1/partitions/pid=1/predict", content=body, headers={"Content-Type": "application/json"}
@@ -336,11 +349,11 @@ def test_predict_with_a_huge_integer_is_422_naming_the_column(router: Any) -> No
 
 
 @pytest.mark.parametrize("number", ["1e400", "1" + "0" * 400 + ".5", "-1e999"])
-def test_predict_with_a_decimal_past_float_is_422_naming_the_cell(router: Any, number: str) -> None:
+def test_predict_with_a_decimal_past_float_is_422_naming_the_cell(reader: Any, number: str) -> None:
     """JSON's 1e400 (or a 400-digit decimal) reads as inf: the answer was scikit-learn's
     "Input X contains infinity" naming no cell, where 10**400 was named. Now the same words,
     with the cell's row and column, from one key, a batch, and ``LoadedModel.predict``."""
-    client, root = router
+    client, root = reader
     expected = "feature 'x1' is too large a number (" + ("-" if "-" in number else "") + "inf)"
     for path, row in [
         ("/v1/partitions/pid=1/predict", {}),
@@ -370,20 +383,20 @@ def test_predict_with_a_decimal_past_float_is_422_naming_the_cell(router: Any, n
         ("/v1/partitions/pid=1/actuals", '{"rows": [], "version": -Infinity}'),
     ],
 )
-def test_a_422_echoing_a_non_finite_number_is_a_422(router: Any, path: str, body: str) -> None:
+def test_a_422_echoing_a_non_finite_number_is_a_422(reader: Any, path: str, body: str) -> None:
     """FastAPI's 422 repeats the bad input, and JSON has no NaN: its handler failed on these
     and the client got a 500."""
-    client, _ = router
+    client, _ = reader
     r = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert isinstance(r.json()["detail"], list) and r.json()["detail"][0]["loc"][0] == "body"
 
 
-def test_a_prediction_that_overflows_is_a_422_naming_the_row(router: Any) -> None:
+def test_a_prediction_that_overflows_is_a_422_naming_the_row(reader: Any) -> None:
     """``1e308`` is a finite float64, but a linear model's arithmetic overflows on it: the
     answer was a 200 with a ``null`` prediction (scored from coefficients) where
     ``LoadedModel.predict`` refuses the row."""
-    client, _ = router
+    client, _ = reader
     rows = [{"x0": 1.0, "x1": 2.0}, {"x0": 1.0, "x1": -1e308}]  # pid=1: x1's weight is -3.1
     for path, body in [
         ("/v1/partitions/pid=1/predict", {"rows": rows}),
@@ -423,11 +436,11 @@ def test_actuals_whose_error_overflows_are_a_422_and_write_nothing(router: Any, 
     assert health["live_rows"] == 1 and health["live_error"] is not None, health
 
 
-def test_an_actual_past_a_floats_range_is_a_422(router: Any) -> None:
+def test_an_actual_past_a_floats_range_is_a_422(reader: Any) -> None:
     """A target of 10**400 (JSON reads it as an integer, past any float) made the actuals
     route's finiteness check raise OverflowError: a 500; now a 422 in ``/v1/predict``'s words
     (it said "must be finite", as of 1e400)."""
-    client, _ = router
+    client, _ = reader
     row = {"t": 20, "x0": 1.0, "x1": 2.0}
     for y in (10**400, -(10**400)):
         body = json.dumps({"rows": [{**row, "y": y}]})
@@ -466,10 +479,10 @@ def test_a_version_or_horizon_that_is_not_a_json_integer_is_a_422(router: Any, v
 
 
 @pytest.mark.parametrize("time", [{"a": [1, 2]}, True, [20]])
-def test_actuals_whose_time_is_not_a_time_are_a_422(router: Any, time: Any) -> None:
+def test_actuals_whose_time_is_not_a_time_are_a_422(reader: Any, time: Any) -> None:
     """An object, a boolean or a list as the time was stored as sent, shown on the dashboard
     and used to order the naive answers."""
-    client, _ = router
+    client, _ = reader
     row = {"x0": 1.0, "x1": 2.0, "y": 3.0}
     r = client.post(
         "/v1/partitions/pid=1/actuals", json={"rows": [{**row, "t": 20}, {**row, "t": time}]}
@@ -486,12 +499,12 @@ def retrain_rows() -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def test_retrain_with_an_integer_past_float_is_422_naming_it(router: Any) -> None:
+def test_retrain_with_an_integer_past_float_is_422_naming_it(reader: Any) -> None:
     """10**400 in a feature: a 422 naming the feature and row in /v1/predict's words (it was
     read as inf at the upload, the 422 of 1e400: "is inf … too large"). (10**30,
     once refused here too, is read as a float, as predict, actuals and ``train`` read it:
     tests/serving/test_router_retrain.py.)"""
-    client, root = router
+    client, root = reader
     before = snapshot(root)
     rows = retrain_rows()
     rows[2]["x0"] = 10**400
@@ -516,11 +529,11 @@ def test_retrain_with_an_integer_past_float_is_422_naming_it(router: Any) -> Non
     ],
 )
 def test_retrain_rows_the_job_could_only_fail_on_are_a_422(
-    router: Any, column: str, value: Any, expected: str
+    reader: Any, column: str, value: Any, expected: str
 ) -> None:
     """They were accepted (202), and the job failed later ('neg_mean_absolute_error is not
     finite', or naming row 62 of the merged rows when one row was posted)."""
-    client, root = router
+    client, root = reader
     before = snapshot(root)
     rows = retrain_rows()
     rows[2][column] = value
@@ -531,10 +544,10 @@ def test_retrain_rows_the_job_could_only_fail_on_are_a_422(
     assert snapshot(root) == before
 
 
-def test_retrain_with_a_decimal_past_float_is_422_in_the_shared_words(router: Any) -> None:
+def test_retrain_with_a_decimal_past_float_is_422_in_the_shared_words(reader: Any) -> None:
     """JSON's 1e400 in a retrain's rows: "feature 'x1' is inf in row 2: too large to train
     on (|x| > 1e+150)", where 10**400 is "too large a number … it does not fit a float"."""
-    client, root = router
+    client, root = reader
     before = snapshot(root)
     rows = retrain_rows()
     rows[2]["x1"] = 123.0
@@ -925,11 +938,11 @@ def test_a_400_digit_number_in_a_csv_is_one_error_line_from_train(
     )
 
 
-def test_actuals_of_a_key_the_fallback_answers_say_why_they_are_refused(router: Any) -> None:
+def test_actuals_of_a_key_the_fallback_answers_say_why_they_are_refused(reader: Any) -> None:
     """``pid=9`` has no model of its own and the fallback answers its predictions, so its
     actuals' 404 said only "no partition 'pid=9' in production", which read as a broken router;
     now it says why (actuals are kept per partition model) and what to do."""
-    client, _ = router
+    client, _ = reader
     row = {"t": 20, "x0": 1.0, "x1": 2.0, "y": 3.0}
     assert client.post("/v1/partitions/pid=9/predict", json={"rows": [row]}).status_code == 200
     r = client.post("/v1/partitions/pid=9/actuals", json={"rows": [row]})
