@@ -54,9 +54,11 @@ def with_failures(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     )
 
 
-@pytest.fixture
-def api(with_failures: Path, tmp_path: Path) -> Iterator[Any]:
-    root = Path(shutil.copytree(with_failures, tmp_path / "registry"))
+@pytest.fixture(scope="module")
+def api(with_failures: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A router on a copy of ``with_failures``, one for the module: every test of it only
+    reads (a copy and a start were ~1 s a test)."""
+    root = Path(shutil.copytree(with_failures, tmp_path_factory.mktemp("api") / "registry"))
     with open_client(Settings(registry=root, admin_token=TOKEN)) as c:
         yield c
 
@@ -134,8 +136,8 @@ def test_bad_failures_requests_are_4xx_json(api: Any) -> None:
         assert "detail" in got.json()
 
 
-def test_a_run_without_failures_lists_none(client: Any) -> None:
-    page = client.get("/v1/failures").json()
+def test_a_run_without_failures_lists_none(reader: Any) -> None:
+    page = reader.get("/v1/failures").json()
     assert page["failures"] == [] and page["run_id"]
 
 
@@ -227,16 +229,16 @@ def test_one_partitions_health_row(client: Any) -> None:
 
 
 @pytest.mark.parametrize("sort", ["drift", "age", "error", "naive"])
-def test_a_ranking_resumes_after_a_key_given_in_any_column_order(client: Any, sort: str) -> None:
+def test_a_ranking_resumes_after_a_key_given_in_any_column_order(reader: Any, sort: str) -> None:
     """``after=brand=tropicana,store=2`` (the key's columns in another order than the
     registry's) was a 422 "is not a partition key in the monitor" in the rankings, where the
     key routes take that key; it is put in canonical order now, as they do."""
-    first = client.get("/v1/monitor", params={"sort": sort, "limit": 2}).json()
+    first = reader.get("/v1/monitor", params={"sort": sort, "limit": 2}).json()
     last = first["next_after"]
     assert last is not None and last.startswith("store="), first
     reordered = ",".join(reversed(last.split(",")))  # brand=…,store=…
     pages = [
-        client.get("/v1/monitor", params={"sort": sort, "limit": 2, "after": after})
+        reader.get("/v1/monitor", params={"sort": sort, "limit": 2, "after": after})
         for after in (last, reordered)
     ]
     assert [p.status_code for p in pages] == [200, 200], pages[1].text
@@ -271,19 +273,19 @@ def test_recent_actuals_are_bounded_and_old_rows_still_read(registry_path: Path)
         assert store.recent_actuals(engine, KEY, 1) == []
 
 
-def test_every_module_of_the_page_is_served_and_nothing_else(client: Any) -> None:
+def test_every_module_of_the_page_is_served_and_nothing_else(reader: Any) -> None:
     """The page is ES modules imported from ``app.js``: each is served (as JavaScript, with the
     page's CSP), none writes HTML from data, and only files of ``serving/ui`` are served."""
     from serving.routes.ui import ASSETS
 
-    script = client.get("/ui/app.js").text
+    script = reader.get("/ui/app.js").text
     imported = set(re.findall(r'from "\./([a-z]+\.js)"', script))
     assert imported >= {"dom.js", "api.js", "list.js", "health.js", "failures.js", "partition.js"}
     for name in {n for n in ASSETS if n.endswith(".js")}:
-        got = client.get(f"/ui/{name}")
+        got = reader.get(f"/ui/{name}")
         assert got.status_code == 200 and got.headers["content-type"].startswith("text/javascript")
         assert "default-src 'none'" in got.headers["content-security-policy"]
         assert "innerHTML" not in got.text and "insertAdjacentHTML" not in got.text, name
     for missing in ("secrets.txt", "index.html.bak", "..%2Fui.py", "app.py"):
-        got = client.get(f"/ui/{missing}")
+        got = reader.get(f"/ui/{missing}")
         assert got.status_code == 404, missing
