@@ -4,6 +4,8 @@ as it carries lags."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +320,36 @@ def test_score_says_a_missing_change_is_derived_and_scores_one_given(tmp_path: P
     )
 
 
+ZONE = "Europe/Berlin"
+PricedRouter = Callable[[str], tuple[Path, str]]
+
+
+def _priced(name: str) -> pd.DataFrame:
+    """``priced`` at integer periods, at month starts, or daily in ``ZONE``."""
+    if name == "zoned":
+        return priced(dates=True, times=pd.date_range("2024-01-01", periods=30, freq="D", tz=ZONE))
+    return priced(dates=name == "dates")
+
+
+@pytest.fixture(scope="module")
+def priced_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PricedRouter]:
+    """A registry trained by ``_trained`` on ``_priced(name)`` and a real router on it, made
+    at the first test that asks for that name and kept for the module: the 422 tests below
+    each trained one and started a router of their own (9 of each, 3 of them different),
+    and a refused row writes nothing."""
+    made: dict[str, tuple[Path, str]] = {}
+    with contextlib.ExitStack() as stack:
+
+        def router(name: str) -> tuple[Path, str]:
+            if name not in made:
+                root = tmp_path_factory.mktemp(name) / "reg"
+                _trained(root, _priced(name))
+                made[name] = root, stack.enter_context(running_server(Settings(registry=root)))
+            return made[name]
+
+        yield router
+
+
 @pytest.mark.parametrize(
     ("times", "bad"),
     [
@@ -330,28 +362,26 @@ def test_score_says_a_missing_change_is_derived_and_scores_one_given(tmp_path: P
     ids=["not-a-time", "no-time", "beyond-float-steps", "between-steps", "too-large-a-price"],
 )
 def test_a_row_whose_previous_period_is_no_period_is_a_422(
-    tmp_path: Path, times: str | None, bad: list[dict[str, Any]]
+    priced_router: PricedRouter, times: str | None, bad: list[dict[str, Any]]
 ) -> None:
     """A row is never its own predecessor: a time that is no period of the series (NaT, a
     time so large that a step back is the same float, one between steps), no time, or a
     price beyond float64 is refused naming the row — over HTTP a 422, never a 500."""
-    df = priced(dates=times is None)
-    _trained(tmp_path / "reg", df)
-    with Registry.open(tmp_path / "reg") as reg:
+    import httpx
+
+    root, url = priced_router("periods" if times == "periods" else "dates")
+    with Registry.open(root) as reg:
         loaded = reg.load_model("pid=0")
     for row in bad:
         with pytest.raises(InvalidRows, match="price"):
             loaded.predict([row])
-    with running_server(Settings(registry=tmp_path / "reg")) as url:
-        import httpx
-
-        t, price = json_time(bad[-1]["t"]), bad[-1]["price"]  # Infinity, 10**400: as JSON
-        body = f'{{"rows": [{{"t": {t}, "price": {price}}}]}}'
-        got = httpx.post(
-            f"{url}/v1/partitions/pid=0/predict",
-            content=body,
-            headers={"content-type": "application/json"},
-        )
+    t, price = json_time(bad[-1]["t"]), bad[-1]["price"]  # Infinity, 10**400: as JSON
+    body = f'{{"rows": [{{"t": {t}, "price": {price}}}]}}'
+    got = httpx.post(
+        f"{url}/v1/partitions/pid=0/predict",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
     assert got.status_code == 422, got.text
     assert got.json()["detail"][0]["loc"][:3] == ["body", "rows", 0]
 
@@ -462,20 +492,19 @@ def test_a_last_row_without_its_price_is_still_a_known_period(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("dates", "zone", "time"),
-    [(False, None, [1]), (False, None, {"a": 1}), (True, None, [1]), (True, "Europe/Berlin", -1)],
+    [(False, None, [1]), (False, None, {"a": 1}), (True, None, [1]), (True, ZONE, -1)],
     ids=["list", "object", "dated-list", "zoned-negative-number"],
 )
 def test_a_time_that_is_no_time_is_a_422_never_a_500(
-    tmp_path: Path, dates: bool, zone: str | None, time: Any
+    priced_router: PricedRouter, dates: bool, zone: str | None, time: Any
 ) -> None:
-    times = pd.date_range("2024-01-01", periods=30, freq="D", tz=zone) if zone else None
-    _trained(tmp_path / "reg", priced(dates=dates, times=times))
-    with running_server(Settings(registry=tmp_path / "reg")) as url:
-        import httpx
+    import httpx
 
-        for path, row in [("/v1/partitions/pid=0/predict", {}), ("/v1/predict", {"pid": 0})]:
-            got = httpx.post(f"{url}{path}", json={"rows": [{**row, "t": time, "price": 1.0}]})
-            assert got.status_code == 422, (path, got.text)
+    assert zone in (None, ZONE)
+    _, url = priced_router("zoned" if zone else "dates" if dates else "periods")
+    for path, row in [("/v1/partitions/pid=0/predict", {}), ("/v1/predict", {"pid": 0})]:
+        got = httpx.post(f"{url}{path}", json={"rows": [{**row, "t": time, "price": 1.0}]})
+        assert got.status_code == 422, (path, got.text)
 
 
 def test_two_rows_at_the_period_before_with_two_prices_are_refused(tmp_path: Path) -> None:
