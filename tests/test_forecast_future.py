@@ -4,8 +4,9 @@ ended earlier when that partition's model reads none of its columns."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from manymodels.forecasting import forecast
 from manymodels.future_rows import future_table
 from manymodels.pipeline import train
 from manymodels.registry import Registry
-from serving.app import create_app
 from serving.settings import Settings
 
 runner = CliRunner()
@@ -45,6 +45,25 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+ClientOf = Callable[[Path], Any]
+
+
+@pytest.fixture(scope="module")
+def client_of() -> Iterator[ClientOf]:
+    """A router (``TestClient``) on a registry of this module, started at the first test that
+    asks for it and kept for the module: the tests only forecast (nothing is written), and
+    started one a test (12 starts, 4 registries) each spent ~0.5-1 s on it."""
+    started: dict[Path, Any] = {}
+    with contextlib.ExitStack() as stack:
+
+        def client(root: Path) -> Any:
+            if root not in started:
+                started[root] = stack.enter_context(open_client(Settings(registry=root)))
+            return started[root]
+
+        yield client
+
+
 def common(times: list[int], pids: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
     n = len(times)
     return pd.DataFrame(
@@ -53,7 +72,9 @@ def common(times: list[int], pids: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
 
 
 def test_a_missing_value_is_named_by_partition_time_and_column(
-    registry: Path, tmp_path: Path
+    registry: Path,
+    tmp_path: Path,
+    client_of: ClientOf,
 ) -> None:
     """Before: "partition 'pid=0' v1 could not forecast: Input X contains NaN." — which of the
     table's cells was left to find by hand."""
@@ -73,12 +94,9 @@ def test_a_missing_value_is_named_by_partition_time_and_column(
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert f"future ({path})" in lines[0] and "'pid=1' has no value of 'x1' at 31" in lines[0]
 
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     rows = [{"x0": 0.5, "x1": -0.25}, {"x0": 0.5, "x1": None}, {"x0": 0.5, "x1": -0.25}]
-    with TestClient(create_app(Settings(registry=registry))) as client:
-        r = client.post("/v1/partitions/pid=1/forecast", json={"horizon": 3, "future": rows})
+    client = client_of(registry)
+    r = client.post("/v1/partitions/pid=1/forecast", json={"horizon": 3, "future": rows})
     assert r.status_code == 422, r.text
     assert "partition 'pid=1' has no value of 'x1' at 31" in r.json()["detail"]
 
@@ -164,42 +182,40 @@ def test_common_dates_need_not_cover_a_partition_whose_model_reads_no_feature(
     assert given["prediction"].tolist() == with_table["prediction"].tolist()
 
 
-def test_the_router_holds_a_naive_partitions_rows_to_no_steps(registry: Path) -> None:
+def test_the_router_holds_a_naive_partitions_rows_to_no_steps(
+    registry: Path, client_of: ClientOf
+) -> None:
     """The router's future rows of pid 2 (naive) at one of its three steps: the library
     forecasts it as without them, the router answered 422 "has rows for some forecast steps
     but not for 27" — its schema names x0 and x1, and only the record said the model reads
     neither. A Ridge partition's rows are still held to every step."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     one = [{"t": 28, "x0": 0.5, "x1": -0.25}]
     alone = forecast(registry, ["pid=2"], horizon=3)["prediction"].tolist()
     assert (
         forecast(registry, ["pid=2"], horizon=3, future=common([28], (2,)))["prediction"].tolist()
         == alone
     )
-    with TestClient(create_app(Settings(registry=registry))) as client:
-        r = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3, "future": one})
-        assert r.status_code == 200, r.text
-        assert [p["prediction"] for p in r.json()["forecast"]] == pytest.approx(alone)
-        one[0]["t"] = 31
-        r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": one})
-        assert r.status_code == 422 and "rows for some forecast steps" in r.text, r.text
+    client = client_of(registry)
+    r = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3, "future": one})
+    assert r.status_code == 200, r.text
+    assert [p["prediction"] for p in r.json()["forecast"]] == pytest.approx(alone)
+    one[0]["t"] = 31
+    r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": one})
+    assert r.status_code == 422 and "rows for some forecast steps" in r.text, r.text
 
 
-def test_the_routers_forecast_names_the_features_it_held(registry: Path) -> None:
+def test_the_routers_forecast_names_the_features_it_held(
+    registry: Path, client_of: ClientOf
+) -> None:
     """The router's forecast held x0 and x1 at their last values without a word, where the
     CLI notes them (``carried`` in its --json): the answer now has the same ``carried``,
     empty with future rows and for a naive model, which reads none; its other fields as
     they were."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     rows = [{"t": t, "x0": 0.5, "x1": -0.25} for t in (30, 31, 32)]
-    with TestClient(create_app(Settings(registry=registry))) as client:
-        held = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3})
-        given = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
-        naive = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3})
+    client = client_of(registry)
+    held = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3})
+    given = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
+    naive = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3})
     assert held.status_code == given.status_code == naive.status_code == 200, held.text
     answer = held.json()
     assert answer["carried"] == ["x0", "x1"]
@@ -264,7 +280,9 @@ def test_a_stray_word_in_a_future_number_column_is_named(registry: Path, tmp_pat
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=tmp_path / "future.csv")
 
 
-def test_a_future_time_past_a_floats_range_is_named(registry: Path, tmp_path: Path) -> None:
+def test_a_future_time_past_a_floats_range_is_named(
+    registry: Path, tmp_path: Path, client_of: ClientOf
+) -> None:
     """A 400-digit integer in the future table's period column (a CSV's integer column keeps
     it as a Python int; a router's JSON rows too) made ``pd.to_numeric`` raise
     OverflowError: a traceback from ``manymodels forecast`` and the library, a 500 from the
@@ -282,12 +300,9 @@ def test_a_future_time_past_a_floats_range_is_named(registry: Path, tmp_path: Pa
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "time column 't' must hold numbers" in lines[0], lines
 
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     rows = [{"t": t, "x0": 0.5, "x1": -0.25} for t in (30, 10**400, 32)]
-    with TestClient(create_app(Settings(registry=registry))) as client:
-        r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
+    client = client_of(registry)
+    r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
     assert r.status_code == 422, r.text
     assert "time column 't' must hold numbers" in r.json()["detail"], r.text
 
@@ -419,6 +434,7 @@ def test_the_router_and_the_cli_say_the_same_features_were_held(
     key: str,
     times: list[int] | None,
     carried: list[str],
+    client_of: ClientOf,
 ) -> None:
     """One partition forecast by the CLI (--json's ``carried``, the library's) and by the
     router (its answer's ``carried``), with the same future rows or none: the same features
@@ -436,7 +452,7 @@ def test_the_router_and_the_cli_say_the_same_features_were_held(
         body["future"] = rows.drop(columns="pid").to_dict(orient="records")
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    with open_client(Settings(registry=root)) as client:
-        answer = client.post(f"/v1/partitions/{key}/forecast", json=body)
+    client = client_of(root)
+    answer = client.post(f"/v1/partitions/{key}/forecast", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["carried"] == json.loads(result.stdout)["carried"] == carried
