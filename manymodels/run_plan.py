@@ -180,11 +180,15 @@ def plan_run(
     # new versions promoted with their models in a store no router reads (a few lookups);
     # the registry's own artifacts/ cannot be misspelt: its models lost, training replaces them
     check_training_store(reg)
-    if resume is not None and changed_only and not spec_edits:  # as the run started: `train
-        # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
-        spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))
-    if resume is not None and not new_target:  # as the run started, whoever resumes it
-        new_target = bool(reg.get_run(resume).options.get("new_target"))
+    # the resumed run, read once: its options, the checks below and ``reopen_run``'s ``seen``
+    # are one look at it; a status or heartbeat moved since (a process resuming it, or one
+    # still beating) is refused there, however long the partitions took to compare
+    previous = reg.get_run(resume) if resume is not None else None
+    if previous is not None and changed_only and not spec_edits:  # as the run started:
+        # `train --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
+        spec_edits = bool(previous.options.get("spec_edits"))
+    if previous is not None and not new_target:  # as the run started, whoever resumes it
+        new_target = bool(previous.options.get("new_target"))
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
     options: dict[str, Any] = dict(notes)
@@ -226,8 +230,7 @@ def plan_run(
     fallback = _champion(reg, FALLBACK_KEY, fb, replaced.get(FALLBACK_KEY)) if fb else None
 
     me = writer_tag()  # this process: the owner its writes are checked against
-    if resume is not None:
-        previous = reg.get_run(resume)
+    if resume is not None and previous is not None:
         lost = reg.store.run_outcomes(resume, status="lost", limit=1)
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
