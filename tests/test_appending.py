@@ -409,9 +409,13 @@ def test_appended_times_of_another_kind_than_the_kept_rows_are_refused(tmp_path:
     train(spec_dict(), df, tmp_path / "periods", backend="local")
     new = dated.tail(2)
     cases = [
-        ("dated", new.assign(t=20250224), "holds 20250224, a number, where the partition's kept"),
+        ("dated", new.assign(t=20250224), r"holds 20250224, a number, in row 1 \(counting"),
         ("dated", new.assign(t="2025-08-04T00:00:00+05:00"), "holds times with a UTC offset"),
-        ("periods", new, r"holds dates \(2025-07-21 00:00:00\), where the partition.s kept"),
+        (
+            "periods",
+            new,
+            r"holds dates \(2025-07-21 00:00:00\) in row 1 \(counting data rows from 1\), where",
+        ),
         ("periods", df.tail(1).assign(t=True), "holds True, a boolean"),  # was period 1
         ("periods", df.tail(1).assign(t=31.5), "holds 31.5, not a whole number"),
     ]

@@ -130,7 +130,8 @@ def test_appended_times_of_another_kind_name_the_file(here: Path) -> None:
     assert done.exit_code == 2, done.output
     lines = done.output.strip().splitlines()
     assert len(lines) == 1, done.output
-    assert lines[0].startswith("error: rows.csv: time column 't' holds dates"), done.output
+    said = "time column 't' holds dates (2025-01-06 00:00:00) in row 1 (counting data rows from 1)"
+    assert lines[0].startswith(f"error: rows.csv: {said}"), done.output
 
 
 def test_a_target_of_words_names_its_first_word_and_row_as_training_does(here: Path) -> None:

@@ -896,7 +896,11 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
 @pytest.mark.parametrize(
     ("week", "says"),
     [
-        (20250224, "holds 20250224, a number, where the partition's kept rows hold dates"),
+        (
+            20250224,
+            "holds 20250224, a number, in row 1 (counting data rows from 1), where the "
+            "partition's kept rows hold dates",
+        ),
         (True, "holds True, a number"),
         ("2025-02-24T00:00:00+05:00", "holds times with a UTC offset"),
         (1e308, "a number"),
@@ -938,7 +942,11 @@ def test_a_time_no_float_holds_is_a_422(refusing: Any, week: str, says: str) -> 
     ("row", "says"),
     [
         ({"t": True}, "time column 't' holds True, a boolean"),
-        ({"t": 31.5}, "holds 31.5, where the partition's kept rows hold whole period numbers"),
+        (
+            {"t": 31.5},
+            "holds 31.5 in row 2 (counting data rows from 1), where the partition's kept rows "
+            "hold whole period numbers",
+        ),
         ({"x0": "1.5"}, "feature 'x0'"),  # every column is a feature: checked all the same
     ],
 )
