@@ -35,7 +35,7 @@ from manymodels.partition import FALLBACK_KEY, PartitionedTable, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tables import DataSource, describe_source
+from manymodels.tables import DataSource, describe_source, in_table
 from manymodels.timecolumn import refuse_other_times
 from manymodels.training.history import KeptRows
 
@@ -70,7 +70,10 @@ def with_training_rows(
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)
         codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
-    keys = group_rows(new, spec.partition_by).keys
+    try:
+        keys = group_rows(new, spec.partition_by).keys
+    except DataError as e:  # an empty key cell: named in its file, as training names it
+        raise in_table(e, name, data) from None
     if reg is None:
         return Appended(new, keys, _counts(keys), [w for w in (labels, codes) if w])
     latest = reg.store.latest_data(keys)

@@ -47,6 +47,7 @@ from manymodels.tables import (  # noqa: F401 (re-exported: callers imported the
     DataSource,
     column_hint,
     describe_source,
+    in_table,
     output_format,
     plain,
     read_table,
@@ -272,10 +273,7 @@ def prepare(
             time_column=spec.time_column,
         )
     except DataError as e:  # a key column's missing values: named in the table they are in
-        # a CSV's: a Parquet file's missing values are missing in the file itself (the hint
-        # to give them "as a Parquet file" was said of a Parquet file too)
-        read = _READ_AS_MISSING if _is_csv(source) else ""
-        raise DataError(f"{name}: {e}{read if 'missing value' in str(e) else ''}") from None
+        raise in_table(e, name, source) from None
     refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
@@ -295,17 +293,6 @@ def prepare(
     return table, df
 
 
-def _is_csv(source: DataSource) -> bool:
-    if isinstance(source, pd.DataFrame):
-        return False
-    name = Path(source).name.lower()
-    return name.endswith((".csv", ".txt", ".csv.gz"))
-
-
-_READ_AS_MISSING = (
-    " (empty cells, or codes the CSV reader takes for missing values: 'NA', 'nan', 'null'…; "
-    "give such keys as a Parquet file)"
-)
 _NO_DECISION = (
     "[decision] labels a binary classifier's rows by a threshold, and this table has {n} "
     "classes: no version records one, and answers carry the most probable class"

@@ -71,6 +71,9 @@ def read_input(
     raises, the caller's to close otherwise."""
     reg: Registry | None = registry if isinstance(registry, Registry) else None
     opened = reg is None
+    # errors name the data as the user gave it: an append's merged table too, as every check
+    # of its new rows does (it was "rows.csv (appended)" there, read as another file)
+    named = source or describe_source(data)
     try:
         if append:
             from manymodels.appended_rows import read_appended
@@ -81,7 +84,7 @@ def read_input(
                 assert not isinstance(registry, Registry)
                 reg = open_writer_if_there(registry, signer)
             merged = with_training_rows(reg, spec, data, new)
-            source = source or f"{describe_source(data)} (appended)"
+            source = source or f"{named} (appended)"  # the run records what it trained on
             notes = {**(notes or {}), "append": merged.counts}
             only = merged.keys if only is None else only
             data = merged.frame
@@ -93,14 +96,13 @@ def read_input(
             keyed = None if append else recorded_key(reg or registry, spec.partition_by, data)
             by = spec.partition_by
             spelt = None if append else registry_spelling(reg or registry, by, spec.name)
-            table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
+            table, _ = prepare(spec, data, name=named if append else None, categorical=learnt,
                                recorded=keyed, spelt=spelt)  # fmt: skip
         if append or learnt_schema is not None:  # the table's class prior, not its partitions'
             table = with_learnt_prior(table, merged.learnt if append else learnt_schema)
         if spec.task == "classification" and "class_prior" in table.extra:
             in_memory = isinstance(table.y, np.ndarray)
             rows = (table.y, table.offsets) if in_memory else (None, None)
-            named = source or describe_source(data)
             refuse_unscorable_metric(spec, table.extra["class_prior"], *rows, source=named)
         found = table_notes(table)
         if spec.task == "classification" and "class_prior" in table.extra:

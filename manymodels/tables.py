@@ -271,3 +271,25 @@ def refuse_repeated_header(csv: Path | bytes, name: str | None = None) -> None:
         if isinstance(column, str) and column in seen:
             raise DataError(f"{name}: column '{column}' is named twice in the header row")
         seen.add(column)
+
+
+def in_table(e: DataError, name: str, source: DataSource) -> DataError:
+    """A grouping's error (``split``'s, ``group_rows``': a key column's missing values, said
+    with no table) named in the table ``name`` it is in, as training and an append both say
+    it. A CSV's with what its reader takes for missing: a Parquet file's values are missing
+    in the file itself (the hint to give them "as a Parquet file" was said of one too)."""
+    read = _READ_AS_MISSING if _is_csv(source) and "missing value" in str(e) else ""
+    return DataError(f"{name}: {e}{read}")
+
+
+def _is_csv(source: DataSource) -> bool:
+    if isinstance(source, pd.DataFrame):
+        return False
+    name = Path(source).name.lower()
+    return name.endswith((".csv", ".txt", ".csv.gz"))
+
+
+_READ_AS_MISSING = (
+    " (empty cells, or codes the CSV reader takes for missing values: 'NA', 'nan', 'null'…; "
+    "give such keys as a Parquet file)"
+)

@@ -30,9 +30,15 @@ BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
         "'y'",
     ),
     "target of words": (  # named its word and row appended to nothing ("must be numeric
-        "pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n",  # for a regression (found dtype str)")
-        "error: rows.csv",
-        "'soon' in row 1",
+        "pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n",  # for a regression (found dtype str)"), in
+        "error: rows.csv: target 'y' ",  # "rows.csv (appended)" there, "rows.csv" beside kept
+        "'soon' in row 1",  # rows
+    ),
+    "empty key": (  # named no file at all: "error: partition column 'pid' has 1 missing…"
+        "pid,t,x0,x1,y\n0,30,0.1,0.2,1.0\n,31,0.1,0.2,1.0\n",
+        "error: rows.csv: partition column 'pid' has 1 missing value(s) (empty cells, or codes "
+        "the CSV reader takes for missing values",
+        "'pid'",
     ),
     "no key nor target": (  # the key alone was named ("missing key column(s) 'pid'"), as
         "t,x0,x1\n30,0.1,0.2\n",  # `train` names them all, with the table's columns
@@ -160,6 +166,5 @@ def test_a_target_of_words_names_its_first_word_and_row_as_training_does(here: P
     for run, how in runs.items():
         done = runner.invoke(app, ["train", "spec.toml", "rows.csv", *how])
         assert done.exit_code == 2, (run, done.output)
-        suffix = " (appended)" if "--append" in how else ""
-        assert done.output.strip() == f"error: rows.csv{suffix}: {said}", (run, done.output)
+        assert done.output.strip() == f"error: rows.csv: {said}", (run, done.output)
     assert not (here / "new").exists()
