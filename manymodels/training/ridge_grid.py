@@ -12,9 +12,10 @@ for every ``alpha`` at once, as ``RidgeCV`` and glmnet do.
 Only the validation fits come from here, and they are the same model: the scaler's mean and
 scale (its variance formula and near-constant rule), Ridge's centring and intercept;
 ``tests/test_ridge_grid.py`` holds the predictions to scikit-learn's. The chosen grid point
-is still refitted on all rows by scikit-learn, so the stored model is the same ``Pipeline``
-as before. Anything else (other parameters, categorical columns, missing or infinite values,
-no feature column, a system too ill-conditioned to solve to working precision — where
+is refitted on all rows into scikit-learn's own ``Pipeline`` (``ridge_refit``, the same
+arithmetic, attributes set on the real estimators), so the stored model is as before.
+Anything else (other parameters, categorical columns, missing or infinite values, no feature
+column, a system too ill-conditioned to solve to working precision — where
 scikit-learn warns) takes the general path, which fits the estimator itself and reports its
 own errors and warnings. With more features than rows the ``p × p`` system costs more than
 scikit-learn's ``n × n`` kernel form; partitions have few features.
@@ -137,7 +138,13 @@ def _solved(
 
 
 def _scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``StandardScaler``'s mean and scale: its corrected two-pass variance
+    """``StandardScaler``'s mean and scale (``scaler_moments``)."""
+    mean, _, scale = scaler_moments(rows)
+    return mean, scale
+
+
+def scaler_moments(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``StandardScaler``'s ``mean_``, ``var_`` and ``scale_``: its corrected two-pass variance
     (``_incremental_mean_and_var``), and a column whose variance is indistinguishable from
     rounding error (its ``_is_constant_feature`` bound) scaled by 1."""
     n = len(rows)
@@ -146,4 +153,4 @@ def _scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     correction = centred.sum(axis=0)
     var = ((centred**2).sum(axis=0) - correction**2 / n) / n
     constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
-    return mean, np.where(constant, 1.0, np.sqrt(var))
+    return mean, var, np.where(constant, 1.0, np.sqrt(var))

@@ -16,7 +16,14 @@ from manymodels.classes import ClassPrior, class_prior
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training import classify, constant_fits, heldout, ridge_grid, thresholds
+from manymodels.training import (
+    classify,
+    constant_fits,
+    heldout,
+    ridge_grid,
+    ridge_refit,
+    thresholds,
+)
 from manymodels.training.compare import Comparison, compare, holds_global
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
@@ -261,7 +268,7 @@ def fit_partition(
                 model = wrapped
                 best_fits = fits or best_fits
         if model is not None and refit:
-            model.fit(X, y)
+            ridge_refit.fit(model, X, y)
         comparison: Comparison | None = None
         if champion is not None:
             # where ``compare`` refits the champion (no time column, or no row newer than
@@ -344,7 +351,7 @@ def refitted(fitted: Fitted, X: Any, y: np.ndarray) -> Fitted:
     if not fitted.pending:
         return fitted
     with captured() as caught:  # this thread's warnings only (``warning_capture``)
-        fitted.model.fit(X, y)
+        ridge_refit.fit(fitted.model, X, y)
     raised = {f"{w.category.__name__}: {w.message}" for w in caught}
     return replace(fitted, pending=False, warnings=sorted({*fitted.warnings, *raised})[:5])
 

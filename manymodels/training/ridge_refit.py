@@ -1,0 +1,183 @@
+"""The chosen Ridge (behind ``scale = true``'s scaler or not) refitted on all rows without
+scikit-learn's per-call machinery, into the same fitted scikit-learn objects.
+
+``ridge_grid`` already scores a Ridge candidate's alpha grid from one decomposition per fold;
+the winner's refit on all rows was still ``Pipeline(StandardScaler(), Ridge(alpha)).fit``,
+~10 ms a partition of which nearly all is parameter validation, ``check_array`` on three
+copies of the rows and the pipeline's step bookkeeping: 15 % of the accuracy benchmark's one
+spec on us_employment (benchmarks/README.md, #12, twenty-seventh pass). Here the same
+arithmetic runs in the same order — the scaler's corrected two-pass variance, Ridge's
+centring, ``XᵀX + αI`` solved by ``scipy.linalg.solve(assume_a="pos")`` as its cholesky
+solver does — and the results are set on the estimators themselves, attribute for
+attribute, so the artifact, serving and forecasting are those of scikit-learn's fit (the
+same bits on the tested inputs, ``tests/training/test_ridge_refit.py``).
+
+Only what that solver would do takes this path: exactly ``Ridge`` with ``solver="auto"``,
+``fit_intercept``, not ``positive``, a positive scalar ``alpha``; exactly a default
+``StandardScaler`` in front, or nothing; a 1-D float target; dense float64 finite features
+with at least as many rows as features, in an array or a frame of string-named float64
+columns; and a system whose reciprocal condition number is far from where scipy warns. All
+else (and every error or warning) is scikit-learn's own ``fit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.candidates import MeanOf
+from manymodels.training.ridge_grid import scaler_moments
+
+_RCOND = 1e-10
+"""Below this reciprocal condition number (1-norm, LAPACK's estimate) scikit-learn fits: scipy
+warns under machine epsilon, and an estimate from our own factorisation may differ from its
+by a little, never by six orders of magnitude."""
+
+
+def fit(model: Any, X: Any, y: np.ndarray) -> Any:
+    """``model`` fitted on ``X, y`` in place, as ``model.fit(X, y)`` would (the members of a
+    top-2 ``MeanOf`` each so), and returned."""
+    if type(model) is MeanOf:
+        for member in model.members:
+            if hasattr(member, "fit"):
+                fit(member, X, y)
+        return model
+    if not _fitted_here(model, X, y):
+        model.fit(X, y)
+    return model
+
+
+def _parts(model: Any) -> tuple[Any, Any] | None:
+    """The scaler (or None) and the Ridge of a model this path fits, else None."""
+    if type(model).__name__ not in ("Ridge", "Pipeline"):
+        return None  # scikit-learn's linear models and pipelines not imported for others
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if type(model) is Ridge:
+        scaler, ridge = None, model
+    elif (
+        type(model) is Pipeline
+        and len(model.steps) == 2
+        and type(model.steps[0][1]) is StandardScaler
+        and type(model.steps[1][1]) is Ridge
+        and model.memory is None
+        and model.get_params(deep=False).get("transform_input") is None
+    ):
+        scaler, ridge = model.steps[0][1], model.steps[1][1]
+        if not (scaler.with_mean is True and scaler.with_std is True):
+            return None
+    else:
+        return None
+    alpha = ridge.alpha
+    if (
+        ridge.solver != "auto"
+        or ridge.fit_intercept is not True
+        or ridge.positive is not False
+        or isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float))
+        or not alpha > 0
+    ):
+        return None
+    return scaler, ridge
+
+
+def _values(X: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The rows as scikit-learn's ``check_array`` would hand them on, and the frame's feature
+    names, where no conversion is needed; else None."""
+    names = None
+    if isinstance(X, pd.DataFrame):
+        columns = list(X.columns)
+        if not columns or not all(type(c) is str for c in columns):
+            return None
+        if not all(d == np.dtype(np.float64) for d in X.dtypes):
+            return None
+        names = np.asarray(columns, dtype=object)
+        values = np.asarray(X)
+    elif type(X) is np.ndarray:
+        values = X
+    else:
+        return None
+    if values.dtype != np.float64 or values.ndim != 2:
+        return None
+    return values, names
+
+
+def _fitted_here(model: Any, X: Any, y: np.ndarray) -> bool:
+    """Whether ``model`` (a supported Ridge) was fitted here; False leaves it untouched."""
+    parts = _parts(model)
+    if parts is None:
+        return False
+    got = _values(X)
+    if got is None:
+        return False
+    values, names = got
+    target = y
+    if type(target) is not np.ndarray or target.dtype != np.float64 or target.ndim != 1:
+        return False
+    n, width = values.shape
+    if width == 0 or n < width or len(target) != n:
+        return False  # more features than rows: scikit-learn's kernel form
+    if not np.isfinite(values).all() or not np.isfinite(target).all():
+        return False
+    scaler, ridge = parts
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            solved = _solve(values, target, float(ridge.alpha), scaled=scaler is not None)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return False
+    if solved is None:
+        return False
+    moments, coef, intercept = solved
+    if scaler is not None:
+        mean, var, scale = moments
+        # attribute order as scikit-learn sets them: the artifact pickles the same bytes
+        if names is not None:
+            scaler.feature_names_in_ = names
+        scaler.n_features_in_ = width
+        scaler.n_samples_seen_ = np.float64(n)
+        scaler.mean_, scaler.var_, scaler.scale_ = mean, var, scale
+    elif names is not None:
+        ridge.feature_names_in_ = names
+    ridge.n_features_in_ = width
+    ridge.coef_ = coef
+    ridge.n_iter_ = None
+    ridge.solver_ = "cholesky"
+    ridge.intercept_ = intercept
+    return True
+
+
+def _solve(
+    values: np.ndarray, target: np.ndarray, alpha: float, *, scaled: bool
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.float64] | None:
+    """The scaler's moments, Ridge's ``coef_`` and ``intercept_``, each step the arithmetic of
+    scikit-learn's (``StandardScaler.transform``, ``_preprocess_data``, ``_solve_cholesky``,
+    ``_set_intercept``); None where scipy would warn or scikit-learn would take its SVD."""
+    from scipy import linalg
+    from scipy.linalg import lapack
+
+    moments = scaler_moments(values) if scaled else None
+    Z = values - moments[0] if moments is not None else values.copy(order="K")
+    if moments is not None:
+        Z /= moments[2]
+    x_offset = np.mean(Z, axis=0)
+    Z -= x_offset
+    y_offset = np.mean(target, axis=0)
+    centred = (target - y_offset).reshape(-1, 1)
+    A = Z.T @ Z
+    Xy = Z.T @ centred
+    A.flat[:: A.shape[0] + 1] += np.asarray([alpha], dtype=np.float64)[0]
+    factor, info = lapack.dpotrf(A, lower=False, clean=False)
+    if info != 0:
+        return None  # not positive definite: scikit-learn falls back to its SVD solver
+    rcond, info = lapack.dpocon(factor, np.abs(A).sum(axis=0).max())
+    if info != 0 or not rcond >= _RCOND:
+        return None
+    coef = linalg.solve(A, Xy, assume_a="pos", overwrite_a=True).T.ravel()
+    coef = coef / np.ones(len(coef), dtype=np.float64)
+    intercept = y_offset - x_offset @ coef
+    empty = np.empty(0)
+    return (moments or (empty, empty, empty)), coef, intercept
