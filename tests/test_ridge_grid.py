@@ -4,6 +4,7 @@ shortcut does not cover goes to scikit-learn itself."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ def test_rows_scikit_learn_rejects_fail_as_scikit_learn_says() -> None:
 
 def test_selection_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shortcut is wired in: selection asks it once per Ridge candidate (a spy that
-    delegates: the real fits still run) and fits no Ridge per fold itself."""
+    delegates: the real fits still run) and fits no Ridge per fold itself, nor the chosen
+    grid point's refit on all rows (``ridge_refit``: scikit-learn's model all the same)."""
     calls: list[list[float]] = []
     real = ridge_grid.fold_fits
 
@@ -171,9 +173,12 @@ def test_selection_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ridge_grid, "fold_fits", spy)
     monkeypatch.setattr(Ridge, "fit", counted)
     X, y = features(48, seed=3)
-    fit_partition(X, y, spec(strategy="kfold", size=6, folds=3), key="pid=1")
+    fitted = fit_partition(X, y, spec(strategy="kfold", size=6, folds=3), key="pid=1")
     assert calls == [ALPHAS]
-    assert fitted_rows == [48]  # only the chosen grid point's refit, on every row
+    assert fitted_rows == []
+    monkeypatch.undo()
+    expected = make_pipeline(StandardScaler(), Ridge(fitted.params["alpha"], random_state=0))
+    assert pickle.dumps(fitted.model) == pickle.dumps(expected.fit(X, y))  # the spec's seed
 
 
 def test_a_retrain_on_the_same_rows_ties_exactly(tmp_path: Path) -> None:
