@@ -3,14 +3,14 @@ scikit-learn's per-call machinery, into the same fitted scikit-learn objects.
 
 ``ridge_grid`` already scores a Ridge candidate's alpha grid from one decomposition per fold;
 the winner's refit on all rows was still ``Pipeline(StandardScaler(), Ridge(alpha)).fit``,
-~10 ms a partition of which nearly all is parameter validation, ``check_array`` on three
-copies of the rows and the pipeline's step bookkeeping: 15 % of the accuracy benchmark's one
-spec on us_employment (benchmarks/README.md, #12, twenty-seventh pass). Here the same
-arithmetic runs in the same order — the scaler's corrected two-pass variance, Ridge's
-centring, ``XᵀX + αI`` solved by ``scipy.linalg.solve(assume_a="pos")`` as its cholesky
-solver does — and the results are set on the estimators themselves, attribute for
-attribute, so the artifact, serving and forecasting are those of scikit-learn's fit (the
-same bits on the tested inputs, ``tests/training/test_ridge_refit.py``).
+~2 ms of CPU a partition, nearly all parameter validation, ``check_array`` on copies of the
+rows and the pipeline's step bookkeeping, against ~0.2 ms here (benchmarks/README.md, #12,
+twenty-seventh pass). Here the same arithmetic runs in the same order — the scaler's
+corrected two-pass variance, Ridge's centring, ``XᵀX + αI`` solved by
+``scipy.linalg.solve(assume_a="pos")`` as its cholesky solver does — and the results are set
+on the estimators themselves, attribute for attribute, so the artifact, serving and
+forecasting are those of scikit-learn's fit (the same bits on the tested inputs,
+``tests/test_ridge_refit.py``).
 
 Only what that solver would do takes this path: exactly ``Ridge`` with ``solver="auto"``,
 ``fit_intercept``, not ``positive``, a positive scalar ``alpha``; exactly a default
@@ -44,7 +44,7 @@ def fit(model: Any, X: Any, y: np.ndarray) -> Any:
             if hasattr(member, "fit"):
                 fit(member, X, y)
         return model
-    if not _fitted_here(model, X, y):
+    if not fitted_here(model, X, y):
         model.fit(X, y)
     return model
 
@@ -106,7 +106,7 @@ def _values(X: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     return values, names
 
 
-def _fitted_here(model: Any, X: Any, y: np.ndarray) -> bool:
+def fitted_here(model: Any, X: Any, y: np.ndarray) -> bool:
     """Whether ``model`` (a supported Ridge) was fitted here; False leaves it untouched."""
     parts = _parts(model)
     if parts is None:
