@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.linalg import LinAlgWarning
+from sklearn import config_context
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -115,6 +116,9 @@ def test_inputs_the_path_does_not_cover_take_scikit_learns_own_fit() -> None:
     assert not ridge_refit.fitted_here(model(1e-3, False), ill, y[:20])
     with pytest.warns(LinAlgWarning):  # scikit-learn's own warning, kept with the version
         ridge_refit.fit(model(1e-3, False), ill, y[:20])
+    with config_context(transform_output="pandas"):  # the scaler would hand on a frame
+        assert not ridge_refit.fitted_here(model(1.0, True), X, y)
+    assert not ridge_refit.fitted_here(model(1.0, True).set_output(transform="pandas"), X, y)
     holed = X.copy()
     holed[3, 1] = np.nan
     assert not ridge_refit.fitted_here(model(1.0, True), holed, y)

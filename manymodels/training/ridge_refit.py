@@ -53,10 +53,13 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
     """The scaler (or None) and the Ridge of a model this path fits, else None."""
     if type(model).__name__ not in ("Ridge", "Pipeline"):
         return None  # scikit-learn's linear models and pipelines not imported for others
+    from sklearn import get_config
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if get_config().get("transform_output", "default") != "default":
+        return None  # a host's set_output: the scaler hands Ridge a frame, named columns
     if type(model) is Ridge:
         scaler, ridge = None, model
     elif (
@@ -68,6 +71,8 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
         and model.get_params(deep=False).get("transform_input") is None
     ):
         scaler, ridge = model.steps[0][1], model.steps[1][1]
+        if hasattr(scaler, "_sklearn_output_config"):
+            return None  # the pipeline's own set_output, likewise
         if not (scaler.with_mean is True and scaler.with_std is True):
             return None
     else:
