@@ -58,8 +58,9 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if get_config().get("transform_output", "default") != "default":
-        return None  # a host's set_output: the scaler hands Ridge a frame, named columns
+    config = get_config()
+    if config.get("transform_output", "default") != "default" or config.get("array_api_dispatch"):
+        return None  # a host's set_output (the scaler hands Ridge a frame), or array API code
     if type(model) is Ridge:
         scaler, ridge = None, model
     elif (
