@@ -83,6 +83,8 @@ def read_input(
             if reg is None:  # none there: None, made below once the rows are checked
                 assert not isinstance(registry, Registry)
                 reg = open_writer_if_there(registry, signer)
+            if reg is not None:  # before its kept rows are read from the store, as the run
+                check_training_store(reg)  # asks it (a misspelt or forgotten --artifacts)
             merged = with_training_rows(reg, spec, data, new)
             source = source or f"{named} (appended)"  # the run records what it trained on
             notes = {**(notes or {}), "append": merged.counts}

@@ -168,3 +168,36 @@ def test_a_target_of_words_names_its_first_word_and_row_as_training_does(here: P
         assert done.exit_code == 2, (run, done.output)
         assert done.output.strip() == f"error: rows.csv: {said}", (run, done.output)
     assert not (here / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "store",
+    [["--registry", "empty"], ["--artifacts", "empty/art"]],
+    ids=["a directory without it", "a misspelt --artifacts"],
+)
+def test_an_append_over_a_store_without_the_registry_s_models_says_which_store(
+    here: Path, store: list[str]
+) -> None:
+    """A database holding a registry named with a store that holds none of its models (an
+    existing ``--registry`` directory without its ``artifacts/``, or a misspelt
+    ``--artifacts``) said "artifact 1dad6e… is missing from …", a lost model's words, as the
+    append read its first kept rows: `train` of the same flags names the store and asks
+    whether it is the one trained into. Said so before any kept row is read, and nothing
+    made."""
+    flags, opened = WHERE["apart"]
+    linear_frame(2, 30).to_csv(here / "first.csv", index=False)
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "spec.toml", "first.csv", *flags, "--backend", "local"])
+    assert first.exit_code == 0, first.output
+    (here / "empty").mkdir()
+    args = ["train", "spec.toml", "first.csv", "--registry-db", "sqlite:///x/r.db", *store,
+            "--append", "--backend", "local"]  # fmt: skip
+    done = runner.invoke(app, args)
+    assert done.exit_code == 1, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1, done.output
+    assert "holds none of this registry's models" in lines[0], done.output
+    assert "is it the store x/r.db was trained into" in lines[0], done.output
+    assert list((here / "empty").iterdir()) == []
+    with opened() as reg:
+        assert len(reg.list_runs(limit=10)) == 1
