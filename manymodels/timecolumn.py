@@ -35,6 +35,8 @@ def parse_time(
         # objects to numpy, which every later step then failed on ("float() argument…")
         s = pd.to_datetime(s)
         df = df.assign(**{column: s})
+    if ptypes.is_bool_dtype(s) and s.notna().any():  # a CSV's True/False, a Parquet bool:
+        raise _boolean(s, _first_at(s, lambda v: True), column, source=source)  # periods 0, 1
     if s.dtype == object:  # JSON rows: numbers, booleans and text side by side
         s = _numbers_or_text(s, column, source=source)
         df = df.assign(**{column: s}) if s.dtype != object else df
@@ -261,10 +263,7 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     kinds = set(given.map(type).unique())
     if any(issubclass(k, bool | np.bool_) for k in kinds):
         at = _first_at(s, lambda v: isinstance(v, bool | np.bool_))
-        raise DataError(
-            f"{source}: time column '{column}' holds {bool(s.iloc[at])!r}, a boolean, "
-            f"{in_row(at)}: give dates or period numbers"
-        )
+        raise _boolean(s, at, column, source=source)
     numeric = {k for k in kinds if issubclass(k, int | float | np.number)}
     huge = given[[is_too_large(v) for v in given]] if int in kinds else given[:0]
     if len(huge):  # pd.to_numeric raised OverflowError: a traceback
@@ -284,6 +283,16 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
             f"{in_row(text)}; give every time as a date, or every one as a period number"
         )
     return s
+
+
+def _boolean(s: pd.Series, at: int, column: str, *, source: str) -> DataError:
+    """The refusal of a time column's boolean at position ``at``: neither a date nor a period
+    number, though pandas counts a boolean column numeric (it trained as periods 0 and 1,
+    which an append of the same column then refused: ``refuse_other_times``)."""
+    return DataError(
+        f"{source}: time column '{column}' holds {bool(s.iloc[at])!r}, a boolean, "
+        f"{in_row(at)}: give dates or period numbers"
+    )
 
 
 def _first_at(s: pd.Series, test: Callable[[Any], bool]) -> int:

@@ -63,6 +63,27 @@ def test_a_boolean_or_numbers_beside_text_name_their_rows(values: list[Any], say
         parsed(values)
 
 
+@pytest.mark.parametrize(
+    ("column", "row"),
+    [
+        (pd.Series([True, False, True]), 1),
+        (pd.Series([None, False, True], dtype="boolean"), 2),
+        (pd.Series([True, False], dtype="bool[pyarrow]"), 1),
+    ],
+    ids=["a CSV's True/False", "nullable", "Parquet's boolean"],
+)
+def test_a_column_of_booleans_is_refused_as_a_boolean_among_numbers_is(
+    column: pd.Series, row: int
+) -> None:
+    """A column all of booleans (a CSV's ``True``/``False``, a Parquet boolean) is numeric to
+    pandas: `train` took it as periods 0 and 1 and trained, where one ``True`` among numbers
+    is refused, and so is an append of the same column to those periods."""
+    first = column.dropna().iloc[0]
+    said = f"rows: time column 't' holds {bool(first)!r}, a boolean, in row {row} (counting"
+    with pytest.raises(DataError, match=re.escape(said)):
+        parse_time(pd.DataFrame({"t": column}), "t", source="rows")
+
+
 def test_new_times_are_held_to_the_kept_rows_kind() -> None:
     dates = pd.Series(pd.to_datetime(["2025-01-06"]))
     zoned = dates.dt.tz_localize("UTC")

@@ -901,7 +901,7 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
             "holds 20250224, a number, in row 1 (counting data rows from 1), where the "
             "partition's kept rows hold dates",
         ),
-        (True, "holds True, a number"),
+        (True, "holds True, a boolean, in row 1"),  # was "a number", as periods 0 and 1
         ("2025-02-24T00:00:00+05:00", "holds times with a UTC offset"),
         (1e308, "a number"),
         ("9999-12-31", "holds 9999-12-31 00:00:00, in row 1 (counting data rows from 1): dates"),
