@@ -117,7 +117,11 @@ def require_creatable(where: Path) -> None:
     first write, and this keeps the early refusal of a path that cannot be one."""
     from manymodels.registry.engine import read_only_reason
 
-    parent = next(p for p in where.parents if p.exists())  # the root at least
+    try:  # a dangling symlink's target: where the store makes its directories (``locate``)
+        target = where.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop (RuntimeError before 3.13)
+        raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+    parent = next(p for p in target.parents if p.exists())  # the root at least
     if not parent.is_dir():
         raise RegistryError(f"cannot create a registry at {where}: {parent} is not a directory")
     why = read_only_reason(str(parent))

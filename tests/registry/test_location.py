@@ -129,3 +129,12 @@ def test_a_directory_that_cannot_be_made_is_refused_at_once_with_a_database_name
     with pytest.raises(RegistryError, match=r"cannot create a registry at .*file/b: "):
         Registry(tmp_path / "file" / "b", db_url=url)
     assert sorted(os.listdir(tmp_path)) == ["file"]
+    # a dangling symlink into it: judged by where it points, which the store would make
+    # (it made the database, then failed at the store's first write: "cannot mark …")
+    (tmp_path / "link").symlink_to(tmp_path / "file" / "b")
+    with pytest.raises(RegistryError, match=r"cannot create a registry at .*link: .*file is not"):
+        Registry(tmp_path / "link", db_url=url)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(RegistryError, match=r"cannot create a registry at .*loop: "):
+        Registry(tmp_path / "loop", db_url=url)
+    assert sorted(os.listdir(tmp_path)) == ["file", "link", "loop"]  # no db/
