@@ -277,9 +277,11 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     if numeric:
         number = _first_at(s, lambda v: type(v) in numeric)
         text = _first_at(s, lambda v: type(v) not in numeric)
+        value = s.iloc[number]  # a numpy scalar's repr is "np.int64(3)": shown as 3
+        value = shown(value.item() if isinstance(value, np.generic) else value)
         raise DataError(
-            f"{source}: time column '{column}' holds the number {s.iloc[number]!r} beside "
-            f"text: {s.iloc[number]!r} in row {row_number(number)}, {shown(s.iloc[text])} "
+            f"{source}: time column '{column}' holds the number {value} beside "
+            f"text: {value} in row {row_number(number)}, {shown(s.iloc[text])} "
             f"{in_row(text)}; give every time as a date, or every one as a period number"
         )
     return s

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,6 +53,10 @@ def test_booleans_and_numbers_beside_text_are_refused(values: list[Any], says: s
         (
             [float("nan"), 2, {"a": 1}],
             "holds the number 2 beside text: 2 in row 2, {'a': 1} in row 3 (counting",
+        ),
+        (  # a frame's cell set to a numpy scalar: was "np.int64(3)", twice
+            [np.int64(3), "2025-01-06"],
+            "holds the number 3 beside text: 3 in row 1, '2025-01-06' in row 2 (counting",
         ),
     ],
 )
