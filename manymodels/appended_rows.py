@@ -16,6 +16,7 @@ import pandas as pd
 from manymodels.data import refuse_missing_columns
 from manymodels.exceptions import DataError
 from manymodels.spec import Spec
+from manymodels.stray_values import refuse_boolean_target
 from manymodels.tables import DataSource, describe_source, read_table
 from manymodels.timecolumn import parse_time
 
@@ -30,4 +31,6 @@ def read_appended(spec: Spec, data: DataSource) -> pd.DataFrame:
     # keys, time, target, named features: all at once, with the table's columns and a
     # near name's hint, as training says it (the key alone was named first, then the next)
     refuse_missing_columns(new, spec, source=name)
+    if spec.task == "regression":  # merged with kept numbers, True became 1.0 and trained
+        refuse_boolean_target(new[spec.target], spec.target, source=name)
     return parse_time(new, spec.time_column, source=name) if spec.time_column else new

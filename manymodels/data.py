@@ -145,6 +145,7 @@ def resolve_columns(
             )
     if spec.task == "regression":
         refuse_complex(df[spec.target], spec.target, source=source, role="target")
+        refuse_boolean_target(df[spec.target], spec.target, source=source)
     if spec.task == "regression" and not is_numeric(df[spec.target]):
         if len(df) and df[spec.target].isna().all():  # JSON nulls: no numbers, no dtype either
             raise DataError(

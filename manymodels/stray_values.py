@@ -219,8 +219,8 @@ def refuse_boolean_target(s: pd.Series, column: str, *, source: str) -> None:
     (an object column: a JSON ``true``, two frames merged): ``python_numbers`` reads no
     target's boolean as 1 or 0, as ``/actuals`` refuses ``true``, and the refusal said only
     "must be numeric for a regression (found dtype object)", naming no cell."""
-    if s.dtype != object:
-        return
+    if s.dtype != object and not ptypes.is_bool_dtype(s):
+        return  # a column all of booleans (a CSV's True/False) too: numeric to pandas
     at = next((i for i, v in enumerate(s.tolist()) if is_bool(v)), None)
     if at is not None:
         raise DataError(

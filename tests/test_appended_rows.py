@@ -110,3 +110,25 @@ def test_every_column_the_spec_names_is_looked_for_in_the_new_rows(tmp_path: Pat
         mm.train(spec_dict(features=["x0", "x1"]), frame, registry=tmp_path / "reg",
                  backend="local", append=True)  # fmt: skip
     assert not (tmp_path / "reg").exists()
+
+
+@pytest.mark.parametrize("kind", ["kept numbers", "no registry"])
+def test_a_regression_target_of_booleans_is_refused_as_training_refuses_it(
+    tmp_path: Path, kind: str
+) -> None:
+    """New rows whose target is all ``True``/``False`` (a bool column: numeric to pandas)
+    merged with kept numbers as 1.0 and 0.0 and trained, where one ``True`` among numbers is
+    refused, as ``/actuals`` refuses ``true``: refused now, its first row named, nothing
+    trained or made."""
+    where = tmp_path / "reg"
+    if kind == "kept numbers":
+        mm.train(spec_dict(), linear_frame(2, 30), where, backend="local")
+    new = linear_frame(2, 32).tail(2).assign(y=[True, False])
+    said = r"^<DataFrame>: target 'y' holds a boolean \(True\) in data row 1 \(counting from 1\)"
+    with pytest.raises(DataError, match=said):
+        mm.train(spec_dict(), new, where, backend="local", append=True)
+    if kind == "no registry":
+        assert not where.exists()
+        return
+    with Registry.open(where) as reg:
+        assert [v.version for v in reg.list_versions("pid=1")] == [1]

@@ -549,3 +549,13 @@ def test_a_boolean_among_a_regression_target_s_numbers_is_named_with_its_row(fla
     )
     with pytest.raises(DataError, match=f"^{re.escape(said)}$"):
         prepare(Spec.from_dict(spec_dict(features=["x0", "x1"])), df.assign(y=y))
+
+
+def test_a_regression_target_all_of_booleans_is_refused_as_one_among_numbers_is() -> None:
+    """A column all of ``True``/``False`` (a CSV's, a bool dtype) is numeric to pandas, and a
+    regression trained on it as 1.0 and 0.0, where one ``True`` among numbers is refused."""
+    df = linear_frame(2)
+    y = pd.Series([i % 3 == 0 for i in range(len(df))])
+    said = "<DataFrame>: target 'y' holds a boolean (True) in data row 1 (counting from 1): a "
+    with pytest.raises(DataError, match=f"^{re.escape(said)}"):
+        prepare(Spec.from_dict(spec_dict(features=["x0", "x1"])), df.assign(y=y))
