@@ -152,7 +152,6 @@ def resolve_columns(
                 f"{source}: target '{spec.target}' is missing in every one of the {len(df)} row(s)"
             )
         check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
-        refuse_boolean_target(df[spec.target], spec.target, source=source)
         refuse_text_target(df[spec.target], spec.target, source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "
