@@ -6,6 +6,7 @@ cover is fitted by scikit-learn itself."""
 from __future__ import annotations
 
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from scipy.linalg import LinAlgWarning
 from sklearn import config_context
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted
@@ -124,3 +125,108 @@ def test_inputs_the_path_does_not_cover_take_scikit_learns_own_fit() -> None:
     assert not ridge_refit.fitted_here(model(1.0, True), holed, y)
     with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own words
         ridge_refit.fit(model(1.0, True), holed, y)
+
+
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        pytest.param(lambda: model(1.0, True, tol=-1.0), id="tol"),
+        pytest.param(lambda: model(1.0, False, max_iter=0), id="max_iter"),
+        pytest.param(lambda: model(1.0, True, copy_X="yes"), id="copy_X"),
+        pytest.param(lambda: model(1.0, False, random_state=2**32), id="random_state"),
+        pytest.param(lambda: make_pipeline(StandardScaler(copy="no"), Ridge()), id="scaler-copy"),
+        pytest.param(lambda: make_pipeline(StandardScaler(), Ridge(), verbose="x"), id="verbose"),
+        pytest.param(lambda: Pipeline([("s", StandardScaler()), ("s", Ridge())]), id="names"),
+        pytest.param(lambda: Pipeline([("a__b", StandardScaler()), ("r", Ridge())]), id="__"),
+        pytest.param(lambda: Pipeline([("memory", StandardScaler()), ("r", Ridge())]), id="param"),
+    ],
+)
+def test_parameters_scikit_learn_refuses_are_refused_as_it_refuses_them(invalid: Any) -> None:
+    X, y = features(40)
+    with pytest.raises(ValueError) as theirs:
+        invalid().fit(X, y)
+    mine = invalid()
+    assert not ridge_refit.fitted_here(mine, X, y)
+    with pytest.raises(ValueError) as refused:
+        ridge_refit.fit(mine, X, y)
+    assert str(refused.value) == str(theirs.value)
+
+
+def test_duplicate_column_names_are_refused_as_scikit_learn_refuses_them() -> None:
+    X, y = features(40)
+    frame = pd.DataFrame(X, columns=["a", "b", "a", "c", "d"])
+    for scale in (True, False):
+        assert not ridge_refit.fitted_here(model(1.0, scale), frame, y)
+        with pytest.raises(ValueError, match="unique column names"):
+            ridge_refit.fit(model(1.0, scale), frame, y)
+
+
+@pytest.mark.parametrize(
+    "in_place",
+    [
+        pytest.param(lambda: make_pipeline(StandardScaler(copy=False), Ridge()), id="scaler"),
+        pytest.param(lambda: model(1.0, False, copy_X=False), id="ridge"),
+    ],
+)
+def test_a_fit_that_rewrites_the_callers_rows_is_scikit_learns(in_place: Any) -> None:
+    X, y = features(40)
+    theirs, mine = X.copy(), X.copy()
+    in_place().fit(theirs, y)
+    assert not np.array_equal(theirs, X)  # scaled or centred where they were
+    assert not ridge_refit.fitted_here(in_place(), mine, y)
+    ridge_refit.fit(in_place(), mine, y)
+    np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_pipelines_log_and_callbacks_are_scikit_learns(capsys: pytest.CaptureFixture) -> None:
+    X, y = features(40)
+    make_pipeline(StandardScaler(), Ridge(), verbose=True).fit(X, y)
+    printed = capsys.readouterr().out
+    assert "Processing ridge" in printed
+    ridge_refit.fit(make_pipeline(StandardScaler(), Ridge(), verbose=True), X, y)
+    assert "Processing ridge" in capsys.readouterr().out
+    calls: list[str] = []
+
+    class Counted:  # scikit-learn's FitCallback protocol
+        def setup(self, estimator: Any, context: Any) -> None:
+            calls.append("setup")
+
+        def on_fit_task_begin(self, estimator: Any, context: Any, **kwargs: Any) -> None:
+            calls.append("begin")
+
+        def on_fit_task_end(self, estimator: Any, context: Any, **kwargs: Any) -> None:
+            calls.append("end")
+
+        def teardown(self, estimator: Any, context: Any) -> None:
+            calls.append("teardown")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ridge itself takes no callbacks: scikit-learn says so
+        ridge_refit.fit(make_pipeline(StandardScaler(), Ridge()).set_callbacks(Counted()), X, y)
+    assert calls[0] == "setup" and calls[-1] == "teardown"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: Pipeline((("s", StandardScaler()), ("r", Ridge()))), id="tuple"),
+        pytest.param(lambda: Pipeline([["s", StandardScaler()], ["r", Ridge()]]), id="lists"),
+    ],
+)
+def test_steps_scikit_learn_rewrites_are_rewritten_as_it_does(make: Any) -> None:
+    X, y = features(40)
+    mine = ridge_refit.fit(make(), X, y)
+    assert pickle.dumps(mine) == pickle.dumps(make().fit(X, y))
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_a_second_fit_leaves_what_scikit_learns_second_fit_leaves(scale: bool) -> None:
+    X, y = features(40)
+    named = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    for first, second in ((named, X), (X, named)):  # names dropped, names added
+        expected = model(1.0, scale).fit(first, y).fit(second, y)
+        mine = ridge_refit.fit(model(1.0, scale).fit(first, y), second, y)
+        assert pickle.dumps(mine) == pickle.dumps(expected)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no stale names: the rows' own kind predicts quietly
+            np.testing.assert_array_equal(mine.predict(second), expected.predict(second))

@@ -13,11 +13,13 @@ forecasting are those of scikit-learn's fit (the same bits on the tested inputs,
 ``tests/test_ridge_refit.py``).
 
 Only what that solver would do takes this path: exactly ``Ridge`` with ``solver="auto"``,
-``fit_intercept``, not ``positive``, a positive scalar ``alpha``; exactly a default
-``StandardScaler`` in front, or nothing; a 1-D float target; dense float64 finite features
-with at least as many rows as features, in an array or a frame of string-named float64
-columns; and a system whose reciprocal condition number is far from where scipy warns. All
-else (and every error or warning) is scikit-learn's own ``fit``.
+``fit_intercept``, not ``positive``, a positive scalar ``alpha`` and parameters scikit-learn
+accepts; exactly a default ``StandardScaler`` in front, or nothing, in a quiet pipeline
+without callbacks; estimators not fitted before; a 1-D float target; dense float64 finite
+features with at least as many rows as features, in an array or a frame of uniquely
+string-named float64 columns; and a system whose reciprocal condition number is far from
+where scipy warns. All else (and every error, warning, log line or change to the caller's
+rows) is scikit-learn's own ``fit``.
 """
 
 from __future__ import annotations
@@ -69,26 +71,66 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
         and type(model.steps[0][1]) is StandardScaler
         and type(model.steps[1][1]) is Ridge
         and model.memory is None
-        and model.get_params(deep=False).get("transform_input") is None
+        and getattr(model, "transform_input", None) is None
     ):
         scaler, ridge = model.steps[0][1], model.steps[1][1]
         if hasattr(scaler, "_sklearn_output_config"):
             return None  # the pipeline's own set_output, likewise
-        if not (scaler.with_mean is True and scaler.with_std is True):
+        if not (scaler.with_mean is True and scaler.with_std is True and scaler.copy is True):
+            return None  # copy=False: scikit-learn scales the caller's rows in place
+        if not _plain_pipeline(model) or not _unfitted(scaler):
             return None
     else:
         return None
-    alpha = ridge.alpha
-    if (
-        ridge.solver != "auto"
-        or ridge.fit_intercept is not True
-        or ridge.positive is not False
-        or isinstance(alpha, bool)
-        or not isinstance(alpha, (int, float))
-        or not alpha > 0
-    ):
+    if not _plain_ridge(ridge, bare=scaler is None) or not _unfitted(ridge):
         return None
     return scaler, ridge
+
+
+def _plain_ridge(ridge: Any, *, bare: bool) -> bool:
+    """Whether scikit-learn's fit of ``ridge`` would take the cholesky solver and neither
+    raise on a parameter (``_validate_params``, ~0.1 ms: checked here by hand) nor touch the
+    caller's rows (``copy_X=False`` centres them in place when nothing copied them first)."""
+    alpha, tol, max_iter, seed = ridge.alpha, ridge.tol, ridge.max_iter, ridge.random_state
+    return (
+        ridge.solver == "auto"
+        and ridge.fit_intercept is True
+        and ridge.positive is False
+        and (ridge.copy_X is True or (not bare and ridge.copy_X is False))
+        and type(alpha) in (int, float, np.float64)
+        and alpha > 0
+        and type(tol) in (int, float)
+        and 0 <= tol < np.inf
+        and (max_iter is None or (type(max_iter) is int and max_iter >= 1))
+        and (seed is None or (type(seed) is int and 0 <= seed < 2**32))
+    )
+
+
+_PIPELINE_PARAMS = frozenset({"steps", "memory", "verbose", "transform_input"})
+
+
+def _plain_pipeline(model: Any) -> bool:
+    """Whether scikit-learn's fit of this two-step pipeline would neither raise on its
+    parameters or step names, print (``verbose``), call callbacks (``set_callbacks``), nor
+    rewrite its ``steps`` (a tuple, or a step given as a list, becomes a list of tuples)."""
+    steps = model.steps
+    names = [step[0] if type(step) is tuple and len(step) == 2 else None for step in steps]
+    return (
+        type(steps) is list
+        and model.verbose is False
+        and "_skl_callbacks" not in vars(model)
+        and all(type(name) is str and "__" not in name for name in names)
+        and len(set(names)) == len(names)
+        and not _PIPELINE_PARAMS.intersection(names)
+    )
+
+
+def _unfitted(estimator: Any) -> bool:
+    """Whether ``estimator`` holds no fitted attribute: a refit by scikit-learn deletes and
+    re-adds them (the scaler's ``_reset``, the names of a frame no longer given), so the
+    attributes of a second fit set here would keep stale names or another order in the
+    artifact's pickle."""
+    return not any(key.endswith("_") and not key.startswith("__") for key in vars(estimator))
 
 
 def _values(X: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -99,6 +141,8 @@ def _values(X: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         columns = list(X.columns)
         if not columns or not all(type(c) is str for c in columns):
             return None
+        if len(set(columns)) != len(columns):
+            return None  # scikit-learn refuses duplicate column names
         if not all(d == np.dtype(np.float64) for d in X.dtypes):
             return None
         names = np.asarray(columns, dtype=object)
