@@ -204,6 +204,9 @@ def test_a_pipelines_log_and_callbacks_are_scikit_learns(capsys: pytest.CaptureF
         warnings.simplefilter("ignore")  # Ridge itself takes no callbacks: scikit-learn says so
         ridge_refit.fit(make_pipeline(StandardScaler(), Ridge()).set_callbacks(Counted()), X, y)
     assert calls[0] == "setup" and calls[-1] == "teardown"
+    calls.clear()
+    ridge_refit.fit(make_pipeline(StandardScaler().set_callbacks(Counted()), Ridge()), X, y)
+    assert calls[0] == "setup" and calls[-1] == "teardown"  # the scaler's own, likewise
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,8 @@ def _parts(model: Any) -> tuple[Any, Any] | None:
             return None  # copy=False: scikit-learn scales the caller's rows in place
         if not _plain_pipeline(model) or not _unfitted(scaler):
             return None
+        if "_skl_callbacks" in vars(scaler):
+            return None  # the scaler's own callbacks (``set_callbacks``), called by its fit
     else:
         return None
     if not _plain_ridge(ridge, bare=scaler is None) or not _unfitted(ridge):
