@@ -233,3 +233,15 @@ def test_a_second_fit_leaves_what_scikit_learns_second_fit_leaves(scale: bool) -
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no stale names: the rows' own kind predicts quietly
             np.testing.assert_array_equal(mine.predict(second), expected.predict(second))
+
+
+def test_underflow_the_caller_asked_to_hear_of_is_heard_as_scikit_learn_hears_it() -> None:
+    X, y = features(40)
+    tiny = X * 1e-300  # squares underflow in the scaler's variance, ignored by default
+    with np.errstate(under="raise"):
+        with pytest.raises(FloatingPointError, match="underflow"):
+            model(1.0, True).fit(tiny, y)
+        assert not ridge_refit.fitted_here(model(1.0, True), tiny, y)
+        with pytest.raises(FloatingPointError, match="underflow"):
+            ridge_refit.fit(model(1.0, True), tiny, y)
+    assert ridge_refit.fitted_here(model(1.0, True), tiny, y)  # numpy's default: quietly here

@@ -175,6 +175,8 @@ def fitted_here(model: Any, X: Any, y: np.ndarray) -> bool:
         return False  # more features than rows: scikit-learn's kernel form
     if not np.isfinite(values).all() or not np.isfinite(target).all():
         return False
+    if np.geterr()["under"] != "ignore":
+        return False  # the caller's errstate hears of underflow: scikit-learn's arithmetic tells
     scaler, ridge = parts
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
