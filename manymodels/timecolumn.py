@@ -273,7 +273,10 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
             + too_large(f"time column '{column}'", huge.iloc[0], f"row {row_number(at)}")
         )
     if kinds and numeric == kinds:
-        return pd.to_numeric(s)
+        numbers = pd.to_numeric(s)
+        if numbers.dtype == object:  # an integer past int64 that a float holds (31 digits)
+            raise _beyond_int64(s, column, source=source)
+        return numbers
     if numeric:
         number = _first_at(s, lambda v: type(v) in numeric)
         text = _first_at(s, lambda v: type(v) not in numeric)
@@ -285,6 +288,16 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
             f"{in_row(text)}; give every time as a date, or every one as a period number"
         )
     return s
+
+
+def _beyond_int64(s: pd.Series, column: str, *, source: str) -> DataError:
+    """A period past int64 (a CSV's 31 digits), which ``pd.to_numeric`` left object: parsed
+    as dates, the refusal named the first cell ("not dates or numbers: 0 in row 1")."""
+    at = _first_at(s, lambda v: type(v) is int and not -(2**63) <= v < 2**63)
+    return DataError(
+        f"{source}: time column '{column}' holds {shown(s.iloc[at])} {in_row(at)}: a period "
+        "number must fit a signed 64-bit integer"
+    )
 
 
 def _boolean(s: pd.Series, at: int, column: str, *, source: str) -> DataError:

@@ -194,9 +194,22 @@ def test_a_bad_time_is_named_by_its_row(values: list[Any], says: str) -> None:
         ),  # as a Parquet file's zone-aware timestamps arrive
         (pd.Series(pd.to_datetime(["2025-01-06", "2300-01-01"]).as_unit("ms")), "in row 2"),
         ([1, 10**400], "time column 't' is too large a number (1000"),
+        # a CSV's 31 digits: pd.to_numeric left the column object, parsed as dates, and the
+        # refusal named row 1's 0 ("not dates or numbers: 0 in row 1")
+        ([0, 10**30, 2], f"holds {10**30} in row 2 (counting data rows from 1): a period"),
+        ([-1, 2**63, 2], f"holds {2**63} in row 2 (counting data rows from 1): a period"),
         ([1.0, float("inf")], "holds inf in row 2 (counting data rows from 1): a time must be"),
     ],
-    ids=["9999-12-31", "0001-01-01", "zone-aware", "datetime64[ms]", "huge integer", "inf"],
+    ids=[
+        "9999-12-31",
+        "0001-01-01",
+        "zone-aware",
+        "datetime64[ms]",
+        "huge integer",
+        "past int64",
+        "past int64 beside a negative",
+        "inf",
+    ],
 )
 def test_a_time_beyond_nanoseconds_or_floats_is_refused_naming_it(values: Any, says: str) -> None:
     """Every step after parsing counts times in nanoseconds since 1970 (frequency, lags,
