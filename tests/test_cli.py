@@ -485,12 +485,20 @@ def test_a_promotion_reason_s_emoji_codes_are_printed_as_written(
 
 def test_an_option_outside_its_choices_says_them_without_pydantic_s_prefix() -> None:
     """`monitor --sort bogus` said "--sort: value error, 'bogus' is not one of …": the
-    exception's type, pydantic's wording, ahead of the message."""
-    result = invoke("monitor", "--sort", "bogus")
+    exception's type, pydantic's wording, ahead of the message; then "… 'key' (got bogus)",
+    naming the value twice. A bound still says what it got: the message does not."""
+    result = invoke("monitor", "--sort", "errors")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: --sort: 'bogus' is not one of 'drift', 'error', 'naive', 'age', 'key' (got bogus)"
+        "error: --sort: 'errors' is not one of 'drift', 'error', 'naive', 'age', 'key'"
     ]
+    backend = invoke("train", "spec.toml", "data.csv", "--backend", "bogus")
+    assert backend.exit_code == 2
+    assert backend.output.strip().splitlines() == [
+        "error: --backend: 'bogus' is not one of 'auto', 'ray', 'local'"
+    ]
+    bound = invoke("monitor", "--limit", "0")
+    assert bound.output.strip().splitlines()[-1].endswith("equal to 1 (got 0)")
 
 
 def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, Any]) -> None:

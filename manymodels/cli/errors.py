@@ -113,8 +113,9 @@ def _usage_line(error: typer.TyperException) -> str:
         from pydantic import ValidationError  # what typer validates values with
 
         problems = error.__cause__.errors() if isinstance(error.__cause__, ValidationError) else []
-        if problems and problems[0].get("input") is not None:
-            text = f"{text.rstrip('.')} (got {problems[0]['input']})"
+        given = problems[0].get("input") if problems else None
+        if given is not None and repr(given) not in message:  # a choice names it: 'bogus'
+            text = f"{text.rstrip('.')} (got {given})"
     else:
         text = _lower_first(error.format_message())
     text = " ".join(text.split())  # one line, whatever the message
