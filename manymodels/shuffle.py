@@ -81,6 +81,11 @@ def new_root(base: str | None) -> str:
         )  # it made the local directories ./s3:/b/tmp, then pyarrow failed on an S3 URI
     root = f"{base.rstrip('/')}/{PREFIX}{uuid.uuid4().hex[:16]}"
     fs, path = _fs(root)
+    parent = os.path.dirname(os.path.abspath(path.rsplit("/", 1)[0]))
+    if isinstance(fs, _Local) and not os.path.exists(parent):  # a typo'd path: no mkdir -p
+        raise DataError(
+            f"{base}: cannot make the shuffled rows' directory there ({parent} does not exist)"
+        )  # the run made /nonexistent/a/b and its parents, and left them behind
     try:
         fs.makedirs(path, exist_ok=True)  # a no-op on object stores, a directory on disk
     except OSError as e:  # a file named as the directory: a traceback, not a line

@@ -118,3 +118,35 @@ def test_a_shuffle_url_missing_a_slash_is_refused(
     with pytest.raises(DataError, match=r"^s3:/b/tmp: a shuffle directory URL's scheme is "):
         train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir="s3:/b/tmp")
     assert sorted(tmp_path.iterdir()) == here  # no ./s3: directory, no registry
+
+
+def test_a_shuffle_dir_whose_parent_is_missing_is_refused_and_nothing_made(
+    tmp_path: Path,
+) -> None:
+    """``--shuffle-dir /nonexistent/a/b`` (a typo, a mount not there) made the directory and
+    every missing parent (``os.makedirs``), trained, and left them behind; now refused as
+    ``mkdir`` without ``-p`` would, in one line, before any registry is made. A directory
+    whose parent exists is still made (the run's copy inside it removed once trained)."""
+    import subprocess
+
+    data = _dataset(tmp_path / "sales")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "s"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    gone = tmp_path / "gone" / "a" / "b"
+    done = subprocess.run(
+        [sys.executable, "-m", "manymodels", "train", spec, data, "--registry",
+         tmp_path / "reg", "--backend", "local", "--shuffle-dir", gone],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"error: {gone}: cannot make the shuffled rows' directory there "
+        f"({gone.parent} does not exist)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sales", "spec.toml"]
+    fresh = tmp_path / "fresh"
+    summary = train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir=str(fresh))
+    assert summary.run.n_trained == 4 and list(fresh.iterdir()) == []

@@ -108,7 +108,8 @@ def train(
             envvar="MANYMODELS_SHUFFLE_DIR",
             help="Where a Parquet directory's rows wait, bucketed by chunk, while they train: "
             "a directory or fsspec URL every Ray node reads (s3://bucket/tmp/) on a cluster of "
-            "several machines (default: a local temporary directory).",
+            "several machines (default: a local temporary directory). A local one is made if its "
+            "parent exists.",
             show_default=False,
         ),
     ] = None,
