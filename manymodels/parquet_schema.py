@@ -55,11 +55,14 @@ def unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
             fields.append(pa.field(col, pa.null()))
             continue
         if len(seen) > 1:
-            odd = min(seen, key=lambda k: len(seen[k]))
+            # the fewest files' kind; of a tie, the kind read last: the first file read is
+            # the norm (1 file against 1 blamed the first, the one the rest were read by)
+            odd = min(reversed(list(seen)), key=lambda k: len(seen[k]))
             common = max((k for k in seen if k != odd), key=lambda k: len(seen[k]))
             raise DataError(
                 f"{seen[odd][0]}: column '{col}' holds {odd} here but {common} in "
-                f"{len(seen[common])} other file(s) of {source}: fix or remove this file"
+                f"{len(seen[common])} other file(s) of {source} ({seen[common][0]} first): "
+                "fix or remove this file"
             )
         typ = types[col].pop() if len(types[col]) == 1 else _widest(types[col])
         fields.append(pa.field(col, typ))
