@@ -114,7 +114,7 @@ def _usage_line(error: typer.TyperException) -> str:
 
         problems = error.__cause__.errors() if isinstance(error.__cause__, ValidationError) else []
         given = problems[0].get("input") if problems else None
-        if given is not None and repr(given) not in message:  # a choice names it: 'bogus'
+        if given is not None and repr(str(given)) not in message:  # a choice names 'bogus'
             text = f"{text.rstrip('.')} (got {given})"
     else:
         text = _lower_first(error.format_message())
