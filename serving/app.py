@@ -6,8 +6,11 @@
     app = create_app(Settings(registry=Path("mmregistry")))   # then: uvicorn, or TestClient
 
 Start-up (the lifespan) opens the registry, reads the production alias table, optionally warms
-the cache with ``preload`` models, and starts the thread that refreshes the alias table every
-``refresh_seconds``; shutdown flushes the monitor's drift sample, then waits for a running
+the cache with ``preload`` models, freezes what it made out of the collector's walk, and starts
+the thread that refreshes the alias table every ``refresh_seconds``. Once ready, a daemon
+thread imports the model libraries start-up left out (scikit-learn, SciPy: ``serving.warm_up``)
+and freezes them too, so the first model load or retrain does not pay for them; ``/readyz``
+does not wait for it. Shutdown flushes the monitor's drift sample, then waits for a running
 retrain job (queued ones are dropped), stops Ray if a retrain started it, stops the refresher
 and closes the registry. Each app has its own
 metrics registry and state, so several can run in one process.
@@ -47,6 +50,7 @@ from serving.routes import admin, forecast, ops, partitions, predict, retrain, r
 from serving.routes import monitor as monitor_routes
 from serving.service import ModelService
 from serving.settings import Settings
+from serving.warm_up import WarmUp
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -106,6 +110,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         only_the_opened_file(registry.store.engine, registry.db_url)  # no mix of two files
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None
+        warm_up: WarmUp | None = None
         try:
             service = ModelService(
                 registry,
@@ -159,6 +164,11 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                     }
                 )
             )
+            # scikit-learn and SciPy, which start-up left out (~2 s), imported and frozen on a
+            # daemon thread: not inside the first request that loads a model, and not walked by
+            # every full collection; /readyz does not wait for them
+            warm_up = WarmUp()
+            warm_up.start()
             yield
         finally:
             app.state.retrainer = None
@@ -173,6 +183,8 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             if refresher is not None:
                 refresher.stop()
             registry.close()
+            if warm_up is not None:
+                warm_up.stop()  # a warm-up still importing must not freeze after the unfreeze
             gc.unfreeze()  # an app embedded in a longer process (tests) gives its objects back
 
     app = FastAPI(

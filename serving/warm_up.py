@@ -1,0 +1,83 @@
+"""The model libraries, imported in the background once the router is ready.
+
+A router's start does not import scikit-learn and SciPy (~2 s of CPU: ``serving.affine``,
+``serving.retrain`` defer them), so ``/readyz`` turns 200 sooner. Left at that, the first
+request that loads a model or retrains would pay the import inside the request (a p99 blip
+per replica), and the ~65,000 objects the import makes, created after the lifespan's
+``gc.freeze()``, would be walked by every full collection again (benchmarks/README.md §2's
+goal: no full collection over 20 ms under cold load). ``WarmUp`` imports them on a daemon
+thread right after the start, then collects and freezes once more; a request arriving meanwhile
+waits on Python's import lock for the same modules, no worse than without it. The freeze also
+takes what requests in flight hold at that moment: reference counting still frees them; only a
+cycle among them waits for the shutdown's ``gc.unfreeze()`` (once per start).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import logging
+import threading
+import time
+
+logger = logging.getLogger("manymodels.serving")
+
+# What a model's load (unpickling scikit-learn estimators, a global model's binding, the affine
+# shortcut) and a retrain (the pipeline and training's modules) import on first use.
+MODULES = (
+    "sklearn.base",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "manymodels.candidates",
+    "manymodels.training.global_fit",
+    "manymodels.training.select",
+    "manymodels.training.classify",
+    "manymodels.pipeline",
+)
+
+
+class WarmUp:
+    """Imports ``MODULES`` on a daemon thread and freezes what they made.
+
+    ``stop`` (the lifespan's shutdown, before its ``gc.unfreeze()``) keeps a warm-up still
+    importing from freezing afterwards: an app embedded in a longer process (tests) gets its
+    objects back. It never waits for the import: an import cannot be interrupted, and the
+    thread is a daemon, so a shutdown or the process's exit does not hang on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="manymodels-warm-up", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            for name in MODULES:
+                importlib.import_module(name)
+            from serving.affine import linear_regressors
+
+            linear_regressors()  # its cached frozenset, built before any request needs it
+        except Exception:  # a broken install: the first load or retrain reports it, as before
+            logger.exception("warming the model libraries failed")
+            return
+        with self._lock:
+            if self._stopped:
+                return
+            gc.collect()  # once: these modules' objects are tracked, not yet frozen
+            gc.freeze()
+        logger.info(
+            json.dumps(
+                {
+                    "event": "model libraries warmed",
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
+        )
