@@ -65,17 +65,12 @@ def locate(
             if not create:
                 missing = NoRegistry(f"no registry at {where} (train something first)")
                 raise missing_or_lost(missing, artifacts)
-            if db_url is not None:  # only its artifacts/ is here: made by its first write
-                require_creatable(where)
-            else:
-                try:
-                    # None when another process made it meanwhile (it is theirs to remove)
-                    made = next(
-                        (p for p in reversed([where, *where.parents]) if not p.exists()), None
-                    )
-                    where.mkdir(parents=True, exist_ok=True)  # another process may race us
-                except OSError as e:  # a read-only filesystem, a parent of another user…
-                    raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+            try:
+                # None when another process made it meanwhile (it is theirs to remove)
+                made = next((p for p in reversed([where, *where.parents]) if not p.exists()), None)
+                where.mkdir(parents=True, exist_ok=True)  # another process may race us
+            except OSError as e:  # a read-only filesystem, a parent of another user…
+                raise RegistryError(f"cannot create a registry at {where}: {e}") from e
         elif not where.is_dir():
             raise RegistryError(f"registry path {where} is not a directory")
         elif not create and not (where / DB_FILE).exists() and db_url is None:
@@ -107,26 +102,6 @@ def locate(
         own_db=db_url is None,
         made=made,
     )
-
-
-def require_creatable(where: Path) -> None:
-    """``RegistryError`` now where ``where`` could not be made, nothing made. A writer given
-    a database apart (``--registry-db``) and a new ``--registry b`` for its ``artifacts/``
-    made ``b/`` at once, and a run refused once it was opened (its store forgotten:
-    ``check_training_store``) left it behind, empty: the store makes its directories at its
-    first write, and this keeps the early refusal of a path that cannot be one."""
-    from manymodels.registry.engine import read_only_reason
-
-    try:  # a dangling symlink's target: where the store makes its directories (``locate``)
-        target = where.resolve()
-    except (OSError, RuntimeError) as e:  # a symlink loop (RuntimeError before 3.13)
-        raise RegistryError(f"cannot create a registry at {where}: {e}") from e
-    parent = next(p for p in target.parents if p.exists())  # the root at least
-    if not parent.is_dir():
-        raise RegistryError(f"cannot create a registry at {where}: {parent} is not a directory")
-    why = read_only_reason(str(parent))
-    if why is not None:
-        raise RegistryError(f"cannot create a registry at {where}: {parent} is read-only ({why})")
 
 
 def sqlite_url(path: Path) -> str:
