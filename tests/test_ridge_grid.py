@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from factories import noisy_panel, retrained_to_a_tie
+from factories import noisy_panel, retrained_to_a_tie, ridge_features
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error
 from sklearn.pipeline import make_pipeline
@@ -25,23 +25,6 @@ from manymodels.training.splits import validation_splits
 ALPHAS = [0.01, 1.0, 30.0]
 
 
-def features(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Columns on very different scales, one constant and one constant up to rounding error
-    (``StandardScaler`` scales both by 1), and a target that depends on some of them."""
-    rng = np.random.default_rng(seed)
-    X = np.column_stack(
-        [
-            rng.normal(size=rows) * 1000 + 5e4,
-            rng.normal(size=rows) * 0.01,
-            np.full(rows, 7.0),
-            np.where(np.arange(rows) % 2, np.nextafter(1e5, np.inf), 1e5),  # one ulp apart
-            rng.integers(0, 2, size=rows).astype(float),
-        ]
-    )
-    y = 0.002 * X[:, 0] + 300 * X[:, 1] + 3 * X[:, 4] + rng.normal(size=rows)
-    return X, y
-
-
 def sklearn_fit(X: np.ndarray, y: np.ndarray, alpha: float, scale: bool) -> Any:
     model = make_pipeline(StandardScaler(), Ridge(alpha)) if scale else Ridge(alpha)
     return model.fit(X, y)
@@ -50,7 +33,7 @@ def sklearn_fit(X: np.ndarray, y: np.ndarray, alpha: float, scale: bool) -> Any:
 @pytest.mark.parametrize("scale", [True, False])
 @pytest.mark.parametrize("rows", [60, 4])  # 4 rows < 5 columns: more unknowns than rows
 def test_fold_fits_predict_what_scikit_learn_predicts(scale: bool, rows: int) -> None:
-    X, y = features(rows + 10)
+    X, y = ridge_features(rows + 10)
     splits = [
         (slice(0, rows), slice(rows, rows + 5)),
         (np.arange(rows + 5), np.arange(rows + 5, rows + 10)),
@@ -83,10 +66,10 @@ def test_only_a_ridge_grid_over_positive_alphas_takes_the_shortcut() -> None:
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_rows_that_are_not_finite_go_to_scikit_learn(bad: float) -> None:
-    X, y = features(30)
+    X, y = ridge_features(30)
     X[3, 1] = bad
     assert ridge_grid.fold_fits(X, y, [(slice(0, 20), slice(20, 30))], ALPHAS, scale=True) is None
-    X, y = features(30)
+    X, y = ridge_features(30)
     y[2] = bad
     assert ridge_grid.fold_fits(X, y, [(slice(0, 20), slice(20, 30))], ALPHAS, scale=True) is None
 
@@ -121,7 +104,7 @@ def spec(**validation: Any) -> Spec:
 def test_selection_scores_each_alpha_as_scikit_learn_fits_score_it(
     validation: dict[str, Any],
 ) -> None:
-    X, y = features(48, seed=3)
+    X, y = ridge_features(48, seed=3)
     s = spec(**validation)
     fitted = fit_partition(X, y, s, key="pid=1")
     splits = validation_splits(len(y), s, key="pid=1")
@@ -146,7 +129,7 @@ def test_selection_scores_each_alpha_as_scikit_learn_fits_score_it(
 
 
 def test_rows_scikit_learn_rejects_fail_as_scikit_learn_says() -> None:
-    X, y = features(48)
+    X, y = ridge_features(48)
     X[5, 0] = np.nan  # the scaler passes NaN through; Ridge refuses it: every grid point fails
     with pytest.raises(ValueError, match="NaN"):
         fit_partition(X, y, spec(strategy="last", size=8), key="pid=1")
@@ -172,7 +155,7 @@ def test_selection_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ridge_grid, "fold_fits", spy)
     monkeypatch.setattr(Ridge, "fit", counted)
-    X, y = features(48, seed=3)
+    X, y = ridge_features(48, seed=3)
     fitted = fit_partition(X, y, spec(strategy="kfold", size=6, folds=3), key="pid=1")
     assert calls == [ALPHAS]
     assert fitted_rows == []
@@ -185,7 +168,7 @@ def test_a_retrain_on_the_same_rows_ties_exactly(tmp_path: Path) -> None:
     """A champion refitted by scikit-learn against the challenger's fits: the same model on
     the same rows must score the same to the last bit, alone or in a top-2 mean — else the
     comparison would promote or keep on rounding."""
-    df = noisy_panel(features, [f"x{i}" for i in range(5)], seed=5)
+    df = noisy_panel(ridge_features, [f"x{i}" for i in range(5)], seed=5)
     s = spec(strategy="kfold", size=6, folds=3).model_dump(mode="json", exclude_none=True)
     s["candidates"].append(
         {"estimator": "sklearn.linear_model.Ridge", "name": "unscaled", "params": {"alpha": [5.0]}}

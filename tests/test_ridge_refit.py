@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import ridge_features
 from scipy.linalg import LinAlgWarning
 from sklearn import config_context
 from sklearn.exceptions import NotFittedError
@@ -23,23 +24,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from manymodels.candidates import MeanOf
 from manymodels.training import ridge_refit
-
-
-def features(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Columns on very different scales, one constant and one constant up to rounding error
-    (``StandardScaler`` scales both by 1), and a target that depends on some of them."""
-    rng = np.random.default_rng(seed)
-    X = np.column_stack(
-        [
-            rng.normal(size=rows) * 1000 + 5e4,
-            rng.normal(size=rows) * 0.01,
-            np.full(rows, 7.0),
-            np.where(np.arange(rows) % 2, np.nextafter(1e5, np.inf), 1e5),  # one ulp apart
-            rng.integers(0, 2, size=rows).astype(float),
-        ]
-    )
-    y = 0.002 * X[:, 0] + 300 * X[:, 1] + 3 * X[:, 4] + rng.normal(size=rows)
-    return X, y
 
 
 def model(alpha: float, scale: bool, **params: Any) -> Any:
@@ -59,9 +43,9 @@ def as_given(X: np.ndarray, layout: str) -> Any:
 @pytest.mark.parametrize("rows", [60, 6])  # 6 rows: one more than the 5 features
 @pytest.mark.parametrize("alpha", [0.1, 10.0])
 def test_the_refit_is_scikit_learns_fit_bit_for_bit(layout: str, rows: int, alpha: float) -> None:
-    X, y = features(rows)
+    X, y = ridge_features(rows)
     given = as_given(X, layout)
-    new_rows = as_given(features(9, seed=1)[0], layout)
+    new_rows = as_given(ridge_features(9, seed=1)[0], layout)
     for scale in (True, False):
         expected = model(alpha, scale, random_state=0).fit(given, y)
         mine = model(alpha, scale, random_state=0)
@@ -78,7 +62,7 @@ def test_the_refit_is_scikit_learns_fit_bit_for_bit(layout: str, rows: int, alph
 
 
 def test_a_top2_mean_refits_its_local_member_here_and_the_rest_by_themselves() -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     tree = DecisionTreeRegressor(max_depth=2, random_state=0)
     mean = MeanOf([model(1.0, True), tree])
     assert ridge_refit.fit(mean, X, y) is mean
@@ -97,7 +81,7 @@ def test_a_top2_mean_refits_its_local_member_here_and_the_rest_by_themselves() -
     ],
 )
 def test_unsupported_params_take_scikit_learns_own_fit(unsupported: Any) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     mine = unsupported()
     assert not ridge_refit.fitted_here(mine, X, y)
     with pytest.raises(NotFittedError):
@@ -107,7 +91,7 @@ def test_unsupported_params_take_scikit_learns_own_fit(unsupported: Any) -> None
 
 
 def test_inputs_the_path_does_not_cover_take_scikit_learns_own_fit() -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     wide = np.random.default_rng(0).normal(size=(4, 8))  # more features than rows
     assert not ridge_refit.fitted_here(model(1.0, True), wide, y[:4])
     assert not ridge_refit.fitted_here(model(1.0, True), X.astype(np.float32), y)
@@ -142,7 +126,7 @@ def test_inputs_the_path_does_not_cover_take_scikit_learns_own_fit() -> None:
     ],
 )
 def test_parameters_scikit_learn_refuses_are_refused_as_it_refuses_them(invalid: Any) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     with pytest.raises(ValueError) as theirs:
         invalid().fit(X, y)
     mine = invalid()
@@ -153,7 +137,7 @@ def test_parameters_scikit_learn_refuses_are_refused_as_it_refuses_them(invalid:
 
 
 def test_duplicate_column_names_are_refused_as_scikit_learn_refuses_them() -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     frame = pd.DataFrame(X, columns=["a", "b", "a", "c", "d"])
     for scale in (True, False):
         assert not ridge_refit.fitted_here(model(1.0, scale), frame, y)
@@ -169,7 +153,7 @@ def test_duplicate_column_names_are_refused_as_scikit_learn_refuses_them() -> No
     ],
 )
 def test_a_fit_that_rewrites_the_callers_rows_is_scikit_learns(in_place: Any) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     theirs, mine = X.copy(), X.copy()
     in_place().fit(theirs, y)
     assert not np.array_equal(theirs, X)  # scaled or centred where they were
@@ -179,7 +163,7 @@ def test_a_fit_that_rewrites_the_callers_rows_is_scikit_learns(in_place: Any) ->
 
 
 def test_a_pipelines_log_and_callbacks_are_scikit_learns(capsys: pytest.CaptureFixture) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     make_pipeline(StandardScaler(), Ridge(), verbose=True).fit(X, y)
     printed = capsys.readouterr().out
     assert "Processing ridge" in printed
@@ -217,14 +201,14 @@ def test_a_pipelines_log_and_callbacks_are_scikit_learns(capsys: pytest.CaptureF
     ],
 )
 def test_steps_scikit_learn_rewrites_are_rewritten_as_it_does(make: Any) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     mine = ridge_refit.fit(make(), X, y)
     assert pickle.dumps(mine) == pickle.dumps(make().fit(X, y))
 
 
 @pytest.mark.parametrize("scale", [True, False])
 def test_a_second_fit_leaves_what_scikit_learns_second_fit_leaves(scale: bool) -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     named = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
     for first, second in ((named, X), (X, named)):  # names dropped, names added
         expected = model(1.0, scale).fit(first, y).fit(second, y)
@@ -236,7 +220,7 @@ def test_a_second_fit_leaves_what_scikit_learns_second_fit_leaves(scale: bool) -
 
 
 def test_underflow_the_caller_asked_to_hear_of_is_heard_as_scikit_learn_hears_it() -> None:
-    X, y = features(40)
+    X, y = ridge_features(40)
     tiny = X * 1e-300  # squares underflow in the scaler's variance, ignored by default
     with np.errstate(under="raise"):
         with pytest.raises(FloatingPointError, match="underflow"):

@@ -154,3 +154,20 @@ def trained_shops(root: Path, days: pd.DatetimeIndex, **overrides: Any) -> RunSu
     summary = train(shops_spec(**overrides), shops_panel(days), root, backend="local")
     assert summary.run.n_trained == 3, summary.failures
     return summary
+
+
+def ridge_features(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Columns on very different scales, one constant and one constant up to rounding error
+    (``StandardScaler`` scales both by 1), and a target that depends on some of them."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack(
+        [
+            rng.normal(size=rows) * 1000 + 5e4,
+            rng.normal(size=rows) * 0.01,
+            np.full(rows, 7.0),
+            np.where(np.arange(rows) % 2, np.nextafter(1e5, np.inf), 1e5),  # one ulp apart
+            rng.integers(0, 2, size=rows).astype(float),
+        ]
+    )
+    y = 0.002 * X[:, 0] + 300 * X[:, 1] + 3 * X[:, 4] + rng.normal(size=rows)
+    return X, y
