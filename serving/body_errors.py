@@ -12,8 +12,10 @@ and Starlette does for a malformed multipart upload. Nothing here chose a 400; o
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +23,11 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from manymodels.exceptions import MAX_REPORTED, first_line
+from serving.query import query_names
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -47,6 +52,8 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
             error.update(loc=["body"], msg=_no_body(request, f"body {what}"))
             error.pop("input", None)
             error.pop("ctx", None)
+        elif raw.get("type") == "extra_forbidden" and len(raw.get("loc", ())) == 2:
+            error["msg"] = unknown_member(request, str(raw["loc"][1]))
         elif raw.get("type") == "json_invalid":  # a syntax error: as an unreadable body
             error.clear()
             error.update(type="json_invalid", loc=["body"], msg=_syntax(raw, exc.body))
@@ -116,15 +123,44 @@ def _not_json(content_type: str | None) -> str:
     )
 
 
+def unknown_member(request: Request, name: str) -> str:
+    """What a body's member the route does not take is told (pydantic's bare "Extra inputs
+    are not permitted" named neither the members it takes nor the one meant), as an unknown
+    query parameter is (``serving.query``); one of the route's query parameters sent in the
+    body (``"fallback": false``) is told where it goes."""
+    fields = list(getattr(_body_model(request), "model_fields", {}))
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and name in query_names(route):
+        meant = f" (a query parameter: send it as ?{name}=…)"
+    else:
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+        meant = f" (did you mean {close[0]!r}?)" if close else ""
+    takes = ", ".join(repr(f) for f in fields) or "no member"
+    return f"the body holds {name!r}, which this route does not take{meant}: it takes {takes}"
+
+
+def _body_model(request: Request) -> Any:
+    """The model of the JSON body the request's route reads: the one it names in
+    ``request.state.body_model`` (a route that reads its body itself, as retrain does), or
+    its body field's (an optional body's too: ``RollbackRequest | None``)."""
+    named = getattr(request.state, "body_model", None)
+    if named is not None:
+        return named
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    for arg in (model, *typing.get_args(model)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
 def _no_body(request: Request, why: str = "has no body") -> str:
     """A POST without a body (``curl -X POST …/promote``) was FastAPI's bare "Field
     required" at ``["body"]``, naming neither that a JSON object was expected nor its fields;
     a body of whitespace, ``null`` or ``[]`` (``unusable_body``) is told the same. The header
     is named only when it is missing or not JSON's."""
-    route = request.scope.get("route")
-    field = getattr(route, "body_field", None)
-    model = getattr(getattr(field, "field_info", None), "annotation", None)
-    fields = getattr(model, "model_fields", {})
+    fields = getattr(_body_model(request), "model_fields", {})
     required = [name for name, info in fields.items() if info.is_required()]
     wanted = f" holding {', '.join(repr(n) for n in required)}" if required else ""
     sent = request.headers.get("content-type", "")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from manymodels.registry.entities import ModelVersion
+from serving.schemas import RequestBody
 
 if TYPE_CHECKING:
     from serving.jobs import Job, UploadedData
@@ -26,7 +27,7 @@ def _holds_values(row: dict[str, Cell]) -> dict[str, Cell]:
     return row
 
 
-class RetrainRequest(BaseModel):
+class RetrainRequest(RequestBody):
     rows: Annotated[
         list[Annotated[dict[str, Cell], AfterValidator(_holds_values)]],
         Field(
@@ -37,8 +38,8 @@ class RetrainRequest(BaseModel):
         ),
     ]
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "rows": [
@@ -48,7 +49,7 @@ class RetrainRequest(BaseModel):
                 }
             ]
         }
-    }
+    )
 
 
 class UploadedDataOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from manymodels.reasons import MAX_REASON
 from manymodels.registry.entities import AliasMove, ModelVersion, Run
@@ -27,7 +27,18 @@ Rows = Annotated[
 ]
 
 
-class PredictRequest(BaseModel):
+class RequestBody(BaseModel):
+    """A request body of the ``/v1`` API: a member it does not take is a 422 naming it
+    (``serving.body_errors``), as an unknown query parameter is (``serving.query``). Ignored,
+    a misspelt or misplaced member changed what was done without a word: a promote's
+    ``{"version": 1, "alias": "candidate"}`` moved production, actuals' ``"verison": 2`` were
+    counted against production's version, a forecast's ``"futur"`` carried the last features
+    forward. (V2's bodies keep the protocol's extension members: ``serving.v2_schemas``.)"""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(RequestBody):
     rows: Rows
 
     model_config = {
@@ -35,7 +46,7 @@ class PredictRequest(BaseModel):
     }
 
 
-class BatchPredictRequest(BaseModel):
+class BatchPredictRequest(RequestBody):
     rows: Annotated[
         list[dict[str, Any]],
         Field(
@@ -111,12 +122,12 @@ class BatchPredictions(BaseModel):
     predictions: list[RowPrediction] = Field(description="One answer per row, in request order.")
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(RequestBody):
     version: Annotated[Version, Field(description="The version production should serve.")]
     reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None  # the CLI's cap
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(RequestBody):
     reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None
 
 

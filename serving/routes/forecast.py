@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from manymodels import forecast_steps, timefeatures
 from manymodels import intervals as conformal
@@ -31,14 +31,14 @@ from serving.resolution import PRODUCTION, Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import ALIAS_PATTERN, Levels, VersionChoice, refuse_repeated
 from serving.rows import to_json_list
-from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY
+from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY, RequestBody
 from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"], route_class=FastJSONRoute)
 NO_CHOICE = VersionChoice()  # production
 
 
-class ForecastRequest(BaseModel):
+class ForecastRequest(RequestBody):
     horizon: Annotated[
         int, Field(ge=1, le=MAX_HORIZON, strict=True, description="Periods to forecast.")
     ]  # strict: {"horizon": true} forecast one step
@@ -52,8 +52,8 @@ class ForecastRequest(BaseModel):
         ),
     ] = None
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {"horizon": 2},
                 {
@@ -65,7 +65,7 @@ class ForecastRequest(BaseModel):
                 },
             ]
         }
-    }
+    )
 
 
 class ForecastPoint(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
@@ -20,7 +20,7 @@ from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import single_options
 from serving.rows import model_input, to_json_list
-from serving.schemas import ERRORS, MAX_VERSION
+from serving.schemas import ERRORS, MAX_VERSION, RequestBody
 from serving.service import ModelService
 
 router = APIRouter(
@@ -28,7 +28,7 @@ router = APIRouter(
 )
 
 
-class ActualsRequest(BaseModel):
+class ActualsRequest(RequestBody):
     rows: Annotated[
         list[dict[str, Any]],
         Field(
@@ -48,11 +48,11 @@ class ActualsRequest(BaseModel):
         ),
     ] = None
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [{"rows": [{"price": 2.49, "deal": 1, "feat": 0, "units": 31}]}]
         }
-    }
+    )
 
 
 class ActualsRecorded(BaseModel):

@@ -232,6 +232,7 @@ async def _read_table(
     encoding = request.headers.get("content-encoding")
     limit = request.app.state.settings.max_body_bytes
     if kind == "application/json" or kind.endswith("+json"):
+        request.state.body_model = RetrainRequest  # the members its 422s name (body_errors)
         try:  # gzip / deflate inflated as the other JSON routes inflate them (jsonbody)
             body = inflated(await request.body(), encoding, limit)
         except TensorError as e:

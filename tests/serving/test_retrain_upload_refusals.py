@@ -116,7 +116,8 @@ def test_a_json_retrain_without_rows_is_told_as_the_other_routes_tell_it(
 ) -> None:
     """A JSON retrain with no body, or one of only whitespace, was pydantic's "Invalid JSON:
     EOF while parsing a value at line 1 column 0" where every other route says the request
-    has no body (or an empty one) and what to send. Nothing is queued."""
+    has no body (or an empty one) and what to send — the members it holds too, as they do
+    (it said none: the route reads its body itself). Nothing is queued."""
     with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
         r = client.post(
             "/v1/partitions/pid=0/retrain",
@@ -126,7 +127,7 @@ def test_a_json_retrain_without_rows_is_told_as_the_other_routes_tell_it(
         assert r.status_code == 422, r.text
         (error,) = r.json()["detail"]
         assert error["loc"] == ["body"] and error.get("input") is None, error  # not echoed
-        assert error["msg"] == f"{said}: send a JSON object (its fields: /docs)", error
+        assert error["msg"] == f"{said}: send a JSON object holding 'rows' (its fields: /docs)"
         assert client.get("/v1/jobs", headers=admin()).json()["jobs"] == []
 
 
