@@ -6,11 +6,12 @@ missing token is a 401, a read token a 403 (known, but not allowed)::
     @router.post("/v1/partitions/{key:path}/retrain", dependencies=[Depends(require_admin)])
 
 Read: with read tokens configured (``MANYMODELS_READ_TOKEN`` / ``_FILE``), every data endpoint
-— scoring, forecasting, partitions, jobs, ``/metrics`` — needs a read or an admin token (an
-admin also reads), else a 401 with ``WWW-Authenticate: Bearer``; without them reading is open,
-as it was before read tokens existed. ``create_app`` puts ``read_dependencies(settings)`` on
-every router it includes, so a new router is covered by being included; a router included
-elsewhere takes ``dependencies=[Reader]``. Probes stay open for load balancers and
+— scoring, forecasting, partitions, ``/metrics`` — needs a read or an admin token (an admin
+also reads; retrain jobs, read or posted, stay an admin's), else a 401 with
+``WWW-Authenticate: Bearer``; without them reading is open, as it was before read tokens
+existed. ``create_app`` puts ``read_dependencies(settings)`` on every router it includes, so
+a new router is covered by being included; a router included elsewhere takes
+``dependencies=[Reader]``. Probes stay open for load balancers and
 orchestrators: the routes in ``OPEN_PATHS`` (``/healthz``, ``/readyz``, the Open Inference
 Protocol's ``/v2/health/live`` and ``/v2/health/ready``); so do ``/docs`` and
 ``/openapi.json``, which describe the API (public in the source anyway), not the data.
@@ -74,7 +75,8 @@ def require_admin(
             # authenticated, not allowed: a 401 would tell the client to try its token again
             raise HTTPException(
                 status_code=403,
-                detail="this is a read token: changing the registry needs an admin token",
+                detail="this is a read token: retrain jobs, and any change to the registry, "
+                "need an admin token",
             )
         raise HTTPException(
             status_code=401,
