@@ -128,7 +128,9 @@ def unknown_member(request: Request, name: str) -> str:
     are not permitted" named neither the members it takes nor the one meant), as an unknown
     query parameter is (``serving.query``); one of the route's query parameters sent in the
     body (``"fallback": false``) is told where it goes."""
-    fields = list(getattr(_body_model(request), "model_fields", {}))
+    fields = getattr(request.state, "body_fields", None)  # a form's (retrain's upload)
+    if fields is None:
+        fields = list(getattr(_body_model(request), "model_fields", {}))
     route = request.scope.get("route")
     if isinstance(route, APIRoute) and name in query_names(route):
         meant = f" (a query parameter: send it as ?{name}=…)"

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from manymodels.exceptions import DataError, first_line, storage_full
 from serving import jsonbody
@@ -256,6 +256,7 @@ async def _read_table(
                 "the form uncompressed (or the rows as JSON, which may be gzip or deflate)",
             )  # fmt: skip
         async with request.form(max_files=1, max_fields=10) as form:
+            _refuse_other_fields(request, form)
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise DataError("send the table as a file in the multipart field 'file'")
@@ -268,6 +269,23 @@ async def _read_table(
         'send the rows as JSON {"rows": [...]} (Content-Type: application/json) or as a '
         "CSV / Parquet file in a multipart form field 'file'",
     )
+
+
+def _refuse_other_fields(request: Request, form: FormData) -> None:
+    """A 422 for each form field but ``file``, as for a JSON body's member no route takes
+    (``serving.body_errors``): ignored, ``-F mode=replace`` appended the rows it was meant to
+    train on alone, and a misspelt field's value went nowhere, without a word."""
+    request.state.body_fields = ("file",)  # what the 422 says the form takes
+    others = [(name, value) for name, value in form.multi_items() if name != "file"]
+    if others:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("body", name), "msg": "", "input": value}
+                if isinstance(value, str)
+                else {"type": "extra_forbidden", "loc": ("body", name), "msg": ""}
+                for name, value in others
+            ]
+        )
 
 
 def _refuse_from_head(scanned: Head) -> None:

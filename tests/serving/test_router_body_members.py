@@ -4,6 +4,7 @@ Pydantic ignores unknown members, so a misspelt or misplaced one changed what th
 without a word: a promote's ``{"version": 2, "alias": "candidate"}`` moved production,
 actuals' ``"verison"`` were counted against production's version, a forecast's ``"futur"``
 carried the last features forward, a body's ``"fallback": false`` let the fallback answer.
+A retrain's multipart upload takes one field, ``file``: ``-F mode=replace`` appended.
 Every request here is refused before it writes, or only reads, so one router serves the module.
 """
 
@@ -13,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
-from routerkit import KEY, TWO_VERSIONS, admin, feature_rows
+from routerkit import KEY, TWO_VERSIONS, admin, doubled_rows, feature_rows
 
 TWO = TWO_VERSIONS[0]  # production v1, candidate v2 (manual promotion)
 
@@ -76,4 +78,15 @@ def test_a_query_parameter_sent_in_the_body_is_told_where_it_goes(http: httpx.Cl
         f"/v1/partitions/{KEY}/retrain", json={"rows": rows, "mode": "replace"}, headers=admin()
     )
     assert "(a query parameter: send it as ?mode=…)" in refused(r, "mode")
+    assert http.get("/v1/jobs", headers=admin()).json()["jobs"] == []  # nothing queued
+
+
+def test_an_upload_takes_its_file_alone(http: httpx.Client) -> None:
+    csv = pd.DataFrame(doubled_rows(2, "tropicana", 30)).to_csv(index=False).encode()
+    url = f"/v1/partitions/{KEY}/retrain"
+    form = {"mode": "replace"}
+    r = http.post(url, files={"file": ("rows.csv", csv)}, data=form, headers=admin())
+    assert "(a query parameter: send it as ?mode=…): it takes 'file'" in refused(r, "mode")
+    r = http.post(url, files={"fiel": ("rows.csv", csv)}, headers=admin())
+    assert "(did you mean 'file'?)" in refused(r, "fiel")
     assert http.get("/v1/jobs", headers=admin()).json()["jobs"] == []  # nothing queued
