@@ -1,6 +1,8 @@
 """A router's start, and what its model libraries cost after it, checkout against checkout.
 
     python benchmarks/router_start.py REGISTRY CHECKOUT [CHECKOUT ...] [--repeat 5]
+    python benchmarks/router_start.py --smoke
+
 
 For each checkout (a directory holding ``manymodels`` and ``serving``, put first on
 ``PYTHONPATH``), rounds alternating between them: ``manymodels serve`` from its start to the
@@ -10,7 +12,10 @@ predict's milliseconds, then a full collection's (median of 7) and the objects i
 library imported after the lifespan's ``gc.freeze()`` and never frozen shows in the last two.
 REGISTRY is any trained registry with the store sales sample's partition
 ``store=2,brand=tropicana`` (``manymodels train data-samples/store_sales.toml
-data-samples/store_sales.csv``).
+data-samples/store_sales.csv``). ``--smoke`` checks the plumbing in seconds: this checkout, one
+round, the cached 20-partition serving registry (``_common.serving_registry``), 1 s and 2 s
+waits for the 8 s and 20 s; its figures mean nothing. The last line compares each checkout's
+medians with the first's.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import median
+from _common import header, median, ratio_line, serving_registry, table
+from _server import ROW as SERVING_ROW
 
 KEY = "store=2,brand=tropicana"
 ROW = {"price": 2.5, "deal": 0, "feat": 0}
+SMOKE_KEY = "pid=0"  # serving_registry's partitions
 IN_APP = """
 import gc, json, statistics, sys, time, warnings
 warnings.simplefilter("ignore")
@@ -37,7 +44,7 @@ from serving.app import create_app
 from serving.settings import Settings
 client = TestClient(create_app(Settings(registry=sys.argv[1])))
 with client:
-    time.sleep(20)
+    time.sleep(float(sys.argv[4]))
     t = time.perf_counter()
     r = client.post(sys.argv[2], json={"rows": [json.loads(sys.argv[3])]})
     first = (time.perf_counter() - t) * 1e3
@@ -62,9 +69,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_to_ready(registry: Path, checkout: Path) -> tuple[float, float, float]:
+def start_to_ready(
+    registry: Path, checkout: Path, later: float = 8.0
+) -> tuple[float, float, float]:
     """Wall and CPU seconds from ``manymodels serve``'s start to its first ``/readyz`` 200,
-    and its CPU seconds 8 s later."""
+    and its CPU seconds ``later`` seconds after."""
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(checkout))
     command = [sys.executable, "-m", "manymodels", "serve", "--registry", str(registry)]
@@ -89,18 +98,26 @@ def start_to_ready(registry: Path, checkout: Path) -> tuple[float, float, float]
                     ) from None
             time.sleep(0.01)
         wall, cpu = time.perf_counter() - started, _cpu(proc.pid)
-        time.sleep(8)
+        time.sleep(later)
         return wall, cpu, _cpu(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def after_start(registry: Path, checkout: Path) -> list[float]:
-    """The first predict's ms, a full collection's ms and the objects it walks, in an app."""
-    path = f"/v1/partitions/{KEY}/predict"
+def after_start(
+    registry: Path,
+    checkout: Path,
+    key: str = KEY,
+    row: dict[str, float] | None = None,
+    idle: float = 20.0,
+) -> list[float]:
+    """The first predict's ms, a full collection's ms and the objects it walks, in an app
+    left alone ``idle`` seconds after its start."""
+    path = f"/v1/partitions/{key}/predict"
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    args = [sys.executable, "-c", IN_APP, str(registry), path, json.dumps(ROW)]
+    body = json.dumps(ROW if row is None else row)
+    args = [sys.executable, "-c", IN_APP, str(registry), path, body, str(idle)]
     done = subprocess.run(
         args, env=env, cwd=checkout, capture_output=True, text=True, timeout=300, check=True
     )
@@ -109,25 +126,50 @@ def after_start(registry: Path, checkout: Path) -> list[float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("registry", type=Path)
-    p.add_argument("checkouts", type=Path, nargs="+")
+    p.add_argument("registry", type=Path, nargs="?")
+    p.add_argument("checkouts", type=Path, nargs="*")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--smoke", action="store_true", help="this checkout, one round, short waits")
     args = p.parse_args()
+    header("router_start: a router's start and its model libraries after it")
+    key, row, later, idle = KEY, ROW, 8.0, 20.0
+    if args.smoke:
+        args.registry, args.checkouts, args.repeat = serving_registry(20), [], 1
+        key, row, later, idle = SMOKE_KEY, SERVING_ROW, 1.0, 2.0
+        args.checkouts = [Path(__file__).resolve().parent.parent]
+    if args.registry is None or not args.checkouts:
+        p.error("REGISTRY and at least one CHECKOUT, or --smoke")
     starts: dict[Path, list[tuple[float, float, float]]] = {c: [] for c in args.checkouts}
     apps: dict[Path, list[list[float]]] = {c: [] for c in args.checkouts}
     for _ in range(args.repeat):
         for checkout in args.checkouts:
-            starts[checkout].append(start_to_ready(args.registry, checkout))
-            apps[checkout].append(after_start(args.registry, checkout))
-    print(f"load average {os.getloadavg()[0]:.1f}; medians of {args.repeat}")
-    for checkout in args.checkouts:
-        wall, cpu, later = (median(list(x)) for x in zip(*starts[checkout], strict=True))
-        first, full, walked = (median(list(x)) for x in zip(*apps[checkout], strict=True))
-        print(
-            f"{checkout}: start to /readyz {wall:.2f} s wall, {cpu:.2f} s CPU ({later:.2f} s "
-            f"8 s later); first predict {first:.0f} ms; full gc {full:.1f} ms over "
-            f"{walked:,.0f} objects"
+            starts[checkout].append(start_to_ready(args.registry, checkout, later))
+            apps[checkout].append(after_start(args.registry, checkout, key, row, idle))
+    print(f"load average {os.getloadavg()[0]:.1f}; medians of {args.repeat}\n")
+    medians: dict[Path, list[float]] = {
+        c: [median(list(x)) for x in (*zip(*starts[c], strict=True), *zip(*apps[c], strict=True))]
+        for c in args.checkouts
+    }
+    rows = [
+        [str(c), f"{wall:.2f}", f"{cpu:.2f}", f"{after:.2f}", f"{first:.0f}", f"{full:.1f}",
+         f"{walked:,.0f}"]
+        for c, (wall, cpu, after, first, full, walked) in medians.items()
+    ]  # fmt: skip
+    print(table(["checkout", "start → /readyz s", "CPU at /readyz s", f"CPU {later:g} s later",
+                 "first predict ms", "full gc ms", "objects it walks"], rows))  # fmt: skip
+    first, last = medians[args.checkouts[0]], medians[args.checkouts[-1]]
+    print()
+    print(
+        ratio_line(
+            {
+                "last/first readyz wall": last[0] / first[0],
+                "last/first first predict": last[3] / first[3],
+                "last/first full gc": last[4] / max(first[4], 1e-9),
+                "last first predict ms": last[3],
+                "last full gc ms": last[4],
+            }
         )
+    )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ SCRIPTS = [
     "serve_global.py",
     "chunk_overhead.py",
     "local_hours.py",
+    "router_start.py",
 ]
 AT_ONCE = 2  # beside another test process (pytest-xdist): three took memory.py from 1 to 3 min
 TIMEOUT = 420  # seconds; a bound on a hung script, not the expected time (10-100 s alone)
