@@ -9,20 +9,26 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
+from manymodels.deferred import deferred
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import on_midnights
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from manymodels.training.global_fit import GlobalModel, KeyBound
 
 _KEY, _TIME = "__key__", "__time__"
 
@@ -80,18 +86,27 @@ def reads_future(item: ModelVersion | FeatureSchema, model: Any = None) -> bool:
     return model is None or recorded_estimator(model) not in FEATURELESS
 
 
-def recorded_estimator(model: Any) -> str:
-    """The estimator a loaded model's version records, as ``FEATURELESS`` names them: a
-    global model bound to the partition's key is its inner estimator's, and a pipeline (the
-    one-hot encoding of keys or categories before it) its last step's, as training records
-    them — ``estimator_path`` of the binding said a global DummyRegressor read x0 and x1."""
-    # a loaded model has imported scikit-learn: a dict look-up here, where importing them with
-    # this module cost the router's start ~2 s (the forecast route imports it)
+@deferred
+def estimator_parts() -> tuple[
+    type[Pipeline], type[GlobalModel], type[KeyBound], Callable[[Any], str]
+]:
+    """What ``recorded_estimator`` unwraps a model with. A loaded model has imported
+    scikit-learn: a cached call here, where importing them with this module cost the router's
+    start ~2 s (the forecast route imports it); the router's warm-up calls it too."""
     from sklearn.pipeline import Pipeline
 
     from manymodels.training.global_fit import GlobalModel, KeyBound
     from manymodels.training.select import estimator_path
 
+    return Pipeline, GlobalModel, KeyBound, estimator_path
+
+
+def recorded_estimator(model: Any) -> str:
+    """The estimator a loaded model's version records, as ``FEATURELESS`` names them: a
+    global model bound to the partition's key is its inner estimator's, and a pipeline (the
+    one-hot encoding of keys or categories before it) its last step's, as training records
+    them — ``estimator_path`` of the binding said a global DummyRegressor read x0 and x1."""
+    Pipeline, GlobalModel, KeyBound, estimator_path = estimator_parts()
     if isinstance(model, KeyBound):
         model = model.model
     if isinstance(model, GlobalModel):

@@ -39,7 +39,7 @@ they come: ``manymodels.table_output.write_tables``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,7 @@ import pandas as pd
 from manymodels import forecast_steps
 from manymodels.classes import UnitProba, model_probabilities, require_probabilities
 from manymodels.csvkeys import data_keys_recorded
+from manymodels.deferred import deferred
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.flags import require_flags
@@ -290,14 +291,21 @@ def step_probabilities(
     return found[0][0], np.concatenate([p for _, p in found])
 
 
+@deferred
+def global_fit() -> tuple[type[GlobalModel], Callable[[Any, Mapping[str, Any] | None], Any]]:
+    """``GlobalModel`` and ``bind_key``: imported at a model's load (or by the router's
+    warm-up), not with this module: the router's forecast route imports it, and scikit-learn
+    with it cost every router's start ~2 s."""
+    from manymodels.training.global_fit import GlobalModel, bind_key
+
+    return GlobalModel, bind_key
+
+
 def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -> Any:
     """A partition's model. A global model (``training.global_fit``) is read and unpickled once
     per forecast, each partition's version still checked against its signature, and bound to
     the partition's key: 10,000 partitions on one global model are one load, not 10,000."""
-    # at a model's load, not with this module: the router's forecast route imports it, and
-    # scikit-learn with it cost every router's start ~2 s
-    from manymodels.training.global_fit import GlobalModel, bind_key
-
+    GlobalModel, bind_key = global_fit()
     sha = record.artifact_sha256
     if record.schema.bound is None:
         return reg.load_artifact(record, shared)  # an ensemble's global members: once each

@@ -14,19 +14,39 @@ through ``predict`` as it would without the shortcut.
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from manymodels.deferred import deferred
 
-@cache
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from manymodels.candidates import LastValueRegressor
+
+
+@deferred
+def model_types() -> tuple[type[Pipeline], type[StandardScaler], type[LastValueRegressor]]:
+    """What ``affine_of`` compares a loaded model's type with: imported at the first model
+    load (which has imported scikit-learn to unpickle it) or by the router's warm-up, not at
+    the router's start; a cached call after the first."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from manymodels.candidates import LastValueRegressor
+
+    return Pipeline, StandardScaler, LastValueRegressor
+
+
+@deferred
 def linear_regressors() -> frozenset[type]:
     """Exact classes (not subclasses: a subclass may override predict) whose predict is
     ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
     against scikit-learn's own predict, so an upgrade that changes one fails there. Imported at
-    the first model load (which has imported scikit-learn to unpickle it), not at the router's
-    start: scikit-learn and SciPy were ~2 s of every ``manymodels serve``'s start."""
+    the first model load or by the router's warm-up, not at the router's start: scikit-learn
+    and SciPy were ~2 s of every ``manymodels serve``'s start."""
     from sklearn.linear_model import (
         ElasticNet,
         ElasticNetCV,
@@ -88,11 +108,7 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
     zero weights and its last value, so a batch stacks its rows with the linear models' and
     the coefficient cache keeps it. ``x · 0 + c`` is ``c`` to the bit for every finite row
     (the rows an affine map accepts), save a last value of -0.0, left to ``predict``."""
-    from sklearn.pipeline import Pipeline  # once per model load: a dict look-up after the first
-    from sklearn.preprocessing import StandardScaler
-
-    from manymodels.candidates import LastValueRegressor
-
+    Pipeline, StandardScaler, LastValueRegressor = model_types()
     if type(model) is LastValueRegressor:
         last = getattr(model, "last_", None)
         if n_features is None or type(last) is not float or (last == 0.0 and np.signbit(last)):

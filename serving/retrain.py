@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from manymodels.deferred import deferred
 from manymodels.exceptions import BadSignature, DataError, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
@@ -37,6 +38,15 @@ if TYPE_CHECKING:
 # the retrain
 # --------------------------------------------------------------------------------------------
 RetrainMode = Literal["append", "replace"]
+
+
+@deferred
+def training() -> Callable[..., RunSummary]:
+    """``pipeline.train``: training's modules (scikit-learn, SciPy: ~2 s of a router's start)
+    are imported by the first retrain or the router's warm-up, not with this module."""
+    from manymodels.pipeline import train
+
+    return train
 
 
 @dataclass(frozen=True)
@@ -138,12 +148,8 @@ class Retrainer:
         tag = {JOB_NOTE: job_id} if job_id is not None else {}
         notes = {"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows, **tag}
         notes |= {"warnings": list(plan.warnings)} if plan.warnings else {}
-        # training's modules (scikit-learn, SciPy: ~2 s of a router's start) are imported by
-        # the first retrain, not by every router that may never run one
-        from manymodels.pipeline import train
-
         try:
-            summary = train(
+            summary = training()(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],
                 source=f"artifact:{data.sha256}", append=plan.mode == "append", notes=notes,
                 learnt_schema=FeatureSchema.parse(plan.target.production.feature_schema),

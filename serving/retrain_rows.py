@@ -18,6 +18,7 @@ from pandas.api import types as ptypes
 
 from manymodels.appending import has_target, one_row_per_period
 from manymodels.data import prepare
+from manymodels.deferred import deferred
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
@@ -125,18 +126,25 @@ def training_frame(
     return frame
 
 
+@deferred
+def constant_rule() -> Callable[[Spec, int], bool]:
+    """``training.classify.gets_constant`` (scikit-learn): imported by the first retrain's
+    check or the router's warm-up, not at a router's start."""
+    from manymodels.training.classify import gets_constant
+
+    return gets_constant
+
+
 def _refuse_too_few_left(table: PartitionedTable, spec: Spec) -> None:
     """A ``DataError`` when the rows training leaves out (lags and rolling windows reaching
     before the first row, missing targets: ``drop_masks``) leave fewer than ``min_rows``: the
     run would skip the partition, a job that can only fail. Not for an append, whose kept
     rows give the posted ones their lags, nor where so few rows train a constant of the
     partition's own (a classifier's ``too_few_rows``: ``gets_constant``)."""
-    from manymodels.training.classify import gets_constant  # sklearn: not at a router's start
-
     n = len(table.y)
     rows, counts = kept_rows(slice(0, n), drop_masks(table, spec))
     left = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
-    if left < spec.min_rows and not gets_constant(spec, left):  # a classifier's own rates
+    if left < spec.min_rows and not constant_rule()(spec, left):  # a classifier's own rates
         why = ", ".join(f"{k} {reason.replace('_', ' ')}" for reason, k in counts.items())
         why = why or f"{n - left} unusable"
         raise DataError(

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from manymodels.artifacts import deserialize
 from manymodels.classes import dates_as_text_classes, iso_class_texts
+from manymodels.deferred import deferred
 from manymodels.exceptions import ArtifactUnreadable, ManyModelsError, first_line
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.features import is_numeric
@@ -211,6 +212,15 @@ def layout_of(schema: FeatureSchema) -> tuple[Any, ...]:
     return (features, tuple(str(dtypes.get(f, "float64")) for f in features), schema.input)
 
 
+@deferred
+def key_binding() -> Callable[[Any, Mapping[str, Any] | None], Any]:
+    """``training.global_fit.bind_key`` (scikit-learn): imported at the first model load or
+    by the router's warm-up, not at the router's start."""
+    from manymodels.training.global_fit import bind_key
+
+    return bind_key
+
+
 def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     """One version's model: its signature checked (with a signing key), then its bytes
     against their sha256, and only then unpickled.
@@ -246,9 +256,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
             names = member_names(model)
             model = linked(model, shared)
             fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
-        from manymodels.training.global_fit import bind_key  # scikit-learn: at a load only
-
-        model = bind_key(model, schema.bound)
+        model = key_binding()(model, schema.bound)
     except ArtifactUnreadable as e:  # verified bytes that do not load (a crafted skops file,
         # a pickle of a library version this one cannot read): a 409 as for a tampered one
         raise _not_served(key, version, e.why) from None

@@ -14,21 +14,32 @@ rows) is left to the caller, partition by partition, as before.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from manymodels.deferred import deferred
 from manymodels.training.booster_input import booster_predict
 from serving.served import ServedModel
+
+if TYPE_CHECKING:
+    from manymodels.training.global_fit import KeyBound, KeyBoundClassifier
+
+
+@deferred
+def bound_types() -> tuple[type[KeyBound], type[KeyBoundClassifier]]:
+    """A bound global model's classes: imported at the first model's load (its ``bind_key``)
+    or by the router's warm-up, not at the router's start (scikit-learn, SciPy: ~2 s); a
+    cached call per batch after that."""
+    from manymodels.training.global_fit import KeyBound, KeyBoundClassifier
+
+    return KeyBound, KeyBoundClassifier
 
 
 def on_one_global_model(models: Sequence[ServedModel]) -> list[list[int]]:
     """The positions of ``models`` bound to one global model, for each with two or more."""
-    # imported here, not at the router's start (scikit-learn, SciPy: ~2 s); once loaded by the
-    # first model's ``bind_key``, a dict look-up per batch
-    from manymodels.training.global_fit import KeyBound
-
+    KeyBound, _ = bound_types()
     groups: dict[int, list[int]] = {}
     for i, served in enumerate(models):
         if isinstance(served.model, KeyBound):
@@ -49,8 +60,7 @@ def predicted_together(
     path cannot vouch for is left out (each of its models then predicts its own rows), and so
     are classifiers unless ``classifiers``."""
     for group in on_one_global_model(models):
-        from manymodels.training.global_fit import KeyBoundClassifier
-
+        _, KeyBoundClassifier = bound_types()
         bound = models[group[0]].model
         if not classifiers and isinstance(bound, KeyBoundClassifier):
             continue

@@ -1,44 +1,38 @@
 """The model libraries, imported in the background once the router is ready.
 
-A router's start does not import scikit-learn and SciPy (~2 s of CPU: ``serving.affine``,
-``serving.retrain`` defer them), so ``/readyz`` turns 200 sooner. Left at that, the first
-request that loads a model or retrains would pay the import inside the request (a p99 blip
-per replica), and the ~65,000 objects the import makes, created after the lifespan's
-``gc.freeze()``, would be walked by every full collection again (benchmarks/README.md §2's
-goal: no full collection over 20 ms under cold load). ``WarmUp`` imports them on a daemon
-thread right after the start, then collects and freezes once more; a request arriving meanwhile
-waits on Python's import lock for the same modules, no worse than without it. The freeze also
-takes what requests in flight hold at that moment: reference counting still frees them; only a
-cycle among them waits for the shutdown's ``gc.unfreeze()`` (once per start).
+A router's start does not import scikit-learn and SciPy (~2 s of CPU), so ``/readyz`` turns
+200 sooner: the modules that need them at a model's load or a retrain (``serving.affine``,
+``serving.served``, ``serving.shared_models``, ``serving.retrain``, ``serving.retrain_rows``,
+``manymodels.forecasting``, ``manymodels.forecast_steps``) keep those imports in functions
+registered with ``manymodels.deferred``. Left at that, the first request that loads a model
+or retrains would pay the import inside the request (a p99 blip per replica), and the ~65,000
+objects the import makes, created after the lifespan's ``gc.freeze()``, would be walked by
+every full collection again (benchmarks/README.md §2's goal: no full collection over 20 ms
+under cold load). ``WarmUp`` runs every registered function (``deferred.load_all``: the same
+functions the requests call, so an import added to one is warmed with no list to update; a
+hand-kept list of module names drifted) on a daemon thread right after the start, then
+collects and freezes once more; a request arriving meanwhile waits on Python's import lock
+for the same modules, no worse than without it. The freeze also takes what requests in flight
+hold at that moment: reference counting still frees them; only a cycle among them
+waits for the shutdown's ``gc.unfreeze()`` (once per start).
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 import logging
 import threading
 import time
 
-logger = logging.getLogger("manymodels.serving")
+from manymodels import deferred
 
-# What a model's load (unpickling scikit-learn estimators, a global model's binding, the affine
-# shortcut) and a retrain (the pipeline and training's modules) import on first use.
-MODULES = (
-    "sklearn.base",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
-    "manymodels.candidates",
-    "manymodels.training.global_fit",
-    "manymodels.training.select",
-    "manymodels.training.classify",
-    "manymodels.pipeline",
-)
+logger = logging.getLogger("manymodels.serving")
 
 
 class WarmUp:
-    """Imports ``MODULES`` on a daemon thread and freezes what they made.
+    """Runs the deferred imports (``deferred.load_all``) on a daemon thread, then freezes
+    what they made.
 
     ``stop`` (the lifespan's shutdown, before its ``gc.unfreeze()``) keeps a warm-up still
     importing from freezing afterwards: an app embedded in a longer process (tests) gets its
@@ -60,11 +54,7 @@ class WarmUp:
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            for name in MODULES:
-                importlib.import_module(name)
-            from serving.affine import linear_regressors
-
-            linear_regressors()  # its cached frozenset, built before any request needs it
+            deferred.load_all()  # the cached results too, built before a request needs them
         except Exception:  # a broken install: the first load or retrain reports it, as before
             logger.exception("warming the model libraries failed")
             return
