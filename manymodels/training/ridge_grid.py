@@ -122,7 +122,10 @@ def _solved(
             # matrix cost O(p³), 66 s a fold at 3,000 columns where scikit-learn's Ridge
             # solves the rows' n × n system in 2 ms; ``train`` took minutes a partition
             return None
-        mean, spread = _scaler(rows) if scale else (np.zeros(width), np.ones(width))
+        if scale:
+            mean, _, spread = scaler_moments(rows)
+        else:
+            mean, spread = np.zeros(width), np.ones(width)
         Z = (rows - mean) / spread
         z_mean, y_mean = Z.mean(axis=0), float(ys.mean())
         Zc = Z - z_mean
@@ -135,12 +138,6 @@ def _solved(
             coef = eigvecs @ (projected / (eigvals + alpha))
             out[at].append(RidgeFoldFit(mean, spread, coef, y_mean - float(z_mean @ coef)))
     return out
-
-
-def _scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``StandardScaler``'s mean and scale (``scaler_moments``)."""
-    mean, _, scale = scaler_moments(rows)
-    return mean, scale
 
 
 def scaler_moments(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
