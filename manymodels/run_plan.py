@@ -230,8 +230,8 @@ def plan_run(
     fallback = _champion(reg, FALLBACK_KEY, fb, replaced.get(FALLBACK_KEY)) if fb else None
 
     me = writer_tag()  # this process: the owner its writes are checked against
-    if resume is not None and previous is not None:
-        lost = reg.store.run_outcomes(resume, status="lost", limit=1)
+    if previous is not None:  # a resume: ``previous`` is read only then (an unknown id raised)
+        lost = reg.store.run_outcomes(previous.run_id, status="lost", limit=1)
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
         if previous.options.get("abandoned"):
@@ -264,7 +264,7 @@ def plan_run(
         seen = (previous.status, previous.heartbeat_at)
         try:  # what it recorded, read as it is reopened: nothing can be recorded after that
             done = reg.store.reopen_run(
-                resume, previous.n_partitions, owner=me, seen=seen, host=host_boot()[0]
+                previous.run_id, previous.n_partitions, owner=me, seen=seen, host=host_boot()[0]
             )
         except RunTakenOver as e:
             raise TrainingError(str(e)) from None
@@ -272,7 +272,9 @@ def plan_run(
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
         fallback_due = fallback_due and FALLBACK_KEY not in done
-        return RunPlan(resume, remaining, champions, fallback, fallback_due, only is not None, me)
+        return RunPlan(
+            previous.run_id, remaining, champions, fallback, fallback_due, only is not None, me
+        )
 
     run = Run(
         run_id=uuid.uuid4().hex[:12],
