@@ -17,18 +17,21 @@ arithmetic, attributes set on the real estimators), so the stored model is as be
 Anything else (other parameters, categorical columns, missing or infinite values, no feature
 column, a system too ill-conditioned to solve to working precision — where
 scikit-learn warns) takes the general path, which fits the estimator itself and reports its
-own errors and warnings. With more features than rows the ``p × p`` system costs more than
+own errors and warnings; which alpha, rows and arithmetic both shortcuts take is
+``ridge_scope``'s to say. With more features than rows the ``p × p`` system costs more than
 scikit-learn's ``n × n`` kernel form; partitions have few features.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from manymodels.spec_sections import Candidate
+from manymodels.training.ridge_scope import finite_rows, plain_alpha, solved
 
 RIDGE = "sklearn.linear_model.Ridge"
 _EPS = np.finfo(np.float64).eps
@@ -56,7 +59,7 @@ def made(fits: Sequence[Any]) -> bool:
 
 def alphas(candidate: Candidate, grid: Sequence[dict[str, Any]]) -> list[float] | None:
     """The grid's ``alpha`` values when this candidate can be cross-validated here, else None:
-    a class-path Ridge whose grid sets nothing but a positive ``alpha`` (1.0 when unset)."""
+    a class-path Ridge whose grid sets nothing but a ``plain_alpha`` (1.0 when unset)."""
     if candidate.estimator != RIDGE:
         return None
     out: list[float] = []
@@ -64,7 +67,7 @@ def alphas(candidate: Candidate, grid: Sequence[dict[str, Any]]) -> list[float] 
         if set(params) - {"alpha"}:
             return None
         alpha = params.get("alpha", 1.0)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        if not plain_alpha(alpha):
             return None
         out.append(float(alpha))
     return out
@@ -84,8 +87,8 @@ def fold_fits(
     scale: bool,
 ) -> list[list[RidgeFoldFit]] | None:
     """``[grid point][fold]`` fits of ``Ridge(alpha)`` (after ``StandardScaler`` with
-    ``scale``) on each fold's training rows; None when the rows are not all finite numbers
-    (scikit-learn then fits, and says what is wrong)."""
+    ``scale``) on each fold's training rows; None when the rows are not ``finite_rows`` or
+    the arithmetic is not ``solved`` (scikit-learn then fits, and says what it says)."""
     try:
         # C order whatever the caller's layout: the same rows give the same bits (BLAS sums
         # in another order over a Fortran-ordered copy)
@@ -93,15 +96,9 @@ def fold_fits(
         target = np.ascontiguousarray(y, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    if values.ndim != 2 or values.shape[1] == 0 or target.ndim != 1:
+    if not finite_rows(values, target):
         return None
-    if not np.isfinite(values).all() or not np.isfinite(target).all():
-        return None
-    try:
-        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            return _solved(values, target, splits, alpha_grid, scale)
-    except (ArithmeticError, np.linalg.LinAlgError, ValueError):  # overflow, no convergence
-        return None
+    return solved(partial(_solved, values, target, splits, alpha_grid, scale))
 
 
 def _solved(

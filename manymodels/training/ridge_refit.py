@@ -19,7 +19,9 @@ without callbacks; estimators not fitted before; a 1-D float target; dense float
 features with at least as many rows as features, in an array or a frame of uniquely
 string-named float64 columns; and a system whose reciprocal condition number is far from
 where scipy warns. All else (and every error, warning, log line or change to the caller's
-rows) is scikit-learn's own ``fit``.
+rows) is scikit-learn's own ``fit``. The alpha, the rows and the arithmetic's guard are
+``ridge_scope``'s, asked by ``ridge_grid`` too; the estimator's other parameters are asked
+here alone (the grid's candidate leaves them at their defaults).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pandas as pd
 
 from manymodels.candidates import MeanOf
 from manymodels.training.ridge_grid import scaler_moments
+from manymodels.training.ridge_scope import finite_rows, plain_alpha, solved
 
 _RCOND = 1e-10
 """Below this reciprocal condition number (1-norm, LAPACK's estimate) scikit-learn fits: scipy
@@ -93,14 +96,13 @@ def _plain_ridge(ridge: Any, *, bare: bool) -> bool:
     """Whether scikit-learn's fit of ``ridge`` would take the cholesky solver and neither
     raise on a parameter (``_validate_params``, ~0.1 ms: checked here by hand) nor touch the
     caller's rows (``copy_X=False`` centres them in place when nothing copied them first)."""
-    alpha, tol, max_iter, seed = ridge.alpha, ridge.tol, ridge.max_iter, ridge.random_state
+    tol, max_iter, seed = ridge.tol, ridge.max_iter, ridge.random_state
     return (
         ridge.solver == "auto"
         and ridge.fit_intercept is True
         and ridge.positive is False
         and (ridge.copy_X is True or (not bare and ridge.copy_X is False))
-        and type(alpha) in (int, float, np.float64)
-        and alpha > 0
+        and plain_alpha(ridge.alpha)
         and type(tol) in (int, float)
         and 0 <= tol < np.inf
         and (max_iter is None or (type(max_iter) is int and max_iter >= 1))
@@ -153,7 +155,7 @@ def _values(X: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         values = X
     else:
         return None
-    if values.dtype != np.float64 or values.ndim != 2:
+    if values.dtype != np.float64:
         return None
     return values, names
 
@@ -167,25 +169,17 @@ def fitted_here(model: Any, X: Any, y: np.ndarray) -> bool:
     if got is None:
         return False
     values, names = got
-    target = y
-    if type(target) is not np.ndarray or target.dtype != np.float64 or target.ndim != 1:
+    if type(y) is not np.ndarray or y.dtype != np.float64 or not finite_rows(values, y):
         return False
     n, width = values.shape
-    if width == 0 or n < width or len(target) != n:
+    if n < width:
         return False  # more features than rows: scikit-learn's kernel form
-    if not np.isfinite(values).all() or not np.isfinite(target).all():
-        return False
-    if np.geterr()["under"] != "ignore":
-        return False  # the caller's errstate hears of underflow: scikit-learn's arithmetic tells
     scaler, ridge = parts
-    try:
-        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            solved = _solve(values, target, float(ridge.alpha), scaled=scaler is not None)
-    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+    alpha = float(ridge.alpha)
+    found = solved(lambda: _solve(values, y, alpha, scaled=scaler is not None))
+    if found is None:
         return False
-    if solved is None:
-        return False
-    moments, coef, intercept = solved
+    moments, coef, intercept = found
     if scaler is not None:
         mean, var, scale = moments
         # attribute order as scikit-learn sets them: the artifact pickles the same bytes
