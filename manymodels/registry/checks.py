@@ -56,6 +56,17 @@ class ChecksMixin(StoreBase):
         with self.engine.connect() as conn:
             return [VersionDigests(*row[:-1], members_of(row[-1])) for row in conn.execute(q)]
 
+    def records_artifacts(self) -> bool:
+        """Whether this database records an artifact written to its store: a version (its
+        model, its kept rows) or a router job's stored rows. One ``LIMIT 1`` per table, the
+        first on the versions' primary key, whatever the registry's size: a reader told no
+        store is found takes a missing directory as an empty store only when this is false
+        (``registry.location.store_not_found``)."""
+        versions = select(t.model_versions.c.id).limit(1)
+        jobs = select(t.jobs.c.seq).where(t.jobs.c.data_json.is_not(None)).limit(1)
+        with self.engine.connect() as conn:
+            return any(conn.execute(q).first() is not None for q in (versions, jobs))
+
     def sample_artifacts(self, n: int = 3) -> list[tuple[str, int, str]]:
         """``(key, version, artifact sha256)`` of up to ``n`` versions, production ones first
         (what a router serves), others when none is in production: models the artifact store

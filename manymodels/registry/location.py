@@ -41,10 +41,12 @@ def locate(
     *,
     create: bool,
 ) -> Location:
-    """The registry's parts, its directory made when ``create`` (a writer) needs it. Raises
-    ``NoRegistry`` for a reader's missing registry (``LostDatabase`` when its artifact store
-    holds models, ``StoreNotFound`` when its database named holds one but its store is not
-    found), ``RegistryError`` for a path that cannot be one."""
+    """The registry's parts, its directory made when ``create`` (a writer) needs it: not
+    beside a database named apart, where it holds only the store, which its first write makes
+    (a run refused before then leaves nothing). Raises ``NoRegistry`` for a reader's missing
+    registry (``LostDatabase`` when its artifact store holds models, ``StoreNotFound`` when
+    its database named records artifacts but its store is not found), ``RegistryError`` for
+    a path that cannot be one."""
     if root is None and (db_url is None or artifacts is None):
         raise RegistryError("give a registry directory, or both a db_url and an artifact store")
     if root is not None and not isinstance(root, str | os.PathLike):  # 5: a TypeError in pathlib
@@ -60,17 +62,25 @@ def locate(
     made: Path | None = None
     if where is not None:
         if not where.exists():
-            if not create and db_url is not None:
-                raise store_not_found(where / ARTIFACTS_DIR, db_url)
-            if not create:
+            if db_url is not None:  # only its artifacts/ is here: made by its first write
+                if create:
+                    require_creatable(where)
+                else:  # a database with no artifact written yet: an empty store, read so
+                    refused = store_not_found(where / ARTIFACTS_DIR, db_url)
+                    if refused is not None:
+                        raise refused
+            elif not create:
                 missing = NoRegistry(f"no registry at {where} (train something first)")
                 raise missing_or_lost(missing, artifacts)
-            try:
-                # None when another process made it meanwhile (it is theirs to remove)
-                made = next((p for p in reversed([where, *where.parents]) if not p.exists()), None)
-                where.mkdir(parents=True, exist_ok=True)  # another process may race us
-            except OSError as e:  # a read-only filesystem, a parent of another user…
-                raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+            else:
+                try:
+                    # None when another process made it meanwhile (it is theirs to remove)
+                    made = next(
+                        (p for p in reversed([where, *where.parents]) if not p.exists()), None
+                    )
+                    where.mkdir(parents=True, exist_ok=True)  # another process may race us
+                except OSError as e:  # a read-only filesystem, a parent of another user…
+                    raise RegistryError(f"cannot create a registry at {where}: {e}") from e
         elif not where.is_dir():
             raise RegistryError(f"registry path {where} is not a directory")
         elif not create and not (where / DB_FILE).exists() and db_url is None:
@@ -104,6 +114,26 @@ def locate(
     )
 
 
+def require_creatable(where: Path) -> None:
+    """``RegistryError`` now where ``where`` could not be made, nothing made. A writer given
+    a database apart (``--registry-db``) and a new ``--registry b`` for its ``artifacts/``
+    made ``b/`` at once, and a run refused once it was opened (its store forgotten:
+    ``check_training_store``) left it behind, empty: the store makes its directories at its
+    first write, and this keeps the early refusal of a path that cannot be one."""
+    from manymodels.registry.engine import read_only_reason
+
+    try:  # a dangling symlink's target: where the store makes its directories (``locate``)
+        target = where.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop (RuntimeError before 3.13)
+        raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+    parent = next(p for p in target.parents if p.exists())  # the root at least
+    if not parent.is_dir():
+        raise RegistryError(f"cannot create a registry at {where}: {parent} is not a directory")
+    why = read_only_reason(str(parent))
+    if why is not None:
+        raise RegistryError(f"cannot create a registry at {where}: {parent} is read-only ({why})")
+
+
 def sqlite_url(path: Path) -> str:
     """The ``sqlite://`` URL of the file at ``path``, taken literally.
 
@@ -114,24 +144,33 @@ def sqlite_url(path: Path) -> str:
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
-def store_not_found(store: Path, db_url: str) -> NoRegistry:
-    """A reader's database named (``db_url``) with no artifact store and no registry
-    directory holding ``store``: ``StoreNotFound`` where the database holds a registry,
-    a plain ``NoRegistry`` (nothing there) where it holds none. Told apart here, where the
-    case is known, so no caller opens the database again to ask; opened only on this error,
-    never on a reader's opening of a registry that is there. A database that cannot be
-    reached says so itself (``RegistryError``): neither answer is known."""
+def store_not_found(store: Path, db_url: str) -> NoRegistry | None:
+    """Why a reader's database named (``db_url``) with no registry directory holding its
+    local ``store`` cannot be opened, or ``None`` where it can: ``StoreNotFound`` where the
+    database records an artifact written (its models are elsewhere: a store forgotten), the
+    database's own ``NoRegistry`` where it holds no registry ("no registry database at …":
+    what is missing is the database, not the store), and ``None`` where it holds one that
+    records no artifact — a schedule's, an upgraded one, one whose runs wrote none — whose
+    store a writer makes at its first write, so the missing directory is its empty store.
+    Told apart here, where the case is known, so no caller opens the database again to ask;
+    opened only here, never on a reader's opening of a registry whose directory is there. A
+    database that cannot be reached says so itself (``RegistryError``): neither is known."""
     from manymodels.registry.store import SqlStore
 
-    said = (
+    try:
+        db = SqlStore(db_url, create=False)
+    except NoRegistry as e:
+        return e
+    try:
+        written = db.records_artifacts()  # two LIMIT 1 reads, whatever the registry's size
+    finally:
+        db.close()
+    if not written:
+        return None
+    return StoreNotFound(
         f"no artifact store at {store}: with a database named, give its artifact store too "
         "(--artifacts or MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
     )
-    try:
-        SqlStore(db_url, create=False).close()
-    except NoRegistry:
-        return NoRegistry(said)
-    return StoreNotFound(said)
 
 
 def missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
