@@ -33,6 +33,7 @@ from manymodels.key_spellings import registry_spelling
 from manymodels.label_matching import KnownClasses
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, group_rows
 from manymodels.registry.client import Registry
+from manymodels.row_numbers import counted_row
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source, in_table
@@ -214,8 +215,8 @@ def _refuse_new_classes(
         if why is not None:
             row = int(np.flatnonzero((values == label).to_numpy())[0])
             raise DataError(
-                f"{name}: target '{spec.target}' is {label!r} in row {row + 1}, {why} the "
-                f"kept versions know ({known.shown}): correct the label, or train the whole "
+                f"{name}: target '{spec.target}' is {label!r} in {counted_row(row + 1)}, {why} "
+                f"the kept versions know ({known.shown}): correct the label, or train the whole "
                 "table again to add a class"
             )
 
@@ -242,15 +243,15 @@ def _refuse_text_among_numbers(new: pd.DataFrame, old: pd.DataFrame, spec: Spec,
                 raise DataError(
                     f"{name}: categorical '{col}' is written as numbers in the kept rows, and "
                     f"as words in {int(bad.sum())} new row(s), the first "
-                    f"{values.iloc[first]!r} in row {first + 1}: one column cannot mix them "
-                    "(write the new rows' values as the kept ones are, or train again from a "
-                    "table that writes them one way)"
+                    f"{values.iloc[first]!r} in {counted_row(first + 1)}: one column cannot mix "
+                    "them (write the new rows' values as the kept ones are, or train again "
+                    "from a table that writes them one way)"
                 )
             role = "target" if col == spec.target else "feature"
             raise DataError(
                 f"{name}: {role} '{col}' holds numbers in the kept rows, and {int(bad.sum())} "
-                f"new value(s) are not, the first {values.iloc[first]!r} in row {first + 1} "
-                '(counting data rows from 1): fix or remove those rows (bad_rows = "drop" in '
+                f"new value(s) are not, the first {values.iloc[first]!r} in "
+                f'{counted_row(first + 1)}: fix or remove those rows (bad_rows = "drop" in '
                 "the spec leaves them out)"
             )
 

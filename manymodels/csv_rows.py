@@ -24,7 +24,7 @@ from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
 from manymodels.huge_numbers import too_large
-from manymodels.row_numbers import row_number
+from manymodels.row_numbers import data_row
 
 _INFINITIES = frozenset({"inf", "infinity", "+inf", "+infinity", "-inf", "-infinity"})
 
@@ -85,8 +85,8 @@ def refuse_overflowed(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd
             if cell.lower() in _INFINITIES:
                 continue
             value: Any = int(cell) if cell.lstrip("+-").isdigit() else cell
-            what, where = f"column '{df.columns[j]}'", f"data row {row_number(int(i))}"
-            raise DataError(f"{source}: {too_large(what, value, where + ' (counting from 1)')}")
+            what = f"column '{df.columns[j]}'"
+            raise DataError(f"{source}: {too_large(what, value, data_row(int(i)))}")
     return df
 
 

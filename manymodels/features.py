@@ -26,7 +26,7 @@ from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.huge_numbers import coerced_numbers, shown, too_large
 from manymodels.label_matching import is_bool
-from manymodels.row_numbers import data_row, row_number
+from manymodels.row_numbers import data_row
 
 
 @lru_cache(maxsize=256)
@@ -137,8 +137,8 @@ def python_numbers(
         try:
             out[i] = math.nan if v is None or v is pd.NA else float(v)
         except OverflowError:
-            what, where = f"{role} '{name}'", f"data row {row_number(i)} (counting from 1)"
-            raise DataError(f"{source}: {too_large(what, v, where)}") from None
+            what = f"{role} '{name}'"
+            raise DataError(f"{source}: {too_large(what, v, data_row(i))}") from None
     return out
 
 

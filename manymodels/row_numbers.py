@@ -32,4 +32,12 @@ def rows_after(offset: int) -> Iterator[None]:
 
 def data_row(position: int) -> str:
     """``row_number``'s row as messages name it: "data row 6 (counting from 1)"."""
-    return f"data row {row_number(position)} (counting from 1)"
+    return counted_row(row_number(position))
+
+
+def counted_row(number: int) -> str:
+    """A row already counted from 1 as every refusal names it: "data row 6 (counting from
+    1)". Refusals of time columns and of words in a target said "row 6 (counting data rows
+    from 1)" for the same row the others called "data row 6 (counting from 1)": one wording,
+    made here, for a user who greps an error or a test that matches one."""
+    return f"data row {number} (counting from 1)"

@@ -20,7 +20,7 @@ from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
 from manymodels.label_matching import is_bool
 from manymodels.partition import PartitionedTable, group_rows
-from manymodels.row_numbers import data_row, row_number
+from manymodels.row_numbers import data_row
 from manymodels.spec import Spec
 
 MOSTLY_NUMERIC = 0.9
@@ -114,8 +114,8 @@ def _to_numeric(s: pd.Series, column: str, *, role: str, source: str) -> pd.Seri
         return pd.to_numeric(s, errors="coerce")
     except OverflowError:
         at = next(i for i, v in enumerate(s.tolist()) if is_too_large(v))
-        what, where = f"{role} '{column}'", f"data row {row_number(at)} (counting from 1)"
-        raise DataError(f"{source}: {too_large(what, s.iloc[at], where)}") from None
+        what = f"{role} '{column}'"
+        raise DataError(f"{source}: {too_large(what, s.iloc[at], data_row(at))}") from None
 
 
 _INFINITIES = frozenset({"inf", "infinity", "+inf", "+infinity", "-inf", "-infinity"})
@@ -204,12 +204,13 @@ def check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -
         return
     first = int(np.flatnonzero(bad)[0])
     row = int(s.index.get_loc(present.index[first])) if s.index.is_unique else None
-    where = f" in row {row_number(row)}" if isinstance(row, int) else ""
+    # no row known (a frame whose index repeats): "(counting data rows from 1)" was said of none
+    where = f" in {data_row(row)}" if isinstance(row, int) else ""
     value = shown(present.iloc[first])
     listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""
     raise DataError(
         f"{source}: {role} '{column}' holds numbers except {n_bad} value(s), the first "
-        f"{value}{where} (counting data rows from 1): fix or remove those rows "
+        f"{value}{where}: fix or remove those rows "
         f'(bad_rows = "drop" in the spec leaves them out){listed}'
     )
 
@@ -242,8 +243,7 @@ def refuse_text_target(s: pd.Series, column: str, *, source: str) -> None:
         at = int(bad[0])
         raise DataError(
             f"{source}: target '{column}' must be numeric for a regression, and {len(bad)} "
-            f"value(s) are not numbers, the first {shown(s.iloc[at])} in row "
-            f"{row_number(at)} (counting data rows from 1)"
+            f"value(s) are not numbers, the first {shown(s.iloc[at])} in {data_row(at)}"
         )
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import TargetTransform
+from manymodels.row_numbers import counted_row
 
 
 def to_target_units(
@@ -215,7 +216,7 @@ def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
             except InvalidRows as e:
                 first = e.errors[0]  # its place in the table; named from 1, as train names rows
                 raise DataError(
-                    f"{source}: row {first['loc'][2] + 1} (partition '{ref.key}' "
+                    f"{source}: {counted_row(first['loc'][2] + 1)} (partition '{ref.key}' "
                     f"v{ref.version}): {first['msg']}"
                 ) from None
         out[u] = (fitted, before)

@@ -19,7 +19,7 @@ from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import coerced_numbers, is_too_large, shown, too_large
-from manymodels.row_numbers import row_number
+from manymodels.row_numbers import data_row, row_number
 
 
 def parse_time(
@@ -98,7 +98,7 @@ def _numbers_then_text(s: pd.Series) -> str | None:
     at = int(bad[0])
     return (
         f"is not dates or numbers: its first time is the period number {shown(s.iloc[first])} "
-        f"(row {row_number(first)}), and {shown(s.iloc[at])} {in_row(at)} is no number: give "
+        f"(data row {row_number(first)}), and {shown(s.iloc[at])} {in_row(at)} is no number: give "
         "every time as a period number, or every one as a date"
     )
 
@@ -221,7 +221,7 @@ def _offsetless(values: pd.Series) -> str:
 def in_row(position: int) -> str:
     """Where a table's bad cell is, as the project's other errors count rows (data rows from
     1, the header not counted): a table of thousands of rows is not searched by hand."""
-    return f"in row {row_number(position)} (counting data rows from 1)"
+    return f"in {data_row(position)}"
 
 
 def missing_times(missing: np.ndarray, column: str, *, source: str) -> str:
@@ -240,7 +240,7 @@ def without_position(text: str) -> str:
 
 
 def first_unparsed(s: pd.Series, coerce: Callable[[pd.Series], Any]) -> str:
-    """``": '2024-13-45' in row 5 (counting data rows from 1)"``: the first present value
+    """``": '2024-13-45' in data row 5 (counting from 1)"``: the first present value
     that ``coerce`` (a parse with ``errors="coerce"``) makes missing, or "" when none is
     found that way (then pandas' reason is all there is). One vectorized parse, on the error
     path only."""
@@ -269,8 +269,7 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     if len(huge):  # pd.to_numeric raised OverflowError: a traceback
         at = int(np.flatnonzero(s.index == huge.index[0])[0])
         raise DataError(
-            f"{source}: "
-            + too_large(f"time column '{column}'", huge.iloc[0], f"row {row_number(at)}")
+            f"{source}: " + too_large(f"time column '{column}'", huge.iloc[0], data_row(at))
         )
     if kinds and numeric == kinds:
         numbers = pd.to_numeric(s)
@@ -284,7 +283,7 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
         value = shown(value.item() if isinstance(value, np.generic) else value)
         raise DataError(
             f"{source}: time column '{column}' holds the number {value} beside "
-            f"text: {value} in row {row_number(number)}, {shown(s.iloc[text])} "
+            f"text: {value} in data row {row_number(number)}, {shown(s.iloc[text])} "
             f"{in_row(text)}; give every time as a date, or every one as a period number"
         )
     return s

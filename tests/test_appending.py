@@ -369,7 +369,7 @@ def test_a_word_among_numbers_names_the_appended_file_and_its_own_row(tmp_path: 
         train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
     assert str(caught.value).startswith(
         f"{posted}: feature 'x1' holds numbers in the kept rows, and 1 new value(s) are not, "
-        "the first 'abc' in row 2 (counting data rows from 1)"
+        "the first 'abc' in data row 2 (counting from 1)"
     )
 
 
@@ -409,12 +409,12 @@ def test_appended_times_of_another_kind_than_the_kept_rows_are_refused(tmp_path:
     train(spec_dict(), df, tmp_path / "periods", backend="local")
     new = dated.tail(2)
     cases = [
-        ("dated", new.assign(t=20250224), r"holds 20250224, a number, in row 1 \(counting"),
+        ("dated", new.assign(t=20250224), r"holds 20250224, a number, in data row 1 \(counting"),
         ("dated", new.assign(t="2025-08-04T00:00:00+05:00"), "holds times with a UTC offset"),
         (
             "periods",
             new,
-            r"holds dates \(2025-07-21 00:00:00\) in row 1 \(counting data rows from 1\), where",
+            r"holds dates \(2025-07-21 00:00:00\) in data row 1 \(counting from 1\), where",
         ),
         ("periods", df.tail(1).assign(t=True), "holds True, a boolean"),  # was period 1
         ("periods", df.tail(1).assign(t=31.5), "holds 31.5, not a whole number"),
@@ -460,7 +460,7 @@ def test_a_categorical_column_kept_as_numbers_refuses_words_saying_so(tmp_path: 
         train(spec, posted, tmp_path / "reg", backend="local", append=True)
     assert str(caught.value).startswith(
         f"{posted}: categorical 'kind' is written as numbers in the kept rows, and as words in "
-        "2 new row(s), the first 'new_shop_type' in row 1"
+        "2 new row(s), the first 'new_shop_type' in data row 1 (counting from 1)"
     )
 
 
@@ -488,7 +488,7 @@ def test_an_appended_label_no_kept_version_knows_is_refused(tmp_path: Path) -> N
     new.to_csv(tmp_path / "new.csv", index=False)
     with pytest.raises(
         DataError,
-        match=r"new.csv: target 'label' is 'Yes' in row 2, not one of "
+        match=r"new.csv: target 'label' is 'Yes' in data row 2 \(counting from 1\), not one of "
         r"the classes the kept versions know \('no', 'yes'\)",
     ):
         train(spec, tmp_path / "new.csv", root, backend="local", append=True)
@@ -526,8 +526,8 @@ def test_an_appended_label_two_classes_match_is_refused(tmp_path: Path) -> None:
                         "label": ["01", 1]})  # fmt: skip
     with pytest.raises(
         DataError,
-        match=r"target 'label' is 1 in row 2, more than one of the classes the kept versions "
-        r"know \('01', '1'\)",
+        match=r"target 'label' is 1 in data row 2 \(counting from 1\), more than one of the "
+        r"classes the kept versions know \('01', '1'\)",
     ):
         train(spec, new, root, backend="local", append=True)
     with Registry(root) as reg:

@@ -901,8 +901,8 @@ def test_a_placeholder_date_far_past_2262_is_one_error_line(tmp_path: Path) -> N
     result = cli_train(tmp_path, data)
     assert result.exit_code == 2, result.output
     assert result.output == (
-        f"error: {data}: time column 't' holds 9999-12-31 00:00:00, in row 46 (counting data "
-        "rows from 1): dates must fall between 1677-09-22 and 2262-04-11 (a placeholder date "
+        f"error: {data}: time column 't' holds 9999-12-31 00:00:00, in data row 46 (counting "
+        "from 1): dates must fall between 1677-09-22 and 2262-04-11 (a placeholder date "
         "such as 9999-12-31?)\n"
     )
 

@@ -331,7 +331,7 @@ def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
     assert parse_time(same, "t", source="x.csv")["t"].dt.tz is not None
     mixed = pd.DataFrame({"t": [times[0].isoformat(), "2024-03-29T00:00:00"]})
     with pytest.raises(DataError, match=r"with a UTC offset and times without one, the first "
-                       r"'2024-03-29T00:00:00' in row 2"):  # fmt: skip
+                       r"'2024-03-29T00:00:00' in data row 2"):  # fmt: skip
         parse_time(mixed, "t", source="x.csv")
     blank = pd.DataFrame({"t": [times[0].isoformat(), "", times[5].isoformat()]})
     with pytest.raises(DataError, match="more than one UTC offset"):

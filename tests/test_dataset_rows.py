@@ -50,4 +50,4 @@ def test_a_bad_cell_past_the_first_batch_of_a_file_names_its_row_in_the_file(
     with pytest.raises(DataError) as e:
         train(SPEC, data, tmp_path / "reg", backend="local")
     assert "b.parquet" in str(e.value) and said in str(e.value), str(e.value)
-    assert f"in row {bad} (counting data rows from 1)" in str(e.value), str(e.value)
+    assert f"in data row {bad} (counting from 1)" in str(e.value), str(e.value)

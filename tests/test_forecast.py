@@ -120,9 +120,7 @@ def test_future_times_that_are_not_iso_8601_are_one_line(registry: Path) -> None
     with pytest.raises(DataError) as caught:
         forecast(registry, [KEY], horizon=1, future=rows)
     said = str(caught.value)
-    assert (
-        "'week' must hold dates: '03/04/1997' in row 1 (counting data rows from 1) (Time " in said
-    )
+    assert "'week' must hold dates: '03/04/1997' in data row 1 (counting from 1) (Time " in said
     assert "(Time data 03/04/1997 is not ISO8601 format.)" in said
     assert "\n" not in said
 
@@ -665,5 +663,5 @@ def test_an_error_quoting_a_huge_value_is_cut_short(client: Any) -> None:
     r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 1, "future": future})
     assert r.status_code == 422, r.text[:300]
     assert "'week' must hold dates: 'xxxx" in r.text, r.text[:300]
-    assert "... in row 1 (counting data rows from 1) (Time data xxxx" in r.text, r.text[:300]
+    assert "... in data row 1 (counting from 1) (Time data xxxx" in r.text, r.text[:300]
     assert len(r.content) < 2000, r.text[:300]

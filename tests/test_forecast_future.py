@@ -315,7 +315,7 @@ def test_a_future_time_that_is_missing_or_no_number_is_named_by_its_row(
     future = common([30, 31, 32], (0, 1)).astype({"t": object})
     future.loc[4, "t"] = None
     with pytest.raises(
-        DataError, match=r"'t' has missing values \(1 row\(s\)\), the first in row 5 "
+        DataError, match=r"'t' has missing values \(1 row\(s\)\), the first in data row 5 "
     ):
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=future)
     future.loc[4, "t"] = "soon"
@@ -326,7 +326,7 @@ def test_a_future_time_that_is_missing_or_no_number_is_named_by_its_row(
     assert result.exit_code != 0 and result.stdout == "", result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "'t' must hold numbers: 'soon' in row 5 (counting data rows from 1)" in lines[0]
+    assert "'t' must hold numbers: 'soon' in data row 5 (counting from 1)" in lines[0]
     assert "position" not in lines[0], lines
 
 
@@ -356,7 +356,7 @@ def test_a_future_rows_missing_key_is_named_by_column_and_row(registry: Path) ->
     future = common([30, 31, 32], (0, 1)).astype({"pid": object})
     future.loc[4, "pid"] = None
     with pytest.raises(
-        DataError, match=r"key column 'pid' has missing values, the first in row 5 "
+        DataError, match=r"key column 'pid' has missing values, the first in data row 5 "
     ):
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=future)
 

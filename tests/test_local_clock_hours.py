@@ -232,7 +232,7 @@ def test_a_date_alone_among_times_with_offsets_is_no_time_with_an_offset(alone: 
     from manymodels.exceptions import DataError
     from manymodels.timecolumn import parse_dates
 
-    said = rf"must hold dates: '{alone}' in row 2 \(counting data rows from 1\) has no UTC offset"
+    said = rf"must hold dates: '{alone}' in data row 2 \(counting from 1\) has no UTC offset"
     with pytest.raises(DataError, match=said):
         parse_dates(pd.Series(["2024-03-31T00:00:00+01:00", alone], name="t"), source="x")
     # a blank cell has no offset to carry, in a column of pandas' text dtype too

@@ -650,7 +650,8 @@ def test_cli_actuals_name_a_bad_version_cell_as_the_file_has_it(
     df.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2 and "np." not in result.stderr, result.output
-    assert f"actuals.csv: row 6: {says}" in result.stderr  # the file's sixth, as train counts
+    said = f"actuals.csv: data row 6 (counting from 1): {says}"  # the file's sixth, as train
+    assert said in result.stderr, result.stderr  # counts
 
 
 def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Path) -> None:
@@ -660,7 +661,8 @@ def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Pat
     df.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
-    assert "actuals.csv: row 1: version True is not a version number" in result.stderr
+    said = "actuals.csv: data row 1 (counting from 1): version True is not a version number"
+    assert said in result.stderr, result.stderr
     with Registry.open(registry) as reg:
         assert store.live_sums(reg.store.engine) == {}
 
@@ -927,7 +929,7 @@ def test_cli_actuals_count_a_files_rows_as_train_does(registry: Path, tmp_path: 
     df.loc[250, "x0"] = "cheap"  # the 251st data row: line 252 of the file
     path = tmp_path / "actuals.csv"
     df.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"'cheap' in row 251 \(counting data rows from 1\)"):
+    with pytest.raises(DataError, match=r"'cheap' in data row 251 \(counting from 1\)"):
         train(SPEC, path, tmp_path / "other", backend="local")
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output

@@ -89,7 +89,7 @@ def test_a_csv_of_a_zones_times_across_a_change_of_clocks_scores_as_its_frame(
     )
     blank = pd.read_csv(tmp_path / "rows.csv")
     blank.loc[5, "t"] = None  # said as missing, not as "more than one UTC offset"
-    with pytest.raises(DataError, match=r"'t' has missing values .* the first in row 6 "):
+    with pytest.raises(DataError, match=r"'t' has missing values .* the first in data row 6 "):
         mm.score(blank, root, backend="local")
     mixed = pd.read_csv(tmp_path / "rows.csv")
     mixed.loc[3, "t"] = "2024-03-04 00:00:00"

@@ -320,7 +320,8 @@ def test_batch_score_is_in_the_targets_units(registries: dict[str, Path]) -> Non
     got = score(table, registries["difference"], backend="local")["prediction"].to_numpy()
     np.testing.assert_allclose(got, [level(0, 40), level(0, 41)], rtol=1e-9)
     # the table's second row, counted from 1 as train counts rows (it said row 1)
-    with pytest.raises(DataError, match=r"row 2 \(partition 'pid=0' v1\).*period 1 after"):
+    said = r"data row 2 \(counting from 1\) \(partition 'pid=0' v1\).*period 1 after"
+    with pytest.raises(DataError, match=said):
         score(table.drop(columns="y"), registries["difference"], backend="local")
 
 

@@ -44,19 +44,19 @@ def test_booleans_and_numbers_beside_text_are_refused(values: list[Any], says: s
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        ([29, None, True], "holds True, a boolean, in row 3 (counting data rows from 1): give"),
+        ([29, None, True], "holds True, a boolean, in data row 3 (counting from 1): give"),
         (
             [None, "2025-01-06", 29],
-            "holds the number 29 beside text: 29 in row 3, '2025-01-06' in row 2 (counting "
-            "data rows from 1); give every time",
+            "holds the number 29 beside text: 29 in data row 3, '2025-01-06' in data row 2 "
+            "(counting from 1); give every time",
         ),
         (
             [float("nan"), 2, {"a": 1}],
-            "holds the number 2 beside text: 2 in row 2, {'a': 1} in row 3 (counting",
+            "holds the number 2 beside text: 2 in data row 2, {'a': 1} in data row 3 (counting",
         ),
         (  # a frame's cell set to a numpy scalar: was "np.int64(3)", twice
             [np.int64(3), "2025-01-06"],
-            "holds the number 3 beside text: 3 in row 1, '2025-01-06' in row 2 (counting",
+            "holds the number 3 beside text: 3 in data row 1, '2025-01-06' in data row 2 (counting",
         ),
     ],
 )
@@ -84,7 +84,7 @@ def test_a_column_of_booleans_is_refused_as_a_boolean_among_numbers_is(
     pandas: `train` took it as periods 0 and 1 and trained, where one ``True`` among numbers
     is refused, and so is an append of the same column to those periods."""
     first = column.dropna().iloc[0]
-    said = f"rows: time column 't' holds {bool(first)!r}, a boolean, in row {row} (counting"
+    said = f"rows: time column 't' holds {bool(first)!r}, a boolean, in data row {row} (counting"
     with pytest.raises(DataError, match=re.escape(said)):
         parse_time(pd.DataFrame({"t": column}), "t", source="rows")
 
@@ -98,7 +98,7 @@ def test_new_times_are_held_to_the_kept_rows_kind() -> None:
     refuse_other_times(periods, "t", dates=False, aware=False, whole=True)
     refuse_other_times(periods.astype(float), "t", dates=False, aware=False, whole=True)
     for new, kind, says in [
-        (periods, {"dates": True, "aware": False}, "holds 30, a number, in row 1 "),
+        (periods, {"dates": True, "aware": False}, "holds 30, a number, in data row 1 "),
         (dates, {"dates": False, "aware": False}, "holds dates"),
         (zoned, {"dates": True, "aware": False}, "with a UTC offset"),
         (dates, {"dates": True, "aware": True}, "without a UTC offset"),
@@ -115,36 +115,36 @@ def test_new_times_are_held_to_the_kept_rows_kind() -> None:
         (
             pd.Series([30.0, 31.0, 31.5, 32.5]),
             {"dates": False, "whole": True},
-            "holds 31.5 in row 3 (counting data rows from 1), where the partition's kept rows "
+            "holds 31.5 in data row 3 (counting from 1), where the partition's kept rows "
             "hold whole period numbers",
         ),
         (
             pd.Series([30, 31]),
             {"dates": True},
-            "holds 30, a number, in row 1 (counting data rows from 1), where the partition's "
+            "holds 30, a number, in data row 1 (counting from 1), where the partition's "
             "kept rows hold dates: send dates",
         ),
         (
             pd.Series(pd.to_datetime(["2025-01-06", "2025-01-13"])),
             {"dates": False},
-            "holds dates (2025-01-06 00:00:00) in row 1 (counting data rows from 1), where",
+            "holds dates (2025-01-06 00:00:00) in data row 1 (counting from 1), where",
         ),
         (
             pd.Series(pd.to_datetime(["2025-01-06"])).dt.tz_localize("UTC"),
             {"dates": True},
-            "holds times with a UTC offset (UTC), the first in row 1 (counting data rows from "
+            "holds times with a UTC offset (UTC), the first in data row 1 (counting from "
             "1), where the kept rows' have none",
         ),
         (
             pd.Series(pd.to_datetime(["2025-01-06"])),
             {"dates": True, "aware": True},
-            "holds times without a UTC offset, the first in row 1 (counting data rows from 1), "
+            "holds times without a UTC offset, the first in data row 1 (counting from 1), "
             "where the kept rows' have a zone",
         ),
         (
             pd.Series([True, False]),
             {"dates": False},
-            "holds True, a boolean, in row 1 (counting data rows from 1), where the partition's",
+            "holds True, a boolean, in data row 1 (counting from 1), where the partition's",
         ),
     ],
     ids=["fraction", "number", "dates", "offset", "no offset", "boolean"],
@@ -165,12 +165,12 @@ def test_new_times_of_another_kind_name_their_row(
     [
         (
             ["2025-01-06", "2025-01-13", None, None],
-            r"missing values \(2 row\(s\)\), the first in row 3 ",
+            r"missing values \(2 row\(s\)\), the first in data row 3 ",
         ),
-        ([29.0, 30.0, float("nan")], r"missing values \(1 row\(s\)\), the first in row 3 "),
+        ([29.0, 30.0, float("nan")], r"missing values \(1 row\(s\)\), the first in data row 3 "),
         (
             ["2025-01-06", "2025-01-13", "2024-13-45", "soon"],
-            r"is not dates or numbers: '2024-13-45' in row 3 \(counting data rows from 1\) ",
+            r"is not dates or numbers: '2024-13-45' in data row 3 \(counting from 1\) ",
         ),
     ],
 )
@@ -186,19 +186,19 @@ def test_a_bad_time_is_named_by_its_row(values: list[Any], says: str) -> None:
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        (["2025-01-06", "9999-12-31"], "holds 9999-12-31 00:00:00, in row 2 (counting data rows"),
-        (["0001-01-01", "2025-01-06"], "holds 0001-01-01 00:00:00, in row 1"),
+        (["2025-01-06", "9999-12-31"], "9999-12-31 00:00:00, in data row 2 (counting from 1)"),
+        (["0001-01-01", "2025-01-06"], "holds 0001-01-01 00:00:00, in data row 1"),
         (
             pd.Series(pd.to_datetime(["2025-01-06", "9999-12-31"])).dt.tz_localize("UTC"),
-            "holds 9999-12-31 00:00:00+00:00, in row 2",
+            "holds 9999-12-31 00:00:00+00:00, in data row 2",
         ),  # as a Parquet file's zone-aware timestamps arrive
-        (pd.Series(pd.to_datetime(["2025-01-06", "2300-01-01"]).as_unit("ms")), "in row 2"),
+        (pd.Series(pd.to_datetime(["2025-01-06", "2300-01-01"]).as_unit("ms")), "in data row 2"),
         ([1, 10**400], "time column 't' is too large a number (1000"),
         # a CSV's 31 digits: pd.to_numeric left the column object, parsed as dates, and the
         # refusal named row 1's 0 ("not dates or numbers: 0 in row 1")
-        ([0, 10**30, 2], f"holds {10**30} in row 2 (counting data rows from 1): a period"),
-        ([-1, 2**63, 2], f"holds {2**63} in row 2 (counting data rows from 1): a period"),
-        ([1.0, float("inf")], "holds inf in row 2 (counting data rows from 1): a time must be"),
+        ([0, 10**30, 2], f"holds {10**30} in data row 2 (counting from 1): a period"),
+        ([-1, 2**63, 2], f"holds {2**63} in data row 2 (counting from 1): a period"),
+        ([1.0, float("inf")], "holds inf in data row 2 (counting from 1): a time must be"),
     ],
     ids=[
         "9999-12-31",
@@ -229,12 +229,12 @@ def test_a_time_beyond_nanoseconds_or_floats_is_refused_naming_it(values: Any, s
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        (["1", "soon"], "'1' (row 1), and 'soon' in row 2 (counting data rows from 1) is no"),
-        (["1", "2", "2024-01-06"], "'1' (row 1), and '2024-01-06' in row 3 (counting"),
-        ([None, "1.5", "soon"], "'1.5' (row 2), and 'soon' in row 3 (counting"),
+        (["1", "soon"], "'1' (data row 1), and 'soon' in data row 2 (counting from 1) is no"),
+        (["1", "2", "2024-01-06"], "'1' (data row 1), and '2024-01-06' in data row 3 (counting"),
+        ([None, "1.5", "soon"], "'1.5' (data row 2), and 'soon' in data row 3 (counting"),
         # relative periods: ISO8601 reads '-1' as the year -1, so '0' was named the bad cell
-        (["-1", "0", "soon"], "'-1' (row 1), and 'soon' in row 3 (counting"),
-        (["-1.5", "soon"], "'-1.5' (row 1), and 'soon' in row 2 (counting"),
+        (["-1", "0", "soon"], "'-1' (data row 1), and 'soon' in data row 3 (counting"),
+        (["-1.5", "soon"], "'-1.5' (data row 1), and 'soon' in data row 2 (counting"),
     ],
 )
 def test_text_times_that_begin_as_period_numbers_name_the_first_that_is_none(
@@ -253,9 +253,9 @@ def test_text_times_that_begin_as_period_numbers_name_the_first_that_is_none(
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        (["2024", "soon"], "'soon' in row 2"),  # a year: a date too, so the column is dates
-        (["2024-01-06", "1"], "'1' in row 2"),
-        (["soon", "1"], "'soon' in row 1"),
+        (["2024", "soon"], "'soon' in data row 2"),  # a year: a date too, so the column is dates
+        (["2024-01-06", "1"], "'1' in data row 2"),
+        (["soon", "1"], "'soon' in data row 1"),
     ],
 )
 def test_text_times_that_begin_as_dates_name_the_first_that_is_none(

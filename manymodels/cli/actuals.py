@@ -64,6 +64,7 @@ def actuals(
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
     from manymodels.monitoring.counted import VERSION_COLUMNS
     from manymodels.monitoring.feed import CHUNK, FeedReads
+    from manymodels.row_numbers import counted_row
     from manymodels.tables import read_table, require_table
 
     source = require_table(observed)  # file:///x.csv is /x.csv, as --artifacts reads it
@@ -93,7 +94,7 @@ def actuals(
             if len(empty):
                 raise DataError(
                     f"{data}: partition column '{col}' has {len(empty)} missing value(s), "
-                    f"the first in data row {int(empty[0]) + 1} (counting from 1)"
+                    f"the first in {counted_row(int(empty[0]) + 1)}"
                 )
         by = [*columns, "version"] if "version" in df.columns else columns
         groups = []  # (key, version named or None, the group's rows), in the file's order
@@ -254,6 +255,7 @@ def _versions(column: Any, data: Path, blank: Any = None) -> Any:
     import pandas as pd
 
     from manymodels.exceptions import DataError
+    from manymodels.row_numbers import counted_row
 
     flags = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     numbers = pd.to_numeric(column.where(~flags), errors="coerce")  # true is no version 1
@@ -268,7 +270,7 @@ def _versions(column: Any, data: Path, blank: Any = None) -> Any:
             else f"{getattr(value, 'item', lambda: value)()!r} is not a version number"
         )  # fmt: skip
         raise DataError(
-            f"{data}: row {row + 1}: version {said} (an integer from 1: the version that "
+            f"{data}: {counted_row(row + 1)}: version {said} (an integer from 1: the version that "
             "answered; leave the column out for production's)"
         )
     return numbers if blank is not None else numbers.astype("int64")

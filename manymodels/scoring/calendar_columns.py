@@ -11,6 +11,7 @@ import pandas as pd
 from manymodels import timekeys
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
+from manymodels.row_numbers import counted_row
 
 
 def with_calendar(
@@ -73,6 +74,6 @@ def _other_kind(
     value = given.iloc[at]
     hint = timekeys.zone_hint(value, aware, zone) or timekeys.zone_hint(times.iloc[at], aware, zone)
     return DataError(
-        f"{source}: data row {at + 1} (counting from 1): '{column}' {value!r} is not a time of "
+        f"{source}: {counted_row(at + 1)}: '{column}' {value!r} is not a time of "
         f"the model's series, which its calendar features are read from{hint}"
     )

@@ -29,8 +29,8 @@ BAD_DATA = {  # rows.csv's text, train's extra flags, the one line said
     "appended bad time": (
         GOOD + "0,soon,0.1,0.2,3.0\n",
         ["--append"],
-        "error: rows.csv: time column 't' is not dates or numbers: 'soon' in row 2 (counting "
-        "data rows from 1) (Time data soon is not ISO8601 format.)",
+        "error: rows.csv: time column 't' is not dates or numbers: 'soon' in data row 2 (counting "
+        "from 1) (Time data soon is not ISO8601 format.)",
     ),
 }
 

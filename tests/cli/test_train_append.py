@@ -32,7 +32,7 @@ BAD_ROWS = {  # rows.csv's text, how the one line said starts, what it names
     "target of words": (  # named its word and row appended to nothing ("must be numeric
         "pid,t,x0,x1,y\n0,30,0.1,0.2,soon\n",  # for a regression (found dtype str)"), in
         "error: rows.csv: target 'y' ",  # "rows.csv (appended)" there, "rows.csv" beside kept
-        "'soon' in row 1",  # rows
+        "'soon' in data row 1",  # rows
     ),
     "empty key": (  # named no file at all: "error: partition column 'pid' has 1 missing…"
         "pid,t,x0,x1,y\n0,30,0.1,0.2,1.0\n,31,0.1,0.2,1.0\n",
@@ -136,7 +136,7 @@ def test_appended_times_of_another_kind_name_the_file(here: Path) -> None:
     assert done.exit_code == 2, done.output
     lines = done.output.strip().splitlines()
     assert len(lines) == 1, done.output
-    said = "time column 't' holds dates (2025-01-06 00:00:00) in row 1 (counting data rows from 1)"
+    said = "time column 't' holds dates (2025-01-06 00:00:00) in data row 1 (counting from 1)"
     assert lines[0].startswith(f"error: rows.csv: {said}"), done.output
 
 
@@ -156,7 +156,7 @@ def test_a_target_of_words_names_its_first_word_and_row_as_training_does(here: P
     )
     said = (
         "target 'y' must be numeric for a regression, and 2 value(s) are not numbers, the "
-        "first 'ten' in row 2 (counting data rows from 1)"
+        "first 'ten' in data row 2 (counting from 1)"
     )
     runs = {
         "append": [*flags, "--append"],

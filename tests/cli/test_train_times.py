@@ -26,7 +26,7 @@ def test_a_time_column_of_numbers_and_a_word_names_the_word(
     assert done.exit_code == 2, done.output
     assert done.output.strip().splitlines() == [
         "error: rows.csv: time column 't' is not dates or numbers: its first time is the "
-        "period number '1' (row 1), and 'soon' in row 2 (counting data rows from 1) is no "
+        "period number '1' (data row 1), and 'soon' in data row 2 (counting from 1) is no "
         "number: give every time as a period number, or every one as a date"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]

@@ -904,13 +904,13 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
     [
         (
             20250224,
-            "holds 20250224, a number, in row 1 (counting data rows from 1), where the "
+            "holds 20250224, a number, in data row 1 (counting from 1), where the "
             "partition's kept rows hold dates",
         ),
-        (True, "holds True, a boolean, in row 1"),  # was "a number", as periods 0 and 1
+        (True, "holds True, a boolean, in data row 1"),  # was "a number", as periods 0 and 1
         ("2025-02-24T00:00:00+05:00", "holds times with a UTC offset"),
         (1e308, "a number"),
-        ("9999-12-31", "holds 9999-12-31 00:00:00, in row 1 (counting data rows from 1): dates"),
+        ("9999-12-31", "holds 9999-12-31 00:00:00, in data row 1 (counting from 1): dates"),
         ("0001-01-01", "dates must fall between 1677-09-22 and 2262-04-11"),
     ],
 )
@@ -928,8 +928,8 @@ def test_times_of_another_kind_than_the_kept_rows_are_a_422(
 @pytest.mark.parametrize(
     ("week", "says"),
     [
-        ("1" + "0" * 400, "time column 'week' holds inf in row 1 (counting data rows from 1)"),
-        ("Infinity", "time column 'week' holds inf in row 1 (counting data rows from 1)"),
+        ("1" + "0" * 400, "time column 'week' holds inf in data row 1 (counting from 1)"),
+        ("Infinity", "time column 'week' holds inf in data row 1 (counting from 1)"),
     ],
     ids=["a 400-digit integer", "Infinity"],
 )
@@ -950,7 +950,7 @@ def test_a_time_no_float_holds_is_a_422(refusing: Any, week: str, says: str) -> 
         ({"t": True}, "time column 't' holds True, a boolean"),
         (
             {"t": 31.5},
-            "holds 31.5 in row 2 (counting data rows from 1), where the partition's kept rows "
+            "holds 31.5 in data row 2 (counting from 1), where the partition's kept rows "
             "hold whole period numbers",
         ),
         ({"x0": "1.5"}, "feature 'x0'"),  # every column is a feature: checked all the same
