@@ -323,7 +323,7 @@ class MeanOf(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         if hasattr(self.members[0], "classes_"):
             return np.asarray(self.classes_)[np.argmax(self.predict_proba(X), axis=1)]
-        return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in self.members], axis=0)
+        return mean_of_members([np.asarray(m.predict(X), dtype=np.float64) for m in self.members])
 
     @available_if(lambda self: all(hasattr(m, "predict_proba") for m in self.members))
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -336,6 +336,22 @@ class MeanOf(BaseEstimator):
             at = np.searchsorted(classes, np.asarray(m.classes_))
             total[:, at] += np.asarray(m.predict_proba(X), dtype=np.float64)
         return total / len(self.members)
+
+
+def mean_of_members(predictions: list[np.ndarray]) -> np.ndarray:
+    """``np.mean(predictions, axis=0)``, the same bits, without stacking them first: a top-2
+    mean predicts on every fold of every partition and transform, and again for the interval
+    replay (~9,000 calls in the one spec on us_employment, ~15 µs each of ``np.mean``'s
+    wrapping). Its sum along the first axis starts from 0.0 (a -0.0 comes out 0.0) and adds
+    the members in order; its mean divides by their count. Members of different shapes go to
+    ``np.mean``, which says what is wrong."""
+    first = predictions[0]
+    if len(predictions) < 2 or any(p.shape != first.shape for p in predictions):
+        return np.asarray(np.mean(predictions, axis=0))
+    total = 0.0 + first  # a new array: the members' own are left as they are
+    for p in predictions[1:]:
+        total += p
+    return total / len(predictions)
 
 
 def naive_baseline(task: str, *, time_ordered: bool, differenced: bool = False) -> Any:

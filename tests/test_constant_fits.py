@@ -184,3 +184,31 @@ def test_a_retrain_on_the_same_rows_ties_exactly(tmp_path: Path) -> None:
     second = retrained_to_a_tie(s, df, tmp_path / "reg")
     assert len(second) == 6
     assert {v.validation["chosen"] for v in second} & {"ensemble", "candidate"}
+
+
+def awkward_targets(seed: int) -> list[np.ndarray]:
+    """Odd and even lengths of values where a median's bits can go astray: ties, zeros of
+    both signs at the middle, subnormals, values whose sum overflows, magnitudes far apart."""
+    rng = np.random.default_rng(seed)
+    pools = [
+        np.array([0.0, -0.0, 1.0, -1.0]),
+        np.array([1.7e308, -1.7e308, 5e-324, -5e-324, 0.0, -0.0]),
+        np.array([-0.0]),
+    ]
+    out = []
+    for n in (1, 2, 3, 4, 5, 30, 31, 90, 105):
+        out.append(rng.normal(size=n) * 10.0 ** rng.integers(-300, 300, size=n))
+        out.append(rng.integers(-3, 3, size=n).astype(np.float64))
+        out += [rng.choice(pool, size=n) for pool in pools]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_median_is_numpys_to_the_bit(seed: int) -> None:
+    """``constant_fits.median`` replaced ``np.median`` in every fold fit (~10 µs against ~60):
+    the same bits, a middle -0.0 coming out 0.0 as ``np.mean``'s sum from 0.0 makes it."""
+    for y in awkward_targets(seed):
+        with np.errstate(over="ignore"):
+            theirs = np.median(np.reshape(y, (-1, 1)), axis=0)[0]
+            ours = constant_fits.median(y.copy())
+        assert np.float64(ours).tobytes() == np.float64(theirs).tobytes(), (y, ours, theirs)

@@ -66,16 +66,32 @@ def fold_fits(
         return None
     out: list[list[ConstantFoldFit]] = [[] for _ in grid]
     for train, _ in splits:
-        column = np.reshape(y[train], (-1, 1))  # as ``DummyRegressor.fit`` reshapes it
+        rows = y[train]
         found: dict[str, float] = {}
         for at, strategy in enumerate(grid):
             if strategy not in found:
-                value = (
-                    np.average(column, axis=0) if strategy == "mean" else np.median(column, axis=0)
+                found[strategy] = (
+                    float(np.average(np.reshape(rows, (-1, 1)), axis=0)[0])  # as ``fit`` does
+                    if strategy == "mean"
+                    else median(rows)
                 )
-                found[strategy] = float(value[0])
             out[at].append(ConstantFoldFit(found[strategy]))
     return out
+
+
+def median(rows: np.ndarray) -> float:
+    """``np.median`` of finite float64 ``rows``, the same bits, without its ~80 µs of
+    wrapping (axis handling, a NaN check, a ``np.mean`` of the middle values): the one spec's
+    median is fitted on every fold of every partition and transform (1,470 fits on
+    us_employment). The same ``np.partition`` picks the middle values; ``np.mean``'s sum of
+    them starts from 0.0 (so a -0.0 middle comes out 0.0) and is divided by their count."""
+    n = len(rows)
+    if n % 2:
+        h = (n - 1) // 2
+        return float((0.0 + np.partition(rows, h)[h]) / 1.0)
+    h = n // 2
+    part = np.partition(rows, [h - 1, h])
+    return float(((0.0 + part[h - 1]) + part[h]) / 2.0)
 
 
 def no_change_fits(y: np.ndarray, splits: Sequence[tuple[Any, Any]]) -> list[Any] | None:
