@@ -8,13 +8,13 @@ scikit-learn's parameter validation, ``check_array`` and dataframe detection aro
 transforms, in process) 2,232 such fits were ~0.5 s of a 4.3 s run.
 
 Its prediction is the constant whatever the features, so a fold's fit is that constant,
-computed by the same numpy call ``DummyRegressor.fit`` makes (``np.average`` / ``np.median``
-of the target as an ``(n, 1)`` column, so the same bits). Only validation fits come from
-here; the chosen one is refitted by scikit-learn on all rows, so the stored model is the same
-``DummyRegressor`` as before. Anything else — a ``constant`` or ``quantile`` strategy, another
-parameter, a scaler in front (``scale = true``), a target that is not finite float64, an
-empty fold; and, as ``select`` asks only for regression without categorical columns, those —
-is fitted by scikit-learn, which reports its own errors.
+computed as ``DummyRegressor.fit`` computes it (``np.average`` of the target as an ``(n, 1)``
+column; ``np.median``'s own arithmetic, ``median`` below; so the same bits). Only validation
+fits come from here; the chosen one is refitted by scikit-learn on all rows, so the stored
+model is the same ``DummyRegressor`` as before. Anything else — a ``constant`` or
+``quantile`` strategy, another parameter, a scaler in front (``scale = true``), a target that
+is not finite float64, an empty fold; and, as ``select`` asks only for regression without
+categorical columns, those — is fitted by scikit-learn, which reports its own errors.
 """
 
 from __future__ import annotations
