@@ -26,6 +26,7 @@ from manymodels.registry.base import meta_value, put_meta
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
 from manymodels.registry.checks import ChecksMixin
+from manymodels.registry.damage import watch_damage
 from manymodels.registry.engine import (
     WRITE_OPTION,
     engine_read_only,
@@ -104,6 +105,8 @@ class SqlStore(
             except BaseException:
                 self.engine.dispose()
                 raise
+            if self.engine.dialect.name == "sqlite":  # after the open, whose errors say "open"
+                watch_damage(self.engine, where)
         except BaseException:
             if made is not None:
                 _remove_made(*made)
