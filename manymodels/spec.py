@@ -314,7 +314,9 @@ class Spec(_Frozen):
         """Read and validate a TOML spec file."""
         path = Path(path).expanduser()  # "~/specs/x.toml" from Python, as the data path
         try:
-            text = path.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark (Notepad's "UTF-8 with BOM") is no part of the TOML;
+            # tomllib refused it as "Invalid statement (at line 1, column 1)"
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise SpecError(f"{path}: spec file not found") from None
         except (OSError, UnicodeDecodeError) as e:

@@ -210,6 +210,15 @@ def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
     assert "line 1" in message
 
 
+def test_a_byte_order_mark_before_the_spec_is_read_past(tmp_path: Path) -> None:
+    """A spec saved as "UTF-8 with BOM" (Windows Notepad's UTF-8) failed as "not valid TOML:
+    Invalid statement (at line 1, column 1)", on a line that looks right in any editor."""
+    plain = write_spec(tmp_path)
+    marked = tmp_path / "marked.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert Spec.from_toml(marked) == Spec.from_toml(plain)
+
+
 def test_a_data_file_given_as_the_spec_says_the_arguments_are_swapped(tmp_path: Path) -> None:
     """``manymodels train sales.csv spec.toml`` said "sales.csv: not valid TOML: Expected '='
     after a key …" (a Parquet file: "cannot read spec file (… codec can't decode …)"), which
