@@ -319,7 +319,10 @@ class Spec(_Frozen):
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise SpecError(f"{path}: spec file not found") from None
-        except (OSError, UnicodeDecodeError) as e:
+        except UnicodeDecodeError as e:
+            why = _not_utf8(e)
+            raise SpecError(f"{path}: cannot read spec file ({why}){_data_hint(path)}") from None
+        except OSError as e:
             raise SpecError(f"{path}: cannot read spec file ({e}){_data_hint(path)}") from None
         try:
             data = tomllib.loads(text)
@@ -356,6 +359,19 @@ class Spec(_Frozen):
                 f"{type(spec).__name__}{hint}"
             )
         return cls.from_toml(spec)
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    """Where a spec is not UTF-8, as the TOML errors say where: by line and column. Python's
+    own words gave a byte offset ("can't decode byte 0xe9 in position 814"), to be counted by
+    hand; a Latin-1 "é" in a comment is the usual cause."""
+    before = bytes(error.object[: error.start]).removeprefix(b"\xef\xbb\xbf")
+    line = before.count(b"\n") + 1
+    column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1  # characters
+    return (
+        f"not UTF-8: byte 0x{error.object[error.start]:02x} at line {line}, column {column}; "
+        "save the file as UTF-8"
+    )
 
 
 DATA_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".gz"})

@@ -219,6 +219,18 @@ def test_a_byte_order_mark_before_the_spec_is_read_past(tmp_path: Path) -> None:
     assert Spec.from_toml(marked) == Spec.from_toml(plain)
 
 
+def test_a_spec_that_is_not_utf8_names_the_line_and_column(tmp_path: Path) -> None:
+    """A Latin-1 "é" in a comment said "'utf-8' codec can't decode byte 0xe9 in position
+    NNN": a byte offset to count by hand, where TOML's own errors give a line and column."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(write_spec(tmp_path).read_bytes() + "# naïve ".encode() + b"caf\xe9\n")
+    lines = path.read_bytes().count(b"\n")
+    assert spec_error(path) == (
+        f"{path}: cannot read spec file (not UTF-8: byte 0xe9 at line {lines}, column 12; "
+        "save the file as UTF-8)"
+    )
+
+
 def test_a_data_file_given_as_the_spec_says_the_arguments_are_swapped(tmp_path: Path) -> None:
     """``manymodels train sales.csv spec.toml`` said "sales.csv: not valid TOML: Expected '='
     after a key …" (a Parquet file: "cannot read spec file (… codec can't decode …)"), which
