@@ -92,6 +92,28 @@ def test_an_error_quoting_a_path_with_a_newline_is_one_line(tmp_path: Path) -> N
     assert result.stderr.startswith("error: ") and "reg\\nerror: forged" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["promote", "store=" + "9" * 100_000, "1"], "error: no partition 'store=999"),
+        (["rollback", "store=" + "9" * 100_000], "error: no partition 'store=999"),
+        (["runs", "show", "r" * 100_000], "error: no run with id 'rrr"),
+        (["models", "list", "--limit", "9" * 100_000], "error: --limit: unable to parse"),
+    ],
+)
+def test_an_error_quoting_a_huge_argument_is_cut_in_its_middle(
+    trained: dict[str, Any], command: list[str], said: str
+) -> None:
+    """A 100,000-character key, run id or option value was quoted whole: a 100 KB error line,
+    its beginning scrolled out of sight. The line keeps its beginning and its end."""
+    done = invoke(*command, "--registry", trained["registry"])
+    assert done.exit_code == 2, done.output
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(said) and len(line) <= 2_100, line[:200]
+    assert "characters cut]…" in line
+    assert line.endswith(("' in the registry", "rrr'", "999)")), line[-200:]
+
+
 def test_tables_print_keys_names_and_reasons_as_written(
     registry: Path, trained: dict[str, Any]
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from manymodels.cli.lines import echo
+from manymodels.cli.lines import echo, echo_error
 
 _BAD_INPUT_EXIT = 2
 
@@ -49,7 +49,7 @@ class Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ManyModelsError as e:
-            echo(f"error: {e}", err=True)  # a key or path it quotes
+            echo_error(str(e))  # a key or path it quotes
             bad_input = isinstance(e, SpecError | DataError | LookupError)
             ctx.exit(_BAD_INPUT_EXIT if bad_input else 1)
         except typer.TyperException as e:  # a subcommand's name, options or arguments
@@ -59,7 +59,7 @@ class Group(TyperGroup):
             why = _database_unavailable(e)
             if why is None:
                 raise
-            echo(f"error: {why}", err=True)
+            echo_error(why)
             ctx.exit(1)
         except KeyboardInterrupt:
             echo(
@@ -94,7 +94,7 @@ def _exit_on_usage_error(error: typer.TyperException) -> None:
             return
         typer.echo(ctx.get_help())
         raise typer.Exit(error.exit_code)
-    echo(f"error: {_usage_line(error)}", err=True)
+    echo_error(_usage_line(error))
     raise typer.Exit(error.exit_code)
 
 
