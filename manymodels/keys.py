@@ -373,7 +373,8 @@ def trained_forms(key: str) -> list[str]:
     ``2024-01-05 10:30:00`` for it the other way), ``flag=True`` or ``flag=1`` for
     ``flag=true``. The spellings are ``value_spellings.value_forms``', as a table's keys
     are respelt (``key_spellings``)."""
-    if not ("." in key or "-" in key or maybe_boolean(key)):  # no parse without a sign
+    unicode = "%" in key  # a value beyond ASCII: its other normal form (``_normal_forms``)
+    if not ("." in key or "-" in key or maybe_boolean(key) or unicode):  # no parse without a sign
         return []
     try:
         parsed = decode_key(key)
@@ -387,6 +388,15 @@ def trained_forms(key: str) -> list[str]:
             q if v == g else w + quote_text(v)
             for w, q, v, g in zip(written, quoted, f, given, strict=True)
         )
-        for f in value_forms(given)
+        for f in (*value_forms(given), *(_normal_forms(given) if unicode else ()))
     )
     return [k for k in dict.fromkeys(keys) if k != key]
+
+
+def _normal_forms(values: list[str]) -> list[list[str]]:
+    """``values`` in Unicode's composed (NFC) and decomposed (NFD) forms, one text to the eye:
+    a key typed as NFD (macOS file names) was "no partition 'store=cafe%CC%81'" beside the
+    NFC 'store=caf%C3%A9' a CSV trained."""
+    import unicodedata
+
+    return [[unicodedata.normalize(form, v) for v in values] for form in ("NFC", "NFD")]

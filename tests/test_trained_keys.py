@@ -98,6 +98,22 @@ def test_a_number_or_day_names_the_partition_training_wrote(key: str, variant: s
         assert as_trained(key, {key, variant}.__contains__) == key  # found as written
 
 
+def test_a_key_in_the_other_unicode_normal_form_names_the_partition_training_wrote() -> None:
+    """``promote 'store=café,…'`` typed or pasted decomposed (NFD: macOS file names) was "no
+    partition 'store=cafe%CC%81,…'" beside the composed 'store=caf%C3%A9,…' a CSV trained:
+    one text to the eye, two byte strings. Either form now finds the one training wrote."""
+    from manymodels.keys import lookup_key
+
+    nfc, nfd = "store=caf%C3%A9,brand=x", "store=cafe%CC%81,brand=x"
+    columns = ["store", "brand"]
+    typed_nfd = "store=cafe\u0301,brand=x"
+    assert lookup_key(typed_nfd, columns, {nfc}.__contains__) == nfc
+    assert lookup_key("store=caf\u00e9,brand=x", columns, {nfd}.__contains__) == nfd
+    assert lookup_key(typed_nfd, columns, {nfc, nfd}.__contains__) == nfd  # found as written
+    assert as_trained("store=%E6%97%A5%E6%9C%AC", {"store=x"}.__contains__).startswith("store=%E6")
+    assert lookup_key(typed_nfd, columns, set().__contains__) == nfd  # neither: as written
+
+
 @pytest.mark.parametrize(
     "text",
     ["2024-01-05 10:30:00", "s1_a.b~c", "", "a/b", "x,y=z", "50%", "café", "a+b", "tab\there"],
