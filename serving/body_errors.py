@@ -53,7 +53,8 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
             error.pop("input", None)
             error.pop("ctx", None)
         elif raw.get("type") == "extra_forbidden" and len(raw.get("loc", ())) == 2:
-            error["msg"] = unknown_member(request, str(raw["loc"][1]))
+            name = cut_text(str(raw["loc"][1]))  # the client's text: a 3 MB name was 6 MB back
+            error.update(loc=["body", name], msg=unknown_member(request, name))
         elif raw.get("type") == "json_invalid":  # a syntax error: as an unreadable body
             error.clear()
             error.update(type="json_invalid", loc=["body"], msg=_syntax(raw, exc.body))
@@ -86,6 +87,11 @@ ECHO_CHARS = 200  # of a string echoed in a 422
 ECHO_ITEMS = 100  # values of a row or body echoed whole; more: left out (``loc`` says where)
 
 
+def cut_text(text: str) -> str:
+    """A client's string as a 422 repeats it: its first ``ECHO_CHARS`` characters."""
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…"
+
+
 def _echoed(value: Any) -> Any:
     """What a 422 echoes of a bad input: a string cut to ``ECHO_CHARS``, a list or object of
     up to ``ECHO_ITEMS`` values (strings cut) whole, anything bigger not at all. A body of 5
@@ -100,7 +106,7 @@ def _echoed(value: Any) -> Any:
         if budget[0] < 0:
             raise OverflowError
         if isinstance(v, str):
-            return v if len(v) <= ECHO_CHARS else v[:ECHO_CHARS] + "…"
+            return cut_text(v)
         if isinstance(v, dict):
             return {cut(k): cut(x) for k, x in v.items()}
         if isinstance(v, list | tuple):

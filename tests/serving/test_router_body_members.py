@@ -90,3 +90,15 @@ def test_an_upload_takes_its_file_alone(http: httpx.Client) -> None:
     r = http.post(url, files={"fiel": ("rows.csv", csv)}, headers=admin())
     assert "(did you mean 'file'?)" in refused(r, "fiel")
     assert http.get("/v1/jobs", headers=admin()).json()["jobs"] == []  # nothing queued
+
+
+def test_a_long_member_name_is_cut_as_an_echoed_value_is(http: httpx.Client) -> None:
+    """A member's name is the client's text, as a value is: a forecast body holding one
+    member of a 3 MB name was answered 6 MB (the name whole in ``loc`` and again in ``msg``),
+    where a 3 MB value is echoed cut to ``ECHO_CHARS`` (body_errors._echoed)."""
+    name = "v" * 3_000_000
+    r = http.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 1, name: 1})
+    assert r.status_code == 422 and len(r.content) < 5_000, len(r.content)
+    [error] = r.json()["detail"]
+    assert error["type"] == "extra_forbidden" and error["loc"] == ["body", "v" * 200 + "…"]
+    assert f"the body holds {'v' * 200 + '…'!r}, which this route does not take" in error["msg"]
