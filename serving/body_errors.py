@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from manymodels.exceptions import MAX_REPORTED, first_line
-from serving.query import query_names
+from serving.query import ELSEWHERE, query_names
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -133,12 +133,16 @@ def unknown_member(request: Request, name: str) -> str:
     """What a body's member the route does not take is told (pydantic's bare "Extra inputs
     are not permitted" named neither the members it takes nor the one meant), as an unknown
     query parameter is (``serving.query``); one of the route's query parameters sent in the
-    body (``"fallback": false``) is told where it goes."""
+    body (``"fallback": false``) is told where it goes, and one the route sends elsewhere
+    (``serving.query.elsewhere``: ``/v1/predict``'s ``"version"``) where to ask."""
     fields = getattr(request.state, "body_fields", None)  # a form's (retrain's upload)
     if fields is None:
         fields = list(getattr(_body_model(request), "model_fields", {}))
     route = request.scope.get("route")
-    if isinstance(route, APIRoute) and name in query_names(route):
+    elsewhere: dict[str, str] = getattr(getattr(route, "endpoint", None), ELSEWHERE, {})
+    if name in elsewhere:  # as its query parameter is told (``/v1/predict``'s "version")
+        meant = f" ({elsewhere[name]})"
+    elif isinstance(route, APIRoute) and name in query_names(route):
         meant = f" (a query parameter: send it as ?{name}=…)"
     else:
         close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)

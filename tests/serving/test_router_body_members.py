@@ -102,3 +102,15 @@ def test_a_long_member_name_is_cut_as_an_echoed_value_is(http: httpx.Client) -> 
     [error] = r.json()["detail"]
     assert error["type"] == "extra_forbidden" and error["loc"] == ["body", "v" * 200 + "…"]
     assert f"the body holds {'v' * 200 + '…'!r}, which this route does not take" in error["msg"]
+
+
+def test_a_batch_asked_for_a_version_in_its_body_is_told_where_to_ask(http: httpx.Client) -> None:
+    """``?version=`` on /v1/predict is told to ask one partition's version on its own URL
+    (``elsewhere``); the same ``"version"`` in the body was told only that the route takes
+    'rows', so the client learnt neither why nor where."""
+    rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}]
+    for name in ("version", "alias"):
+        r = http.post("/v1/predict", json={"rows": rows, name: 2 if name == "version" else "x"})
+        msg = refused(r, name)
+        assert f"ask one partition's {name} at /v1/partitions/{{key}}/predict?{name}=…" in msg
+        assert msg.endswith(": it takes 'rows'"), msg
