@@ -1,10 +1,9 @@
 """The model libraries, imported in the background once the router is ready.
 
 A router's start does not import scikit-learn and SciPy (~2 s of CPU), so ``/readyz`` turns
-200 sooner: the modules that need them at a model's load or a retrain (``serving.affine``,
-``serving.served``, ``serving.shared_models``, ``serving.retrain``, ``serving.retrain_rows``,
-``manymodels.forecasting``, ``manymodels.forecast_steps``) keep those imports in functions
-registered with ``manymodels.deferred``. Left at that, the first request that loads a model
+200 sooner: the modules that need them at a model's load or a retrain keep those imports in
+functions registered with ``manymodels.deferred`` (``grep -rn '@deferred'`` lists them; no
+list is kept here, as one kept by hand drifted). Left at that, the first request that loads a model
 or retrains would pay the import inside the request (a p99 blip per replica), and the ~65,000
 objects the import makes, created after the lifespan's ``gc.freeze()``, would be walked by
 every full collection again (benchmarks/README.md §2's goal: no full collection over 20 ms
