@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from manymodels.spec_sections import Candidate
-from manymodels.training import ridge_grid, ridge_refit
+from manymodels.training import ridge_grid, ridge_refit, ridge_scope
 
 SPLITS = [(slice(0, 30), slice(30, 40))]
 RIDGE = Candidate(estimator=ridge_grid.RIDGE)
@@ -53,6 +53,14 @@ def test_the_grid_scores_an_alpha_only_where_the_refit_fits_it(alpha: Any) -> No
         np.testing.assert_allclose(
             fits[0][0].predict(X[30:]), theirs.predict(X[30:]), rtol=1e-7, atol=1e-7
         )
+
+
+def test_an_int_past_the_largest_float_is_left_to_scikit_learn() -> None:
+    """``10**400`` is positive and below ``np.inf`` as Python compares them, but has no float:
+    the grid's ``float(alpha)`` overflowed outside its own guard."""
+    assert not ridge_scope.plain_alpha(10**400)
+    assert ridge_scope.plain_alpha(int(np.finfo(np.float64).max))
+    assert ridge_grid.alphas(RIDGE, [{"alpha": 10**400}]) is None
 
 
 def test_a_caller_that_hears_underflow_gets_scikit_learns_fits_from_both() -> None:

@@ -24,6 +24,7 @@ features than rows: scikit-learn's own cholesky path, for the same bits.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,8 +37,9 @@ def plain_alpha(alpha: Any) -> bool:
     """Whether ``alpha`` is one positive finite ``int``, ``float`` or ``np.float64``: what
     scikit-learn's Ridge accepts (``[0, inf)``) less 0 (no ridge: a singular system is
     solved otherwise), and less a subclass (its own ``__float__`` need not be the value
-    numpy reads), a bool, or an array (an alpha per target)."""
-    return type(alpha) in (int, float, np.float64) and 0 < alpha < np.inf
+    numpy reads), a bool, an array (an alpha per target), or an int past the largest float
+    (``10**400``: ``float()`` of it overflows, in scikit-learn's fit as it would here)."""
+    return type(alpha) in (int, float, np.float64) and 0 < alpha <= sys.float_info.max
 
 
 def finite_rows(values: np.ndarray, target: np.ndarray) -> bool:
