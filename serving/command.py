@@ -21,6 +21,7 @@ from manymodels.cli.options import (
     ArtifactsOpt,
     RegistryDbOpt,
     RegistryOpt,
+    finite,
     refuse_moot_registry,
 )
 from serving.settings import (
@@ -62,7 +63,9 @@ def serve(
     refresh_seconds: Annotated[
         float,
         typer.Option(
-            min=0.05, help="How often to pick up promotions made elsewhere (CLI, other routers)."
+            min=0.05,
+            callback=finite,
+            help="How often to pick up promotions made elsewhere (CLI, other routers).",
         ),
     ] = 2.0,
     retrain_backend: Annotated[
@@ -170,7 +173,7 @@ def serve(
             monitor=monitor,
         )
     except ValueError as e:
-        echo(f"error: {e}", err=True)
+        echo(f"error: {as_flags(str(e))}", err=True)
         raise typer.Exit(2) from None
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
@@ -246,6 +249,27 @@ def serve(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+# the ``Settings`` fields this command sets from a flag of its own: a refusal of one names the
+# flag typed (``--port: must be within 0..65535, not 70000``), not the Python parameter
+_FLAGS = {
+    "port": "--port",
+    "cache_size": "--cache-size",
+    "preload": "--preload",
+    "refresh_seconds": "--refresh-seconds",
+    "retrain_backend": "--retrain-backend",
+    "retrain_workers": "--retrain-workers",
+}
+
+
+def as_flags(message: str) -> str:
+    """``Settings``' refusal of a field as the user of ``manymodels serve`` typed it: "port
+    must be within …" said a name no flag has; a message about anything else (a token from
+    the environment) is kept as it is."""
+    field, _, rest = message.partition(" must ")
+    flag = _FLAGS.get(field)
+    return f"{flag}: must {rest}" if flag and rest else message
 
 
 def _refuse_unusable_address(host: str, port: int) -> None:

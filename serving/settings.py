@@ -100,7 +100,9 @@ class Settings:
         if self.preload < 0:
             raise ValueError(f"preload must be 0 or more, not {self.preload}")
         if not (math.isfinite(self.refresh_seconds) and self.refresh_seconds > 0):
-            raise ValueError(f"refresh_seconds must be > 0, not {self.refresh_seconds}")
+            raise ValueError(
+                f"refresh_seconds must be a finite number above 0, not {self.refresh_seconds}"
+            )
         admins = _tokens(
             "admin_token", self.admin_token, self.admin_token_file, ENV_ADMIN_TOKEN_FILE
         )
@@ -118,7 +120,10 @@ class Settings:
         if self.retrain_workers < 1:
             raise ValueError(f"retrain_workers must be at least 1, not {self.retrain_workers}")
         if not (math.isfinite(self.monitor_flush_seconds) and self.monitor_flush_seconds > 0):
-            raise ValueError(f"monitor_flush_seconds must be > 0, not {self.monitor_flush_seconds}")
+            raise ValueError(
+                "monitor_flush_seconds must be a finite number above 0, "
+                f"not {self.monitor_flush_seconds}"
+            )
         if self.retrain_history < 1:
             raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
         for name in self.allowed_hosts:

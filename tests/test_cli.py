@@ -443,7 +443,11 @@ def test_missing_registry_is_one_line(tmp_path: Path, command: list[str]) -> Non
         (["serve", "--preload", "-1"], ["--preload: ", "greater than or equal to 0"]),
         (["serve", "--refresh-seconds", "0"], ["--refresh-seconds: ", "greater than or equal"]),
         (["serve", "--retrain-workers", "0"], ["--retrain-workers: ", "greater than or equal"]),
-        (["serve", "--port", "70000"], ["port must be within 0..65535, not 70000"]),
+        (["serve", "--port", "70000"], ["--port: must be within 0..65535, not 70000"]),
+        (["serve", "--port", "-1"], ["--port: must be within 0..65535, not -1"]),
+        (["serve", "--refresh-seconds", "inf"], ["--refresh-seconds: must be a finite number"]),
+        (["gc", "--grace-seconds", "inf"], ["--grace-seconds: must be a finite number, not inf"]),
+        (["gc", "--alias-grace-seconds", "inf"], ["--alias-grace-seconds: must be a finite"]),
     ],
 )
 def test_out_of_range_option_is_one_line(args: list[str], expected: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,15 @@ Backend = Literal["auto", "ray", "local"]
 """Where a command's work runs: typer refuses any other name as a usage error (exit 2)."""
 
 MAX_INT = 2**31 - 1  # bound on integer options: SQLite would overflow past 2**63 - 1
+
+
+def finite(value: float | None) -> float | None:
+    """A float option's callback refusing ``inf`` and ``-inf``: an infinity passes ``min=``
+    (it is above any bound), and ``gc --grace-seconds inf`` kept every artifact, saying
+    "younger than infs kept"; ``nan`` is already refused by the bound (no comparison holds)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, not {value}")
+    return value
 
 
 def registry_dir(text: str) -> Path:

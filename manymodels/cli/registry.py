@@ -24,6 +24,7 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
+    finite,
     open_checked,
     open_registry,
     repeated_flags,
@@ -150,12 +151,17 @@ def gc(
     ] = None,
     grace_seconds: Annotated[
         float,
-        typer.Option(min=0, help="Spare unreferenced artifacts younger than this (seconds)."),
+        typer.Option(
+            min=0,
+            callback=finite,
+            help="Spare unreferenced artifacts younger than this (seconds).",
+        ),
     ] = 3600.0,
     alias_grace_seconds: Annotated[
         float,
         typer.Option(
             min=0,
+            callback=finite,
             help="Spare versions an alias (production, candidate…) moved onto or off within "
             "this many seconds: routers follow aliases from a table refreshed every "
             "--refresh-seconds.",

@@ -85,3 +85,25 @@ def test_a_file_uri_is_judged_by_its_mode_not_by_the_word_memory(
     done = cli.invoke(app, [*train, "--registry-db", on_disk])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "memory-lab" / "registry.db").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["gc", "--grace-seconds", "inf"], "--grace-seconds"),
+        (["gc", "--alias-grace-seconds", "1e400"], "--alias-grace-seconds"),
+        (["serve", "--refresh-seconds", "inf"], "--refresh-seconds"),
+    ],
+)
+def test_an_infinite_number_of_seconds_is_refused_naming_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], flag: str
+) -> None:
+    """An infinity passes ``min=``: `gc --grace-seconds inf` ran, kept every artifact and said
+    "younger than infs kept"; `serve --refresh-seconds inf` said "refresh_seconds must be > 0,
+    not inf" (inf is > 0, and no flag is called that). One line naming the flag, exit 2,
+    before any registry is looked for."""
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [f"error: {flag}: must be a finite number, not inf"]
+    assert list(tmp_path.iterdir()) == []

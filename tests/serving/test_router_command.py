@@ -324,3 +324,24 @@ def test_serve_refuses_replicas_without_ray_serve(registry_path: Path) -> None:
         "error: --replicas 4 needs --ray-serve (Ray Serve runs the replicas); without it "
         "serve runs one router: add --ray-serve, or drop --replicas"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--port", "70000"], "error: --port: must be within 0..65535, not 70000"),
+        (["--port", "-1"], "error: --port: must be within 0..65535, not -1"),
+    ],
+)
+def test_serve_names_the_flag_a_setting_refuses(
+    registry_path: Path, args: list[str], line: str
+) -> None:
+    """``serve --port 70000`` said "port must be within 0..65535": Settings' parameter, not
+    the flag typed. The command says the flag; Settings keeps its own names for Python."""
+    done = CliRunner().invoke(cli(), ["--registry", str(registry_path), *args])
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [line]
+    with pytest.raises(ValueError, match=r"^port must be within 0\.\.65535, not 70000$"):
+        Settings(registry=registry_path, port=70000)
+    with pytest.raises(ValueError, match=r"^refresh_seconds must be a finite number above 0"):
+        Settings(registry=registry_path, refresh_seconds=float("inf"))
