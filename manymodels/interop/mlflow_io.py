@@ -115,6 +115,9 @@ def export_mlflow(
     mlflow = require_mlflow()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise DataError(f"{path}: exists and is not an empty directory")
+    if not path.parent.is_dir():  # a typo'd path: no mkdir -p, as --shuffle-dir
+        why = "is not a directory" if path.parent.exists() else "does not exist"
+        raise DataError(f"{path}: cannot make the model's directory there ({path.parent} {why})")
     loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
     record, model = loaded.version, loaded.model
     schema = record.schema
