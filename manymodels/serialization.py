@@ -88,6 +88,24 @@ def _skops_io() -> Any:
     return skops.io
 
 
+def warm_skops(formats: Iterable[str]) -> bool:
+    """Import ``skops.io`` now when skops is installed and ``formats`` (a registry's trusted
+    formats) are skops alone; whether it did. The router's warm-up calls it so that the first
+    skops artifact a request loads does not pay the import (scikit-learn's test utilities come
+    with it: ~23,000 objects, seconds of CPU under load).
+
+    A registry that refuses pickles loads only skops artifacts: every cold load needs it. One
+    that trusts pickles too (the default) holds pickles unless a spec asked for skops, which
+    only a scan of its versions would tell: it is left to its first skops load, as before,
+    rather than every default router paying the import — and its ``catch_warnings`` calls
+    (hundreds, on a thread beside requests; Python 3.11's warning filters are process-wide,
+    see ``manymodels.warning_capture``) — for artifacts it almost never holds."""
+    if set(formats) != {"skops"} or importlib.util.find_spec("skops") is None:
+        return False
+    _skops_io()
+    return True
+
+
 def format_of(data: bytes) -> Format:
     """Which loader ``data`` needs: ``skops`` for a zip archive, ``pickle`` for anything else
     (so an unknown format is never mistaken for a trusted one)."""

@@ -23,8 +23,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
 from manymodels import deferred
+from manymodels.serialization import warm_skops
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -36,9 +38,17 @@ class WarmUp:
     ``stop`` (the lifespan's shutdown, before its ``gc.unfreeze()``) keeps a warm-up still
     importing from freezing afterwards: an app embedded in a longer process (tests) gets its
     objects back. It never waits for the import: an import cannot be interrupted, and the
-    thread is a daemon, so a shutdown or the process's exit does not hang on it."""
+    thread is a daemon, so a shutdown or the process's exit does not hang on it.
 
-    def __init__(self) -> None:
+    ``formats`` are the registry's trusted formats at the start: when they are skops alone (and
+    skops is installed) ``skops.io`` is imported too (``serialization.warm_skops``, which says
+    why not for a registry that trusts pickles as well). It is not a ``@deferred`` loader: most
+    routers serve no skops artifact and would pay its ~23,000 objects for nothing. The trust
+    policy is one cached read, no scan of the partitions. A policy narrowed to skops after the
+    start leaves the import to the first skops load, as before."""
+
+    def __init__(self, formats: Iterable[str] = ()) -> None:
+        self._formats = frozenset(formats)
         self._lock = threading.Lock()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="manymodels-warm-up", daemon=True)
@@ -54,6 +64,7 @@ class WarmUp:
         started = time.perf_counter()
         try:
             deferred.load_all()  # the cached results too, built before a request needs them
+            skops = warm_skops(self._formats)
         except Exception:  # a broken install: the first load or retrain reports it, as before
             logger.exception("warming the model libraries failed")
             return
@@ -67,6 +78,7 @@ class WarmUp:
                 {
                     "event": "model libraries warmed",
                     "seconds": round(time.perf_counter() - started, 3),
+                    "skops": skops,
                 }
             )
         )

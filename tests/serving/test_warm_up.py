@@ -12,15 +12,19 @@ what a fit needs to the fit), watching for a scikit-learn or SciPy module still 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-# Deferred imports the warm-up leaves to their first use, on purpose: skops is an optional
-# artifact format, and importing ``skops.io`` (scikit-learn's test utilities with it: ~23,000
-# objects, seconds under load) in every router's warm-up, most of which serve no skops
-# artifact, would cost them all for the few that do (a first skops load pays it, as before).
-LEFT = ("import skops.io",)
+import pytest
+
+from manymodels.registry import Registry
+
+# Deferred imports the warm-up leaves to their first use, on purpose (each with its reason).
+LEFT: tuple[str, ...] = ()
 
 SCRIPT = """
 import ast, json, sys, warnings
@@ -29,6 +33,8 @@ import serving.app
 from manymodels import deferred
 ours = [m for n, m in list(sys.modules.items()) if n.partition('.')[0] in ('serving', 'manymodels')]
 ran = deferred.load_all()
+from manymodels import serialization
+serialization.warm_skops({"skops"})  # a registry that trusts skops alone: skops.io
 heavy = ('sklearn', 'scipy')
 LEFT = set(json.loads(sys.argv[1]))
 asked = []
@@ -80,3 +86,47 @@ def test_every_deferred_import_of_the_router_is_warmed() -> None:
     assert found["ran"] >= 7  # the deferring modules' functions (affine, served, retrain, …)
     assert found["seen"] > 50  # the scan saw the router's function-level imports
     assert found["missed"] == [], found["missed"]
+
+
+WARMED = """
+import json, logging, sys, threading, warnings
+warnings.simplefilter('ignore')
+from fastapi.testclient import TestClient
+from serving.app import create_app
+from serving.settings import Settings
+warmed = threading.Event()
+class Seen(logging.Handler):
+    def emit(self, record):
+        if 'model libraries warmed' in record.getMessage():
+            warmed.set()
+logging.getLogger('manymodels.serving').addHandler(Seen())
+logging.getLogger('manymodels.serving').setLevel(logging.INFO)
+with TestClient(create_app(Settings(registry=sys.argv[1]))) as client:
+    before = 'skops.io' in sys.modules
+    done = warmed.wait(120)
+    print(json.dumps([before, done, 'skops.io' in sys.modules]))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("skops") is None, reason="skops not installed")
+@pytest.mark.parametrize(
+    ("trusted", "imported"), [("skops", True), ("pickle", False), ("pickle,skops", False)]
+)
+def test_the_warm_up_imports_skops_only_for_a_skops_only_registry(
+    shared_registry: Path, tmp_path: Path, trusted: str, imported: bool
+) -> None:
+    """A router on a registry that trusts skops artifacts alone has ``skops.io`` imported by
+    the warm-up, with no request: its first skops load does not pay ~23,000 objects' import
+    inside a request. One on a pickle-only registry, which never loads a skops artifact, does
+    not, nor one trusting both (the default: pickles unless a spec said otherwise)."""
+    root = Path(shutil.copytree(shared_registry, tmp_path / "registry"))
+    with Registry.open(root) as reg:
+        reg.set_trusted_formats(frozenset(trusted.split(",")))
+    done = subprocess.run(
+        [sys.executable, "-c", WARMED, str(root)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, warmed, after = json.loads(done.stdout.splitlines()[-1])
+    assert warmed, done.stderr[-2000:]
+    assert not before  # start-up itself leaves it to the warm-up
+    assert after is imported
