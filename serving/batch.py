@@ -40,7 +40,7 @@ from manymodels.targetunits import to_target_units
 from serving.affine import COEF, PACKED
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import MODEL_REFUSALS, REFUSED, ScoringFailed
-from serving.grouping import group
+from serving.grouping import group, not_a_key_value
 from serving.row_matrix import affine_rows, input_of, stacked
 from serving.rows import InvalidRows, finite_answers, probabilities, to_json_list
 from serving.served import ServedModel, can_score
@@ -94,6 +94,14 @@ def plan(
             targets[key] = service.resolve_canonical(key, fallback=fallback)
         except PartitionNotFound:
             unknown.append(key)
+    columns = service.partition_by() or ()
+    refused = [
+        found
+        for key, t in targets.items()
+        if t.fallback and (found := not_a_key_value(i := groups[key][0], rows[i], columns))
+    ]
+    if refused:  # a boolean or infinite key value is a mistake, not an unknown partition
+        raise InvalidRows(refused)
     if unknown:
         shown = ", ".join(f"'{k}'" for k in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""

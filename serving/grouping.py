@@ -7,6 +7,8 @@ values of one type, rows are read and grouped by value in C first.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -165,6 +167,29 @@ def _key_of(
         return encode_key(values, columns)
     except DataError as e:
         return problem(i, None, str(e), "value_error")
+
+
+def not_a_key_value(i: int, row: Row, columns: Sequence[str]) -> dict[str, Any] | None:
+    """The problem of row ``i`` whose key names no partition because a key value is a JSON
+    boolean or a non-finite number (``1e400`` parses as inf), else ``None``. Encoded as any
+    value (``true`` → ``store=true``, inf → ``store=inf``), such a row was answered by the
+    fallback as if it named a partition merely unknown: a client's mistake served as a
+    prediction. Asked only of keys that resolved to no partition: a registry trained on a
+    boolean column has ``flag=true``, and that row is served by its model."""
+    for c in columns:
+        v = row.get(c)
+        if isinstance(v, bool):
+            what = "a JSON boolean"
+        elif isinstance(v, float) and not math.isfinite(v):
+            what = "not a finite number"
+        else:
+            continue
+        shown = json.dumps(v)  # true, Infinity: what the client sent, as JSON spells it
+        return problem(
+            i, c, f"key column '{c}' is {shown}, {what}: a partition key value is text or a "
+            "finite number, and no partition has this one", "value_error",
+        )  # fmt: skip
+    return None
 
 
 def _misspelt(column: str, others: Sequence[str]) -> str:
