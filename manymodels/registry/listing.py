@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from manymodels.exceptions import DataError, PartitionNotFound, RunNotFound
 from manymodels.registry import schema as t
@@ -63,10 +63,7 @@ class ListingMixin(ReadsMixin):
                 q = select(value).where(in_production, key == after)
                 found = conn.execute(q).first()
                 if found is None:
-                    raise PartitionNotFound(
-                        f"partition '{after}' has no production version any more: the "
-                        "listing moved since the last page, start again"
-                    )
+                    raise self._not_ranked(conn, after)
                 start, null_phase = found[0], found[0] is None
             keys: list[str] = []
             if not null_phase:
@@ -83,6 +80,23 @@ class ListingMixin(ReadsMixin):
             rows = conn.execute(select(t.partitions).where(t.partitions.c.key.in_(keys))).all()
             by_key = {r.key: r for r in rows}
             return self._summaries(conn, [by_key[k] for k in keys if k in by_key])
+
+    @staticmethod
+    def _not_ranked(conn: Connection, after: str) -> PartitionNotFound:
+        """The 404 of a page asked after a key not in production. It said "has no production
+        version any more" of every such key, untrue of one that never existed (a typo, a key
+        of another registry) or never had one (failed or skipped only): one primary-key
+        probe of ``partitions`` tells the first apart."""
+        known = conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == after))
+        if known.first() is not None:
+            return PartitionNotFound(
+                f"partition '{after}' has no production version (any more, if the last page "
+                "showed it: the listing moved since, start again)"
+            )
+        return PartitionNotFound(
+            f"no partition '{after}' in this registry: after= resumes after the last key "
+            "of the previous page (its next_after)"
+        )
 
     def run_failures(
         self,

@@ -68,7 +68,7 @@ async def list_partitions(
     other than key, the order is over every partition in production (those without one are
     left out), along an index of the versions: still O(page), and `after` is still the last
     key of the previous page — a 404 when that partition has no production version any more
-    (the order moved under the listing: start again without `after`)."""
+    (the order moved under the listing: start again without `after`), or never existed."""
     if sort == "key":
         items = await run_in_threadpool(
             service.registry.list_partitions, limit=limit, after=after, prefix=prefix

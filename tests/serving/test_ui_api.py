@@ -16,6 +16,7 @@ import pytest
 from factories import executed, sqlite_plan
 from routerkit import KEY, SALES_SPEC, TOKEN, open_client, sales
 
+from manymodels.exceptions import PartitionNotFound
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from serving.settings import Settings
@@ -177,8 +178,27 @@ def test_the_whole_registry_sorts_server_side_across_pages(api: Any, sort: str) 
 def test_bad_sort_requests_are_4xx_json(api: Any) -> None:
     got = api.get("/v1/partitions", params={"sort": "drift"})
     assert got.status_code == 422 and "detail" in got.json()
-    gone = api.get("/v1/partitions", params={"sort": "skill", "after": "store=99,brand=x"})
-    assert gone.status_code == 404 and "start again" in gone.json()["detail"]
+    never = api.get("/v1/partitions", params={"sort": "skill", "after": "store=99,brand=x"})
+    assert never.status_code == 404, never.text  # it said "no production version any more"
+    assert never.json()["detail"].startswith("no partition 'store=99,brand=x' in this registry")
+    assert "any more" not in never.json()["detail"]
+    failed = api.get("/v1/partitions", params={"sort": "skill", "after": "store=9,brand=broken"})
+    assert failed.status_code == 404 and "no partition" in failed.json()["detail"]  # no row
+
+
+def test_a_ranking_after_a_partition_out_of_production_says_start_again(
+    with_failures: Path, tmp_path: Path
+) -> None:
+    """A partition the last page showed that has since left production: the listing moved."""
+    root = Path(shutil.copytree(with_failures, tmp_path / "registry"))
+    with Registry.open(root) as reg:
+        # as if its production alias were gone (no API takes one away)
+        with reg.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DELETE FROM aliases WHERE key = ? AND alias = 'production'", (KEY,)
+            )
+        with pytest.raises(PartitionNotFound, match=r"no production version .*start again"):
+            reg.store.ranked_partitions("skill", limit=2, after=KEY)
 
 
 def test_sorting_walks_an_index_not_the_table(with_failures: Path) -> None:
