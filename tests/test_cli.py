@@ -538,6 +538,9 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, 
         (["trian"], ["no such command 'trian'", "'train'"]),
         (["models", "lst"], ["no such command 'lst'", "'list'"]),
         (["version", "extra"], ["unexpected extra argument", "extra"]),
+        # click reads a negative number as an option: the line says how to give one
+        (["promote", "store=1", "-1"], ["no such option: -1", "arguments after '--'"]),
+        (["promote", "store=1", "-2.5"], ["no such option: -2", "arguments after '--'"]),
     ],
 )
 def test_other_usage_errors_are_one_line(args: list[str], expected: list[str]) -> None:

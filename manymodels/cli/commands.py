@@ -15,7 +15,6 @@ from manymodels.cli import backup, forecast, interop, intro, registry, runs, sch
 from manymodels.cli import monitor as monitoring
 from manymodels.cli import retrain as retraining
 from manymodels.cli.errors import Group
-from manymodels.cli.negatives import NegativeArguments
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
 app = typer.Typer(
@@ -32,7 +31,7 @@ app.callback()(intro.root)
 app.add_typer(registry.models_app, name="models")
 app.add_typer(runs.runs_app, name="runs")
 app.command()(train.train)
-app.command(cls=NegativeArguments)(registry.promote)
+app.command()(registry.promote)
 app.command()(registry.rollback)
 app.command()(registry.gc)
 app.command()(registry.doctor)

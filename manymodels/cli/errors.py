@@ -7,6 +7,7 @@ unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import typer
@@ -83,6 +84,12 @@ def _database_unavailable(error: Exception) -> str | None:
     return f"registry database unavailable: {first_line(getattr(error, 'orig', None) or error)}"
 
 
+# ``promote KEY -1``: click takes any token starting with '-' for an option, and said only
+# "no such option: -1"; reading it as the argument instead (``ignore_unknown_options``, or
+# reordering argv) spoils every typo'd flag, so the line says how to give one
+_NEGATIVE = re.compile(r"-\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
 def _exit_on_usage_error(error: typer.TyperException) -> None:
     """Print ``error`` (click's BadParameter, NoSuchOption, UsageError… which typer ≥ 0.26
     vendors under the public base ``TyperException``) as one line and exit with its code (2 for
@@ -118,6 +125,9 @@ def _usage_line(error: typer.TyperException) -> str:
             text = f"{text.rstrip('.')} (got {given})"
     else:
         text = _lower_first(error.format_message())
+        option = getattr(error, "option_name", None)  # click's NoSuchOption names it
+        if isinstance(option, str) and _NEGATIVE.fullmatch(option):
+            text += " (a negative number is read as an option: give the arguments after '--')"
     text = " ".join(text.split())  # one line, whatever the message
     return text[:-1] if text.endswith(".") and not text.endswith("..") else text
 
