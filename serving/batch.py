@@ -40,7 +40,7 @@ from manymodels.targetunits import to_target_units
 from serving.affine import COEF, PACKED
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import MODEL_REFUSALS, REFUSED, ScoringFailed
-from serving.grouping import group, not_a_key_value
+from serving.grouping import group, refused_row
 from serving.row_matrix import affine_rows, input_of, stacked
 from serving.rows import InvalidRows, finite_answers, probabilities, to_json_list
 from serving.served import ServedModel, can_score
@@ -98,7 +98,7 @@ def plan(
     refused = [
         found
         for key, t in targets.items()
-        if t.fallback and (found := not_a_key_value(i := groups[key][0], rows[i], columns))
+        if t.fallback and (found := refused_row(groups[key], rows, columns))
     ]
     if refused:  # a boolean or infinite key value is a mistake, not an unknown partition
         raise InvalidRows(refused)

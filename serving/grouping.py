@@ -169,6 +169,19 @@ def _key_of(
         return problem(i, None, str(e), "value_error")
 
 
+def refused_row(
+    indexes: Sequence[int], rows: Sequence[Row], columns: Sequence[str]
+) -> dict[str, Any] | None:
+    """``not_a_key_value`` of the first of a group's rows that has one. Every row is asked,
+    not the group's first alone: text "true" and a boolean true (or "inf" and 1e400) are one
+    key, so a boolean behind the text was served by the fallback and refused only when it
+    came first. A check per row of the fallback's groups, as the rows are read anyway."""
+    for i in indexes:
+        if (found := not_a_key_value(i, rows[i], columns)) is not None:
+            return found
+    return None
+
+
 def not_a_key_value(i: int, row: Row, columns: Sequence[str]) -> dict[str, Any] | None:
     """The problem of row ``i`` whose key names no partition because a key value is a JSON
     boolean or a non-finite number (``1e400`` parses as inf), else ``None``. Encoded as any

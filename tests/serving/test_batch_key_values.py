@@ -36,6 +36,21 @@ def test_a_boolean_or_infinite_key_value_is_a_422_naming_the_column(
     assert f"key column 'store' is {shown}" in problem["msg"]
 
 
+@pytest.mark.parametrize(("text", "raw"), [("true", "true"), ("inf", "1e400")])
+def test_a_boolean_after_the_same_key_as_text_is_refused_too(
+    reader: Any, text: str, raw: str
+) -> None:
+    """Text "true" and a boolean true are one key (store=true): only the group's first row
+    was asked, so the boolean behind the text was served by the fallback, and refused only
+    when it came first."""
+    body = json.dumps({"rows": [{**ROW, "store": text}, {**ROW, "store": "PLACEHOLDER"}]})
+    body = body.replace('"PLACEHOLDER"', raw)
+    r = reader.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["loc"] == ["body", "rows", 1, "store"]
+
+
 def test_a_number_or_text_key_of_no_partition_is_still_the_fallbacks(reader: Any) -> None:
     rows = [{**ROW, "store": 999}, {**ROW, "store": "nowhere"}, {**ROW, "store": 2.5}]
     r = reader.post("/v1/predict", json={"rows": rows})
