@@ -38,7 +38,8 @@ router = APIRouter(
 @router.get(
     "/v1/partitions",
     response_model=PartitionPage,
-    # with a sort other than key, `after` must still have a production version (else: start again)
+    # with a sort other than key, `after` must name a partition with a production version: a 404
+    # says whether it never existed or lost its version (start again)
     responses={404: ERRORS[404]},
     summary="List partitions",
 )
