@@ -120,7 +120,7 @@ def _weekly_registry(tmp_path: Path, claimed: datetime | None) -> tuple[Path, Pa
 
 
 class SlowWeekly(NamedTuple):
-    """A registry trained once by the CLI with the slow-fit estimator (``SLOW_FIT_MODULE``) on
+    """A registry trained once with the slow-fit estimator (``SLOW_FIT_MODULE``) on
     a weekly schedule whose firing before ``newest`` is claimed: ``newest`` is due (missed)."""
 
     spec: Path
@@ -153,16 +153,19 @@ def _slow_weekly(
     if older:
         start = tmp_path / "start.csv"
         sales[sales["week"] < sales["week"].max()].to_csv(start, index=False)
-    first = subprocess.run(
-        [BIN / "manymodels", "train", spec, start, "--registry", root, "--backend", "local"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
     parsed = Spec.from_dict(tomllib.loads(text))
-    plan = parsed.schedule
-    assert plan is not None
-    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
-    with Registry.open(root) as reg:  # last week's ran: the newest Monday is caught up
+    # trained here, as ``_weekly_registry`` does: a ``manymodels train`` child spent ~3 s of
+    # each test importing; this process's ``slowfit`` (found on the path prepended above,
+    # no ``SLOWFIT_DIR`` here) stays imported: every test's is ``SLOW_FIT_MODULE``, and a
+    # fresh import would not be the class the resolved ``slowfit:make`` builds (pickle refuses)
+    assert "SLOWFIT_DIR" not in os.environ
+    with Registry(root) as reg:
+        first = train(parsed, start, reg, backend="local")
+        assert first.run.status == "completed" and not first.failures, first
+        plan = parsed.schedule
+        assert plan is not None
+        name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+        # last week's ran: the newest Monday is caught up
         assert claim(reg.store, name, newest - timedelta(days=7))
     cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
            "--backend", "local", "--max-runs", "1"]  # fmt: skip
