@@ -31,6 +31,7 @@ from sqlalchemy import Engine, and_, func, or_, select, tuple_
 from manymodels.exceptions import DataError, ManyModelsError, PartitionNotFound
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry import schema as t
+from manymodels.registry.listing import is_partition
 
 PAGED_SORTS: tuple[str, ...] = ("drift", "age", "key")
 """Monitor orders answered a page at a time (see the module)."""
@@ -149,8 +150,7 @@ def not_listed(engine: Engine, after: str, sort: str) -> ManyModelsError:
     One primary-key probe."""
     if after != FALLBACK_KEY:
         with engine.connect() as conn:
-            known = conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == after))
-            if known.first() is not None:
+            if is_partition(conn, after):
                 return PartitionNotFound(
                     f"partition '{after}' has no production version any more: it left the "
                     "monitor since the page that showed it, start again"

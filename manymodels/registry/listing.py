@@ -87,8 +87,7 @@ class ListingMixin(ReadsMixin):
         version any more" of every such key, untrue of one that never existed (a typo, a key
         of another registry) or never had one (failed or skipped only): one primary-key
         probe of ``partitions`` tells the first apart."""
-        known = conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == after))
-        if known.first() is not None:
+        if is_partition(conn, after):
             return PartitionNotFound(
                 f"partition '{after}' has no production version (any more, if the last page "
                 "showed it: the listing moved since, start again)"
@@ -128,3 +127,11 @@ class ListingMixin(ReadsMixin):
                         )
                     )  # fmt: skip
         return sorted(out, key=lambda o: o.key)[:limit]
+
+
+def is_partition(conn: Connection, key: str) -> bool:
+    """Whether ``key`` is a partition of this registry (trained, failed or skipped): one
+    primary-key probe, which a page's ``after=`` of a key not listed asks to say why
+    (``/v1/partitions`` here, ``/v1/monitor`` in ``monitoring.pages``)."""
+    known = conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == key))
+    return known.first() is not None
