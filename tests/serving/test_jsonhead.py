@@ -107,8 +107,12 @@ def test_rows_behind_another_member_are_refused_from_the_head(registry_path: Pat
         assert r.status_code == 422 and '"note" comes before' in r.json()["detail"], r.text
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
         few = b'{"note": ' + NOTE + b', "rows": [{"price": 2.0, "deal": 1, "feat": 0}]}'
-        ok = client.post(f"/v1/partitions/{KEY}/predict", content=few, headers=JSON_TYPE)
-        assert ok.status_code == 200, ok.text  # a long note before a few rows is still read
+        read = client.post(f"/v1/partitions/{KEY}/predict", content=few, headers=JSON_TYPE)
+        # a long note before a few rows is still read in full, not cut by the head's caps: it
+        # is refused by its name, as a member the route does not take (5eb9378)
+        assert read.status_code == 422, read.text
+        [error] = read.json()["detail"]
+        assert error["type"] == "extra_forbidden" and error["loc"] == ["body", "note"], error
 
 
 def test_a_v2_input_whose_data_comes_before_its_shape_meets_the_row_cap(
