@@ -31,12 +31,12 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import key_kind, label_dtype, on_midnights, second_digits
 from manymodels.key_selection import KeySelection, key_list
-from manymodels.keys import trained_spellings
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import batches
 from manymodels.registry.entities import ModelVersion
+from manymodels.trained_keys import trained_spellings
 
 PRODUCTION = "production"
 MAX_LISTED_KEYS = 10
@@ -233,7 +233,7 @@ def _named_rows(
     reg: Registry, keys: Sequence[str | Mapping[str, Any]], alias: str
 ) -> dict[str, int]:
     """``{key: version}`` at ``alias`` of the keys named, each in its canonical form or, when
-    absent so, the forms training may have written it in (``keys.trained_spellings``: two
+    absent so, the forms training may have written it in (``trained_keys.trained_spellings``: two
     batched reads of O(len(keys)) rows): what ``Registry.key`` then finds each one's
     partition among."""
     canonical = (reg.key(k, as_trained=False) for k in keys)

@@ -7,7 +7,7 @@ CSV as its text (``ts=2024-01-05%2010:30:00``, ``ts=2024-01-05``), a boolean col
 trained again from the other made a second partition of each key beside the first (each
 spelling then served its own model). Here each key the table's rows name that the registry
 lacks as written, but holds in another spelling (``value_spellings.value_forms``, tried in
-the order ``keys.trained_forms`` tries them for a key named), is written so.
+the order ``trained_keys.trained_forms`` tries them for a key named), is written so.
 
 Kept apart from ``csvkeys`` (which reads a CSV's codes such as ``007`` as text): a DataFrame
 or a Parquet file of timestamps into a registry a CSV trained needs the same, and a CSV's
@@ -139,7 +139,7 @@ def _texts(column: pd.Series) -> np.ndarray:
 
 def _other_forms(keys: list[list[str]]) -> tuple[list[int], list[list[str]]]:
     """Each other spelling of each of ``keys`` (a key's values as text), in the order one
-    key's are tried (``value_spellings.value_forms``, as ``keys.trained_forms``): which key
+    key's are tried (``value_spellings.value_forms``, as ``trained_keys.trained_forms``): which key
     each is of, and its values. One table's keys are each spelt as any key is named, where
     a table of its own spellings here lacked one (a day beside a timestamp)."""
     owners: list[int] = []

@@ -24,7 +24,6 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.key_selection import KeySelection, key_list
-from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
@@ -34,6 +33,7 @@ from manymodels.run_busy import refuse_beside_a_run, whereabouts
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tempnames import host_boot, owner_pid, writer_tag
+from manymodels.trained_keys import as_trained
 from manymodels.training import Champion, pooled_fingerprint
 from manymodels.weekdays import takes_holidays
 

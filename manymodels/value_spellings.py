@@ -1,5 +1,5 @@
 """The other spellings of one key value that name the same partition: a number, a timestamp
-or a boolean as a user types it against the form training wrote (``keys.trained_forms``).
+or a boolean as a user types it against the form training wrote (``trained_keys.trained_forms``).
 
 Training writes a value as its table holds it: a DataFrame's timestamp by ``isoformat``
 (``2024-01-05T10:30:00``), the same column read from a CSV as its text (``2024-01-05
@@ -132,7 +132,7 @@ def value_forms(values: list[str]) -> list[list[str]]:
     order they are tried: integral numbers (``2.0`` as ``2``), then each of those with its
     dates and times written each way (``time_forms``), then each of all those with its
     booleans as ``true``/``false`` (``boolean_forms``); the values as given left out, and
-    each form once. The one list of spellings: a key named (``keys.trained_forms``) and a
+    each form once. The one list of spellings: a key named (``trained_keys.trained_forms``) and a
     table's keys (``key_spellings``) try the same ones, in the same order. A bounded few
     whatever the values, each found from their text alone; nothing parsed for values
     without a ``.``, a ``-`` or a boolean's word."""

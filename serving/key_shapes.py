@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from manymodels.keys import one_value
+from manymodels.key_lookup import one_value
 
 SHOWN_SPECS = 5  # key column sets a 422 lists; a registry holds one or a few
 

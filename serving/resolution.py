@@ -25,9 +25,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from manymodels.exceptions import AmbiguousKey, DataError, InvalidRows, PartitionNotFound
-from manymodels.keys import absent, as_trained
+from manymodels.key_lookup import absent
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
+from manymodels.trained_keys import as_trained
 from serving.aliases import AliasTable
 from serving.errors import REFUSED
 from serving.key_shapes import (

@@ -266,21 +266,6 @@ def test_fingerprints_differ_between_partitions_with_identical_rows() -> None:
     assert fps[0] != fps[1]
 
 
-def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
-    from manymodels.keys import as_trained
-
-    trained = {"store=2,day=2024-01-01T00:00:00", "day=2024-01-01", "store=3"}
-    assert as_trained("store=2.0,day=2024-01-01", trained.__contains__) == (
-        "store=2,day=2024-01-01T00:00:00"
-    )
-    assert as_trained("day=2024-01-01T00:00:00", trained.__contains__) == "day=2024-01-01"
-    assert as_trained("store=3.0", trained.__contains__) == "store=3"
-    assert as_trained("store=4.0", trained.__contains__) == "store=4.0"  # none trained
-    asked: list[str] = []
-    as_trained("store=7", lambda k: bool(asked.append(k)))  # nothing to rewrite
-    assert asked == []
-
-
 @pytest.mark.parametrize("dtype", ["string", "object"])
 def test_a_missing_text_category_as_pd_na_trains_and_scores(tmp_path: Path, dtype: str) -> None:
     """A text categorical feature whose missing cells are ``pd.NA`` (the ``string`` dtype of

@@ -1,5 +1,6 @@
-"""``manymodels.keys``' spellings of many keys at once: each key read as written, then the
-other spellings training may have written those absent in, in two batched reads."""
+"""``manymodels.trained_keys``: the other spellings training may have written a named key in,
+tried only for a key absent as written; of many keys at once, each key read as written, then
+the other spellings of those absent, in two batched reads."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from manymodels.keys import (
-    as_trained,
-    encode_key,
-    encode_texts,
-    quote_text,
-    trained_forms,
-    trained_spellings,
-)
+from manymodels.keys import encode_key, encode_texts, quote_text
+from manymodels.trained_keys import as_trained, trained_forms, trained_spellings
 
 STORED = {"store=2": 7, "day=2024-01-05T00:00:00": 8, "flag=true": 9, "store=3": 1,
           "ts=2024-01-05": 2, "ts=2024-01-05T00:00:00": 3}  # fmt: skip
@@ -102,7 +97,7 @@ def test_a_key_in_the_other_unicode_normal_form_names_the_partition_training_wro
     """``promote 'store=café,…'`` typed or pasted decomposed (NFD: macOS file names) was "no
     partition 'store=cafe%CC%81,…'" beside the composed 'store=caf%C3%A9,…' a CSV trained:
     one text to the eye, two byte strings. Either form now finds the one training wrote."""
-    from manymodels.keys import lookup_key
+    from manymodels.key_lookup import lookup_key
 
     nfc, nfd = "store=caf%C3%A9,brand=x", "store=cafe%CC%81,brand=x"
     columns = ["store", "brand"]
@@ -112,6 +107,19 @@ def test_a_key_in_the_other_unicode_normal_form_names_the_partition_training_wro
     assert lookup_key(typed_nfd, columns, {nfc, nfd}.__contains__) == nfd  # found as written
     assert as_trained("store=%E6%97%A5%E6%9C%AC", {"store=x"}.__contains__).startswith("store=%E6")
     assert lookup_key(typed_nfd, columns, set().__contains__) == nfd  # neither: as written
+
+
+def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
+    trained = {"store=2,day=2024-01-01T00:00:00", "day=2024-01-01", "store=3"}
+    assert as_trained("store=2.0,day=2024-01-01", trained.__contains__) == (
+        "store=2,day=2024-01-01T00:00:00"
+    )
+    assert as_trained("day=2024-01-01T00:00:00", trained.__contains__) == "day=2024-01-01"
+    assert as_trained("store=3.0", trained.__contains__) == "store=3"
+    assert as_trained("store=4.0", trained.__contains__) == "store=4.0"  # none trained
+    asked: list[str] = []
+    as_trained("store=7", lambda k: bool(asked.append(k)))  # nothing to rewrite
+    assert asked == []
 
 
 @pytest.mark.parametrize(

@@ -60,12 +60,12 @@ def actuals(
     )
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
-    from manymodels.keys import trained_spellings
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
     from manymodels.monitoring.counted import VERSION_COLUMNS
     from manymodels.monitoring.feed import CHUNK, FeedReads
     from manymodels.row_numbers import counted_row
     from manymodels.tables import read_table, require_table
+    from manymodels.trained_keys import trained_spellings
 
     source = require_table(observed)  # file:///x.csv is /x.csv, as --artifacts reads it
     # read as text: a Path of s3://b/x.csv is s3:/b/x.csv, "data file not found" (no URL said)

@@ -100,7 +100,8 @@ def import_model(
     from manymodels import console
     from manymodels.exceptions import LostDatabase, NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow, storable
-    from manymodels.keys import check_new_key, normalize_key, refuse_long_keys
+    from manymodels.key_lookup import check_new_key
+    from manymodels.keys import normalize_key, refuse_long_keys
     from manymodels.registry.client import ARTIFACTS_DIR, Registry
     from manymodels.registry.store import describe_url
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
-from manymodels.keys import check_new_key
+from manymodels.key_lookup import check_new_key
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
 from manymodels.registry.ownership import check_store, claim_store
 

@@ -97,7 +97,8 @@ class Browser:
     def key(self, key: str) -> str:
         """``Registry.key`` for text: canonical, in the order of the registry's key columns."""
         from manymodels.exceptions import ManyModelsError
-        from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key  # urllib: models show
+        from manymodels.key_lookup import lookup_key  # urllib: models show
+        from manymodels.keys import FALLBACK_KEY, decode_key
 
         meta = self._all("SELECT value FROM meta WHERE name = 'partition_by'")
         if meta and meta[0].value:

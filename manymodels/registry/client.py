@@ -22,8 +22,9 @@ from typing import Any, SupportsIndex
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
 from manymodels.exceptions import DataError, NoRegistry
 from manymodels.flags import require_flags
+from manymodels.key_lookup import lookup_key
 from manymodels.key_selection import KeyLike
-from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
+from manymodels.keys import FALLBACK_KEY, decode_key
 from manymodels.registry.alias_control import AliasControl
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason

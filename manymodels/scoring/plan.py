@@ -24,7 +24,6 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.huge_numbers import refuse_infinite
-from manymodels.keys import trained_spellings
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
@@ -33,6 +32,7 @@ from manymodels.scoring.calendar_columns import with_calendar
 from manymodels.scoring.fallback_spec import plan_columns
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
+from manymodels.trained_keys import trained_spellings
 from manymodels.written_columns import DECISION_COLUMNS, SCORED_COLUMNS
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.

@@ -112,7 +112,7 @@ def test_actuals_of_many_partitions_read_the_registry_in_batches(
         with statements() as seen:
             actuals(path, flags)
         counted.append(len(seen))
-    # within the two batched reads of other spellings (keys.trained_forms), made only for a
+    # within the two batched reads of other spellings (trained_keys.trained_forms), made only for a
     # file holding a key another spelling may name (store=1 reads as a boolean's 1): per
     # partition it was 7 statements each
     assert abs(counted[1] - counted[0]) <= 2, counted
