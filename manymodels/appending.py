@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.appended_times import refuse_other_times
 from manymodels.classes import ClassPrior
 from manymodels.csvkeys import (
     data_keys_recorded,
@@ -37,7 +38,6 @@ from manymodels.row_numbers import counted_row
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source, in_table
-from manymodels.timecolumn import refuse_other_times
 from manymodels.training.history import KeptRows
 
 

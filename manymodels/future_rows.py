@@ -18,6 +18,7 @@ import pandas as pd
 
 from manymodels.argument_order import index_hint
 from manymodels.csvkeys import keys_as_recorded
+from manymodels.date_column import parse_dates
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values
@@ -28,12 +29,11 @@ from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
 from manymodels.row_numbers import data_row
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
-from manymodels.timecolumn import (
+from manymodels.time_refusals import (
     coerced_times,
     first_unparsed,
     in_row,
     missing_times,
-    parse_dates,
     without_position,
 )
 

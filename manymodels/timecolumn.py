@@ -2,15 +2,14 @@
 and the two ways text times go wrong named rather than reported as "not dates".
 
 Kept apart from ``manymodels.data`` (reading and checking a whole table) because appending new
-rows to a partition (``manymodels.appending``) parses its rows' times the same way.
+rows to a partition (``manymodels.appending``) parses its rows' times the same way. Whether
+those rows' times are of the kept rows' kind is ``appended_times``'; a future table's dates
+are ``date_column``'s; the wording of a bad time's row, ``time_refusals``'.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import coerced_numbers, is_too_large, shown, too_large
 from manymodels.row_numbers import data_row, row_number
+from manymodels.time_refusals import first_unparsed, in_row, missing_times, without_position
 
 
 def parse_time(
@@ -146,114 +146,6 @@ def _refuse_infinite(s: pd.Series, column: str, *, source: str) -> None:
         )
 
 
-def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
-    """A column that must hold dates (a dated version's future times) as datetime64[ns];
-    ``DataError`` for a number or a boolean among them, or text that is no ISO 8601 time.
-    Numbers were handed to ``pd.to_datetime(format="ISO8601")``, which read 20250101 as the
-    text "20250101" (and 2025 as 2025-01-01) with a ``Pandas4Warning``: under ``-W error``
-    that warning was a 500, and pandas 4 reads such numbers as instants since 1970. As
-    ``refuse_other_times`` refuses a retrain's numbers where the kept rows hold dates, these
-    are refused, naming the first."""
-    column = values.name
-    cells = values.dropna() if values.dtype == object else values
-    if values.dtype == object:
-        stray = cells[[isinstance(v, bool | int | float | np.number) for v in cells]]
-    else:
-        is_dates = ptypes.is_datetime64_any_dtype(values)
-        stray = cells if not is_dates and not ptypes.is_string_dtype(values) else cells[:0]
-    if len(stray):
-        first = stray.iloc[0]
-        first = first.item() if isinstance(first, np.generic) else first
-        raise DataError(
-            f"{source}: time column '{column}' holds {first!r}, a "
-            f"{'boolean' if isinstance(first, bool) else 'number'}, where the version's times "
-            "are dates: give dates as text (such as 2025-02-24)"
-        )
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
-    except (ValueError, TypeError, OverflowError) as e:
-        if _all_with_offsets(cells):  # +01:00 then +02:00: a zone's times across its change
-            return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601", utc=True)).as_unit(
-                "ns"
-            )
-        where = first_unparsed(values, partial(coerced_times, dated=True)) or _offsetless(values)
-        raise DataError(
-            f"{source}: time column '{column}' must hold dates{where} "
-            f"({without_position(pandas_first_line(e))})"
-        ) from None
-
-
-# an offset after a time of day (``T00:00+01:00``, ``00:00:00.5Z``): a date's own ``-31``
-# ("2024-03-31") is no offset
-_OFFSET = re.compile(
-    r"[T ]\d\d(?::?\d\d(?::?\d\d(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$",
-    re.IGNORECASE,
-)
-
-
-def _all_with_offsets(cells: pd.Series) -> bool:
-    """Whether every time carries its UTC offset, as JSON's ISO text of a zone's times does:
-    a future table across a change of daylight saving time (00:00+01:00, then 04:00+02:00)
-    was refused as "Mixed timezones detected", where the same instants in UTC were taken.
-    One without its offset among them stays refused: read as UTC, it would be an instant
-    an offset away."""
-    cells = cells.dropna()  # a blank cell has no time to carry an offset
-    return len(cells) > 0 and all(_with_offset(v) for v in cells)
-
-
-def _with_offset(value: object) -> bool:
-    return (isinstance(value, str) and _OFFSET.search(value) is not None) or (
-        isinstance(value, pd.Timestamp | dt.datetime) and value.tzinfo is not None
-    )
-
-
-def _offsetless(values: pd.Series) -> str:
-    """``": '2024-03-31' in row 2 (…) has no UTC offset, where others carry one"``, for a
-    column of times with and without offsets (pandas said only "Mixed timezones detected.
-    Pass utc=True in to_datetime"), or "" when none or all have one."""
-    has = [_with_offset(v) or v is None or v is pd.NA or v != v for v in values]  # blanks
-    if not any(_with_offset(v) for v in values) or all(has):
-        return ""
-    at = has.index(False)
-    return f": {shown(values.iloc[at])} {in_row(at)} has no UTC offset, where others carry one"
-
-
-def in_row(position: int) -> str:
-    """Where a table's bad cell is, as the project's other errors count rows (data rows from
-    1, the header not counted): a table of thousands of rows is not searched by hand."""
-    return f"in {data_row(position)}"
-
-
-def missing_times(missing: np.ndarray, column: str, *, source: str) -> str:
-    """The error of a time column with empty cells: how many, and the first one's row."""
-    rows = np.flatnonzero(missing)
-    return (
-        f"{source}: time column '{column}' has missing values ({len(rows)} row(s)), the first "
-        f"{in_row(int(rows[0]))}"
-    )
-
-
-def without_position(text: str) -> str:
-    """pandas' reason without its "at position 4": it counts from 0, beside our row that
-    counts from 1 (the same cell then read as two)."""
-    return re.sub(r",? at position \d+", "", text)
-
-
-def first_unparsed(s: pd.Series, coerce: Callable[[pd.Series], Any]) -> str:
-    """``": '2024-13-45' in data row 5 (counting from 1)"``: the first present value
-    that ``coerce`` (a parse with ``errors="coerce"``) makes missing, or "" when none is
-    found that way (then pandas' reason is all there is). One vectorized parse, on the error
-    path only."""
-    try:
-        parsed = np.asarray(pd.isna(coerce(s)), dtype=bool)
-    except (ValueError, TypeError, OverflowError):
-        return ""
-    refused = np.flatnonzero(s.notna().to_numpy() & parsed)
-    if not len(refused):
-        return ""
-    return f": {shown(s.iloc[int(refused[0])])} {in_row(int(refused[0]))}"
-
-
 def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     """An object column of times as numbers when every value is one (periods), as it is
     otherwise; a boolean, or numbers beside text, is a ``DataError``: pandas would parse the
@@ -335,72 +227,3 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
                 f"without one, the first {kinds[True]!r} {in_row(where)}: give every time with "
                 "its offset, or none"
             )
-
-
-def refuse_other_times(
-    new: pd.Series,
-    column: str,
-    *,
-    dates: bool,
-    aware: bool,
-    whole: bool = False,
-    source: str | None = None,
-) -> None:
-    """New rows' times, as ``parse_time`` left them, of the kind a partition's kept rows are:
-    dates where those are dates (cast to one, 20250224 became an instant of 1970), numbers
-    where they are numbers (period indexes; never booleans, which became periods 0 and 1,
-    and whole where they are integers: ``whole``), with a UTC offset where they have one and
-    without where they have none. ``DataError`` naming the first time that is not and its
-    row (as training's time errors do: a file of thousands of rows is not searched by hand),
-    and ``source`` (the appended file) before it: without, ``train --append``'s one line named
-    neither the file nor anything but the column. A column of the wrong type is wrong in every
-    row, so its first row is named; a fraction among whole periods, its own row (from the
-    one vectorised look that finds it)."""
-    at = f"{source}: " if source else ""
-    is_dates = ptypes.is_datetime64_any_dtype(new)
-    has_zone = is_dates and getattr(new.dtype, "tz", None) is not None
-    if not dates and ptypes.is_bool_dtype(new):
-        raise DataError(
-            f"{at}time column '{column}' holds {bool(new.iloc[0])!r}, a boolean, {in_row(0)}, "
-            "where the partition's kept rows hold period numbers: send the period numbers"
-        )
-    if not dates and whole and new.dtype.kind == "f":
-        values = new.to_numpy()
-        cut = np.flatnonzero(values != np.floor(values))
-        if len(cut):
-            at_cut = int(cut[0])
-            raise DataError(
-                f"{at}time column '{column}' holds {values[at_cut].item()!r} {in_row(at_cut)}, "
-                "where the partition's kept rows hold whole period numbers"
-            )
-    if is_dates == dates and has_zone == (aware and dates):
-        return
-    first = new.iloc[0] if len(new) else None
-    first = first.item() if isinstance(first, np.generic) else first
-    if dates and not is_dates:
-        why = f"holds {first!r}, a number, {in_row(0)}, where the partition's kept rows hold dates"
-        fix = "send dates (text such as 2025-02-24)"
-    elif is_dates and not dates:
-        why = f"holds dates ({first}) {in_row(0)}, where the partition's kept rows hold numbers"
-        fix = "send the period numbers the kept rows use"
-    elif has_zone:
-        why = (
-            f"holds times with a UTC offset ({new.dtype.tz}), the first {in_row(0)}, where the "
-            "kept rows' have none"
-        )
-        fix = "send them without an offset, as before"
-    else:
-        why = (
-            f"holds times without a UTC offset, the first {in_row(0)}, where the kept rows' "
-            "have a zone"
-        )
-        fix = "send them with their offset, as before"
-    raise DataError(f"{at}time column '{column}' {why}: {fix}")
-
-
-def coerced_times(values: pd.Series, *, dated: bool) -> Any:
-    """The time column parsed with every value it cannot parse missing (a number past a
-    float's range too, which ``pd.to_numeric`` raises on even so)."""
-    if dated:
-        return pd.to_datetime(values, format="ISO8601", errors="coerce")
-    return coerced_numbers(values)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from manymodels.appended_times import refuse_other_times
 from manymodels.appending import has_target, one_row_per_period
 from manymodels.data import prepare
 from manymodels.deferred import deferred
@@ -30,7 +31,7 @@ from manymodels.partition import PartitionedTable, decode_key, format_value
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
 from manymodels.tables import describe_source
-from manymodels.timecolumn import parse_time, refuse_other_times
+from manymodels.timecolumn import parse_time
 from manymodels.training.rows import HUGE, drop_masks, kept_rows
 from serving.keys import named_pairs, names_partition
 

@@ -10,7 +10,7 @@ import pytest
 from manymodels.exceptions import DataError
 from manymodels.features import column_values
 from manymodels.huge_numbers import coerced_numbers, shown
-from manymodels.timecolumn import first_unparsed
+from manymodels.time_refusals import first_unparsed
 
 
 def test_coerced_numbers_reads_text_numbers_beside_an_integer_past_float() -> None:

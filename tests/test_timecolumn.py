@@ -1,5 +1,6 @@
 """The time column as it arrives (``manymodels.timecolumn``): an object column of JSON values
-read as periods or refused, and new rows' times held to the kind the kept rows are."""
+read as periods or refused, and each bad time named by its row. (New rows' times held to the
+kind the kept rows are: tests/test_appended_times.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from manymodels.exceptions import DataError
-from manymodels.timecolumn import parse_time, refuse_other_times
+from manymodels.timecolumn import parse_time
 
 
 def parsed(values: list[Any]) -> list[Any]:
@@ -87,77 +88,6 @@ def test_a_column_of_booleans_is_refused_as_a_boolean_among_numbers_is(
     said = f"rows: time column 't' holds {bool(first)!r}, a boolean, in data row {row} (counting"
     with pytest.raises(DataError, match=re.escape(said)):
         parse_time(pd.DataFrame({"t": column}), "t", source="rows")
-
-
-def test_new_times_are_held_to_the_kept_rows_kind() -> None:
-    dates = pd.Series(pd.to_datetime(["2025-01-06"]))
-    zoned = dates.dt.tz_localize("UTC")
-    periods = pd.Series([30, 31])
-    refuse_other_times(dates, "t", dates=True, aware=False)
-    refuse_other_times(zoned, "t", dates=True, aware=True)
-    refuse_other_times(periods, "t", dates=False, aware=False, whole=True)
-    refuse_other_times(periods.astype(float), "t", dates=False, aware=False, whole=True)
-    for new, kind, says in [
-        (periods, {"dates": True, "aware": False}, "holds 30, a number, in data row 1 "),
-        (dates, {"dates": False, "aware": False}, "holds dates"),
-        (zoned, {"dates": True, "aware": False}, "with a UTC offset"),
-        (dates, {"dates": True, "aware": True}, "without a UTC offset"),
-        (pd.Series([True]), {"dates": False, "aware": False}, "holds True, a boolean"),
-        (pd.Series([31.5]), {"dates": False, "aware": False, "whole": True}, "holds 31.5"),
-    ]:
-        with pytest.raises(DataError, match=re.escape(says)):
-            refuse_other_times(new, "t", **kind)
-
-
-@pytest.mark.parametrize(
-    ("new", "kind", "says"),
-    [
-        (
-            pd.Series([30.0, 31.0, 31.5, 32.5]),
-            {"dates": False, "whole": True},
-            "holds 31.5 in data row 3 (counting from 1), where the partition's kept rows "
-            "hold whole period numbers",
-        ),
-        (
-            pd.Series([30, 31]),
-            {"dates": True},
-            "holds 30, a number, in data row 1 (counting from 1), where the partition's "
-            "kept rows hold dates: send dates",
-        ),
-        (
-            pd.Series(pd.to_datetime(["2025-01-06", "2025-01-13"])),
-            {"dates": False},
-            "holds dates (2025-01-06 00:00:00) in data row 1 (counting from 1), where",
-        ),
-        (
-            pd.Series(pd.to_datetime(["2025-01-06"])).dt.tz_localize("UTC"),
-            {"dates": True},
-            "holds times with a UTC offset (UTC), the first in data row 1 (counting from "
-            "1), where the kept rows' have none",
-        ),
-        (
-            pd.Series(pd.to_datetime(["2025-01-06"])),
-            {"dates": True, "aware": True},
-            "holds times without a UTC offset, the first in data row 1 (counting from 1), "
-            "where the kept rows' have a zone",
-        ),
-        (
-            pd.Series([True, False]),
-            {"dates": False},
-            "holds True, a boolean, in data row 1 (counting from 1), where the partition's",
-        ),
-    ],
-    ids=["fraction", "number", "dates", "offset", "no offset", "boolean"],
-)
-def test_new_times_of_another_kind_name_their_row(
-    new: pd.Series, kind: dict[str, bool], says: str
-) -> None:
-    """Refused naming no row ("holds 31.5, where the partition's kept rows hold whole period
-    numbers"), where training's time errors name the first bad cell's: the row now, in the
-    same words; a fraction's own row among whole periods."""
-    kind = {"aware": False} | kind
-    with pytest.raises(DataError, match=re.escape(f"rows.csv: time column 't' {says}")):
-        refuse_other_times(new, "t", source="rows.csv", **kind)
 
 
 @pytest.mark.parametrize(
