@@ -64,21 +64,27 @@ class WarmUp:
         started = time.perf_counter()
         try:
             deferred.load_all()  # the cached results too, built before a request needs them
-            skops = warm_skops(self._formats)
         except Exception:  # a broken install: the first load or retrain reports it, as before
             logger.exception("warming the model libraries failed")
             return
+        # apart: a broken skops install (an optional extra) must not cost the freeze of what
+        # load_all imported (~65,000 objects walked by every full collection again)
+        skops, skops_error = False, None
+        try:
+            skops = warm_skops(self._formats)
+        except Exception as e:  # the first skops load reports it, as before
+            logger.exception("warming skops.io failed")
+            skops_error = type(e).__name__
         with self._lock:
             if self._stopped:
                 return
             gc.collect()  # once: these modules' objects are tracked, not yet frozen
             gc.freeze()
-        logger.info(
-            json.dumps(
-                {
-                    "event": "model libraries warmed",
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "skops": skops,
-                }
-            )
-        )
+        event: dict[str, object] = {
+            "event": "model libraries warmed",
+            "seconds": round(time.perf_counter() - started, 3),
+            "skops": skops,  # whether skops.io was imported
+        }
+        if skops_error is not None:
+            event["skops_error"] = skops_error  # it was tried and failed (the traceback above)
+        logger.info(json.dumps(event))

@@ -130,3 +130,53 @@ def test_the_warm_up_imports_skops_only_for_a_skops_only_registry(
     assert warmed, done.stderr[-2000:]
     assert not before  # start-up itself leaves it to the warm-up
     assert after is imported
+
+
+BROKEN_SKOPS = """
+import gc, json, logging, sys, threading, warnings
+warnings.simplefilter('ignore')
+sys.path.insert(0, sys.argv[1])  # a skops whose skops.io fails to import, first on the path
+import serving.app  # as a router starts: the modules whose imports load_all defers
+from serving.warm_up import WarmUp
+said, ended = [], threading.Event()
+class Keep(logging.Handler):
+    def emit(self, record):
+        said.append(record.getMessage())
+        if record.getMessage().startswith(('{"event": "model libraries warmed"', 'warming the')):
+            ended.set()
+logging.getLogger('manymodels.serving').addHandler(Keep())
+logging.getLogger('manymodels.serving').setLevel(logging.INFO)
+frozen = gc.get_freeze_count()
+WarmUp({'skops'}).start()
+done = ended.wait(240)
+print(json.dumps([done, gc.get_freeze_count() - frozen, said]))
+"""
+
+
+def test_a_broken_skops_install_is_logged_and_the_warm_up_still_freezes(
+    tmp_path: Path,
+) -> None:
+    """``skops.io`` was warmed in the same ``try`` as the deferred imports: a skops install
+    whose import fails (an optional extra, broken by an upgrade of scikit-learn) skipped the
+    freeze of everything the warm-up had just imported, so each full collection walked its
+    ~65,000 objects again. The failure is logged, the freeze still happens, and the warm-up's
+    line says skops was not warmed and why. The broken install is a real package first on
+    the path (its ``skops.io`` raises on import), in a child process."""
+    package = tmp_path / "skops"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "io.py").write_text("raise ImportError('skops.io: a broken install')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_SKOPS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ended, frozen, said = json.loads(done.stdout.splitlines()[-1])
+    assert ended, said
+    assert "warming skops.io failed" in said
+    assert "warming the model libraries failed" not in said
+    assert frozen > 0, frozen  # what load_all imported, frozen all the same (was 0)
+    line = json.loads(next(s for s in said if "model libraries warmed" in s))
+    assert line["skops"] is False and line["skops_error"] == "ArtifactError", line
