@@ -167,9 +167,9 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             # scikit-learn and SciPy, which start-up left out (~2 s), imported and frozen on a
             # daemon thread: not inside the first request that loads a model, and not walked by
             # every full collection; /readyz does not wait for them
-            # skops.io too when the registry trusts skops artifacts alone (and skops is installed)
-            trusted = await run_in_threadpool(lambda: registry.trusted_formats)
-            warm_up = WarmUp(trusted)
+            # skops.io too when the registry trusts skops artifacts alone (and skops is installed):
+            # the thread reads that policy itself, not the start (a read, and a failure, of its own)
+            warm_up = WarmUp(lambda: registry.trusted_formats)
             warm_up.start()
             yield
         finally:

@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from manymodels import deferred
 from manymodels.serialization import warm_skops
@@ -40,15 +40,18 @@ class WarmUp:
     objects back. It never waits for the import: an import cannot be interrupted, and the
     thread is a daemon, so a shutdown or the process's exit does not hang on it.
 
-    ``formats`` are the registry's trusted formats at the start: when they are skops alone (and
-    skops is installed) ``skops.io`` is imported too (``serialization.warm_skops``, which says
-    why not for a registry that trusts pickles as well). It is not a ``@deferred`` loader: most
-    routers serve no skops artifact and would pay its ~23,000 objects for nothing. The trust
-    policy is one cached read, no scan of the partitions. A policy narrowed to skops after the
-    start leaves the import to the first skops load, as before."""
+    ``formats`` reads the registry's trusted formats: when they are skops alone (and skops is
+    installed) ``skops.io`` is imported too (``serialization.warm_skops``, which says why not
+    for a registry that trusts pickles as well). It is not a ``@deferred`` loader: most
+    routers serve no skops artifact and would pay its ~23,000 objects for nothing. The policy
+    is read here, on the thread, not by the lifespan before ``/readyz``: the start does not
+    pay a registry read for the warm-up, and a policy that cannot be read (written by a newer
+    manymodels, a database gone) is this thread's logged failure, as a broken skops is, not a
+    failed start. One read, no scan of the partitions; a policy narrowed to skops later leaves
+    the import to the first skops load, as before."""
 
-    def __init__(self, formats: Iterable[str] = ()) -> None:
-        self._formats = frozenset(formats)
+    def __init__(self, formats: Callable[[], Iterable[str]] | None = None) -> None:
+        self._formats = formats
         self._lock = threading.Lock()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="manymodels-warm-up", daemon=True)
@@ -67,12 +70,15 @@ class WarmUp:
         except Exception:  # a broken install: the first load or retrain reports it, as before
             logger.exception("warming the model libraries failed")
             return
-        # apart: a broken skops install (an optional extra) must not cost the freeze of what
-        # load_all imported (~65,000 objects walked by every full collection again)
+        if self._stopped:  # shut down meanwhile: the registry the policy is read from closed
+            return
+        # apart: an unreadable policy or a broken skops install (an optional extra) must not
+        # cost the freeze of what load_all imported (~65,000 objects walked by every full
+        # collection again)
         skops, skops_error = False, None
         try:
-            skops = warm_skops(self._formats)
-        except Exception as e:  # the first skops load reports it, as before
+            skops = self._formats is not None and warm_skops(self._formats())
+        except Exception as e:  # the first skops load (or the refresher's read) reports it
             logger.exception("warming skops.io failed")
             skops_error = type(e).__name__
         with self._lock:

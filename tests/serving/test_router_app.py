@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from routerkit import KEY, admin, feature_rows, open_client
 
+from manymodels.registry import Registry
+from manymodels.registry.model_access import FORMATS_TTL
+from manymodels.serialization import TRUSTED_META
 from serving.auth import OPEN_PATHS
 from serving.settings import Settings
 from serving.warm_up import WarmUp
@@ -172,6 +175,44 @@ def test_the_warm_up_runs_in_process_and_says_how_long_it_took(
         assert client.get("/readyz").status_code == 200
     line = next(r.getMessage() for r in caplog.records if "libraries warmed" in r.getMessage())
     assert json.loads(line)["seconds"] >= 0
+
+
+def test_a_trust_policy_unreadable_at_ready_is_the_warm_ups_failure_not_the_starts(
+    registry_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lifespan read the registry's trusted formats before ``yield``, for the warm-up
+    alone (skops or not): a read start-up paid, and a policy it could not read then failed the
+    start. The warm-up thread reads it now, after ready. Here the policy turns unreadable (a
+    format this manymodels does not know, as a newer one may write) as the router says ready,
+    once the registry's cached read is stale (``FORMATS_TTL``): the router starts and answers,
+    and the warm-up logs the failure, freezes all the same, and says skops was not warmed."""
+    caplog.set_level(logging.INFO, logger="manymodels.serving")
+
+    class Unknown(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if '"event": "router ready"' in record.getMessage():
+                time.sleep(FORMATS_TTL + 0.2)  # the open's cached read is stale
+                with Registry.open(registry_path) as reg:
+                    reg.store.set_meta(TRUSTED_META, "onnx")
+
+    handler = Unknown()
+    logging.getLogger("manymodels.serving").addHandler(handler)
+    try:
+        with open_client(Settings(registry=registry_path, refresh_seconds=60)) as client:
+            assert client.get("/readyz").status_code == 200
+            deadline = time.monotonic() + 60
+            while "model libraries warmed" not in caplog.text:
+                assert time.monotonic() < deadline, caplog.text[-2000:]
+                time.sleep(0.05)
+    finally:
+        logging.getLogger("manymodels.serving").removeHandler(handler)
+    failed = next(r for r in caplog.records if r.getMessage() == "warming skops.io failed")
+    assert failed.exc_info is not None and "unknown artifact format(s) onnx" in str(
+        failed.exc_info[1]
+    )
+    line = next(r.getMessage() for r in caplog.records if "libraries warmed" in r.getMessage())
+    assert json.loads(line)["skops"] is False
+    assert json.loads(line)["skops_error"] == "RegistryError"
 
 
 def test_a_warm_up_stopped_before_it_finishes_freezes_nothing() -> None:

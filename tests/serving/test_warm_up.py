@@ -147,7 +147,7 @@ class Keep(logging.Handler):
 logging.getLogger('manymodels.serving').addHandler(Keep())
 logging.getLogger('manymodels.serving').setLevel(logging.INFO)
 frozen = gc.get_freeze_count()
-WarmUp({'skops'}).start()
+WarmUp(lambda: {'skops'}).start()
 done = ended.wait(240)
 print(json.dumps([done, gc.get_freeze_count() - frozen, said]))
 """
