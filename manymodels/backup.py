@@ -51,6 +51,7 @@ from manymodels.exceptions import (
     ManyModelsError,
     RegistryError,
 )
+from manymodels.parent_dirs import missing_parent
 from manymodels.registry import schema as t
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now, sqlite_file
@@ -109,8 +110,9 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
         )
     if out.is_dir():
         raise BadBackup(f"{out} is a directory: give the path of the tar file to write")
-    if not out.parent.is_dir():
-        raise BadBackup(f"cannot write {out}: directory {out.parent} does not exist")
+    said = missing_parent(out)
+    if said is not None:
+        raise BadBackup(said)
     _check_format(out)
     _check_target(out, [Path(source).parent, *([registry.root] if registry.root else [])])
     # a misspelt --artifacts: not "artifact … is missing" of the first one, as if lost

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError
+from manymodels.parent_dirs import missing_parent
 from manymodels.store_urls import data_path
 
 BUCKET = "__manymodels_bucket"
@@ -82,17 +83,14 @@ def new_root(base: str | None) -> str:
     root = f"{base.rstrip('/')}/{PREFIX}{uuid.uuid4().hex[:16]}"
     fs, path = _fs(root)
     parent = os.path.dirname(os.path.abspath(path.rsplit("/", 1)[0]))
-    if isinstance(fs, _Local) and not os.path.exists(parent):  # a typo'd path: no mkdir -p
-        raise DataError(
-            f"{base}: cannot make the shuffled rows' directory there ({parent} does not exist)"
-        )  # the run made /nonexistent/a/b and its parents, and left them behind
+    said = missing_parent(base, parent) if isinstance(fs, _Local) else None
+    if said is not None:  # a typo'd path: no mkdir -p
+        raise DataError(said)  # the run made /nonexistent/a/b and its parents, and left them
     try:
         fs.makedirs(path, exist_ok=True)  # a no-op on object stores, a directory on disk
     except OSError as e:  # a file named as the directory: a traceback, not a line
         said = e.strerror or str(e) or type(e).__name__
-        raise DataError(
-            f"{base}: cannot make the shuffled rows' directory there ({said})"
-        ) from None
+        raise DataError(f"{base}: cannot write there ({said})") from None
     return root
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import shown
+from manymodels.parent_dirs import missing_parent
 from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 def output_format(path: Path, *, reads: DataSource | None = None) -> str:
     """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else, and
     for the table the command ``reads`` (scores written over their input)."""
-    if not path.parent.is_dir():
-        raise DataError(f"{path}: output directory {path.parent} does not exist")
+    said = missing_parent(path)
+    if said is not None:
+        raise DataError(said)
     if isinstance(reads, str | Path) and Path(reads).resolve() == path.resolve():
         raise DataError(f"{path}: is the input table; write the output to another file")
     name = path.name.lower()

@@ -178,8 +178,7 @@ def test_export_chooses_versions_as_other_reads_do_and_refuses_with_one_line(
     # a typo'd parent (no mkdir -p): MLflow made /tmp/x/typo/a/b and every parent of it
     deep = tmp_path / "typo" / "a" / "b"
     gone = invoke("export", key, deep, "--format", "mlflow", "--registry", root, "--version", 1)
-    one_error_line(gone, f"{deep}: cannot make the model's directory there "
-                   f"({deep.parent} does not exist)")  # fmt: skip
+    one_error_line(gone, f"{deep}: cannot write there ({deep.parent} does not exist)")
     assert gone.exit_code == 2 and not (tmp_path / "typo").exists()
 
 

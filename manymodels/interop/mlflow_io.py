@@ -45,6 +45,7 @@ from manymodels.durable_files import fsync_dir, fsync_tree
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.key_selection import KeyLike
+from manymodels.parent_dirs import missing_parent
 from manymodels.registry.entities import ModelVersion
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -115,9 +116,9 @@ def export_mlflow(
     mlflow = require_mlflow()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise DataError(f"{path}: exists and is not an empty directory")
-    if not path.parent.is_dir():  # a typo'd path: no mkdir -p, as --shuffle-dir
-        why = "is not a directory" if path.parent.exists() else "does not exist"
-        raise DataError(f"{path}: cannot make the model's directory there ({path.parent} {why})")
+    said = missing_parent(path)
+    if said is not None:  # a typo'd path: no mkdir -p, as --shuffle-dir
+        raise DataError(said)
     loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
     record, model = loaded.version, loaded.model
     schema = record.schema
