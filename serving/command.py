@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from manymodels.cli.lines import echo
+from manymodels.cli.lines import echo, echo_error
 
 # one declaration of the options every command shares (manymodels.cli imports no command
 # module, so importing its options from here is no cycle)
@@ -148,10 +148,9 @@ def serve(
     # the refusals below come before the registry's and the app's imports (SQLAlchemy;
     # FastAPI, scikit-learn): a mistyped flag is told in a fraction of a second, not ~3 s
     if replicas is not None and not ray_serve:  # one plain router ran, saying nothing
-        echo(
-            f"error: --replicas {replicas} needs --ray-serve (Ray Serve runs the replicas); "
-            "without it serve runs one router: add --ray-serve, or drop --replicas",
-            err=True,
+        echo_error(
+            f"--replicas {replicas} needs --ray-serve (Ray Serve runs the replicas); "
+            "without it serve runs one router: add --ray-serve, or drop --replicas"
         )
         raise typer.Exit(2)
     try:
@@ -173,7 +172,7 @@ def serve(
             monitor=monitor,
         )
     except ValueError as e:
-        echo(f"error: {as_flags(str(e))}", err=True)
+        echo_error(as_flags(str(e)))  # it quotes the value: 100,000 characters of one
         raise typer.Exit(2) from None
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
@@ -280,7 +279,7 @@ def _refuse_unusable_address(host: str, port: int) -> None:
 
     why = unusable_address(host, port)
     if why is not None:
-        echo(f"error: {why}", err=True)
+        echo_error(why)
         raise typer.Exit(1)
 
 
@@ -294,7 +293,7 @@ def _ray_serve(
     try:
         import ray.serve  # noqa: F401
     except ImportError:
-        echo("error: --ray-serve needs Ray Serve: pip install 'manymodels[serve]'", err=True)
+        echo_error("--ray-serve needs Ray Serve: pip install 'manymodels[serve]'")
         raise typer.Exit(1) from None
     from serving.serve_run import ServeRefused, run
 
@@ -307,5 +306,5 @@ def _ray_serve(
             echo=lambda line: echo(line, err=True),
         )
     except (ManyModelsError, ServeRefused) as e:
-        echo(f"error: {e}", err=True)
+        echo_error(str(e))
         raise typer.Exit(1) from None

@@ -19,6 +19,7 @@ from factories import imported_by, wait_ready
 from routerkit import KEY, feature_rows, ready_line
 from typer.testing import CliRunner
 
+from manymodels.cli.lines import ERROR_CHARS
 from manymodels.exceptions import NoRegistry
 from serving.command import serve
 from serving.local import running_server
@@ -345,3 +346,19 @@ def test_serve_names_the_flag_a_setting_refuses(
         Settings(registry=registry_path, port=70000)
     with pytest.raises(ValueError, match=r"^refresh_seconds must be a finite number above 0"):
         Settings(registry=registry_path, refresh_seconds=float("inf"))
+
+
+def test_a_very_long_refused_setting_is_one_capped_line(registry_path: Path) -> None:
+    """Settings' refusal quotes the value: a ``MANYMODELS_ALLOWED_HOSTS`` of 100,000
+    characters (a URL, not a name) was printed whole, one 100 KB ``error:`` line scrolling its
+    own beginning out of sight. It is one line cut to about ``ERROR_CHARS``, as every other
+    command's error is, still saying what is wrong and what to do."""
+    value = "https://" + "a" * 100_000
+    done = CliRunner().invoke(
+        cli(), ["--registry", str(registry_path)], env={"MANYMODELS_ALLOWED_HOSTS": value}
+    )
+    assert done.exit_code == 2, done.output[:2000]
+    (line,) = done.output.strip().splitlines()
+    assert len(line) < ERROR_CHARS + 100, len(line)
+    assert line.startswith("error: allowed host 'https://aaaa"), line[:200]
+    assert "characters cut]" in line and line.endswith("'*' for any)"), line[-200:]
