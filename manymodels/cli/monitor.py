@@ -23,6 +23,7 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
+    finite,
     open_registry,
 )
 
@@ -30,13 +31,21 @@ SortBy = Literal["drift", "error", "naive", "age", "key"]
 
 DriftOpt = Annotated[
     float,
-    typer.Option(min=0.0, help="Drifted: the worst feature's PSI less its noise is at least this."),
+    typer.Option(
+        min=0.0,
+        callback=finite,
+        help="Drifted: the worst feature's PSI less its noise is at least this.",
+    ),
 ]
 ErrorRatioOpt = Annotated[
-    float, typer.Option(min=0.0, help="Degraded: live error over validation error ≥ this …")
+    float,
+    typer.Option(
+        min=0.0, callback=finite, help="Degraded: live error over validation error ≥ this …"
+    ),
 ]
 NaiveRatioOpt = Annotated[
-    float, typer.Option(min=0.0, help="… or live error over the naive answer's > this.")
+    float,
+    typer.Option(min=0.0, callback=finite, help="… or live error over the naive answer's > this."),
 ]
 MinActualsOpt = Annotated[
     int, typer.Option(min=1, help="Degraded needs at least this many rows of actuals.")
@@ -50,10 +59,17 @@ ConfidenceOpt = Annotated[
         "noise of few rows; 0.5 compares the ratios alone.",
     ),
 ]
-MaxAgeOpt = Annotated[float, typer.Option(min=0.0, help="Stale: model older than this (days).")]
+MaxAgeOpt = Annotated[
+    float,
+    typer.Option(min=0.0, callback=finite, help="Stale: model older than this (days)."),
+]
 MaxDataAgeOpt = Annotated[
     float | None,
-    typer.Option(min=0.0, help="Stale: newest training row older than this (days; dates only)."),
+    typer.Option(
+        min=0.0,
+        callback=finite,
+        help="Stale: newest training row older than this (days; dates only).",
+    ),
 ]
 
 

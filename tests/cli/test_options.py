@@ -107,3 +107,33 @@ def test_an_infinite_number_of_seconds_is_refused_naming_the_flag(
     assert done.exit_code == 2, done.output
     assert done.output.strip().splitlines() == [f"error: {flag}: must be a finite number, not inf"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--max-age-days", "inf"),
+        ("--max-data-age-days", "1e400"),
+        ("--drift-threshold", "inf"),
+        ("--error-ratio", "inf"),
+        ("--naive-ratio", "inf"),
+        ("--max-age-days", "nan"),
+        ("--naive-ratio", "nan"),
+    ],
+)
+def test_a_monitor_threshold_that_is_not_finite_is_refused_naming_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str, value: str
+) -> None:
+    """`retrain --when stale --max-age-days inf` took the infinity (it passes ``min=0``) as
+    "never stale" and went on to open the registry; the monitor's thresholds, like
+    --refresh-seconds and --grace-seconds, are refused when not finite: one line naming the
+    flag, exit 2, before any registry is looked for. (NaN was already refused by the bound.)"""
+    monkeypatch.chdir(tmp_path)
+    args = ["retrain", "spec.toml", "rows.csv", "--when", "stale", flag, value]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2, done.output
+    [line] = done.output.strip().splitlines()
+    assert line.startswith(f"error: {flag}: "), line
+    if value != "nan":
+        assert line == f"error: {flag}: must be a finite number, not inf"
+    assert list(tmp_path.iterdir()) == []
