@@ -14,6 +14,7 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import URL, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -87,6 +88,9 @@ class SqlStore(
         made = _make_sqlite_directory(url, where) if create else None
         if not create:
             _require_sqlite_file(url, where)
+        path = sqlite_file(url) if create else None
+        fresh = path is not None and not os.path.lexists(path)
+        self._made_tables = False  # set by ``_create`` when this opening made them
         try:
             try:
                 self.engine = make_engine(url)
@@ -111,6 +115,9 @@ class SqlStore(
             if made is not None:
                 _remove_made(*made)
             raise
+        self.made: Made | None = (
+            Made(Path(path), made) if path is not None and fresh and self._made_tables else None
+        )
         holiday_sets.watch(self.holiday_set)  # sets its versions name, asked for by hash
 
     def _open(self, where: str, *, create: bool) -> None:
@@ -151,6 +158,7 @@ class SqlStore(
                 found = t.SCHEMA_VERSION
                 conn.execute(insert(t.meta).values(name="schema_version", value=found))
                 record_new(conn)
+                self._made_tables = True
         return str(found)
 
     @cached_property
@@ -301,6 +309,15 @@ def _make_sqlite_directory(url: str, where: str) -> tuple[Path, Path] | None:
             f"cannot create the directory of registry database {where}: {first_line(e)}"
         ) from None
     return (directory, first) if first is not None else None
+
+
+class Made(NamedTuple):
+    """The SQLite file an opening made (it was not there, and this opening made its tables),
+    and the directories it made for it (``_make_sqlite_directory``): what a writer refused
+    before it recorded anything takes back (``registry.unmade``)."""
+
+    file: Path
+    directories: tuple[Path, Path] | None
 
 
 def _remove_made(directory: Path, first: Path) -> None:
