@@ -899,7 +899,9 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     registry: Path, tmp_path: Path
 ) -> None:
     """One word in the target column made every number in it text: the error named row 0 of
-    another partition "and 2 more problems", and neither the file nor the partition."""
+    another partition "and 2 more problems", and neither the file nor the partition. The row
+    is a file's, named as every refusal of a file's row names it ("row 5", a request's
+    wording, read as the router's 0-based index)."""
     df = frame(seed=3).query("pid < 2").groupby("pid").head(3).reset_index(drop=True)
     df = df.astype({"y": object})
     df.loc[4, "y"] = "abc"  # pid=1's second row, the file's fifth
@@ -908,7 +910,8 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        f"error: {path}: partition 'pid=1': row 5: target 'y' must be a number\n"
+        f"error: {path}: partition 'pid=1': data row 5 (counting from 1): target 'y' must be "
+        "a number\n"
     )
     # a word in a numeric feature: its own partition and row, not pid=0's first number
     df = frame(seed=3).query("pid < 2").groupby("pid").head(3).reset_index(drop=True)
@@ -918,13 +921,14 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
     line = result.stderr.strip()
-    assert line.startswith(f"error: {path}: partition 'pid=1': row 6: feature 'x0'"), line
+    shown = f"error: {path}: partition 'pid=1': data row 6 (counting from 1): feature 'x0'"
+    assert line.startswith(shown), line
     assert "'cheap'" in line and "more problem" not in line
 
 
 def test_cli_actuals_count_a_files_rows_as_train_does(registry: Path, tmp_path: Path) -> None:
     """train named a bad cell's row counting data rows from 1, actuals the same cell's from 0:
-    one file, two rows named for one mistake."""
+    one file, two rows named for one mistake. Now both say "data row 251 (counting from 1)"."""
     df = frame(seed=3).query("pid < 2").reset_index(drop=True).astype({"x0": object})
     df.loc[250, "x0"] = "cheap"  # the 251st data row: line 252 of the file
     path = tmp_path / "actuals.csv"
@@ -933,7 +937,9 @@ def test_cli_actuals_count_a_files_rows_as_train_does(registry: Path, tmp_path: 
         train(SPEC, path, tmp_path / "other", backend="local")
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"error: {path}: partition 'pid=1': row 251: feature 'x0'")
+    assert result.stderr.startswith(
+        f"error: {path}: partition 'pid=1': data row 251 (counting from 1): feature 'x0'"
+    )
 
 
 def test_many_partitions_actuals_in_one_call_add_to_windows_and_keep_fourteen(

@@ -151,13 +151,14 @@ def actuals(
                     measure(
                         reg.store.engine, key=key, version=loaded.version.version,
                         metric=loaded.version.metric, schema=schema, predict=loaded.predict,
-                        rows=rows, positions=(given.index + 1).tolist(), label=_labels(loaded),
+                        rows=rows, positions=given.index.tolist(), label=_labels(loaded),
                         previous=reads.previous_actual(key, loaded.version.version),
                         key_columns=[*columns, *VERSION_COLUMNS],
                     )
                 )  # fmt: skip
-            except InvalidRows as e:  # rows numbered as train numbers a file's: from 1
-                raise DataError(f"{data}: partition '{key}': {e}") from None
+            except InvalidRows as e:  # a file's row, named as train names it (from 1), not
+                # as a request's ("row 5", the router's), for the same cell of the same file
+                raise DataError(f"{data}: partition '{key}': {e.as_data_rows()}") from None
         if unscorable and not measured:  # nothing in the file could be scored: say why
             raise DataError(_first_of(unscorable))
         # written only once every partition's rows were checked and scored, in one
