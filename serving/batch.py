@@ -83,8 +83,10 @@ def plan(
 ) -> Plan:
     """Group ``rows`` by partition (unless ``groups`` has) and resolve each group (memory only).
 
-    Raises what ``grouped`` raises, and ``PartitionNotFound`` naming the first ten unknown
-    keys (in row order) when they cannot fall back."""
+    Raises what ``grouped`` raises, ``InvalidRows`` for a key value that can name no
+    partition (``grouping.refused_row``: a boolean, an infinity) of a key with no partition,
+    fallback or not, and ``PartitionNotFound`` naming the first ten unknown keys (in row
+    order) when they cannot fall back."""
     if groups is None:
         groups = grouped(service, rows)
     targets: dict[str, Target] = {}
@@ -95,10 +97,14 @@ def plan(
         except PartitionNotFound:
             unknown.append(key)
     columns = service.partition_by() or ()
+    # no partition of its own: answered by the fallback, or unknown (?fallback=false, or no
+    # fallback model), where such a key was the generic 404 the fallback's 422 was not
+    unserved = set(unknown)
     refused = [
         found
-        for key, t in targets.items()
-        if t.fallback and (found := refused_row(groups[key], rows, columns))
+        for key in groups
+        if (key in unserved or targets[key].fallback)
+        and (found := refused_row(groups[key], rows, columns))
     ]
     if refused:  # a boolean or infinite key value is a mistake, not an unknown partition
         raise InvalidRows(refused)

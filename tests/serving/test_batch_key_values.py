@@ -19,17 +19,23 @@ from serving.settings import Settings
 ROW = {**feature_rows(1)[0], "brand": "tropicana"}
 
 
+@pytest.mark.parametrize("query", ["", "?fallback=false"])
 @pytest.mark.parametrize(
     ("raw", "shown"), [("true", "true"), ("false", "false"), ("1e400", "Infinity"),
                        ("-1e400", "-Infinity")],
 )  # fmt: skip
 def test_a_boolean_or_infinite_key_value_is_a_422_naming_the_column(
-    reader: Any, raw: str, shown: str
+    reader: Any, raw: str, shown: str, query: str
 ) -> None:
+    """With ``?fallback=false`` too: such a row was the generic 404 "no partition
+    'store=true,…' in production", where the fallback's rows said what was wrong with it;
+    a key value that can match no partition is the client's mistake either way."""
     good = {**ROW, "store": 2}
     body = json.dumps({"rows": [good, {**ROW, "store": "PLACEHOLDER"}]})
     body = body.replace('"PLACEHOLDER"', raw)  # 1e400 as the client wrote it, not as inf
-    r = reader.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    r = reader.post(
+        f"/v1/predict{query}", content=body, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422, r.text
     (problem,) = r.json()["detail"]
     assert problem["loc"] == ["body", "rows", 1, "store"]
@@ -52,10 +58,14 @@ def test_a_boolean_after_the_same_key_as_text_is_refused_too(
 
 
 def test_a_number_or_text_key_of_no_partition_is_still_the_fallbacks(reader: Any) -> None:
+    """… or, with ``?fallback=false``, still the 404 naming the unknown keys."""
     rows = [{**ROW, "store": 999}, {**ROW, "store": "nowhere"}, {**ROW, "store": 2.5}]
     r = reader.post("/v1/predict", json={"rows": rows})
     assert r.status_code == 200, r.text
     assert [p["served_by"] for p in r.json()["predictions"]] == ["__fallback__"] * 3
+    r = reader.post("/v1/predict?fallback=false", json={"rows": rows})
+    assert r.status_code == 404, r.text
+    assert "no partition 'store=999,brand=tropicana'" in r.json()["detail"], r.text
 
 
 def test_a_registry_trained_on_a_boolean_key_column_serves_its_boolean_keys(
@@ -77,6 +87,10 @@ def test_a_registry_trained_on_a_boolean_key_column_serves_its_boolean_keys(
         got = [p["served_by"] for p in r.json()["predictions"]]
         named = quote(brand, safe="")
         assert got == [f"store=true,brand={named}", f"store=false,brand={named}"]
+        strict = client.post("/v1/predict?fallback=false", json={"rows": rows})
+        assert strict.status_code == 200, strict.text
+        assert [p["served_by"] for p in strict.json()["predictions"]] == got
         nowhere = [{**ROW, "brand": "nowhere", "store": True}]
-        unknown = client.post("/v1/predict", json={"rows": nowhere})
-        assert unknown.status_code == 422, unknown.text  # no such brand: not a partition
+        for query in ("", "?fallback=false"):  # no such brand: not a partition
+            unknown = client.post(f"/v1/predict{query}", json={"rows": nowhere})
+            assert unknown.status_code == 422, unknown.text
