@@ -809,8 +809,9 @@ def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Pa
     rows.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(tmp_path / "int")])
     assert result.exit_code == 2, result.output
-    assert "row 5: target 'failure_within_24h' is 'unknown', not one of the classes" in (
-        result.stderr
+    assert (
+        "data row 5 (counting from 1): target 'failure_within_24h' is 'unknown', not one of the classes"
+        in (result.stderr)
     )
 
 
