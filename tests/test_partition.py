@@ -1,8 +1,11 @@
-"""Tests for manymodels.partition: canonical keys, the one-pass split, fingerprints."""
+"""Tests for manymodels.partition: canonical keys (``manymodels.keys``, re-exported here; its
+tests live here, as tests/serving/test_keys.py is the router's), the one-pass split,
+fingerprints."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -10,6 +13,7 @@ import pytest
 from factories import linear_frame, spec_dict
 
 from manymodels.exceptions import DataError
+from manymodels.keys import encode_texts, quote_text
 from manymodels.partition import (
     FALLBACK_KEY,
     concat,
@@ -97,6 +101,21 @@ def test_column_names_are_encoded_too(column: str) -> None:
     key = encode_key(["x", 1], [column, "n"])
     assert " " not in key
     assert decode_key(key) == {column: "x", "n": "1"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-01-05 10:30:00", "s1_a.b~c", "", "a/b", "x,y=z", "50%", "café", "a+b", "tab\there"],
+)
+def test_one_encoder_writes_a_key_named_or_a_tables_keys_as_quote_does(text: str) -> None:
+    """``quote_text`` (its plain texts without a call per character) is ``quote(text,
+    safe=":")`` for any text, and a table's keys (``encode_texts``, ``key_spellings``) are
+    what ``encode_key`` writes for the same values, as ``trained_keys.trained_forms`` reads
+    them."""
+    assert quote_text(text) == quote(text, safe=":")
+    key = encode_key(["s 1", text], ["st ore", "ts"])
+    assert encode_texts(["st ore", "ts"], [["s 1"], [text]]) == [key]
+    assert key == f"st%20ore=s%201,ts={quote(text, safe=':')}"
 
 
 # ------------------------------------------------------------------------------ split

@@ -5,11 +5,9 @@ the other spellings of those absent, in two batched reads."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
 
 import pytest
 
-from manymodels.keys import encode_key, encode_texts, quote_text
 from manymodels.trained_keys import as_trained, trained_forms, trained_spellings
 
 STORED = {"store=2": 7, "day=2024-01-05T00:00:00": 8, "flag=true": 9, "store=3": 1,
@@ -120,17 +118,3 @@ def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
     asked: list[str] = []
     as_trained("store=7", lambda k: bool(asked.append(k)))  # nothing to rewrite
     assert asked == []
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["2024-01-05 10:30:00", "s1_a.b~c", "", "a/b", "x,y=z", "50%", "café", "a+b", "tab\there"],
-)
-def test_one_encoder_writes_a_key_named_or_a_tables_keys_as_quote_does(text: str) -> None:
-    """``quote_text`` (its plain texts without a call per character) is ``quote(text,
-    safe=":")`` for any text, and a table's keys (``encode_texts``, ``key_spellings``) are
-    what ``encode_key`` writes for the same values, as ``trained_forms`` reads them."""
-    assert quote_text(text) == quote(text, safe=":")
-    key = encode_key(["s 1", text], ["st ore", "ts"])
-    assert encode_texts(["st ore", "ts"], [["s 1"], [text]]) == [key]
-    assert key == f"st%20ore=s%201,ts={quote(text, safe=':')}"
