@@ -26,8 +26,8 @@ def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
     Numbers were handed to ``pd.to_datetime(format="ISO8601")``, which read 20250101 as the
     text "20250101" (and 2025 as 2025-01-01) with a ``Pandas4Warning``: under ``-W error``
     that warning was a 500, and pandas 4 reads such numbers as instants since 1970. As
-    ``refuse_other_times`` refuses a retrain's numbers where the kept rows hold dates, these
-    are refused, naming the first."""
+    ``appended_times.refuse_other_times`` refuses a retrain's numbers where the kept rows hold
+    dates, these are refused, naming the first."""
     column = values.name
     cells = values.dropna() if values.dtype == object else values
     if values.dtype == object:

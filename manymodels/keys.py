@@ -110,8 +110,9 @@ columns and values, a CSV's timestamps among them."""
 def quote_text(text: str) -> str:
     """A column's name or a value's text as a key writes it: ``quote(text, safe=":")``, with
     no call per character for a plain one (``_PLAIN``: the most). The one encoder of a key's
-    parts — a key encoded (``encode_key``), a key named respelt (``trained_forms``), a
-    table's keys (``encode_texts``, for up to 100,000 keys a run) — so none can drift."""
+    parts — a key encoded (``encode_key``), a key named respelt
+    (``trained_keys.trained_forms``), a table's keys (``encode_texts``, for up to 100,000 keys
+    a run) — so none can drift."""
     return text.replace(" ", "%20") if _PLAIN.fullmatch(text) else quote(text, safe=":")
 
 

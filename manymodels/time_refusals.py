@@ -1,6 +1,7 @@
 """Where a time column's bad cell is, in the words every refusal of times uses: its data row
-counted from 1 (``in_row``), the first value a parse cannot read (``first_unparsed``), how
-many times are missing, and pandas' reason without its "at position 4" (counted from 0).
+counted from 1 (``in_row``), the first value a parse cannot read (``first_unparsed``, by
+``coerced_times``' parse), how many times are missing (``missing_times``), and pandas' reason
+without its "at position 4" (counted from 0).
 
 Apart from ``timecolumn`` because four readers of times refuse with them: a table's time
 column (``timecolumn``), a future table's dates (``date_column``) and numbers

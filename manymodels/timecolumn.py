@@ -1,10 +1,11 @@
 """The time column of a table as it arrives: text dates parsed, numbers (period indexes) kept,
 and the two ways text times go wrong named rather than reported as "not dates".
 
-Kept apart from ``manymodels.data`` (reading and checking a whole table) because appending new
-rows to a partition (``manymodels.appending``) parses its rows' times the same way. Whether
-those rows' times are of the kept rows' kind is ``appended_times``'; a future table's dates
-are ``date_column``'s; the wording of a bad time's row, ``time_refusals``'.
+Kept apart from ``manymodels.data`` (reading and checking a whole table) because an append's
+new rows (``appended_rows``), a retrain's posted rows (``serving.retrain_rows``) and scoring's
+calendar columns (``scoring.calendar_columns``) parse their times the same way. Whether new
+rows' times are of the kept rows' kind is ``appended_times``'; a future table's dates are
+``date_column``'s; the wording of a bad time's row, ``time_refusals``'.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def _beyond_int64(s: pd.Series, column: str, *, source: str) -> DataError:
 def _boolean(s: pd.Series, at: int, column: str, *, source: str) -> DataError:
     """The refusal of a time column's boolean at position ``at``: neither a date nor a period
     number, though pandas counts a boolean column numeric (it trained as periods 0 and 1,
-    which an append of the same column then refused: ``refuse_other_times``)."""
+    which an append of the same column then refused: ``appended_times.refuse_other_times``)."""
     return DataError(
         f"{source}: time column '{column}' holds {bool(s.iloc[at])!r}, a boolean, "
         f"{in_row(at)}: give dates or period numbers"
