@@ -11,6 +11,7 @@ rows' times are of the kept rows' kind is ``appended_times``'; a future table's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,13 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import coerced_numbers, is_too_large, shown, too_large
 from manymodels.row_numbers import data_row, row_number
-from manymodels.time_refusals import first_unparsed, in_row, missing_times, without_position
+from manymodels.time_refusals import (
+    coerced_times,
+    first_unparsed,
+    in_row,
+    missing_times,
+    without_position,
+)
 
 
 def parse_time(
@@ -55,9 +62,7 @@ def parse_time(
             numbers = _numbers_then_text(s)
             if numbers is not None:
                 raise DataError(f"{source}: time column '{column}' {numbers}") from None
-            where = first_unparsed(
-                s, lambda v: pd.to_datetime(v, format="ISO8601", errors="coerce")
-            )
+            where = first_unparsed(s, partial(coerced_times, dated=True))
             raise DataError(
                 f"{source}: time column '{column}' is not dates or numbers{where} "
                 f"({without_position(pandas_first_line(e))})"
