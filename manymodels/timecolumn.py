@@ -68,7 +68,7 @@ def parse_time(
                 f"({without_position(pandas_first_line(e))})"
             ) from None
         _refuse_offsets_and_none(s, column, source=source)
-        parsed = _instants(s, column, source=source) if instants else None
+        parsed = _instants(s) if instants else None
         if parsed is None:
             raise DataError(
                 f"{source}: time column '{column}' holds times of more than one UTC offset "
@@ -109,7 +109,7 @@ def _numbers_then_text(s: pd.Series) -> str | None:
     )
 
 
-def _instants(s: pd.Series, column: str, *, source: str) -> pd.Series | None:
+def _instants(s: pd.Series) -> pd.Series | None:
     """Text of several UTC offsets as the UTC instants it names, or ``None`` when pandas
     cannot read it so."""
     try:
