@@ -810,8 +810,8 @@ def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Pa
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(tmp_path / "int")])
     assert result.exit_code == 2, result.output
     assert (
-        "data row 5 (counting from 1): target 'failure_within_24h' is 'unknown', not one of the classes"
-        in (result.stderr)
+        "data row 5 (counting from 1): target 'failure_within_24h' is 'unknown', "
+        "not one of the classes" in result.stderr
     )
 
 
