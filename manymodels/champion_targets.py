@@ -15,9 +15,9 @@ champions of the old target are then replaced by the new versions, uncompared.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, RegistryError
 from manymodels.registry.store import ProductionRef
 from manymodels.spec import Spec
 
@@ -64,3 +64,38 @@ def require_same_target(
             "(new_target=True): its versions replace those, uncompared"
         )
     return other
+
+
+def require_one_target(
+    source: str,
+    alias: str,
+    answering: Mapping[str | None, tuple[str, int, int]],
+    spec_of: Callable[[str, int], str],
+) -> None:
+    """``RegistryError`` when the versions answering a table's rows predict more than one
+    target of one spec (``answering``: each target → its first ``(key, version)`` and how
+    many versions predict it; ``spec_of``: the spec that trained a version, asked only then).
+    One ``prediction`` column cannot hold two quantities: a ``--new-target`` run killed
+    mid-way (or one whose partitions failed) left the partitions it had not reached on the
+    old target's models, and ``score`` wrote both into that column, exit 0, nothing saying
+    so. Two specs of their own targets in one registry (each its partitions) are let be.
+    A version recording no target, an MLflow import, is let be too."""
+    named = {t: seen for t, seen in answering.items() if t is not None}
+    if len(named) < 2:
+        return
+    by_spec: dict[str, list[str]] = {}
+    for target, (key, version, _) in named.items():
+        by_spec.setdefault(spec_of(key, version), []).append(target)
+    mixed = next((ts for ts in by_spec.values() if len(ts) > 1), None)
+    if mixed is None:
+        return
+    parts = []
+    for target in sorted(mixed, key=lambda t: -named[t][2]):
+        key, version, n = named[target]
+        more = f" and {n - 1} more" if n > 1 else ""
+        parts.append(f"'{target}' (partition '{key}' v{version}{more})")
+    raise RegistryError(
+        f"{source}: the '{alias}' models of these rows predict {len(mixed)} targets of one "
+        f"spec, {', '.join(parts)}, which one prediction column cannot hold: a run replacing "
+        "the target (train --new-target) did not finish; `manymodels doctor` names it to resume"
+    )

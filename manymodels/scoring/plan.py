@@ -19,6 +19,7 @@ import pandas as pd
 
 from manymodels import intervals as conformal
 from manymodels.argument_order import index_hint
+from manymodels.champion_targets import require_one_target
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
@@ -144,7 +145,10 @@ def make_plan(
     wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
     if fallback is not None and not own.all():
         wanted.add((FALLBACK_KEY, fallback))
-    schemas, refs, transformed = _refs(reg, sorted(wanted), alias=alias, threshold=threshold)
+    schemas, refs, transformed, targets = _refs(
+        reg, sorted(wanted), alias=alias, threshold=threshold
+    )
+    require_one_target(source, alias, targets, partial(_spec_of, reg))
     fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
 
     # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
@@ -179,6 +183,11 @@ def make_plan(
     )
 
 
+def _spec_of(reg: Registry, key: str, version: int) -> str:
+    """The name of the spec whose run made ``key`` v``version``: two reads."""
+    return reg.store.get_run(reg.store.get_version(key, version).run_id).spec_name
+
+
 def _key_codes(order: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Each input row's index into the grouping's keys (``order`` lists rows group by group)."""
     codes = np.empty(len(order), dtype=np.int64)
@@ -211,16 +220,22 @@ def _group(
 def _refs(
     reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str, threshold: float | None = None
 ) -> tuple[
-    list[FeatureSchema], dict[tuple[str, int], ModelRef], dict[tuple[str, int], FeatureSchema]
+    list[FeatureSchema],
+    dict[tuple[str, int], ModelRef],
+    dict[tuple[str, int], FeatureSchema],
+    dict[str | None, tuple[str, int, int]],
 ]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
     all of them) share one entry. With a signing key, a version whose signature does not
-    verify fails the whole job (``BadSignature``) before any task is shipped."""
+    verify fails the whole job (``BadSignature``) before any task is shipped. Last, each
+    target the versions predict, with its first (key, version) and count
+    (``champion_targets.require_one_target``)."""
     schemas: list[FeatureSchema] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
     parsed: dict[str, FeatureSchema] = {}  # schema JSON text → parsed, once per distinct text
     transformed: dict[tuple[str, int], FeatureSchema] = {}
+    targets: dict[str | None, tuple[str, int, int]] = {}
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
         # bytes against them before unpickling.
@@ -229,6 +244,8 @@ def _refs(
         fs = parsed.get(schema_json)
         if fs is None:
             fs = parsed[schema_json] = FeatureSchema.from_json(schema_json)
+        first = targets.get(fs.target)
+        targets[fs.target] = (key, version, 1) if first is None else (*first[:2], first[2] + 1)
         same = (tuple(feature_kinds(fs)), fs.input)
         if same not in index:
             index[same] = len(schemas)
@@ -246,7 +263,7 @@ def _refs(
     if lost:
         key, version = lost[0]
         raise RegistryError(f"'{alias}' of partition '{key}' points at v{version}, which is gone")
-    return schemas, refs, transformed
+    return schemas, refs, transformed, targets
 
 
 def _columns(
