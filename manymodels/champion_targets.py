@@ -76,10 +76,10 @@ def require_one_target(
     target of one spec (``answering``: each target → its first ``(key, version)`` and how
     many versions predict it; ``spec_of``: the spec that trained a version, asked only then).
     One ``prediction`` column cannot hold two quantities: a ``--new-target`` run killed
-    mid-way (or one whose partitions failed) left the partitions it had not reached on the
-    old target's models, and ``score`` wrote both into that column, exit 0, nothing saying
-    so. Two specs of their own targets in one registry (each its partitions) are let be.
-    A version recording no target, an MLflow import, is let be too."""
+    mid-way left the partitions it had not reached on the old target's models (as does one
+    that skips or fails a partition: it keeps the old model), and ``score`` wrote both into
+    that column, exit 0, nothing saying so. Two specs of their own targets in one registry
+    (each its partitions) are let be; so is a version recording no target (an import)."""
     named = {t: seen for t, seen in answering.items() if t is not None}
     if len(named) < 2:
         return
@@ -97,5 +97,6 @@ def require_one_target(
     raise RegistryError(
         f"{source}: the '{alias}' models of these rows predict {len(mixed)} targets of one "
         f"spec, {', '.join(parts)}, which one prediction column cannot hold: a run replacing "
-        "the target (train --new-target) did not finish; `manymodels doctor` names it to resume"
+        "the target (train --new-target) was interrupted (`manymodels doctor` names it to "
+        "resume), or skipped or failed partitions that kept the old target's model"
     )

@@ -155,3 +155,25 @@ def test_new_target_of_some_partitions_is_refused(tmp_path: Path, subset: list[s
     with Registry.open(tmp_path / "registry") as reg:
         assert _versions(reg) == before
         assert len(reg.list_runs()) == runs
+
+
+def test_a_new_target_run_that_skipped_a_partition_does_not_score_both(tmp_path: Path) -> None:
+    """`--new-target` over a partition whose new target is all missing skips it, and the
+    run completes: that partition keeps its model of 'y' while the rest (and the fallback)
+    predict 'cost'. `score` wrote both into one `prediction` column, exit 0; now it refuses,
+    naming both targets (`manymodels.champion_targets.require_one_target`)."""
+    from manymodels.exceptions import RegistryError
+    from manymodels.scoring import score_table
+
+    root = tmp_path / "mmregistry"
+    features = ["x0", "x1"]
+    train(spec_dict(features=features), _frame(), root, backend="local")
+    lost = _frame()
+    lost.loc[lost["pid"] == lost["pid"].iloc[0], "cost"] = float("nan")
+    summary = train(spec_dict(features=features, target="cost"), lost, root, backend="local",
+                    new_target=True)  # fmt: skip
+    assert summary.run.n_trained == 2 and summary.run.status == "completed"
+    with pytest.raises(RegistryError, match=r"predict 2 targets of one spec, 'cost' \(") as e:
+        score_table(_frame(), root)
+    assert "'y' (partition " in str(e.value)
+    assert len(score_table(_frame()[_frame()["pid"] != 0], root).frame) == 60  # one target
