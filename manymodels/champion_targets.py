@@ -89,14 +89,25 @@ def require_one_target(
     mixed = next((ts for ts in by_spec.values() if len(ts) > 1), None)
     if mixed is None:
         return
+    raise RegistryError(
+        f"{source}: the '{alias}' models of these rows predict {len(mixed)} targets of one "
+        f"spec, {describe_targets({t: named[t] for t in mixed})}, which one prediction column "
+        f"cannot hold: {MIXED_WHY}"
+    )
+
+
+MIXED_WHY = (
+    "a run replacing the target (train --new-target) was interrupted (`manymodels doctor` "
+    "names it to resume), or skipped or failed partitions that kept the old target's model"
+)
+
+
+def describe_targets(named: Mapping[str, tuple[str, int, int]]) -> str:
+    """``'price' (partition 'a' v2 and 9 more), 'units' (partition 'b' v1)``: each target
+    with its first version and how many more, the most used first."""
     parts = []
-    for target in sorted(mixed, key=lambda t: -named[t][2]):
+    for target in sorted(named, key=lambda t: -named[t][2]):
         key, version, n = named[target]
         more = f" and {n - 1} more" if n > 1 else ""
         parts.append(f"'{target}' (partition '{key}' v{version}{more})")
-    raise RegistryError(
-        f"{source}: the '{alias}' models of these rows predict {len(mixed)} targets of one "
-        f"spec, {', '.join(parts)}, which one prediction column cannot hold: a run replacing "
-        "the target (train --new-target) was interrupted (`manymodels doctor` names it to "
-        "resume), or skipped or failed partitions that kept the old target's model"
-    )
+    return ", ".join(parts)

@@ -177,3 +177,28 @@ def test_a_new_target_run_that_skipped_a_partition_does_not_score_both(tmp_path:
         score_table(_frame(), root)
     assert "'y' (partition " in str(e.value)
     assert len(score_table(_frame()[_frame()["pid"] != 0], root).frame) == 60  # one target
+
+
+def test_doctor_names_a_spec_whose_production_predicts_two_targets(tmp_path: Path) -> None:
+    """The same skipped partition: `doctor` said "ok" (the run completed), and nothing but a
+    refused `score` told. Now one problem names the spec, both targets and the partition
+    left on the old one; another spec's target in the same registry is no problem."""
+    from manymodels.doctor import check
+
+    root = tmp_path / "mmregistry"
+    features = ["x0", "x1"]
+    train(spec_dict(features=features), _frame(), root, backend="local")
+    other = linear_frame(2, 30).assign(pid=lambda f: f["pid"] + 100)
+    train(spec_dict(name="other", features=features), other, root, backend="local")
+    with Registry.open(root) as reg:
+        assert check(reg).ok
+    lost = _frame()
+    first = lost["pid"].iloc[0]
+    lost.loc[lost["pid"] == first, "cost"] = float("nan")
+    train(spec_dict(features=features, target="cost"), lost, root, backend="local",
+          new_target=True)  # fmt: skip
+    result = runner.invoke(app, ["doctor", "--registry", str(root)])
+    assert result.exit_code == 1, result.output
+    (line,) = [s for s in result.output.splitlines() if s.startswith("problem: ")]
+    assert line.startswith("problem: production of spec 'test' predicts 2 targets, 'cost' ("), line
+    assert f"'y' (partition 'pid={first}' v1)" in line, line

@@ -2,8 +2,9 @@
 
 ``check(registry)`` verifies every artifact a version references (its model and, when kept,
 its training rows) against its sha256, looks for aliases pointing at versions that no longer
-exist, lists the runs a ``--resume`` would finish, and counts half-written temp files of
-killed writers. ``repair=True`` fixes only what needs no data it does not have:
+exist, names a spec whose production predicts two targets (``doctor.targets``), lists the
+runs a ``--resume`` would finish, and counts half-written temp files of killed writers.
+``repair=True`` fixes only what needs no data it does not have:
 
 - temp files of writers that died on this machine, and others older than the grace period,
   are removed (as ``gc`` would: ``manymodels.tempnames`` says how a writer is known dead);
@@ -20,9 +21,10 @@ so are the global model records of runs (which ``manymodels sign`` signs too).
 Nothing else is touched: no version row is deleted, no artifact rewritten, no run resumed —
 those need the bytes or the data, and each problem says what to do instead.
 
-Cost: five queries over whole tables, and one read and sha256 of each *distinct* artifact (a
-global model shared by every partition is read once): O(versions + bytes stored). An artifact
-store that does not answer is one problem, found at the first read: the rest are not tried.
+Cost: six queries over whole tables (the production versions' schemas parsed), and one read
+and sha256 of each *distinct* artifact (a global model shared by every partition is read
+once): O(versions + bytes stored). An artifact store that does not answer is one problem,
+found at the first read: the rest are not tried.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from manymodels.doctor.artifacts import (
 )
 from manymodels.doctor.findings import Checkup, Problem
 from manymodels.doctor.runs import unfinished_runs
+from manymodels.doctor.targets import mixed_targets
 from manymodels.exceptions import VersionNotFound
 from manymodels.registry import pg_silence
 from manymodels.registry.client import Registry
@@ -55,7 +58,7 @@ __all__ = ["TEMP_GRACE_SECONDS", "Checkup", "Problem", "check"]
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
 
-@pg_silence.long_statements()  # five queries over whole tables, silent until their answer
+@pg_silence.long_statements()  # six queries over whole tables, silent until their answer
 def check(
     registry: Registry,
     *,
@@ -86,6 +89,7 @@ def check(
         problems += bad_global_signatures(registry, registry.signer, where)
     for key, alias, version in registry.dangling_aliases():
         problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
+    problems += mixed_targets(registry)  # before the runs: one of them may be the cause
     problems += unfinished_runs(registry, where)
     temp = _temp_files(registry, grace_seconds, repair=repair)
     problems += [temp] if temp is not None else []

@@ -15,6 +15,7 @@ class Problem:
     #            | dangling_alias | unfinished_run | temp_files | signature_missing
     #            | signature_invalid | signature_other_key | artifact_store_unreachable
     #            | global_signature_missing | global_signature_invalid | artifact_store_wrong
+    #            | mixed_targets
     message: str
     repairable: bool = False
     repaired: bool = False

@@ -118,6 +118,32 @@ class ChecksMixin(StoreBase):
         with self.engine.connect() as conn:
             return [(k, al, ver) for k, al, ver in conn.execute(q)]
 
+    def production_targets(self) -> list[tuple[str, str, int, str | None]]:
+        """``(spec name, key, version, target)`` of every production version, in key order:
+        what ``doctor`` asks of a spec's production (one target). One join over the aliases;
+        a schema is parsed only when it lacks the target the one before had (a text search,
+        as ``champion_targets.require_same_target`` does): 100,000 parses cost ~2 s."""
+        a, v, r = t.aliases.c, t.model_versions.c, t.runs.c
+        q = (
+            select(r.spec_name, a.key, v.version, v.feature_schema_json)
+            .select_from(
+                t.aliases.join(t.model_versions, and_(v.key == a.key, v.version == a.version)).join(
+                    t.runs, r.run_id == v.run_id
+                )
+            )
+            .where(a.alias == "production")
+            .order_by(a.key)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        out: list[tuple[str, str, int, str | None]] = []
+        last: str | None = None
+        for spec, key, version, text in rows:
+            if last is None or f'"target":{json.dumps(last)}' not in (text or ""):
+                last = _target(text)
+            out.append((spec, key, version, last))
+        return out
+
     def unfinished_runs(self) -> list[tuple[Run, int]]:
         """Runs a ``--resume`` would finish, oldest first, each with its count of ``lost``
         partitions: still marked running (killed, or training now), interrupted, finished
@@ -157,3 +183,12 @@ class ChecksMixin(StoreBase):
     def count_runs(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.runs)).scalar_one())
+
+
+def _target(schema_json: str | None) -> str | None:
+    """A feature schema's target, if it records one (an MLflow import may not)."""
+    try:
+        found = json.loads(schema_json or "{}").get("target")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
