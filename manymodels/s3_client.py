@@ -68,7 +68,7 @@ def configured(fs: Any) -> Any:
     retried, 5 x 5 times) and PUTs sent without ``Expect: 100-continue``: its session is made
     here, as s3fs would make it on first use, with a handler that drops the header.
     Other filesystems are returned as they are."""
-    if not _is_s3(fs):
+    if not is_s3(fs):
         return fs
     fs.retries = 1
     if fs.session is None:  # not yet used: fsspec made it for these options
@@ -84,7 +84,7 @@ def pipe(fs: Any, objects: dict[str, bytes]) -> None:
     """``fs.pipe(objects)``; on S3 with as many writes in flight as the client has connections
     (fsspec's own batch made every coroutine up front, and warned of those never awaited once
     one failed), the first failure cancelling the rest."""
-    if not _is_s3(fs):
+    if not is_s3(fs):
         fs.pipe(objects)
         return
     from fsspec.asyn import sync
@@ -111,7 +111,7 @@ async def _pipe_bounded(fs: Any, objects: dict[str, bytes], width: int) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _is_s3(fs: Any) -> bool:
+def is_s3(fs: Any) -> bool:
     return type(fs).__name__ == "S3FileSystem" and hasattr(fs, "config_kwargs")
 
 

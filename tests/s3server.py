@@ -8,6 +8,7 @@ Used by ``tests/test_artifacts_s3.py`` and ``benchmarks/cluster.py``, as
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -45,8 +47,14 @@ class SeaweedServer:
     """One throw-away SeaweedFS server with one bucket. ``env`` holds the standard AWS
     variables pointing at it: set them wherever a client (or a Ray worker) runs."""
 
-    def __init__(self, weed: str, root: Path, bucket: str) -> None:
+    def __init__(
+        self, weed: str, root: Path, bucket: str, *, identities: Sequence[dict[str, object]] = ()
+    ) -> None:
+        """``identities``: SeaweedFS's S3 identities besides ``env``'s (an admin), each
+        ``{"name", "credentials": [{"accessKey", "secretKey"}], "actions"}``; with none, the
+        server takes any request (and makes a missing bucket on a PUT into it)."""
         self.weed, self.root, self.bucket = weed, root, bucket
+        self.identities = list(identities)
         self.base = free_base()
         self.endpoint = f"http://127.0.0.1:{self.base + 3}"
         self.env = {
@@ -71,7 +79,7 @@ class SeaweedServer:
              # made the second fail to start), and no telemetry from a test
              "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
              # one master: no peers to wait for when it starts again over its data
-             "-master.electionTimeout=1s"],
+             "-master.electionTimeout=1s", *self._s3_config()],
             stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         import s3fs
@@ -94,6 +102,17 @@ class SeaweedServer:
                     text = (self.root / "weed.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"SeaweedFS did not start:\n{text}") from None
                 time.sleep(0.05)
+
+    def _s3_config(self) -> list[str]:
+        """``-s3.config=…`` naming ``env``'s key an admin beside ``identities``, or nothing."""
+        if not self.identities:
+            return []
+        admin = {"name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                 "credentials": [{"accessKey": self.env["AWS_ACCESS_KEY_ID"],
+                                  "secretKey": self.env["AWS_SECRET_ACCESS_KEY"]}]}  # fmt: skip
+        path = self.root / "s3.json"
+        path.write_text(json.dumps({"identities": [admin, *self.identities]}))
+        return [f"-s3.config={path}"]
 
     @property
     def running(self) -> bool:

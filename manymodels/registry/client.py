@@ -52,6 +52,7 @@ from manymodels.registry.run_views import RunViews
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.registry.unmade import remove_empty, take_back
 from manymodels.signing import Signer
+from manymodels.store_bucket import require_bucket
 
 
 @cache
@@ -131,7 +132,11 @@ class Registry(AliasControl, RunViews):
         # one would let gc delete every model.
         held = create and holds_artifacts(self.artifacts)
         try:
-            self.store = SqlStore(self.db_url, create=create and not held)
+            self.store = SqlStore(
+                self.db_url,
+                create=create and not held,
+                before_create=lambda: require_bucket(self.artifacts),  # nothing made over none
+            )
         except NoRegistry as e:
             if held or holds_artifacts(self.artifacts):
                 raise lost(e, self.artifacts) from e

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
@@ -71,11 +72,16 @@ class SqlStore(
     without tables is ``NoRegistry``, and nothing is written to it (not even SQLite's WAL
     header), so reading a wrong path never leaves an empty registry behind. ``create=True``
     makes the tables of an empty database. A database holding other tables than a
-    registry's is refused either way.
+    registry's is refused either way. ``before_create`` is called once the database is found
+    empty, before its tables are made: what must hold for a new registry (its artifact
+    store's bucket) refuses it with nothing made.
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, create: bool = True, before_create: Callable[[], None] | None = None
+    ) -> None:
         self.url = url
+        self._before_create = before_create
         where = describe_url(url)
         try:
             make_url(url)
@@ -125,6 +131,8 @@ class SqlStore(
         if found is None:  # an empty database
             if not create:
                 raise NoRegistry(f"registry database {where} is empty: it holds no registry")
+            if self._before_create is not None:
+                self._before_create()
             found = self._create()
         check_version(found, where)  # a newer registry is refused before anything is written
         if found != t.SCHEMA_VERSION:

