@@ -6,7 +6,8 @@ store (``cannot mark … as this registry's``: S3 says ``NoSuchBucket``, a serve
 make buckets for this key ``AccessDenied``). The database then held an empty registry, which
 ``serve`` took for one to route: a router of no partition started where the empty database
 had been refused. One ``HeadBucket``, only when a registry is about to be made, tells it
-before anything is.
+before anything is; and a store refused for holding none of a registry's models
+(``ownership.check_store``) says so when that is why.
 """
 
 from __future__ import annotations
@@ -18,20 +19,28 @@ from manymodels.s3_client import is_s3
 
 
 def require_bucket(store: ArtifactStore) -> None:
-    """``ArtifactError`` naming the bucket when the store's server says it does not exist.
-    Only a definite "no such bucket" refuses: a key allowed its prefix alone may not ask
-    (403), and a server that does not answer was already said by the listing before; either
-    way the store's first write says what is wrong, as before."""
+    """``ArtifactError`` naming the bucket when the store's server says it does not exist."""
+    bucket = missing_bucket(store)
+    if bucket is not None:
+        raise ArtifactError(
+            f"the artifact store {store.url} cannot be written: its bucket '{bucket}' does not "
+            "exist (make it, or correct --artifacts / MANYMODELS_ARTIFACTS)"
+        )
+
+
+def missing_bucket(store: ArtifactStore) -> str | None:
+    """The store's bucket when its server says it does not exist, else ``None``. Only a
+    definite "no such bucket" counts: a key allowed its prefix alone may not ask (403), and a
+    server that does not answer is said by what asked the store before; either way the
+    store's first use says what is wrong, as before."""
     if not isinstance(store, FsspecArtifactStore) or not is_s3(store.fs):
-        return
+        return None
     bucket = store.path("0" * 64).split("/", 1)[0]
     try:
         store.fs.invalidate_cache(bucket)
         store.fs.info(bucket)
     except FileNotFoundError:
-        raise ArtifactError(
-            f"the artifact store {store.url} cannot be written: its bucket '{bucket}' does not "
-            "exist (make it, or correct --artifacts / MANYMODELS_ARTIFACTS)"
-        ) from None
-    except Exception:  # not ours to judge: the first write says it
-        return
+        return bucket
+    except Exception:  # not ours to judge: the store's first use says it
+        return None
+    return None

@@ -119,3 +119,11 @@ def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
         db=db, artifacts=good, cwd=tmp_path, weed=weed,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # over a registry with models, a missing bucket is said too (it was "holds none of this
+    # registry's models", as for a misspelt prefix), by serve and by train
+    for args in (["serve"], ["train", str(spec), str(data), "--backend", "local"]):
+        done = _manymodels(*args, db=db, artifacts=missing, cwd=tmp_path, weed=weed, timeout=60)
+        assert done.returncode == 1, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"error: the artifact store {missing} holds none of this"), line
+        assert f"its bucket 'no-{BUCKET}' does not exist: no artifact of" in line, line

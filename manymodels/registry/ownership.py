@@ -24,6 +24,7 @@ from manymodels.artifacts import OWNERS_DIR, LocalArtifactStore
 from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable, first_line
 from manymodels.registry.location import ARTIFACTS_DIR
 from manymodels.registry.store import describe_url
+from manymodels.store_bucket import missing_bucket
 
 if TYPE_CHECKING:
     from manymodels.registry.client import Registry
@@ -83,6 +84,8 @@ def check_store(reg: Registry) -> None:
     except OSError as e:  # a local directory this process may not read
         raise ArtifactError(f"cannot read the artifact store {url}: {e}") from e
     key, version, digest = sampled[0]
+    bucket = missing_bucket(reg.artifacts)  # asked only here, as the store is refused
+    none = f"its bucket '{bucket}' does not exist: " if bucket is not None else ""
     n = len(sampled) - 1
     others = f" nor of {n} more version{'s' * (n > 1)}" if n else ""
     mark = f", and no mark of this registry ({OWNERS_DIR}/{mine})" if mine is not None else ""
@@ -94,7 +97,7 @@ def check_store(reg: Registry) -> None:
         "MANYMODELS_ARTIFACTS)?"
     )
     raise ArtifactError(
-        f"the artifact store {url} holds none of this registry's models: no artifact of "
+        f"the artifact store {url} holds none of this registry's models: {none}no artifact of "
         f"partition '{key}' version {version} ({digest[:12]}){others}{mark}; {ask}"
     )
 
