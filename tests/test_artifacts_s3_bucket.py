@@ -62,14 +62,20 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 def _manymodels(
-    *args: str, db: str, artifacts: str, cwd: Path, weed: SeaweedServer, timeout: float = 120
+    *args: str,
+    db: str,
+    artifacts: str,
+    cwd: Path,
+    weed: SeaweedServer,
+    timeout: float = 120,
+    secret: str = "writer-secret",
 ) -> subprocess.CompletedProcess[str]:
     """The command as an operator runs it: its own process, the locations in the variables."""
     env = {
         **os.environ,
         **weed.env,
         "AWS_ACCESS_KEY_ID": "writer",
-        "AWS_SECRET_ACCESS_KEY": "writer-secret",
+        "AWS_SECRET_ACCESS_KEY": secret,
         "MANYMODELS_REGISTRY_DB": db,
         "MANYMODELS_ARTIFACTS": artifacts,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -127,3 +133,10 @@ def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith(f"error: the artifact store {missing} holds none of this"), line
         assert f"its bucket 'no-{BUCKET}' does not exist: no artifact of" in line, line
+    # a wrong secret: serve said "cannot look for artifact … in s3://…: Forbidden" (a HEAD's
+    # 403 has no body), which told nothing of the credentials
+    done = _manymodels("serve", db=db, artifacts=good, cwd=tmp_path, weed=weed, secret="wrong")
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {good} refused to let this client"), line
+    assert "check its credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in line, line

@@ -83,6 +83,15 @@ def check_store(reg: Registry) -> None:
         raise ArtifactStoreUnavailable(f"cannot reach the artifact store {url}: {why}") from e
     except OSError as e:  # a local directory this process may not read
         raise ArtifactError(f"cannot read the artifact store {url}: {e}") from e
+    except ArtifactError as e:  # an object store's own refusal: a HEAD's 403 says "Forbidden"
+        if not isinstance(e.__cause__, PermissionError):  # alone (it has no body to say why)
+            raise
+        said = first_line(e.__cause__)
+        raise ArtifactError(
+            f"the artifact store {url} refused to let this client read it ({said}):"
+            " check its credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the "
+            "profile) and their rights there"
+        ) from e
     key, version, digest = sampled[0]
     bucket = missing_bucket(reg.artifacts)  # asked only here, as the store is refused
     none = f"its bucket '{bucket}' does not exist: " if bucket is not None else ""
