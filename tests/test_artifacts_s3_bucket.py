@@ -96,6 +96,7 @@ def _tables(postgres: PostgresServer, db: str) -> list[str]:
         engine.dispose()
 
 
+@pytest.mark.slow  # seven commands, each its own process (~60 s on a busy 2-core machine)
 def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
     weed: SeaweedServer, postgres: PostgresServer, tmp_path: Path
 ) -> None:
