@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import httpx
@@ -51,7 +51,18 @@ from _common import (
     table,
     wait_quiet,
 )
-from _server import BODY, ROW, Load, Server, Traffic, batch_traffic, load, served, shipped
+from _server import (
+    BODY,
+    ROW,
+    Load,
+    Server,
+    Traffic,
+    batch_traffic,
+    load,
+    served,
+    shipped,
+    start_together,
+)
 
 MISS = "cache miss: ModelCache.get → serving.served.load_served"
 GROUPS = ("hot", "cold", "access-log", "in-process", "batch")
@@ -222,27 +233,29 @@ def main() -> None:
     runs: dict[str, list[Load]] = {s: [] for s in scenarios}
     cpu: dict[str, list[float]] = {s: [] for s in scenarios}  # server CPU µs per request
     with ExitStack() as stack:
-        servers: dict[str, Server] = {"bare": stack.enter_context(served("bare"))}
+        # every server up and idle before any load, their starts side by side (as monitoring.py's)
+        starting: dict[str, AbstractContextManager[Server]] = {"bare": served("bare")}
         if only & {"hot", "batch"}:
-            serve_hot = stack.enter_context(shipped(root, *serve_flags))
-            servers |= {k: serve_hot for k in scenarios if group_of[k] in ("hot", "batch")}
+            starting["serve hot"] = shipped(root, *serve_flags)
         if "cold" in only:
-            servers["serve cold"] = stack.enter_context(shipped(root, *serve_flags))
-            visit_all(servers["serve cold"].url, n)  # every partition answers once
+            starting["serve cold"] = shipped(root, *serve_flags)
         if "access-log" in only:
-            servers["serve --access-log, hot"] = stack.enter_context(
-                shipped(root, *serve_flags, "--access-log")
-            )
+            starting["serve --access-log, hot"] = shipped(root, *serve_flags, "--access-log")
         if "in-process" in only:
-            servers["in-process router (no access log), hot"] = stack.enter_context(
-                served(
-                    "router",
-                    "--registry",
-                    str(root),
-                    "--cache-size",
-                    "30" if args.smoke else "1000",
-                )
+            cache = "30" if args.smoke else "1000"
+            starting["in-process router (no access log), hot"] = served(
+                "router", "--registry", str(root), "--cache-size", cache
             )
+        up = start_together(stack, starting)
+        servers: dict[str, Server] = {"bare": up["bare"]}
+        if only & {"hot", "batch"}:
+            servers |= {k: up["serve hot"] for k in scenarios if group_of[k] in ("hot", "batch")}
+        if "cold" in only:
+            servers["serve cold"] = up["serve cold"]
+            visit_all(servers["serve cold"].url, n)  # every partition answers once
+        for name in ("serve --access-log, hot", "in-process router (no access log), hot"):
+            if name in up:
+                servers[name] = up[name]
         for name, server in servers.items():
             if group_of[name] not in ("hot", "access-log", "in-process"):
                 continue
