@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 from _common import FEATURES, header, ratio_line, table, wait_quiet
-from _server import ROW, Load, Server, Traffic, batch_traffic, load, shipped
+from _server import ROW, Load, Server, Traffic, batch_traffic, load, shipped, start_together
 
 HOT = 100
 
@@ -136,18 +136,17 @@ def main() -> None:
         local = build(Path(tmp), "local", args.partitions, args.rows)
         glob = build(Path(tmp), "global", args.partitions, args.rows)
         cat = build(Path(tmp), "categorical", args.partitions, args.rows)
-        servers = {
-            "local Ridge, this checkout": st.enter_context(shipped(local)),
-            "global LightGBM, this checkout": st.enter_context(shipped(glob)),
-            f"{CATEGORICAL}, this checkout": st.enter_context(shipped(cat, body=with_kind.body)),
+        starting: dict[str, AbstractContextManager[Server]] = {
+            "local Ridge, this checkout": shipped(local),
+            "global LightGBM, this checkout": shipped(glob),
+            f"{CATEGORICAL}, this checkout": shipped(cat, body=with_kind.body),
         }
         if other is not None:
-            servers[f"global LightGBM, {args.against}"] = st.enter_context(
-                shipped(glob, checkout=other)
+            starting[f"global LightGBM, {args.against}"] = shipped(glob, checkout=other)
+            starting[f"{CATEGORICAL}, {args.against}"] = shipped(
+                cat, checkout=other, body=with_kind.body
             )
-            servers[f"{CATEGORICAL}, {args.against}"] = st.enter_context(
-                shipped(cat, checkout=other, body=with_kind.body)
-            )
+        servers = start_together(st, starting)  # side by side: all idle before any load
         # (url, traffic, connections) per scenario; every server at -c64 with one-row requests
         scenarios = {
             f"{n}: one row": (url, with_kind if n.startswith(CATEGORICAL) else one_row, 64)
