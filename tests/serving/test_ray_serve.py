@@ -226,8 +226,10 @@ def serve_url(
     assert "Connecting to existing Serve app" not in text, text[-3000:]
 
 
-def _predict(url: str, key: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    r = httpx.post(f"{url}/v1/partitions/{key}/predict", json={"rows": rows}, timeout=30)
+def _predict(
+    http: httpx.Client, url: str, key: str, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str]:
+    r = http.post(f"{url}/v1/partitions/{key}/predict", json={"rows": rows})
     assert r.status_code == 200, r.text
     return r.json(), r.headers[REPLICA]
 
@@ -238,17 +240,27 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     serve_url: tuple[str, subprocess.Popen[bytes], Path], server: str, registry_path: Path
 ) -> None:
     url, _, log_path = serve_url
+    # one client for the ~150 requests: httpx.post builds a client (an SSL context: the CA
+    # bundle parsed, 30 ms-0.2 s of CPU) per call. Serve's proxy picks a replica per request,
+    # not per connection, so a kept-alive connection changes no routing checked below.
+    with httpx.Client(timeout=30) as http:
+        _two_replicas_checks(http, url, log_path, server, registry_path)
+
+
+def _two_replicas_checks(
+    http: httpx.Client, url: str, log_path: Path, server: str, registry_path: Path
+) -> None:
     rows = feature_rows()
-    page = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}, timeout=30).json()
+    page = http.get(f"{server}/v1/partitions", params={"limit": 1000}).json()
     keys = [item["partition"] for item in page["partitions"] if item["partition"] != "__fallback__"]
     assert len(keys) >= 10
     # its start-up line names the dashboard, as the plain router's does; the replicas serve it
     assert f"(docs: {url}/docs, dashboard: {url}/ui)" in log_path.read_text()
-    assert httpx.get(f"{url}/ui", timeout=30).status_code == 200
+    assert http.get(f"{url}/ui").status_code == 200
     replicas: set[str] = set()
     for key in keys:  # every partition, as the plain router (uvicorn, same registry) answers
-        plain = httpx.post(f"{server}/v1/partitions/{key}/predict", json={"rows": rows}).json()
-        answer, replica = _predict(url, key, rows)
+        plain = http.post(f"{server}/v1/partitions/{key}/predict", json={"rows": rows}).json()
+        answer, replica = _predict(http, url, key, rows)
         replicas.add(replica)
         assert answer["version"] == plain["version"] and not answer["fallback"], answer
         assert answer["predictions"] == pytest.approx(plain["predictions"], rel=1e-12)
@@ -259,15 +271,15 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     time.sleep(1.0)
     stayed = 0
     for key in keys:
-        seen = [_predict(url, key, rows[:1])[1] for _ in range(5)]
+        seen = [_predict(http, url, key, rows[:1])[1] for _ in range(5)]
         stayed += max(seen.count(r) for r in set(seen))
     assert stayed >= 0.9 * 5 * len(keys), stayed
     # V2 infer of the same partitions goes to the same replica (it loads the same model)
     same = 0
     for key in keys:
-        home = _predict(url, key, rows[:1])[1]
+        home = _predict(http, url, key, rows[:1])[1]
         for _ in range(3):
-            r = httpx.post(f"{url}/v2/models/{key}/infer", json=_v2_inputs(rows[0]), timeout=30)
+            r = http.post(f"{url}/v2/models/{key}/infer", json=_v2_inputs(rows[0]))
             assert r.status_code == 200, r.text
             same += r.headers[REPLICA] == home
     assert same >= 0.9 * 3 * len(keys), same
@@ -275,7 +287,7 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     # each replica's /metrics names it on every series (through the proxy, one or the other)
     named: dict[str, str] = {}
     for _ in range(40):
-        r = httpx.get(f"{url}/metrics", timeout=30)
+        r = http.get(f"{url}/metrics")
         samples = [line for line in r.text.splitlines() if line and not line.startswith("#")]
         assert samples and all(f'replica="{r.headers[REPLICA]}"' in s for s in samples), r.text
         named[r.headers[REPLICA]] = r.text
@@ -295,8 +307,7 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     assert '"path": "/v1/partitions/' in logged and '"status": 200' in logged, logged[-3000:]
 
     key = TWO_VERSIONS[0]
-    r = httpx.post(f"{url}/v1/partitions/{key}/promote", json={"version": 2},
-                   headers=admin(), timeout=30)  # fmt: skip
+    r = http.post(f"{url}/v1/partitions/{key}/promote", json={"version": 2}, headers=admin())
     assert r.status_code == 200 and r.json()["to_version"] == 2, r.text
     promoted = expected(registry_path, key, rows[:1], version=2)
     store, brand = (part.split("=", 1)[1] for part in key.split(","))
@@ -305,12 +316,12 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     deadline = time.monotonic() + 60
     # /v1/predict carries no partition in its path: Serve spreads it over both replicas
     while len(served_by) < 2 and time.monotonic() < deadline:
-        r = httpx.post(f"{url}/v1/predict", json={"rows": batch}, timeout=30)
+        r = http.post(f"{url}/v1/predict", json={"rows": batch})
         assert r.status_code == 200, r.text
         (answer,) = r.json()["predictions"]
         if answer["version"] == 2:  # the other replica may take one refresh to see it
             assert answer["prediction"] == pytest.approx(promoted[0], rel=1e-12)
             served_by[r.headers[REPLICA]] = answer["version"]
     assert set(served_by) == replicas, served_by
-    answer, _ = _predict(url, key, rows[:1])
+    answer, _ = _predict(http, url, key, rows[:1])
     assert answer["version"] == 2 and answer["predictions"] == pytest.approx(promoted)
