@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -233,6 +234,14 @@ class Load:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+
+def paired(a: list[Load], b: list[Load]) -> float:
+    """The median over rounds of ``a``'s throughput over ``b``'s in the same round. A round
+    whose ``b`` answered nothing (a smoke's 1 s run on a loaded machine) has no ratio and is
+    left out; ``nan`` when no round has one, printed as such rather than a crash."""
+    ratios = [x.rps / y.rps for x, y in zip(a, b, strict=True) if y.requests > 0]
+    return median(ratios) if ratios else math.nan
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from _server import (
     Traffic,
     batch_traffic,
     load,
+    paired,
     served,
     shipped,
     start_together,
@@ -118,11 +119,6 @@ def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, f
         "full collection at the end ms": forced * 1e3,
         "tracked objects at the end": float(tracked),
     }
-
-
-def paired(a: list[Load], b: list[Load]) -> float:
-    """The median over rounds of ``a``'s throughput over ``b``'s in the same round."""
-    return median([x.rps / y.rps for x, y in zip(a, b, strict=True)])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -42,7 +42,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 from _common import FEATURES, header, ratio_line, table, wait_quiet
-from _server import ROW, Load, Server, Traffic, batch_traffic, load, shipped, start_together
+from _server import (
+    ROW,
+    Load,
+    Server,
+    Traffic,
+    batch_traffic,
+    load,
+    paired,
+    shipped,
+    start_together,
+)
 
 HOT = 100
 
@@ -179,21 +189,19 @@ def main() -> None:
     print(table(["server: requests (100 hot keys)", "rps", "p99 ms", *rounds], rows))
     this, local_one = "global LightGBM, this checkout", "local Ridge, this checkout: one row"
     ratios = {
-        "global/local rps": _paired(runs[f"{this}: one row"], runs[local_one]),
-        "categorical/local rps": _paired(
+        "global/local rps": paired(runs[f"{this}: one row"], runs[local_one]),
+        "categorical/local rps": paired(
             runs[f"{CATEGORICAL}, this checkout: one row"], runs[local_one]
         ),
-        "global batch over/one": _paired(runs[f"{this}: {OVER}"], runs[f"{this}: {ONE}"]),
+        "global batch over/one": paired(runs[f"{this}: {OVER}"], runs[f"{this}: {ONE}"]),
     }
     if other is not None:
         them = f"global LightGBM, {args.against}"
-        ratios["global this/other rps"] = _paired(
-            runs[f"{this}: one row"], runs[f"{them}: one row"]
-        )
-        ratios["global batch over -c4, this/other"] = _paired(
+        ratios["global this/other rps"] = paired(runs[f"{this}: one row"], runs[f"{them}: one row"])
+        ratios["global batch over -c4, this/other"] = paired(
             runs[f"{this}: {OVER}, -c4"], runs[f"{them}: {OVER}, -c4"]
         )
-        ratios["categorical this/other rps"] = _paired(
+        ratios["categorical this/other rps"] = paired(
             runs[f"{CATEGORICAL}, this checkout: one row"],
             runs[f"{CATEGORICAL}, {args.against}: one row"],
         )
@@ -221,11 +229,6 @@ def _require_this_checkout() -> None:
             f"manymodels is imported from {Path(manymodels.__file__).parent}, not from {here}: "
             f"pip install -e {here} first"
         )
-
-
-def _paired(a: list[Load], b: list[Load]) -> float:
-    """The median over rounds of ``a``'s throughput over ``b``'s in the same round."""
-    return statistics.median(x.rps / y.rps for x, y in zip(a, b, strict=True))
 
 
 if __name__ == "__main__":
