@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from manymodels.exceptions import DataError, RegistryError
 from manymodels.registry.store import ProductionRef
 from manymodels.spec import Spec
+
+if TYPE_CHECKING:
+    from manymodels.registry.client import Registry
 
 
 def require_same_target(
@@ -71,6 +75,8 @@ def require_one_target(
     alias: str,
     answering: Mapping[str | None, tuple[str, int, int]],
     spec_of: Callable[[str, int], str],
+    *,
+    of: str = "these rows",
 ) -> None:
     """``RegistryError`` when the versions answering a table's rows predict more than one
     target of one spec (``answering``: each target → its first ``(key, version)`` and how
@@ -78,7 +84,8 @@ def require_one_target(
     One ``prediction`` column cannot hold two quantities: a ``--new-target`` run killed
     mid-way left the partitions it had not reached on the old target's models (as does one
     that skips or fails a partition: it keeps the old model), and ``score`` wrote both into
-    that column, exit 0, nothing saying so. Two specs of their own targets in one registry
+    that column, exit 0, nothing saying so (``forecast`` too: ``of`` names what the models
+    answer). Two specs of their own targets in one registry
     (each its partitions) are let be; so is a version recording no target (an import)."""
     named = {t: seen for t, seen in answering.items() if t is not None}
     if len(named) < 2:
@@ -90,10 +97,16 @@ def require_one_target(
     if mixed is None:
         return
     raise RegistryError(
-        f"{source}: the '{alias}' models of these rows predict {len(mixed)} targets of one "
+        f"{source}: the '{alias}' models of {of} predict {len(mixed)} targets of one "
         f"spec, {describe_targets({t: named[t] for t in mixed})}, which one prediction column "
         f"cannot hold: {MIXED_WHY}"
     )
+
+
+def spec_of(reg: Registry, key: str, version: int) -> str:
+    """The name of the spec whose run made ``key`` v``version``: two reads, asked only of
+    each target's first version once two targets are found."""
+    return reg.store.get_run(reg.store.get_version(key, version).run_id).spec_name
 
 
 MIXED_WHY = (

@@ -202,3 +202,41 @@ def test_doctor_names_a_spec_whose_production_predicts_two_targets(tmp_path: Pat
     (line,) = [s for s in result.output.splitlines() if s.startswith("problem: ")]
     assert line.startswith("problem: production of spec 'test' predicts 2 targets, 'cost' ("), line
     assert f"'y' (partition 'pid={first}' v1)" in line, line
+
+
+def test_a_new_target_run_that_skipped_a_partition_does_not_forecast_both(
+    tmp_path: Path,
+) -> None:
+    """The sales sample's `units` renamed `sales_units`, trained `--new-target` with one
+    partition's new target all missing: that partition keeps its model of 'units', the run
+    completes. `forecast` wrote both targets' forecasts into one `prediction` column, exit 0
+    (score refused the same registry); now it refuses in one line naming both, writes
+    nothing, and a forecast of the partitions of one target still runs."""
+    spec, data, root = sales_files(tmp_path, sales_toml("sales"))
+    first = ["train", str(spec), str(data), "--registry", str(root), "--backend", "local"]
+    assert runner.invoke(app, first).exit_code == 0
+    renamed, data2 = tmp_path / "renamed.toml", tmp_path / "renamed.csv"
+    renamed.write_text(spec.read_text().replace('target = "units"', 'target = "sales_units"'))
+    frame = pd.read_csv(data).rename(columns={"units": "sales_units"})
+    lost = (frame["store"] == frame["store"].iloc[0]) & (frame["brand"] == frame["brand"].iloc[0])
+    frame.loc[lost, "sales_units"] = float("nan")
+    frame.to_csv(data2, index=False)
+    again = ["train", str(renamed), str(data2), "--registry", str(root), "--backend", "local"]
+    trained = runner.invoke(app, [*again, "--new-target"])
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "forecast.csv"
+    refused = runner.invoke(
+        app, ["forecast", "--registry", str(root), "--horizon", "2", "--out", str(out)]
+    )
+    assert refused.exit_code == 1, refused.output  # before: 0, both targets in one column
+    (line,) = refused.output.splitlines()
+    assert line.startswith("error: forecast: the 'production' models of these partitions "
+                           "predict 2 targets of one spec, 'sales_units' ("), line  # fmt: skip
+    assert "'units' (partition 'store=1,brand=" in line and "--new-target" in line, line
+    assert not out.exists()
+    key = f"store={frame['store'].iloc[0]},brand={frame['brand'].iloc[0]}"
+    with Registry.open(root) as reg:
+        others = [p.key for p in reg.list_partitions() if p.key not in (key, "__fallback__")]
+    named = [a for k in others for a in ("--partitions", k)]
+    one = runner.invoke(app, ["forecast", "--registry", str(root), "--horizon", "2", *named])
+    assert one.exit_code == 0, one.output

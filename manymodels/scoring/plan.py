@@ -19,7 +19,7 @@ import pandas as pd
 
 from manymodels import intervals as conformal
 from manymodels.argument_order import index_hint
-from manymodels.champion_targets import require_one_target
+from manymodels.champion_targets import require_one_target, spec_of
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
@@ -148,7 +148,7 @@ def make_plan(
     schemas, refs, transformed, targets = _refs(
         reg, sorted(wanted), alias=alias, threshold=threshold
     )
-    require_one_target(source, alias, targets, partial(_spec_of, reg))
+    require_one_target(source, alias, targets, partial(spec_of, reg))
     fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
 
     # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
@@ -181,11 +181,6 @@ def make_plan(
         key_codes=_key_codes(order, sizes),
         transformed=transformed,
     )
-
-
-def _spec_of(reg: Registry, key: str, version: int) -> str:
-    """The name of the spec whose run made ``key`` v``version``: two reads."""
-    return reg.store.get_run(reg.store.get_version(key, version).run_id).spec_name
 
 
 def _key_codes(order: np.ndarray, sizes: np.ndarray) -> np.ndarray:
