@@ -46,6 +46,7 @@ from manymodels.registry.named import NamedReadsMixin
 from manymodels.registry.reads import ProductionRef
 from manymodels.registry.references import ReferencesMixin
 from manymodels.registry.runs import RunsMixin
+from manymodels.registry.unmade import holds_no_tables, remove_unused_file
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
 from manymodels.registry.writes import _RUN_PARTITION_COLUMNS as _RUN_PARTITION_COLUMNS
 from manymodels.registry.writes import WritesMixin
@@ -109,11 +110,15 @@ class SqlStore(
                 ) from None
             try:
                 self._open(where, create=create)
-            except SQLAlchemyError as e:
+            except BaseException as e:
+                # a file this opening created and then refused (its store's bucket missing,
+                # ``before_create``) held no table yet still stayed, 4 KB: taken back here
+                unused = fresh and not self._made_tables and holds_no_tables(self.engine)
                 self.engine.dispose()
-                raise _open_error(where, e) from e
-            except BaseException:
-                self.engine.dispose()
+                if unused and path is not None:
+                    remove_unused_file(path)
+                if isinstance(e, SQLAlchemyError):
+                    raise _open_error(where, e) from e
                 raise
             if self.engine.dialect.name == "sqlite":  # after the open, whose errors say "open"
                 watch_damage(self.engine, where)

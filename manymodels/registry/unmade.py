@@ -9,6 +9,9 @@ was not there, whose tables this opening made) is removed again, with the direct
 it, only while it records nothing (no run, version or job) and no other connection has it open
 (SQLite removes its ``-wal`` and ``-shm`` files when the last one closes): a database that
 existed before the command, or that another process has started to use, is never removed.
+A file the opening created but refused before making its tables (``SqlStore``'s
+``before_create``: the store's bucket missing) is removed by the opening itself
+(``remove_unused_file``), on the same terms.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from manymodels.registry.store import SqlStore
 
 SIDECARS = ("-wal", "-shm", "-journal")  # present while a connection has the file open
@@ -58,3 +63,23 @@ def remove_empty(directory: Path, first: Path) -> None:
             made.rmdir()
             if made == first:
                 break
+
+
+def holds_no_tables(engine: Engine) -> bool:
+    """Whether the database holds no table; ``False`` when that cannot be read (kept)."""
+    from sqlalchemy import inspect
+
+    try:
+        return not inspect(engine).get_table_names()
+    except Exception:
+        return False
+
+
+def remove_unused_file(path: str) -> None:
+    """Remove the SQLite file an opening created and refused before making its tables,
+    unless another connection has it open (its ``-wal`` / ``-shm`` are there: another
+    process may be making a registry in it). Called once the opening's engine is closed."""
+    if any(os.path.lexists(path + end) for end in SIDECARS):
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(path)
