@@ -151,7 +151,6 @@ def train(
         raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")
     own_registry = not isinstance(registry, Registry)
     reg: Registry | None = registry if isinstance(registry, Registry) else None
-    recorded = False  # the run is in the registry: whatever happens next is its to record
     try:
         # before the data is read: another run of the spec training refuses it
         refuse_before_reading(registry, spec.name, besides=resume)
@@ -166,15 +165,9 @@ def train(
                          only=wanted, changed_only=changed_only, notes=notes or {},
                          spec_edits=spec_edits, record_nothing=record_nothing,
                          new_target=new_target)  # fmt: skip
-        recorded = True
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
                     strict=strict, progress=progress,
                     max_failed_fraction=max_failed_fraction)  # fmt: skip
-    except BaseException:
-        if own_registry and reg is not None and not recorded:  # refused: a database this
-            reg.take_back()  # call made is removed again (``registry.unmade``)
-            reg = None
-        raise
     finally:
         if own_registry and reg is not None:
             reg.close()

@@ -56,19 +56,6 @@ class ChecksMixin(StoreBase):
         with self.engine.connect() as conn:
             return [VersionDigests(*row[:-1], members_of(row[-1])) for row in conn.execute(q)]
 
-    def records_anything(self) -> bool:
-        """Whether this database records a run, a version or a router job: one ``LIMIT 1``
-        per table. A database this process made holds none until its run is recorded, so a
-        refused run may take it back (``registry.unmade``); one that holds any is another
-        process's work too, and stays."""
-        queries = (
-            select(t.runs.c.run_id).limit(1),
-            select(t.model_versions.c.id).limit(1),
-            select(t.jobs.c.seq).limit(1),
-        )
-        with self.engine.connect() as conn:
-            return any(conn.execute(q).first() is not None for q in queries)
-
     def records_artifacts(self) -> bool:
         """Whether this database records an artifact written to its store: a version (its
         model, its kept rows) or a router job's stored rows. One ``LIMIT 1`` per table, the

@@ -11,6 +11,7 @@ given as a database URL and an artifact store location.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 from collections.abc import Callable, Container
@@ -50,7 +51,6 @@ from manymodels.registry.model_access import (  # noqa: F401 (FORMATS_TTL: re-ex
 )
 from manymodels.registry.run_views import RunViews
 from manymodels.registry.store import SqlStore, describe_url
-from manymodels.registry.unmade import remove_empty, take_back
 from manymodels.signing import Signer
 from manymodels.store_bucket import require_bucket
 
@@ -108,14 +108,15 @@ class Registry(AliasControl, RunViews):
                 f"Signer.from_env(os.environ)), not {type(signer).__name__}"
             )
         where = locate(root, db_url, artifacts, create=create)
-        self._made_root = where.made
         try:
             self._open(where, create, signer)
         except BaseException:
-            if getattr(self, "store", None) is not None:  # refused once the database was made
-                take_back(self.store, where.made)  # (its store read-only): made, taken back
             if where.made is not None and where.root is not None:  # a failed start leaves
-                remove_empty(where.root, where.made)  # no directory it made (empty ones)
+                with contextlib.suppress(OSError):  # no directory it made; rmdir takes only
+                    for made in [where.root, *where.root.parents]:  # empty ones (a database
+                        made.rmdir()  # made stays)
+                        if made == where.made:
+                            break
             raise
 
     def _open(self, where: Location, create: bool, signer: Signer | None) -> None:
@@ -237,12 +238,6 @@ class Registry(AliasControl, RunViews):
 
     def close(self) -> None:
         self.store.close()
-
-    def take_back(self) -> None:
-        """Close this registry, removing the SQLite database its opening made (and the
-        directories made for it) while it records nothing: a writer refused before it
-        recorded its run leaves nothing behind (``registry.unmade``)."""
-        take_back(self.store, self._made_root)
 
     def __enter__(self) -> Registry:
         return self

@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
 from sqlalchemy import URL, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -46,7 +45,6 @@ from manymodels.registry.named import NamedReadsMixin
 from manymodels.registry.reads import ProductionRef
 from manymodels.registry.references import ReferencesMixin
 from manymodels.registry.runs import RunsMixin
-from manymodels.registry.unmade import holds_no_tables, remove_unused_file
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
 from manymodels.registry.writes import _RUN_PARTITION_COLUMNS as _RUN_PARTITION_COLUMNS
 from manymodels.registry.writes import WritesMixin
@@ -95,9 +93,6 @@ class SqlStore(
         made = _make_sqlite_directory(url, where) if create else None
         if not create:
             _require_sqlite_file(url, where)
-        path = sqlite_file(url) if create else None
-        fresh = path is not None and not os.path.lexists(path)
-        self._made_tables = False  # set by ``_create`` when this opening made them
         try:
             try:
                 self.engine = make_engine(url)
@@ -110,15 +105,11 @@ class SqlStore(
                 ) from None
             try:
                 self._open(where, create=create)
-            except BaseException as e:
-                # a file this opening created and then refused (its store's bucket missing,
-                # ``before_create``) held no table yet still stayed, 4 KB: taken back here
-                unused = fresh and not self._made_tables and holds_no_tables(self.engine)
+            except SQLAlchemyError as e:
                 self.engine.dispose()
-                if unused and path is not None:
-                    remove_unused_file(path)
-                if isinstance(e, SQLAlchemyError):
-                    raise _open_error(where, e) from e
+                raise _open_error(where, e) from e
+            except BaseException:
+                self.engine.dispose()
                 raise
             if self.engine.dialect.name == "sqlite":  # after the open, whose errors say "open"
                 watch_damage(self.engine, where)
@@ -126,9 +117,6 @@ class SqlStore(
             if made is not None:
                 _remove_made(*made)
             raise
-        self.made: Made | None = (
-            Made(Path(path), made) if path is not None and fresh and self._made_tables else None
-        )
         holiday_sets.watch(self.holiday_set)  # sets its versions name, asked for by hash
 
     def _open(self, where: str, *, create: bool) -> None:
@@ -171,7 +159,6 @@ class SqlStore(
                 found = t.SCHEMA_VERSION
                 conn.execute(insert(t.meta).values(name="schema_version", value=found))
                 record_new(conn)
-                self._made_tables = True
         return str(found)
 
     @cached_property
@@ -322,15 +309,6 @@ def _make_sqlite_directory(url: str, where: str) -> tuple[Path, Path] | None:
             f"cannot create the directory of registry database {where}: {first_line(e)}"
         ) from None
     return (directory, first) if first is not None else None
-
-
-class Made(NamedTuple):
-    """The SQLite file an opening made (it was not there, and this opening made its tables),
-    and the directories it made for it (``_make_sqlite_directory``): what a writer refused
-    before it recorded anything takes back (``registry.unmade``)."""
-
-    file: Path
-    directories: tuple[Path, Path] | None
 
 
 def _remove_made(directory: Path, first: Path) -> None:
