@@ -184,9 +184,9 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             metrics.unwatch()
             if refresher is not None:
                 refresher.stop()
-            registry.close()
-            if warm_up is not None:
+            if warm_up is not None:  # before the registry closes: it reads the trust policy
                 warm_up.stop()  # a warm-up still importing must not freeze after the unfreeze
+            registry.close()
             gc.unfreeze()  # an app embedded in a longer process (tests) gives its objects back
 
     app = FastAPI(

@@ -79,6 +79,8 @@ class WarmUp:
         try:
             skops = self._formats is not None and warm_skops(self._formats())
         except Exception as e:  # the first skops load (or the refresher's read) reports it
+            if self._stopped:  # the router stopped while it read: its registry closed under
+                return  # the read, a stop's doing and no failure to log at ERROR
             logger.exception("warming skops.io failed")
             skops_error = type(e).__name__
         with self._lock:

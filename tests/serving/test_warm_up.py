@@ -180,3 +180,50 @@ def test_a_broken_skops_install_is_logged_and_the_warm_up_still_freezes(
     assert frozen > 0, frozen  # what load_all imported, frozen all the same (was 0)
     line = json.loads(next(s for s in said if "model libraries warmed" in s))
     assert line["skops"] is False and line["skops_error"] == "ArtifactError", line
+
+
+STOPPED_WHILE_READING = """
+import json, logging, sys, threading, warnings
+warnings.simplefilter('ignore')
+from manymodels.registry import Registry
+from manymodels.serialization import TRUSTED_META
+import serving.app
+from serving.warm_up import WarmUp
+said, read = [], threading.Event()
+class Keep(logging.Handler):
+    def emit(self, record):
+        said.append((record.levelname, record.getMessage()))
+logging.getLogger('manymodels.serving').addHandler(Keep())
+logging.getLogger('manymodels.serving').setLevel(logging.INFO)
+reg = Registry(sys.argv[1], create=True)
+reg.store.set_meta(TRUSTED_META, 'onnx')  # a policy this version cannot read
+def formats():  # the router's shutdown, as it comes while the thread reads the policy
+    warm.stop()
+    reg.close()
+    try:
+        return reg.trusted_formats
+    finally:
+        read.set()
+warm = WarmUp(formats)
+warm.start()
+assert read.wait(240)
+warm._thread.join(60)
+print(json.dumps(said))
+"""
+
+
+def test_a_warm_up_stopped_while_it_reads_the_policy_logs_no_error(tmp_path: Path) -> None:
+    """The router's stop closed the registry and only then stopped the warm-up, whose thread
+    reads the trust policy from it: a stop that came as it read logged 'warming skops.io
+    failed' at ERROR with a traceback, on a normal shutdown. The lifespan stops the warm-up
+    first, and a read failing once stopped is the stop's doing: nothing logged, nothing
+    frozen. In a child: a real registry whose policy this version cannot read."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_READING, str(tmp_path / "reg")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = json.loads(done.stdout.splitlines()[-1])
+    assert said == [], said
