@@ -15,15 +15,11 @@ champions of the old target are then replaced by the new versions, uncompared.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 from manymodels.exceptions import DataError, RegistryError
 from manymodels.registry.store import ProductionRef
 from manymodels.spec import Spec
-
-if TYPE_CHECKING:
-    from manymodels.registry.client import Registry
 
 
 def require_same_target(
@@ -73,40 +69,43 @@ def require_same_target(
 def require_one_target(
     source: str,
     alias: str,
-    answering: Mapping[str | None, tuple[str, int, int]],
-    spec_of: Callable[[str, int], str],
+    answering: Mapping[str | None, Sequence[tuple[str, int]]],
+    specs_of: Callable[[Sequence[tuple[str, int]]], Mapping[tuple[str, int], str]],
     *,
     of: str = "these rows",
 ) -> None:
     """``RegistryError`` when the versions answering a table's rows predict more than one
-    target of one spec (``answering``: each target → its first ``(key, version)`` and how
-    many versions predict it; ``spec_of``: the spec that trained a version, asked only then).
-    One ``prediction`` column cannot hold two quantities: a ``--new-target`` run killed
-    mid-way left the partitions it had not reached on the old target's models (as does one
-    that skips or fails a partition: it keeps the old model), and ``score`` wrote both into
-    that column, exit 0, nothing saying so (``forecast`` too: ``of`` names what the models
-    answer). Two specs of their own targets in one registry
-    (each its partitions) are let be; so is a version recording no target (an import)."""
-    named = {t: seen for t, seen in answering.items() if t is not None}
+    target of one spec (``answering``: each target → the ``(key, version)`` pairs predicting
+    it; ``specs_of``: the spec that trained each of many versions, one batched read asked
+    only once two targets are found, ``Registry.store.version_specs``). One ``prediction``
+    column cannot hold two quantities: a ``--new-target`` run killed mid-way left the
+    partitions it had not reached on the old target's models (as does one that skips or
+    fails a partition: it keeps the old model), and ``score`` wrote both into that column,
+    exit 0, nothing saying so (``forecast`` too: ``of`` names what the models answer). Two
+    specs of their own targets in one registry (each its partitions) are let be; so is a
+    version recording no target (an import). Every version's spec is read, not one per
+    target: another spec predicting the old target's name hid the mix when its version was
+    the one asked."""
+    named = {t: pairs for t, pairs in answering.items() if t is not None and pairs}
     if len(named) < 2:
         return
-    by_spec: dict[str, list[str]] = {}
-    for target, (key, version, _) in named.items():
-        by_spec.setdefault(spec_of(key, version), []).append(target)
+    spec = specs_of([p for pairs in named.values() for p in pairs])
+    by_spec: dict[str, dict[str, tuple[str, int, int]]] = {}
+    for target, pairs in named.items():
+        for key, version in pairs:
+            if (key, version) not in spec:  # deleted meanwhile: its read fails on its own
+                continue
+            seen = by_spec.setdefault(spec[key, version], {})
+            first = seen.get(target)
+            seen[target] = (key, version, 1) if first is None else (*first[:2], first[2] + 1)
     mixed = next((ts for ts in by_spec.values() if len(ts) > 1), None)
     if mixed is None:
         return
     raise RegistryError(
         f"{source}: the '{alias}' models of {of} predict {len(mixed)} targets of one "
-        f"spec, {describe_targets({t: named[t] for t in mixed})}, which one prediction column "
-        f"cannot hold: {MIXED_WHY}"
+        f"spec, {describe_targets(mixed)}, which one prediction column cannot hold: "
+        f"{MIXED_WHY}"
     )
-
-
-def spec_of(reg: Registry, key: str, version: int) -> str:
-    """The name of the spec whose run made ``key`` v``version``: two reads, asked only of
-    each target's first version once two targets are found."""
-    return reg.store.get_run(reg.store.get_version(key, version).run_id).spec_name
 
 
 MIXED_WHY = (

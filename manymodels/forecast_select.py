@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from manymodels import intervals as conformal
-from manymodels.champion_targets import require_one_target, spec_of
+from manymodels.champion_targets import require_one_target
 from manymodels.exceptions import (
     AliasNotFound,
     DataError,
@@ -142,7 +142,7 @@ def select(
     classes: dict[str, None] = {}
     left_out: list[str] = []
     key_kinds: dict[tuple[str, str], str] = {}  # (column, number or text) → a key with it
-    targets: dict[str | None, tuple[str, int, int]] = {}  # each → its first version, count
+    targets: dict[str | None, list[tuple[str, int]]] = {}  # each → its (key, version)s
     records: list[ModelVersion] = []
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
@@ -159,9 +159,7 @@ def select(
             else:
                 good.append(r)
         for r in good:
-            first = targets.get(r.schema.target)
-            targets[r.schema.target] = (r.key, r.version, 1) if first is None else (
-                *first[:2], first[2] + 1)  # fmt: skip
+            targets.setdefault(r.schema.target, []).append((r.key, r.version))
             for column, value in (r.schema.history.key if r.schema.history else {}).items():
                 key_kinds.setdefault((column, key_kind(value)), r.key)
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
@@ -203,7 +201,7 @@ def select(
             "them separately (keys=…, --partitions)"
         )
     # one prediction column, one quantity: a killed or skipping --new-target run's leftovers
-    require_one_target("forecast", alias, targets, partial(spec_of, reg), of="these partitions")
+    require_one_target("forecast", alias, targets, reg.store.version_specs, of="these partitions")
     if level_error is not None:
         raise level_error
     if not_binary is not None:

@@ -240,3 +240,41 @@ def test_a_new_target_run_that_skipped_a_partition_does_not_forecast_both(
     named = [a for k in others for a in ("--partitions", k)]
     one = runner.invoke(app, ["forecast", "--registry", str(root), "--horizon", "2", *named])
     assert one.exit_code == 0, one.output
+
+
+@pytest.mark.parametrize("command", ["score", "forecast"])
+def test_a_mix_is_found_where_another_spec_predicts_the_old_targets_name(
+    tmp_path: Path, command: str
+) -> None:
+    """Spec north predicts 'y' on pids 0–1, spec south 'y' on pids 2–3; south is trained
+    `--new-target` to 'cost' with pid 3's cost all missing, so pid 3 keeps its model of 'y'.
+    The check asked the spec of each target's first version only: north's pid 0 for 'y',
+    south's pid 2 for 'cost', two specs of their own targets, and `score` (and `forecast`)
+    wrote pid 2's cost beside pid 3's y, exit 0. Every version's spec is read now (once two
+    targets are found): south's two are refused; north's and pid 2 together still run."""
+    from manymodels.exceptions import RegistryError
+    from manymodels.forecasting import forecast
+    from manymodels.scoring import score_table
+
+    root = tmp_path / "mmregistry"
+    both = linear_frame(4, 30).assign(cost=lambda f: f["y"] * -50.0 + 7.0)
+    shape = {"features": ["x0", "x1"]} if command == "score" else {"lags": [1]}
+    y, cost = both.drop(columns="cost"), both.drop(columns="y")
+    train(spec_dict(name="north", **shape), y[y["pid"] < 2], root, backend="local")
+    south = spec_dict(name="south", fallback={"enabled": False}, **shape)
+    train(south, y[y["pid"] >= 2], root, backend="local")
+    lost = cost[cost["pid"] >= 2].copy()
+    lost.loc[lost["pid"] == 3, "cost"] = float("nan")
+    summary = train({**south, "target": "cost"}, lost, root, backend="local", new_target=True)
+    assert summary.run.n_trained == 1 and summary.run.status == "completed"
+
+    def run(pids: list[int]) -> pd.DataFrame:
+        if command == "score":
+            return score_table(both[both["pid"].isin(pids)], root).frame
+        return forecast(root, [f"pid={p}" for p in pids], horizon=2)
+
+    with pytest.raises(RegistryError, match=r"predict 2 targets of one spec, ") as e:
+        run([0, 1, 2, 3])  # before: pid 2 predicted cost, pid 3 y, in one column
+    assert "'cost' (partition 'pid=2' v2)" in str(e.value), e.value
+    assert "'y' (partition 'pid=3' v1)" in str(e.value), e.value
+    assert sorted(run([0, 1, 2])["pid"].unique()) == [0, 1, 2]  # north's y, south's cost

@@ -3,7 +3,8 @@
 At a high miss rate this read is the router's throughput, so it skips what ``ReadsMixin``'s
 entities carry (aliases, evaluation, parameters) and, for one version, SQLAlchemy's execution
 path too (``model_ref``). Kept apart from the other reads because it is tuned for one caller
-and its cost is measured (benchmarks/README.md, #17's cold path).
+and its cost is measured (benchmarks/README.md, #17's cold path). Beside it, the batched
+reads of many versions' narrow columns that a scoring or forecast plan asks.
 """
 
 from __future__ import annotations
@@ -48,6 +49,25 @@ class ModelRowsMixin(StoreBase):
                 wanted = set(batch)
                 out += [(r[0], r[1], ModelRow(r[2], r[3], r[4], r[5])) for r in conn.execute(q)
                         if (r[0], r[1]) in wanted]  # fmt: skip
+        return out
+
+    def version_specs(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The name of the spec whose run made each of these (key, version) pairs (those
+        still there): ``champion_targets.require_one_target``'s read once a table's versions
+        predict two targets, to tell a mix within one spec from two specs' own. One indexed
+        lookup per pair joined to its run, in batched queries, where ``get_version`` then
+        ``get_run`` would be two whole-entity reads a pair."""
+        v, r = t.model_versions.c, t.runs.c
+        out: dict[tuple[str, int], str] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(list(pairs)):
+                q = (
+                    select(v.key, v.version, r.spec_name)
+                    .select_from(t.model_versions.join(t.runs, r.run_id == v.run_id))
+                    .where(pairs_in(v, batch))
+                )
+                wanted = set(batch)
+                out.update(((k, n), s) for k, n, s in conn.execute(q) if (k, n) in wanted)
         return out
 
     def existing_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from manymodels import intervals as conformal
 from manymodels.argument_order import index_hint
-from manymodels.champion_targets import require_one_target, spec_of
+from manymodels.champion_targets import require_one_target
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
@@ -148,7 +148,7 @@ def make_plan(
     schemas, refs, transformed, targets = _refs(
         reg, sorted(wanted), alias=alias, threshold=threshold
     )
-    require_one_target(source, alias, targets, partial(spec_of, reg))
+    require_one_target(source, alias, targets, reg.store.version_specs)
     fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
 
     # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
@@ -218,19 +218,19 @@ def _refs(
     list[FeatureSchema],
     dict[tuple[str, int], ModelRef],
     dict[tuple[str, int], FeatureSchema],
-    dict[str | None, tuple[str, int, int]],
+    dict[str | None, list[tuple[str, int]]],
 ]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
     all of them) share one entry. With a signing key, a version whose signature does not
     verify fails the whole job (``BadSignature``) before any task is shipped. Last, each
-    target the versions predict, with its first (key, version) and count
+    target the versions predict, with the (key, version) pairs predicting it
     (``champion_targets.require_one_target``)."""
     schemas: list[FeatureSchema] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
     parsed: dict[str, FeatureSchema] = {}  # schema JSON text → parsed, once per distinct text
     transformed: dict[tuple[str, int], FeatureSchema] = {}
-    targets: dict[str | None, tuple[str, int, int]] = {}
+    targets: dict[str | None, list[tuple[str, int]]] = {}
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
         # bytes against them before unpickling.
@@ -239,8 +239,7 @@ def _refs(
         fs = parsed.get(schema_json)
         if fs is None:
             fs = parsed[schema_json] = FeatureSchema.from_json(schema_json)
-        first = targets.get(fs.target)
-        targets[fs.target] = (key, version, 1) if first is None else (*first[:2], first[2] + 1)
+        targets.setdefault(fs.target, []).append((key, version))
         same = (tuple(feature_kinds(fs)), fs.input)
         if same not in index:
             index[same] = len(schemas)
