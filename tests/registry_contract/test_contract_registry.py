@@ -157,6 +157,21 @@ def test_pruning_marks_the_deletion_for_routers(reg: Registry) -> None:
     assert reg.store.get_meta(VERSIONS_DELETED) == second  # nothing deleted: no new mark
 
 
+def test_version_specs_names_each_pairs_spec(reg: Registry) -> None:
+    """The spec of each (key, version) asked, in one batched join to its run: what
+    ``champion_targets.require_one_target`` groups targets by once a table's versions predict
+    two. Exactly the pairs asked that exist, not every pairing of their keys and versions."""
+    from dataclasses import replace
+
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r1", new_version("k=a", sha, size), new_version("k=b", sha, size))
+    reg.store.create_run(replace(make_run("r2", n_partitions=1), spec_name="south"))
+    reg.store.record("r2", [new_version("k=b", sha, size)], [], libraries=LIBS)
+    asked = [("k=a", 1), ("k=b", 2), ("k=c", 1)]  # k=b v1 a pairing not asked; k=c none
+    assert reg.store.version_specs(asked) == {("k=a", 1): "test", ("k=b", 2): "south"}
+    assert reg.store.version_specs([]) == {}
+
+
 def test_reopening_finds_the_registry_and_nothing_is_created_by_reading(
     db_url: str, tmp_path: Path
 ) -> None:
