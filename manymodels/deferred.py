@@ -23,14 +23,36 @@ T = TypeVar("T")
 _LOADERS: list[Callable[[], object]] = []
 _LOCK = threading.Lock()
 
+IMPORTING = threading.RLock()
+"""Held while a thread may import model libraries for the first time: a loader's first run
+(the warm-up's, or a request's) and an artifact's unpickling (``serialization.loads``).
+Python breaks a deadlock between two threads importing a cycle of modules at once by handing
+one of them the other's partially initialised module: a router's cold load beside its
+warm-up failed "partially initialized module 'manymodels.candidates' has no attribute
+'MeanOf'" (CI, ``serve.py --smoke`` on a loaded machine), the model refused. Taking turns
+costs a cold load the rest of the import it would have run itself; once a loader has run,
+its calls skip the lock, and an unpickle takes it uncontended."""
+
 
 def deferred(loader: Callable[[], T]) -> Callable[[], T]:
     """``loader`` (no arguments: it imports and returns what its module defers), cached — a
-    call after the first is a look-up — and registered for ``load_all``."""
+    call after the first is a look-up — and registered for ``load_all``. Its first run
+    holds ``IMPORTING``."""
     cached = cache(loader)
+    loaded = False
+
+    def call() -> T:
+        nonlocal loaded
+        if loaded:
+            return cached()
+        with IMPORTING:
+            value = cached()
+            loaded = True
+            return value
+
     with _LOCK:
-        _LOADERS.append(cached)
-    return cached
+        _LOADERS.append(call)
+    return call
 
 
 def load_all() -> int:

@@ -25,6 +25,7 @@ import pickle
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from manymodels.deferred import IMPORTING
 from manymodels.exceptions import (
     ArtifactError,
     ArtifactUnreadable,
@@ -148,9 +149,10 @@ def loads(data: bytes, formats: Iterable[str] = ALL_FORMATS, *, what: str = "art
     require_loadable(found, formats, what=what)
     sio = _skops_io() if found == "skops" else None
     try:
-        if sio is None:
-            return pickle.loads(data)  # trusted: the registry allows pickles, sha256 checked
-        return sio.loads(data, trusted=list(TRUSTED_TYPES))
+        with IMPORTING:  # an unpickle may import its classes' modules: not beside the warm-up
+            if sio is None:
+                return pickle.loads(data)  # trusted: the registry allows pickles, sha256 checked
+            return sio.loads(data, trusted=list(TRUSTED_TYPES))
     except Exception as e:
         if sio is not None and isinstance(e, sio.exceptions.UntrustedTypesFoundException):
             raise UntrustedArtifact(f"{what} holds a type manymodels does not trust: {e}") from None
