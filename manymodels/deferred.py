@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cache
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,18 +36,15 @@ its calls skip the lock, and an unpickle takes it uncontended."""
 def deferred(loader: Callable[[], T]) -> Callable[[], T]:
     """``loader`` (no arguments: it imports and returns what its module defers), cached — a
     call after the first is a look-up — and registered for ``load_all``. Its first run
-    holds ``IMPORTING``."""
-    cached = cache(loader)
-    loaded = False
+    holds ``IMPORTING``; a call that waited for it there finds its value."""
+    slot: list[T] = []  # empty until the loader returns, then its value: an error is not kept
 
     def call() -> T:
-        nonlocal loaded
-        if loaded:
-            return cached()
-        with IMPORTING:
-            value = cached()
-            loaded = True
-            return value
+        if not slot:
+            with IMPORTING:
+                if not slot:
+                    slot.append(loader())
+        return slot[0]
 
     with _LOCK:
         _LOADERS.append(call)
