@@ -35,7 +35,7 @@ def missing_bucket(store: ArtifactStore) -> str | None:
     store's first use says what is wrong, as before."""
     if not isinstance(store, FsspecArtifactStore) or not is_s3(store.fs):
         return None
-    bucket = store.path("0" * 64).split("/", 1)[0]
+    bucket, _, _ = store.fs.split_path(store.url)  # s3fs's own reading: as its requests name it
     try:
         store.fs.invalidate_cache(bucket)
         store.fs.info(bucket)
