@@ -14,10 +14,10 @@ champions of the old target are then replaced by the new versions, uncompared.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 
 from manymodels.exceptions import DataError, RegistryError
+from manymodels.feature_schema import Predicts, predicts
 from manymodels.registry.store import ProductionRef
 from manymodels.spec import Spec
 
@@ -30,25 +30,15 @@ def require_same_target(
     new_target: bool = False,
 ) -> dict[str, str]:
     """``DataError`` naming the first production version (of those this run would challenge)
-    made for another target or task than ``spec``'s. A text search of each schema for the
-    spec's own target and task, so a run of 100,000 partitions parses none of them; only a
-    schema that lacks either is parsed, to tell (a version without a recorded target, an
-    MLflow import, is let be). With ``new_target`` none is refused: the keys of those
-    versions are returned, each with the target it predicts, for the run to replace."""
+    made for another target or task than ``spec``'s. A schema is parsed only when it does not
+    say the spec's own target and task (``feature_schema.predicts``), so a run of 100,000
+    partitions parses none of them (a version without a recorded target, an MLflow import,
+    is let be). With ``new_target`` none is refused: the keys of those versions are
+    returned, each with the target it predicts, for the run to replace."""
     other: dict[str, str] = {}
-    wanted = (
-        f'"target":{json.dumps(spec.target)}',
-        f'"task":{json.dumps(spec.task)}',
-    )
+    wanted = Predicts(spec.target, spec.task)
     for key, ref in production.items():
-        text = ref.feature_schema_json or ""
-        if all(w in text for w in wanted):
-            continue
-        try:
-            schema = json.loads(text)
-        except ValueError:
-            continue
-        target, task = schema.get("target"), schema.get("task")
+        target, task = predicts(ref.feature_schema_json, wanted)
         if target is None or (target == spec.target and task in (None, spec.task)):
             continue
         was = f"'{target}'" + (f" ({task})" if task and task != spec.task else "")

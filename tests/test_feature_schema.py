@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from factories import imported_by
 
-from manymodels.feature_schema import FeatureSchema, ForecastPlan, transform_kind_json
+from manymodels.feature_schema import (
+    FeatureSchema,
+    ForecastPlan,
+    Predicts,
+    predicts,
+    transform_kind_json,
+)
+from manymodels.registry.rows import encode_json
 
 
 def test_a_schema_without_a_recorded_transform_names_none() -> None:
@@ -118,3 +125,21 @@ def test_transform_of_a_document_is_its_parsed_schemas(doc: dict[str, Any]) -> N
 
     assert transform_of(doc) == FeatureSchema.parse(doc).transform
     assert transform_kind_of(doc) == FeatureSchema.parse(doc).transform_kind
+
+
+def test_predicts_takes_the_likely_answer_unread_only_when_the_text_says_all_of_it() -> None:
+    """``predicts``, what the champion check and doctor's mixed-target read share: the
+    answer expected is taken from a text search of the schema as the registry writes it,
+    and anything else — another target or task, a field the schema does not record, a text
+    that is no JSON object — is FeatureSchema's own reading of the parsed document."""
+    y = Predicts("y", "regression")
+    schema = {"features": ["x"], "target": "y", "task": "regression", "history": {"target": [1]}}
+    assert predicts(encode_json(schema), y) is y  # matched: no parse
+    imported = {"features": ["x"], "target": None, "task": "regression"}  # an MLflow import's
+    others = [{**schema, "task": "classification"}, {**schema, "target": "cost"}, imported]
+    for doc in [schema, *others, {"task": "x"}]:
+        parsed = FeatureSchema.parse(doc)
+        for likely in (None, y, Predicts(None, "regression"), Predicts("cost", "regression")):
+            assert predicts(encode_json(doc), likely) == (parsed.target, parsed.task), doc
+    for text in (None, "", "not json", "[1]", "null"):
+        assert predicts(text, y) == (None, None)
