@@ -17,6 +17,8 @@ from manymodels.registry.entities import Run
 from manymodels.registry.rows import members_of, run_entity
 
 UNFINISHED = ("running", "interrupted")
+SCHEMAS_PER_FETCH = 256
+"""Rows of feature schemas read at a time (a few kB each) where a check needs one at once."""
 
 
 class VersionDigests(NamedTuple):
@@ -108,9 +110,11 @@ class ChecksMixin(StoreBase):
 
     def production_targets(self) -> list[tuple[str, str, int, str | None]]:
         """``(spec name, key, version, target)`` of every production version, in key order:
-        what ``doctor`` asks of a spec's production (one target). One join over the aliases;
-        a schema is parsed only when it does not say what the one before predicts
-        (``feature_schema.predicts``): 100,000 parses cost ~2 s."""
+        what ``doctor`` asks of a spec's production (one target). One join over the aliases,
+        its rows read a page at a time (PostgreSQL: a server-side cursor), as each schema's
+        text is needed only until its target is known: 100,000 of them held at once would
+        be every schema's text in memory. A schema is parsed only when it does not say what
+        the one before predicts (``feature_schema.predicts``): 100,000 parses cost ~2 s."""
         a, v, r = t.aliases.c, t.model_versions.c, t.runs.c
         q = (
             select(r.spec_name, a.key, v.version, v.feature_schema_json)
@@ -122,13 +126,13 @@ class ChecksMixin(StoreBase):
             .where(a.alias == "production")
             .order_by(a.key)
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
         out: list[tuple[str, str, int, str | None]] = []
         last: Predicts | None = None
-        for spec, key, version, text in rows:
-            last = predicts(text, last)
-            out.append((spec, key, version, last.target))
+        paged = {"yield_per": SCHEMAS_PER_FETCH}
+        with self.engine.connect() as conn, conn.execute(q, execution_options=paged) as rows:
+            for spec, key, version, text in rows:
+                last = predicts(text, last)
+                out.append((spec, key, version, last.target))
         return out
 
     def unfinished_runs(self) -> list[tuple[Run, int]]:
