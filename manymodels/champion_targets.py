@@ -64,10 +64,11 @@ def require_one_target(
     *,
     of: str = "these rows",
 ) -> None:
-    """``RegistryError`` when the versions answering a table's rows predict more than one
-    target of one spec (``answering``: each target → the ``(key, version)`` pairs predicting
-    it; ``specs_of``: the spec that trained each of many versions, one batched read asked
-    only once two targets are found, ``Registry.store.version_specs``). One ``prediction``
+    """``RegistryError``, naming the spec (as its runs record it), when the versions
+    answering a table's rows predict more than one target of one spec (``answering``: each
+    target → the ``(key, version)`` pairs predicting it; ``specs_of``: the spec that trained
+    each of many versions, one batched read asked only once two targets are found,
+    ``Registry.store.version_specs``). One ``prediction``
     column cannot hold two quantities: a ``--new-target`` run killed mid-way left the
     partitions it had not reached on the old target's models (as does one that skips or
     fails a partition: it keeps the old model), and ``score`` wrote both into that column,
@@ -88,20 +89,24 @@ def require_one_target(
             seen = by_spec.setdefault(spec[key, version], {})
             first = seen.get(target)
             seen[target] = (key, version, 1) if first is None else (*first[:2], first[2] + 1)
-    mixed = next((ts for ts in by_spec.values() if len(ts) > 1), None)
+    mixed = next(((name, ts) for name, ts in by_spec.items() if len(ts) > 1), None)
     if mixed is None:
         return
+    name, targets = mixed
     raise RegistryError(
-        f"{source}: the '{alias}' models of {of} predict {len(mixed)} targets of one "
-        f"spec, {describe_targets(mixed)}, which one prediction column cannot hold: "
-        f"{MIXED_WHY}"
+        f"{source}: the '{alias}' models of {of} predict {len(targets)} targets of spec "
+        f"'{name}', {describe_targets(targets)}, which one prediction column cannot hold: "
+        f"{mixed_why('`manymodels doctor` names it to resume')}"
     )
 
 
-MIXED_WHY = (
-    "a run replacing the target (train --new-target) was interrupted (`manymodels doctor` "
-    "names it to resume), or skipped or failed partitions that kept the old target's model"
-)
+def mixed_why(interrupted: str) -> str:
+    """Why one spec's models predict two targets; ``interrupted`` says where to find the
+    interrupted run (a refusal sends its reader to ``doctor``, which lists it itself)."""
+    return (
+        f"a run replacing the target (train --new-target) was interrupted ({interrupted}), "
+        "or skipped or failed partitions that kept the old target's model"
+    )
 
 
 def describe_targets(named: Mapping[str, tuple[str, int, int]]) -> str:

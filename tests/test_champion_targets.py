@@ -173,7 +173,7 @@ def test_a_new_target_run_that_skipped_a_partition_does_not_score_both(tmp_path:
     summary = train(spec_dict(features=features, target="cost"), lost, root, backend="local",
                     new_target=True)  # fmt: skip
     assert summary.run.n_trained == 2 and summary.run.status == "completed"
-    with pytest.raises(RegistryError, match=r"predict 2 targets of one spec, 'cost' \(") as e:
+    with pytest.raises(RegistryError, match=r"predict 2 targets of spec 'test', 'cost' \(") as e:
         score_table(_frame(), root)
     assert "'y' (partition " in str(e.value)
     assert len(score_table(_frame()[_frame()["pid"] != 0], root).frame) == 60  # one target
@@ -202,6 +202,9 @@ def test_doctor_names_a_spec_whose_production_predicts_two_targets(tmp_path: Pat
     (line,) = [s for s in result.output.splitlines() if s.startswith("problem: ")]
     assert line.startswith("problem: production of spec 'test' predicts 2 targets, 'cost' ("), line
     assert f"'y' (partition 'pid={first}' v1)" in line, line
+    # said by doctor itself: no "(`manymodels doctor` names it …)", as a refusal says
+    assert "manymodels doctor" not in line, line
+    assert "(if so, it is listed as an unfinished run, with the command that finishes it)" in line
 
 
 def test_a_new_target_run_that_skipped_a_partition_does_not_forecast_both(
@@ -231,7 +234,7 @@ def test_a_new_target_run_that_skipped_a_partition_does_not_forecast_both(
     assert refused.exit_code == 1, refused.output  # before: 0, both targets in one column
     (line,) = refused.output.splitlines()
     assert line.startswith("error: forecast: the 'production' models of these partitions "
-                           "predict 2 targets of one spec, 'sales_units' ("), line  # fmt: skip
+                           "predict 2 targets of spec 'sales', 'sales_units' ("), line  # fmt: skip
     assert "'units' (partition 'store=1,brand=" in line and "--new-target" in line, line
     assert not out.exists()
     key = f"store={frame['store'].iloc[0]},brand={frame['brand'].iloc[0]}"
@@ -273,7 +276,7 @@ def test_a_mix_is_found_where_another_spec_predicts_the_old_targets_name(
             return score_table(both[both["pid"].isin(pids)], root).frame
         return forecast(root, [f"pid={p}" for p in pids], horizon=2)
 
-    with pytest.raises(RegistryError, match=r"predict 2 targets of one spec, ") as e:
+    with pytest.raises(RegistryError, match=r"predict 2 targets of spec 'south', ") as e:
         run([0, 1, 2, 3])  # before: pid 2 predicted cost, pid 3 y, in one column
     assert "'cost' (partition 'pid=2' v2)" in str(e.value), e.value
     assert "'y' (partition 'pid=3' v1)" in str(e.value), e.value

@@ -10,9 +10,12 @@ one registry are let be.
 
 from __future__ import annotations
 
-from manymodels.champion_targets import MIXED_WHY, describe_targets
+from manymodels.champion_targets import describe_targets, mixed_why
 from manymodels.doctor.findings import Problem
 from manymodels.registry.client import Registry
+
+LISTED = "if so, it is listed as an unfinished run, with the command that finishes it"
+"""Where doctor's reader finds the interrupted run: among the same problems (``doctor.runs``)."""
 
 
 def mixed_targets(registry: Registry) -> list[Problem]:
@@ -32,7 +35,7 @@ def mixed_targets(registry: Registry) -> list[Problem]:
         key, version, _ = named[fewest]
         said = (
             f"production of spec '{spec}' predicts {len(named)} targets, "
-            f"{describe_targets(named)}: score refuses their rows together; {MIXED_WHY}"
+            f"{describe_targets(named)}: score refuses their rows together; {mixed_why(LISTED)}"
         )
         problems.append(Problem("mixed_targets", said, key=key, version=version))
     return problems

@@ -87,7 +87,7 @@ def test_score_refuses_two_targets_a_killed_new_target_run_left(tmp_path: Path) 
     assert scored.returncode == 1, scored.stdout  # before: 0, both targets in one column
     lines = scored.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), scored.stderr
-    assert "predict 2 targets of one spec" in lines[0], lines
+    assert "predict 2 targets of spec 'targets'" in lines[0], lines
     assert "'y'" in lines[0] and "'x0'" in lines[0], lines
     assert "--new-target" in lines[0] and "doctor" in lines[0], lines
     assert not out.exists()
