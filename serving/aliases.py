@@ -7,7 +7,9 @@ once with ``apply``; one made elsewhere (the CLI, another router, a retraining r
 within one refresh interval.
 
 Every entry keeps the ``updated_at`` it came with and a move only replaces an older one, so a
-refresh that read the table just before a promotion can never undo it.
+refresh that read the table just before a promotion can never undo it. A retired partition
+(``manymodels retire``) comes as an entry without a version, stamped by its retirement, and
+leaves the table.
 
 **Stamps and overlap.** A writer stamps ``updated_at`` inside its write transaction, after
 ``BEGIN IMMEDIATE`` has taken SQLite's write lock, so on one machine stamps follow commit order
@@ -50,7 +52,7 @@ class AliasSource(Protocol):
 
     def alias_changes(
         self, alias: str = "production", *, since: str | None = None
-    ) -> list[tuple[str, int, str]]: ...
+    ) -> list[tuple[str, int | None, str]]: ...
 
 
 class AliasTable:
@@ -147,7 +149,7 @@ class AliasTable:
         can read one row (``alias_entry``, as ``SqlStore`` can) the committed row is applied
         instead; the caller's values are used only if that read is impossible.
         """
-        row = (key, version, updated_at)
+        row: tuple[str, int | None, str] = (key, version, updated_at)
         read_one = getattr(self.source, "alias_entry", None)
         if read_one is not None:
             try:
@@ -188,7 +190,10 @@ class AliasTable:
             return (newest - back).isoformat(timespec="microseconds")
         return min(newest, anchor - back).isoformat(timespec="microseconds")
 
-    def _merge(self, rows: list[tuple[str, int, str]], *, read: bool) -> int:
+    def _merge(self, rows: list[tuple[str, int | None, str]], *, read: bool) -> int:
+        """Apply rows newer than what each key holds; a version ``None`` (a retired
+        partition: ``SqlStore.alias_changes``) removes the key, served then as one with no
+        model."""
         changed = 0
         with self._lock:
             for key, version, at in rows:
@@ -198,6 +203,11 @@ class AliasTable:
                 self._stamps[key] = at
                 if self._newest is None or at > self._newest:
                     self._newest = at
+                if version is None:
+                    if self._versions.pop(key, None) is not None:
+                        del self._pairs[key]
+                        changed += 1
+                    continue
                 if key not in self._versions and "=" in key:  # a new key: its columns
                     self.shapes.setdefault(_VALUES.sub("", key), key)
                 if self._versions.get(key) != version:

@@ -7,8 +7,8 @@ command line (an option out of range, an unknown option, a missing argument) is 
 too, with exit code 2.
 
 The commands live in modules by job: ``train`` (train, score, forecast), ``registry``
-(promote, rollback, gc, doctor, sign, and the ``models`` and ``runs`` groups), ``intro`` (demo,
-version) and ``serving.command`` (serve); ``errors`` holds the error handling every group
+(promote, rollback, retire, gc, doctor, sign, and the ``models`` and ``runs`` groups), ``intro``
+(demo, version) and ``serving.command`` (serve); ``errors`` holds the error handling every group
 shares and ``options`` the options several commands share. ``commands`` assembles the app in
 one place. Read-only commands over a SQLite registry (``models``/``runs`` ``list``/``show``)
 are answered by ``fastpath`` without typer or SQLAlchemy when their command line is one it

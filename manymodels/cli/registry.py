@@ -1,5 +1,5 @@
-"""The commands that look after a registry: ``promote``, ``rollback``, ``gc``, ``doctor`` and the
-``models`` group (the ``runs`` group: ``manymodels.cli.runs``).
+"""The commands that look after a registry: ``promote``, ``rollback``, ``retire``, ``gc``,
+``doctor`` and the ``models`` group (the ``runs`` group: ``manymodels.cli.runs``).
 
 None of them trains or scores; they open the registry, do one thing, and print it as a table or
 ``--json``. The groups are built here with their commands, and added to the top-level app in
@@ -94,6 +94,42 @@ def rollback(
     with _open(registry, registry_db, artifacts) as reg:
         move = reg.rollback(key, reason=reason)
     _show_move(move, json_out, console)
+
+
+def retire(
+    keys: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PARTITION...", help="Partition keys, e.g. 'store=2,brand=tropicana'."
+        ),
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    reason: Annotated[
+        str,
+        typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters)."),
+    ] = "manual",
+    json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Take partitions out of production.
+
+    Each is then served as a partition with no model: the fallback where there is one, else
+    none (score and forecast leave it out as an unknown key). Its versions stay; 'manymodels
+    rollback PARTITION' puts production back on the version it served. All or none: nothing
+    changes when a key is unknown or has nothing in production."""
+    from manymodels import console
+    from manymodels.reasons import check_reason, given
+
+    check_reason(reason)
+    with _open(registry, registry_db, artifacts) as reg:
+        moves = reg.retire(keys, reason=f"retired by hand: {given(reason) or 'manual'}")
+    if json_out:
+        console.print_json([m.to_dict() for m in moves])
+        return
+    for m in moves:
+        line = f"{m.key}: production v{m.from_version} → retired ({m.reason})"
+        console.out.print(one_line(line), **ONE_LINE)
 
 
 ONE_LINE = {"soft_wrap": True, "markup": False, "emoji": False}

@@ -1,4 +1,5 @@
-"""How a user moves a partition's aliases through ``Registry``: promote, roll back, set, repair.
+"""How a user moves a partition's aliases through ``Registry``: promote, roll back, retire,
+set, repair.
 
 Each move is checked here against what readers need (a promotion's version must be
 servable; a rollback skips versions no reader could load) and then made by the SQL store in
@@ -8,6 +9,7 @@ one write transaction (``registry.alias_moves``). ``Registry`` takes these metho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, SupportsIndex, cast
 
 from manymodels.exceptions import (
@@ -18,7 +20,7 @@ from manymodels.exceptions import (
 )
 from manymodels.key_selection import KeyLike
 from manymodels.reasons import given
-from manymodels.registry.entities import AliasMove
+from manymodels.registry.entities import RETIRED, AliasMove
 from manymodels.registry.model_access import ModelAccess, version_number
 
 if TYPE_CHECKING:
@@ -95,6 +97,22 @@ class AliasControl(ModelAccess):
                 self._check_store()
             raise
 
+    def retire(self, keys: Sequence[KeyLike], *, reason: str | None = None) -> list[AliasMove]:
+        """Take partitions out of production, all or none (one transaction, each one a
+        "retire" entry in its alias history). Readers then treat each as a partition with no
+        model (the fallback, where there is one); its versions stay, the one it served kept
+        under the ``retired`` alias (gc keeps it), and ``rollback`` puts production back on it.
+
+        The way out for a partition a ``train --new-target`` run skipped, left serving the
+        old target's model. Raises ``PartitionNotFound`` for an unknown key and
+        ``AliasNotFound`` for one with nothing in production (retired already), naming it.
+        """
+        canonical = [self.key(k) for k in keys]
+        if not canonical:
+            raise DataError("name at least one partition to retire")
+        why = given(reason) or "retired by hand"
+        return self.store.retire_aliases(canonical, reason=why)
+
     def _check_store(self) -> None:
         """``ownership.check_store``: an artifact store holding none of this registry's models
         (a misspelt ``--artifacts``) is refused naming it, as train, gc and doctor refuse it,
@@ -115,6 +133,8 @@ class AliasControl(ModelAccess):
         ``SET_BY_HAND``."""
         if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)
             raise DataError(f"an alias is a name such as 'candidate', not {alias!r}")
+        if alias == RETIRED:  # ``retire`` keeps it, and the router reads it as "no production"
+            raise DataError(f"'{RETIRED}' is kept by 'retire' and cannot be set; use 'retire'")
         number = version_number(version)
         why = given(reason) or SET_BY_HAND
         return self.store.set_alias(self.key(key), alias, number, reason=why)

@@ -4,7 +4,8 @@ An alias (``production``, ``candidate``) points at one version of a partition; e
 is kept in ``alias_history`` beside the pointer it changes, in the same transaction, so the
 history can be replayed (``rollback_alias`` pops it as a stack) and a reader never sees a
 pointer without its entry. ``WritesMixin.record`` moves a run's aliases through the same
-``_move_aliases``.
+``_move_aliases``. A retirement (``retire_aliases``) removes ``production`` and keeps the
+version it served under ``RETIRED``, for ``rollback_alias`` to put back.
 """
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from manymodels.exceptions import AliasNotFound, NothingToRollBack, VersionNotFound
+from manymodels.exceptions import (
+    AliasNotFound,
+    DataError,
+    NothingToRollBack,
+    PartitionNotFound,
+    VersionNotFound,
+)
+from manymodels.keys import FALLBACK_KEY
 from manymodels.reasons import MAX_RECORDED, check_reason
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import Move, batches, now
-from manymodels.registry.entities import AliasMove
+from manymodels.registry.entities import RETIRED, AliasMove
 from manymodels.registry.named import alias_versions_in
 from manymodels.registry.rows import move_entity
 
@@ -105,11 +113,18 @@ class AliasMovesMixin(StoreBase):
             ).all()
             stack = _replay(rows)
             current = alias_versions_in(conn, [key], alias).get(key)
-            if current is None:
+            retired = None
+            if current is None and alias == "production":
+                retired = alias_versions_in(conn, [key], RETIRED).get(key)
+            if current is None and retired is None:
                 raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
-            if stack and stack[-1] != current:  # moved outside the history: start from there
-                stack.append(current)
-            earlier = stack[:-1]
+            last = current if current is not None else retired
+            assert last is not None
+            if stack and stack[-1] != last:  # moved outside the history: start from there
+                stack.append(last)
+            # a retired partition goes back to the version it served (or, deleted or
+            # unloadable, the newest earlier one): the retirement is what is rolled back
+            earlier = stack[:-1] if retired is None else stack or [retired]
             exists = self._existing_versions(conn, key, earlier)
             # the alias's own version is no rollback: with the versions between deleted
             # (promoted back by hand, then gc), a "rollback" moved it onto itself, said moved
@@ -123,8 +138,51 @@ class AliasMovesMixin(StoreBase):
                     f"partition '{key}' has no earlier '{alias}' version to roll back to"
                     + (left if earlier else "")
                 )
-            why = reason or f"rollback from v{current}"
+            back = f"rollback from v{current}"
+            why = reason or (back if retired is None else f"rollback of v{retired}'s retirement")
             return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
+
+    def retire_aliases(self, keys: Sequence[str], *, reason: str) -> list[AliasMove]:
+        """Take ``keys`` out of production, all or none, in one transaction: each one's
+        ``production`` row goes, the version it pointed at is kept under ``RETIRED`` (gc
+        keeps aliased versions; ``rollback_alias`` puts it back), and the history gets a
+        "retire" entry to ``None``. Nothing is written when any key is unknown, is the
+        fallback, or has no production (``PartitionNotFound``, ``DataError``,
+        ``AliasNotFound``, naming the first such key)."""
+        check_reason(reason, "a reason", MAX_RECORDED)
+        wanted = list(dict.fromkeys(keys))
+        if FALLBACK_KEY in wanted:
+            raise DataError(
+                f"'{FALLBACK_KEY}' is the fallback model, not a partition: it is not retired"
+            )
+        with self._begin() as conn:
+            serving = alias_versions_in(conn, wanted, "production")
+            lacking = [k for k in wanted if k not in serving]
+            if lacking:
+                _refuse_lacking(conn, lacking)
+            at = now()
+            moves = [
+                AliasMove(k, "production", serving[k], None, reason, None, at, "retire")
+                for k in wanted
+            ]
+            born = _created_at(conn, [(k, serving[k]) for k in wanted])
+            a = t.aliases.c
+            for batch in batches(wanted):
+                conn.execute(
+                    delete(t.aliases).where(a.alias.in_(["production", RETIRED]), a.key.in_(batch))
+                )
+            conn.execute(
+                insert(t.aliases),
+                [
+                    {
+                        "key": k, "alias": RETIRED, "version": serving[k], "updated_at": at,
+                        "version_created_at": born.get((k, serving[k])),
+                    }
+                    for k in wanted
+                ],
+            )  # fmt: skip
+            conn.execute(insert(t.alias_history), [m.row() for m in moves])
+        return moves
 
     def _move_aliases(
         self,
@@ -156,6 +214,10 @@ class AliasMovesMixin(StoreBase):
                     ),
                     [{"k": m[0], "v": m[2], "c": born.get((m[0], m[2]))} for m in updates],
                 )
+            if inserts and alias == "production":  # back in production: no longer retired
+                for batch in batches([m[0] for m in inserts]):
+                    a = t.aliases.c
+                    conn.execute(delete(t.aliases).where(a.alias == RETIRED, a.key.in_(batch)))
             if inserts:
                 conn.execute(
                     insert(t.aliases),
@@ -185,6 +247,24 @@ class AliasMovesMixin(StoreBase):
             q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
             found.update(conn.execute(q).scalars())
         return found
+
+
+def _refuse_lacking(conn: Connection, lacking: Sequence[str]) -> None:
+    """Raise for the first of ``lacking`` (keys with no production): unknown, or known with
+    nothing in production (retired already, or never promoted)."""
+    p = t.partitions.c
+    known: set[str] = set()
+    for batch in batches(lacking):
+        known.update(conn.execute(select(p.key).where(p.key.in_(batch))).scalars())
+    unknown = [k for k in lacking if k not in known]
+    more = len(unknown or lacking) - 1
+    also = f" (and {more} more)" if more else ""
+    if unknown:
+        raise PartitionNotFound(f"no partition '{unknown[0]}' in the registry{also}")
+    key = lacking[0]
+    retired = alias_versions_in(conn, [key], RETIRED).get(key)
+    was = f": retired from v{retired} already" if retired is not None else ""
+    raise AliasNotFound(f"partition '{key}' has no production version{was}{also}")
 
 
 def _created_at(conn: Connection, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:

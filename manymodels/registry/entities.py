@@ -186,9 +186,16 @@ class PartitionSummary:
         return out
 
 
+RETIRED = "retired"
+"""The alias a retired partition's last production version is kept under (``retire``): gc
+keeps every aliased version, so the version ``rollback`` restores stays; the router reads the
+row as production's removal. A move of ``production`` back onto the partition deletes it."""
+
+
 @dataclass(frozen=True)
 class AliasMove:
-    """One entry of an alias's history: promotions, rollbacks and first registrations."""
+    """One entry of an alias's history: promotions, rollbacks, first registrations and
+    retirements (``action`` "retire", ``to_version`` ``None``: the partition left production)."""
 
     key: str
     alias: str

@@ -27,6 +27,7 @@ from manymodels.registry.base import StoreBase
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import batches
 from manymodels.registry.entities import (
+    RETIRED,
     AliasMove,
     ModelVersion,
     PartitionSummary,
@@ -275,16 +276,19 @@ class ReadsMixin(StoreBase):
 
     def alias_changes(
         self, alias: str = "production", *, since: str | None = None
-    ) -> list[tuple[str, int, str]]:
+    ) -> list[tuple[str, int | None, str]]:
         """``(key, version, updated_at)`` for one alias, optionally only entries moved after
-        ``since``: what a router needs to mirror the table incrementally (O(changes))."""
+        ``since``: what a router needs to mirror the table incrementally (O(changes)). For
+        ``production``, a retired partition's entry comes with version ``None`` (its
+        ``RETIRED`` row, stamped by the retirement): a deleted row would never be read."""
         c = t.aliases.c
-        q = select(c.key, c.version, c.updated_at).where(c.alias == alias)
+        names = [alias, RETIRED] if alias == "production" else [alias]
+        q = select(c.key, c.version, c.updated_at, c.alias).where(c.alias.in_(names))
         if since is not None:
             q = q.where(c.updated_at > since)
         try:
             with self.engine.connect() as conn:
-                return [(k, v, at) for k, v, at in conn.execute(q)]
+                return [(k, v if a == alias else None, at) for k, v, at, a in conn.execute(q)]
         except OperationalError as e:
             raise RegistryError(f"registry database unavailable: {e.orig}") from e
 
