@@ -93,10 +93,13 @@ def require_one_target(
     if mixed is None:
         return
     name, targets = mixed
+    fewest = targets[min(targets, key=lambda t: targets[t][2])]  # the partitions left behind
     raise RegistryError(
         f"{source}: the '{alias}' models of {of} predict {len(targets)} targets of spec "
         f"'{name}', {describe_targets(targets)}, which one prediction column cannot hold: "
-        f"{mixed_why('`manymodels doctor` names it to resume')}"
+        f"{mixed_why('`manymodels doctor` names it to resume')}; to serve one target, retire "
+        f"the other's partitions from production (manymodels retire '{fewest[0]}'"
+        f"{' …' * (fewest[2] > 1)}; rollback undoes it)"
     )
 
 

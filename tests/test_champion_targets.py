@@ -281,3 +281,38 @@ def test_a_mix_is_found_where_another_spec_predicts_the_old_targets_name(
     assert "'cost' (partition 'pid=2' v2)" in str(e.value), e.value
     assert "'y' (partition 'pid=3' v1)" in str(e.value), e.value
     assert sorted(run([0, 1, 2])["pid"].unique()) == [0, 1, 2]  # north's y, south's cost
+
+
+def test_retiring_the_partition_a_new_target_run_skipped_is_the_way_out(tmp_path: Path) -> None:
+    """The skipped partition had no way out: a rerun skipped it again, `--partitions` is
+    refused with `--new-target`, and no command took it out of production. The refusal now
+    names `manymodels retire`; once retired, score answers its rows from the fallback (of
+    the new target), doctor's `mixed_targets` clears, and `rollback` puts it back on the
+    old target's version (refused again)."""
+    from manymodels.doctor import check
+    from manymodels.exceptions import RegistryError
+    from manymodels.scoring import score_table
+
+    root = tmp_path / "mmregistry"
+    features = ["x0", "x1"]
+    train(spec_dict(features=features), _frame(), root, backend="local")
+    lost = _frame()
+    lost.loc[lost["pid"] == 0, "cost"] = float("nan")
+    train(spec_dict(features=features, target="cost"), lost, root, backend="local",
+          new_target=True)  # fmt: skip
+    with pytest.raises(RegistryError, match=r"\(manymodels retire 'pid=0'; rollback undoes it\)"):
+        score_table(_frame(), root)
+    with Registry.open(root) as reg:
+        assert [p.kind for p in check(reg).problems] == ["mixed_targets"]
+    done = runner.invoke(app, ["retire", "pid=0", "--reason", "y is gone", "--registry", str(root)])
+    assert done.exit_code == 0, done.output
+    assert done.output == "pid=0: production v1 → retired (retired by hand: y is gone)\n"
+    scored = score_table(_frame(), root).frame
+    assert set(scored.loc[scored["pid"] == 0, "served_by"]) == {"__fallback__"}
+    with Registry.open(root) as reg:
+        assert [p.kind for p in check(reg).problems] == []
+    back = runner.invoke(app, ["rollback", "pid=0", "--registry", str(root)])
+    assert back.exit_code == 0, back.output
+    assert back.output == "pid=0: production nothing → v1 (rollback of v1's retirement)\n"
+    with pytest.raises(RegistryError, match="predict 2 targets"):
+        score_table(_frame(), root)
