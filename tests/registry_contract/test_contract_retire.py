@@ -1,0 +1,75 @@
+"""Retiring partitions (``Registry.retire``, ``SqlStore.retire_aliases``) on every database
+the registry runs on (SQLite and PostgreSQL): production's row goes, the version it served is
+kept under ``retired``, the move is in the alias history, and ``rollback`` puts it back."""
+
+from __future__ import annotations
+
+import pytest
+from factories import make_run, new_version
+
+from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound
+from manymodels.registry import Registry
+from manymodels.registry.entities import RETIRED, NewVersion
+
+LIBS = {"python": "3.11"}
+
+
+def record(reg: Registry, run_id: str, *versions: NewVersion) -> dict[str, int]:
+    reg.store.create_run(make_run(run_id, n_partitions=len(versions)))
+    return reg.store.record(run_id, list(versions), [], libraries=LIBS)
+
+
+def _history(reg: Registry, key: str) -> list[tuple[int | None, int | None, str, str]]:
+    return [
+        (m.from_version, m.to_version, m.action, m.reason)
+        for m in reg.alias_history(key, "production")
+    ]
+
+
+def test_retire_removes_production_keeps_the_version_and_rollback_restores_it(
+    reg: Registry,
+) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    for i in range(3):  # v1 in production, v2 and v3 not promoted
+        record(reg, f"r{i}", new_version("k=a", sha, size), new_version("k=b", sha, size))
+    moves = reg.retire(["k=a", "k=b"], reason="old target")
+    assert [(m.key, m.from_version, m.to_version, m.action) for m in moves] == [
+        ("k=a", 1, None, "retire"),
+        ("k=b", 1, None, "retire"),
+    ]
+    assert reg.store.alias_table("production") == {}
+    assert reg.store.alias_versions(["k=a", "k=b"], RETIRED) == {"k=a": 1, "k=b": 1}
+    changes = reg.store.alias_changes("production")
+    assert sorted((k, v) for k, v, _ in changes) == [("k=a", None), ("k=b", None)]
+    # gc's retention keeps the retired version (aliased) though two newer ones exist
+    doomed = reg.store.prune_versions(1)
+    assert sorted(v for _, v, _ in doomed) == [2, 2]
+    assert reg.rollback("k=a").to_version == 1
+    assert reg.store.alias_table("production") == {"k=a": 1}
+    assert reg.store.alias_versions(["k=a"], RETIRED) == {}
+    assert _history(reg, "k=a") == [
+        (None, 1, "first", "first version"),
+        (1, None, "retire", "old target"),
+        (None, 1, "rollback", "rollback of v1's retirement"),
+    ]
+    assert {k: v for k, v, _ in reg.store.alias_changes("production")} == {"k=a": 1, "k=b": None}
+    reg.promote("k=b", 3)  # a promotion also ends the retirement
+    assert reg.store.alias_versions(["k=b"], RETIRED) == {}
+    assert reg.store.alias_table("production") == {"k=a": 1, "k=b": 3}
+
+
+def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r0", new_version("k=a", sha, size), new_version("k=b", sha, size))
+    with pytest.raises(PartitionNotFound, match="no partition 'k=zz'"):
+        reg.retire(["k=a", "k=zz"])
+    reg.retire(["k=b"])
+    with pytest.raises(AliasNotFound, match="'k=b' has no production version: retired from v1"):
+        reg.retire(["k=a", "k=b"])
+    with pytest.raises(DataError, match="fallback model, not a partition"):
+        reg.retire(["__fallback__"])
+    with pytest.raises(DataError, match="'retired' is kept by 'retire'"):
+        reg.set_alias("k=a", RETIRED, 1)
+    assert reg.store.alias_table("production") == {"k=a": 1}
+    assert [m.action for m in reg.alias_history("k=a")] == ["first"]
+    assert _history(reg, "k=b")[-1] == (1, None, "retire", "retired by hand")
