@@ -382,6 +382,8 @@ def score(
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
         return
     unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
+    if summary.retired_partitions:
+        unscored += f"; {summary.retired_partitions:,} retired partition(s) among them"
     echo(
         f"scored {console.counted(summary.rows, 'row')} of "
         f"{console.counted(summary.partitions, 'partition')} "

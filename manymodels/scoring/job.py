@@ -62,6 +62,8 @@ class ScoreSummary:
     seconds: float
     startup_seconds: float
     backend: str = "none"  # where it scored: "local" (this process), "ray", or "none" (no row)
+    retired_partitions: int = 0
+    """Partitions of the data taken out of production (``retire``): scored as unknown keys."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,6 +214,7 @@ def score_table(
         fallback_rows=plan.fallback_rows,
         fallback_partitions=plan.fallback_partitions,
         unscored_rows=len(df) - plan.n_scored,
+        retired_partitions=plan.retired_partitions,
         models=len({(u.key, u.version) for u in plan.units}),
         chunks=len(chunks),
         alias=alias,

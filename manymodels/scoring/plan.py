@@ -28,6 +28,7 @@ from manymodels.huge_numbers import refuse_infinite
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.registry.entities import RETIRED
 from manymodels.row_numbers import data_row
 from manymodels.scoring.calendar_columns import with_calendar
 from manymodels.scoring.fallback_spec import plan_columns
@@ -75,6 +76,7 @@ class Plan:
     n_partitions: int
     fallback_partitions: int
     fallback_rows: int
+    retired_partitions: int  # of those without a model: taken out of production (retire)
     keys: list[str]
     key_codes: np.ndarray
     transformed: dict[tuple[str, int], FeatureSchema] = field(default_factory=dict)
@@ -133,14 +135,17 @@ def make_plan(
     keys = [spelt[k] or k for k in keys]
     versions = [table.get(k) for k in keys]
     own = np.array([v is not None for v in versions], dtype=bool)
-    if fallback is None and not own.all() and not skip_unknown:
-        unknown = [k for k, v in zip(keys, versions, strict=True) if v is None]
+    unknown = [k for k, v in zip(keys, versions, strict=True) if v is None]
+    # retired partitions (``manymodels retire``) are scored as unknown keys, and said so
+    retired = len(reg.store.alias_versions(unknown, RETIRED)) if alias == "production" else 0
+    if fallback is None and unknown and not skip_unknown:
         shown = ", ".join(f"'{k}'" for k in unknown[:MAX_LISTED_KEYS])
         more = len(unknown) - MAX_LISTED_KEYS
         raise DataError(
             f"{source}: no '{alias}' model for partition(s) {shown}"
-            f"{f' and {more} more' if more > 0 else ''}, and the registry has no fallback "
-            "model; skip_unknown (--skip-unknown) leaves their rows unscored"
+            f"{f' and {more} more' if more > 0 else ''}{f' ({retired} retired)' * bool(retired)}"
+            ", and the registry has no fallback model; skip_unknown (--skip-unknown) leaves "
+            "their rows unscored"
         )
     wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
     if fallback is not None and not own.all():
@@ -177,6 +182,7 @@ def make_plan(
         n_partitions=len(set(keys)),
         fallback_partitions=int((~own).sum()) if fallback_rows else 0,
         fallback_rows=fallback_rows,
+        retired_partitions=retired,
         keys=keys,
         key_codes=_key_codes(order, sizes),
         transformed=transformed,

@@ -86,3 +86,34 @@ def test_retired_partitions_show_their_reason_and_gc_keeps_what_rollback_restore
     with Registry.open(root) as reg:
         assert reg.store.alias_table() == {"__fallback__": 1, "pid=0": 1}
         assert [v.version for v in reg.list_versions("pid=1")] == [2, 1]
+
+
+def test_readers_of_production_treat_a_retired_partition_as_one_without_a_model(
+    tmp_path: Path,
+) -> None:
+    """score answers its rows as an unknown key's (the fallback; refused, or unscored with
+    --skip-unknown, without one) and says how many were retired; monitor lists it no more,
+    so no `retrain --when` flag retrains it."""
+    from manymodels.monitoring.partition_health import Thresholds
+    from manymodels.monitoring.report import flagged
+
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    data, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    linear_frame(2, 40).to_csv(data, index=False)
+    assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
+    scored = cli.invoke(app, ["score", str(data), "--out", str(out), *where])
+    assert scored.exit_code == 0, scored.output
+    assert "(40 by the fallback; 1 retired partition(s) among them)" in scored.stdout
+    monitored = cli.invoke(app, ["monitor", "--json", *where])
+    assert [r["key"] for r in json.loads(monitored.stdout)["partitions"]] == ["pid=1"]
+    with Registry.open(root) as reg:
+        assert flagged(reg, ["stale"], Thresholds(max_age_days=0.0)) == ["pid=1"]
+    bare = tmp_path / "bare"  # no fallback: refused as an unknown key, or left unscored
+    train(spec_dict(fallback={"enabled": False}), linear_frame(2, 40), bare)
+    there = ["--registry", str(bare)]
+    assert cli.invoke(app, ["retire", "pid=0", *there]).exit_code == 0
+    refused = cli.invoke(app, ["score", str(data), "--out", str(out), *there])
+    assert refused.exit_code == 2 and "partition(s) 'pid=0' (1 retired), and" in refused.stderr
+    skipped = cli.invoke(app, ["score", str(data), "--out", str(out), "--skip-unknown", *there])
+    assert "(0 by the fallback, 40 unscored; 1 retired partition(s) among them)" in skipped.stdout
