@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from factories import linear_frame, spec_dict
+import pandas as pd
+from factories import linear_frame, sales_files, sales_toml, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -117,3 +118,25 @@ def test_readers_of_production_treat_a_retired_partition_as_one_without_a_model(
     assert refused.exit_code == 2 and "partition(s) 'pid=0' (1 retired), and" in refused.stderr
     skipped = cli.invoke(app, ["score", str(data), "--out", str(out), "--skip-unknown", *there])
     assert "(0 by the fallback, 40 unscored; 1 retired partition(s) among them)" in skipped.stdout
+
+
+def test_forecast_leaves_a_retired_partition_out_and_says_so(tmp_path: Path) -> None:
+    """As a partition with no production version: left out of a forecast of every
+    partition (counted in its note), refused in one line when named."""
+    spec, data, root = sales_files(tmp_path, sales_toml("sales"))
+    where = ["--registry", str(root)]
+    assert (
+        cli.invoke(app, ["train", str(spec), str(data), *where, "--backend", "local"]).exit_code
+        == 0
+    )
+    key = "store=1,brand=tropicana"
+    assert cli.invoke(app, ["retire", key, *where]).exit_code == 0
+    out = tmp_path / "forecast.csv"
+    done = cli.invoke(app, ["forecast", "--horizon", "2", "--out", str(out), *where])
+    assert done.exit_code == 0, done.output
+    assert "note: left out 1 partition(s) with no 'production' version\n" in done.stderr
+    brands = pd.read_csv(out).query("store == 1")["brand"]
+    assert len(brands) > 0 and "tropicana" not in set(brands)
+    named = cli.invoke(app, ["forecast", "--horizon", "2", "--partitions", key, *where])
+    assert named.exit_code != 0 and len(named.stderr.splitlines()) == 1, named.output
+    assert key in named.stderr
