@@ -386,7 +386,7 @@ def test_unknown_partition_is_one_line(trained: dict[str, Any]) -> None:
 KEYED = "this registry's key columns are store, brand: a key reads 'store=…,brand=…'"
 
 
-@pytest.mark.parametrize("command", [["models", "show"], ["promote"], ["rollback"]])
+@pytest.mark.parametrize("command", [["models", "show"], ["promote"], ["rollback"], ["retire"]])
 @pytest.mark.parametrize(
     ("key", "said"),
     [

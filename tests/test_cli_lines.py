@@ -97,6 +97,7 @@ def test_an_error_quoting_a_path_with_a_newline_is_one_line(tmp_path: Path) -> N
     [
         (["promote", "store=" + "9" * 100_000, "1"], "error: no partition 'store=999"),
         (["rollback", "store=" + "9" * 100_000], "error: no partition 'store=999"),
+        (["retire", "store=" + "9" * 100_000], "error: no partition 'store=999"),
         (["runs", "show", "r" * 100_000], "error: no run with id 'rrr"),
         (["models", "list", "--limit", "9" * 100_000], "error: --limit: unable to parse"),
     ],
