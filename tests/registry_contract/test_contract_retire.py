@@ -73,3 +73,8 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
     assert reg.store.alias_table("production") == {"k=a": 1}
     assert [m.action for m in reg.alias_history("k=a")] == ["first"]
     assert _history(reg, "k=b")[-1] == (1, None, "retire", "retired by hand")
+    # a run's new version of a retired partition is its first in production again
+    record(reg, "r1", new_version("k=b", sha, size))
+    assert reg.store.alias_table("production") == {"k=a": 1, "k=b": 2}
+    assert reg.store.alias_versions(["k=b"], RETIRED) == {}
+    assert _history(reg, "k=b")[-1][1:3] == (2, "first")
