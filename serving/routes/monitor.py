@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from manymodels.exceptions import DataError
+from manymodels.keys import FALLBACK_KEY
 from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
@@ -132,6 +134,11 @@ def _record(
     target = service.resolve(text, version=version, fallback=False, asked=False, unserved=(
         "the fallback model answers its predictions, and actuals are kept per partition "
         "model: train the partition on rows of its own to post its actuals"))  # fmt: skip
+    if target.key == FALLBACK_KEY:  # the monitor lists partitions: these would count unread
+        raise DataError(
+            f"the fallback model ({FALLBACK_KEY}) takes no actuals: they are kept per "
+            "partition model, as the monitor lists them; post rows to their partition's key"
+        )
     refuse_other_keys(rows, target.partition, service.aliases.__contains__)
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)
@@ -236,6 +243,9 @@ def _page(
         one = service.canonical(key)
         if one is None:
             raise service.missing(key, None, "in the registry")
+        if one == FALLBACK_KEY:  # a 200 with no row read as a partition not yet monitored
+            raise HTTPException(404, f"the fallback model ({FALLBACK_KEY}) is not in the "
+                                     "monitor: it lists partitions")  # fmt: skip
         service.registry.get_partition(one)  # PartitionNotFound: a 404
     if one is None and after is None:  # one page's rows, not the whole pass (paged sorts)
         page, total = pages.monitor_page(engine, sort, limit, offset, limits)
