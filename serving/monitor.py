@@ -355,6 +355,8 @@ class _MonitorCollector(Collector):
             "Wall time of the last drift flush (binning and writing its sample).",
             value=m.last_flush_seconds,
         )
+        if m._thread is None:  # monitoring off: no count is read, and a 0 reads "none"
+            return
         yield GaugeMetricFamily(
             "manymodels_partitions_drifted",
             f"Partitions in production with a drift score of {m.thresholds.drift:g} or more "

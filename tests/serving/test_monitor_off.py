@@ -43,6 +43,8 @@ def test_without_monitoring_scored_rows_are_neither_sampled_nor_flushed(
                 if line.startswith("manymodels_monitor_sampled_rows_total")
             )
             assert (sampled > 0) is monitor, metrics
+            # off, it reads no drift count: it said 0 drifted whatever the registry held
+            assert ("manymodels_partitions_drifted " in metrics) is monitor, metrics
         # the router flushed at shutdown: only the monitored run wrote a drift row
         with Registry.open(settings.registry) as reg, reg.store.engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(t.monitor_drift)).scalar_one()
