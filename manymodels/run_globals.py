@@ -53,9 +53,10 @@ def global_phase(
     run_id: str,
     taken_over: threading.Event | None = None,
 ) -> tuple[list[GlobalFit], PartitionedTable]:
-    """The run's global models, before any chunk: a full run fits each global grid point (one
-    task each, on every partition's rows); retraining named partitions re-scores the last
-    full run's global models on their rows instead. Returns them with the table their
+    """The run's global models, before any chunk: a full run fits each global grid point (a
+    task per fold and one for the refit, on every partition's rows); retraining named
+    partitions re-scores the last full run's global models on their rows instead. Returns
+    them with the table their
     validation predictions are aligned to. Each model's record (the run summary's
     ``Tally.global_models``) is appended to ``recorded``, and they are recorded on the run
     ``run_id`` (when given) before any chunk loads them."""
