@@ -56,10 +56,9 @@ def global_phase(
     """The run's global models, before any chunk: a full run fits each global grid point (a
     task per fold and one for the refit, on every partition's rows); retraining named
     partitions re-scores the last full run's global models on their rows instead. Returns
-    them with the table their
-    validation predictions are aligned to. Each model's record (the run summary's
-    ``Tally.global_models``) is appended to ``recorded``, and they are recorded on the run
-    ``run_id`` (when given) before any chunk loads them."""
+    them with the table their validation predictions are aligned to. Each model's record (the
+    run summary's ``Tally.global_models``) is appended to ``recorded``, and they are recorded
+    on the run ``run_id`` (when given) before any chunk loads them."""
     pairs = global_candidates(spec)
     if not pairs or not len(plan.todo):
         return [], table
