@@ -116,7 +116,9 @@ def read_input(
         if (notes or {}).get("warnings"):  # the caller's (the router's reading of an upload)
             found["warnings"] = [*(notes or {})["warnings"], *found.get("warnings", [])]
         notes = {**(notes or {}), **found}
-        wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
+        wanted, absent = wanted_keys(
+            table, only, spec.partition_by, skip_absent=skip_absent, source=named
+        )
         if absent:
             notes = {**notes, "not_in_data": {"count": len(absent), "first": absent[:10]}}
         if reg is None:  # a path or a location: opened (made) now that the data was read

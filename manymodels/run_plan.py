@@ -89,10 +89,13 @@ def wanted_keys(
     columns: list[str],
     *,
     skip_absent: bool = False,
+    source: str | None = None,
 ) -> tuple[set[str] | None, list[str]]:
     """The keys of ``only`` to train, and those left out because the data holds no row of
     them (``skip_absent``: the monitor's flags, which name partitions the data may have
-    dropped; otherwise such a key is a ``DataError``, as is every one with ``skip_absent``)."""
+    dropped; otherwise such a key is a ``DataError``, as is every one with ``skip_absent``).
+    The error names the data (``source``, a file's path) and, for flags, says they are the
+    monitor's: ``retrain --when degraded`` named keys its user never gave, in data unnamed."""
     if only is None:
         return None, []
     present = set(table.keys)
@@ -102,7 +105,11 @@ def wanted_keys(
     missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise DataError(f"no rows in the data for partition(s) {shown}")
+        where = f"{source}: " if source and source != "<DataFrame>" else ""
+        if skip_absent:
+            raise DataError(f"{where}no rows in the data for any of the {len(missing):,} "
+                            f"partition(s) the monitor flags: {shown}")  # fmt: skip
+        raise DataError(f"{where}no rows in the data for partition(s) {shown}")
     return wanted - set(missing), missing
 
 

@@ -99,3 +99,20 @@ def test_retrain_dry_run_over_a_misspelt_store_is_refused_as_the_run_is(
     said = [line for line in listed.output.splitlines() if line]
     assert len(said) == 1 and "holds none of this registry's models" in said[0], listed.output
     assert said == [line for line in run.output.splitlines() if line]
+
+
+def test_a_retrain_whose_data_holds_no_flagged_partition_says_which_file_and_flags(
+    grown: Grown,
+) -> None:
+    """Every partition stale (``--max-age-days 0``), DATA holding none of them: the error
+    said "no rows in the data for partition(s) pid=0, …", keys the user never named, in a
+    data file it did not name."""
+    other = grown.data.with_name("other.parquet")
+    _frame(pids=7)[lambda d: d.pid >= 5].to_parquet(other)  # partitions never trained
+    args = [*grown.args[:2], str(other), "--when", "stale", "--max-age-days", "0", *grown.args[5:]]
+    result = runner.invoke(cli_app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {other}: no rows in the data for any of the 5 partition(s) the monitor flags: "
+        "pid=0, pid=1, pid=2, pid=3, pid=4\n"
+    )
