@@ -1,5 +1,5 @@
 """The JSON text of batch answers, written in pieces: each answer's head (partition, model,
-version, fallback) once per model, the predictions together in one call.
+version, fallback, target) once per model, the predictions together in one call.
 
 Encoding 100 answers through ``json.dumps`` cost more than scoring them; these pieces give the
 same bytes (compact JSON, as ``json.dumps(ensure_ascii=False)`` and the per-key answer write
@@ -17,21 +17,26 @@ from pydantic_core import to_json
 TAIL = ',"probabilities":null}'
 
 
-def answer_head(partition: str, served_by: str, version: int, fallback: bool) -> str:
+def answer_head(
+    partition: str, served_by: str, version: int, fallback: bool, target: str | None
+) -> str:
     """An answer's JSON text up to its prediction (without the comma before it), as
-    ``json.dumps`` writes those four fields: the part a partition's answers share."""
+    ``json.dumps`` writes those five fields: the part a partition's answers share."""
     return (
         f'{{"partition":{_string(partition)},"served_by":{_string(served_by)},'
-        f'"version":{int.__repr__(version)},"fallback":{"true" if fallback else "false"}'
+        f'"version":{int.__repr__(version)},"fallback":{"true" if fallback else "false"},'
+        f'"target":{"null" if target is None else _string(target)}'
     )
 
 
-def joined_head(partition: str, served_by: str, version: int, fallback: bool) -> str:
+def joined_head(
+    partition: str, served_by: str, version: int, fallback: bool, target: str | None
+) -> str:
     """What comes before an answer's prediction in a batch answer when it is not the first:
     the previous answer's close, then this one's head. A partition's own model keeps its
     joined head (in ``ServedModel.plain``), so a batch over 100 partitions reads an
     attribute of each rather than writing its head."""
-    return f'{TAIL},{answer_head(partition, served_by, version, fallback)},"prediction":'
+    return f'{TAIL},{answer_head(partition, served_by, version, fallback, target)},"prediction":'
 
 
 def floats_text(values: list[float]) -> str:

@@ -144,13 +144,15 @@ def score(
     used: dict[Pair, ServedModel] | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per row, in row order: ``partition``, ``served_by``, ``version``,
-    ``fallback``, ``prediction`` (and ``probabilities`` on request). ``models`` are those
+    ``fallback``, ``target`` (the column the answering version predicts, from its schema),
+    ``prediction`` (and ``probabilities`` on request). ``models`` are those
     ``cached`` found; others are loaded (a version deleted since the alias table was read
     is replaced by the one production points at now, and the answer says so). ``used``, if
     given, receives every model that answered, by ``(served_by, version)``: what a caller
     adds to the answers needs no second cache lookup (which, past the cache's size, would
     load evicted models again)."""
     targets = dict(batch.targets)
+    predicts: dict[str, str | None] = {}  # each requested key's answering column
     by_model: dict[Pair, tuple[ServedModel, list[int]]] = {}
     for pair, keys in batch.pairs.items():
         loaded = models.get(pair) if models is not None else service.in_memory(*pair)
@@ -159,6 +161,8 @@ def score(
             if fresh.version != pair[1]:  # its alias moved on: so did the answer
                 for key in keys:
                     targets[key] = replace(targets[key], version=fresh.version)
+        for key in keys:
+            predicts[key] = loaded.schema.target
         idx = [i for key in keys for i in batch.groups[key]]
         if used is not None:
             used[(loaded.key, loaded.version)] = loaded
@@ -194,6 +198,7 @@ def score(
             "served_by": t.key,
             "version": t.version,
             "fallback": t.fallback,
+            "target": predicts[key],
         }
         for key, t in targets.items()
     }
@@ -333,26 +338,28 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
 
 def encode(answers: list[dict[str, Any]]) -> str | None:
     """``{"predictions": answers}`` as compact UTF-8 JSON text, when every answer has the
-    plain shape ``score`` gives — six fields, a finite float prediction, no probabilities —
-    else ``None``. Each answer's head (key, model, version, fallback) is encoded once per
+    plain shape ``score`` gives — seven fields, a finite float prediction, no probabilities —
+    else ``None``. Each answer's head (key, model, version, fallback, target) is encoded once per
     partition, with the string encoder ``json.dumps`` uses, and the predictions together by
     ``floats_text``: encoding 100 answers through ``json.dumps`` cost more than scoring them."""
     heads: dict[tuple[Any, ...], str] = {}
     starts: list[str] = []
     for a in answers:
         p = a["prediction"]
-        if len(a) != 6 or a["probabilities"] is not None or type(p) is not float:
+        if len(a) != 7 or a["probabilities"] is not None or type(p) is not float:
             return None
         if not math.isfinite(p):
             return None
-        h = (a["partition"], a["served_by"], a["version"], a["fallback"])
+        h = (a["partition"], a["served_by"], a["version"], a["fallback"], a["target"])
         head = heads.get(h)
         if head is None:
-            partition, served_by, version, fallback = h
+            partition, served_by, version, fallback, target = h
             if type(partition) is not str or type(served_by) is not str:
                 return None
             if type(version) is not int or type(fallback) is not bool:
                 return None
-            head = heads[h] = joined_head(partition, served_by, version, fallback)
+            if target is not None and type(target) is not str:
+                return None
+            head = heads[h] = joined_head(partition, served_by, version, fallback, target)
         starts.append(head)
     return predictions_text(starts, floats_text([a["prediction"] for a in answers]))

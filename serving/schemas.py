@@ -77,6 +77,12 @@ PARTITION = "The requested key, in canonical form when it is one."
 SERVED_BY = "The registry key whose model answered: `__fallback__` when the fallback did."
 VERSION = "Version of the model that answered."
 FALLBACK = "True when the global fallback model answered."
+TARGET = (
+    "The column the model that answered predicts (a classifier's label column), from its "
+    "version's schema: after `train --new-target` a registry may serve partitions of two "
+    "targets side by side, and a price must not be read as a unit count. Null for a version "
+    "that recorded none (an MLflow import)."
+)
 INTERVALS = (
     "Prediction intervals, on request (`?levels=80,95`): `lo-<level>` / `hi-<level>` around "
     "each prediction, from the version's validation errors (regression, `[intervals]` specs). "
@@ -89,6 +95,7 @@ class PartitionPredictions(BaseModel):
     served_by: str = Field(description=SERVED_BY)
     version: int = Field(description=VERSION)
     fallback: bool = Field(description=FALLBACK)
+    target: str | None = Field(description=TARGET)
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = Field(
         default=None, description="Class probabilities per row (classification, on request)."
@@ -111,6 +118,7 @@ class RowPrediction(BaseModel):
     served_by: str = Field(description=SERVED_BY)
     version: int = Field(description=VERSION)
     fallback: bool = Field(description=FALLBACK)
+    target: str | None = Field(description=TARGET)
     prediction: Any
     probabilities: dict[str, float] | None = None
     label: Any = Field(default=None, description="As `labels` of a partition's answer.")

@@ -101,22 +101,27 @@ def serve(
     """A model ready to serve, its schema parsed by ``served_schema``."""
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
+    plain = plain_parts(key, version, plain_of(schema, layout), affine, schema.target)
     return ServedModel(
-        model, key, version, schema, affine, layout, artifact_format,
-        plain_parts(key, version, plain_of(schema, layout), affine), profile_json,
-    )  # fmt: skip
+        model, key, version, schema, affine, layout, artifact_format, plain, profile_json
+    )
 
 
 def plain_parts(
-    key: str, version: int, plain: tuple[Any, ...] | None, affine: Affine | None
+    key: str,
+    version: int,
+    plain: tuple[Any, ...] | None,
+    affine: Affine | None,
+    target: str | None,
 ) -> PlainParts | None:
-    """``ServedModel.plain`` of a model whose ``plain_of`` is ``plain`` (``None``: not plain)."""
+    """``ServedModel.plain`` of a model whose ``plain_of`` is ``plain`` (``None``: not plain);
+    ``target``, the column it predicts, is written into its head once, here."""
     if plain is None:
         return None
     stacks = affine is not None and affine[PACKED] is not None
     stacks = stacks and affine[COEF].shape[0] == len(plain[0])  # type: ignore[index]
     row = affine[PACKED] if stacks else None  # type: ignore[index]
-    return (plain, row, joined_head(key, key, version, False))
+    return (plain, row, joined_head(key, key, version, False, target))
 
 
 _SLIM_SCHEMAS: dict[str, FeatureSchema] = {}  # equal slim schemas shared (coefficient entries)

@@ -51,6 +51,8 @@ class Scored:
     target: Target
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None
+    predicts: str | None
+    """The column the answering version predicts (its schema's ``target``): answers name it."""
 
 
 class ModelService(Resolver):
@@ -307,7 +309,7 @@ class ModelService(Resolver):
             self.sampler.offer(target.key, target.version, rows)
         fell_back = target.fallback and target.partition != FALLBACK_KEY
         self.count(len(rows), int(fell_back), len(rows) if fell_back else 0)
-        return Scored(target, preds, proba)
+        return Scored(target, preds, proba, loaded.schema.target)
 
     # ------------------------------------------------------------------------ aliases
     def promote(self, text: str, version: int, *, reason: str) -> AliasMove:

@@ -67,5 +67,6 @@ def metadata_of(service: ModelService, target: Target, model: ServedModel) -> Mo
             "served_by": target.key,
             "version": target.version,
             "fallback": target.fallback,
+            "target": model.schema.target,
         },
     )

@@ -31,7 +31,7 @@ from serving.resolution import PRODUCTION, Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import ALIAS_PATTERN, Levels, VersionChoice, refuse_repeated
 from serving.rows import to_json_list
-from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY, RequestBody
+from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY, TARGET, RequestBody
 from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"], route_class=FastJSONRoute)
@@ -100,6 +100,7 @@ class PartitionForecast(BaseModel):
         description="The version that forecast: production's, unless `?version=` or `?alias=`."
     )
     fallback: bool = Field(default=False, description="Always false: see `served_by`.")
+    target: str | None = Field(default=None, description=TARGET)
     threshold: float | None = Field(
         default=None,
         description="The threshold its labels are at: `?threshold=`, else the version's "
@@ -247,6 +248,7 @@ def _forecast(
         partition=key,
         served_by=key,
         version=version,
+        target=schema.target,
         threshold=None if labelled is None else labelled[1],
         forecast=[
             ForecastPoint(time=t, prediction=p, label=lab, intervals=b, probabilities=pr)

@@ -142,6 +142,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
         served_by=t.key,
         version=t.version,
         fallback=t.fallback,
+        target=scored.predicts,
         predictions=scored.predictions,
         probabilities=scored.probabilities,
         labels=labels.labels if labels else None,

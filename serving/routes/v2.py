@@ -19,7 +19,11 @@ at it) and ``binary_data_output`` (bool: every output as raw bytes after the JSO
 an output's own ``binary_data`` asks for it alone; ``serving.v2_binary``). Outputs:
 ``predict``; for classifiers ``predict_proba`` (shape ``[n, classes]``, the class order in its
 ``classes`` parameter) and ``label`` when a ``[decision]`` rule or ``threshold`` gives one.
-The response's ``parameters`` say which model answered (``served_by``, ``fallback``).
+The response's ``parameters`` say which model answered (``served_by``, ``fallback``) and the
+column its ``predict`` output predicts (``target``, as ``/v1`` answers name it). The output keeps
+its fixed name ``predict``, which the metadata lists and clients ask for by name (``outputs``,
+``tritonclient``'s ``as_numpy("predict")``): named by target, two partitions of one router
+would answer under two names, and a target named ``label`` would collide with that output.
 """
 
 from __future__ import annotations
@@ -245,7 +249,11 @@ async def infer(
         model_name=target.partition,
         model_version=str(target.version),
         id=body.id,
-        parameters={"served_by": target.key, "fallback": target.fallback},
+        parameters={
+            "served_by": target.key,
+            "fallback": target.fallback,
+            "target": model.schema.target,
+        },
         outputs=outputs,
     )
     if binary_out:

@@ -115,6 +115,7 @@ def _answer(key: str, prediction: Any, **extra: Any) -> dict[str, Any]:
         "served_by": key if key != "p=9" else "__fallback__",
         "version": 3,
         "fallback": key == "p=9",
+        "target": "price" if key == "p=9" else "units" if key != "p=3" else None,
         "prediction": prediction,
         "probabilities": None,
         **extra,
@@ -148,6 +149,7 @@ def test_the_answer_text_reads_back_as_the_answers_with_floats_as_the_per_key_ro
         _answer("p=1", 3),  # a label, not a float
         _answer("p=1", 0.5, label="yes"),
         {**_answer("p=1", 0.5), "probabilities": {"a": 0.5}},
+        {**_answer("p=1", 0.5), "target": 7},  # not a column's name: never written raw
     ],
 )
 def test_answers_of_another_shape_are_left_to_the_general_encoder(odd: dict[str, Any]) -> None:

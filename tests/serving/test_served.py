@@ -188,13 +188,14 @@ def test_what_a_plain_batch_reads_of_a_model_is_one_tuple_the_collector_stops_wa
     """``ServedModel.plain`` is an exact tuple of untracked objects: once collections have
     seen it the collector no longer walks it, however many models the caches hold (one more slot per
     model doubled a full collection under cold load, and a named tuple would stay tracked)."""
-    schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
+    schema = {"features": ["a", "b", "c", "d"], "input": "numpy", "target": "units"}
     served = served_model(Ridge().fit(X_TRAIN, Y_TRAIN), "k=1", 3, schema)
     assert served.plain is not None and type(served.plain) is tuple
     layout, row, head = served.plain
     assert layout == served.layout and served.affine is not None and row == served.affine[PACKED]
-    assert head.endswith(
-        '{"partition":"k=1","served_by":"k=1","version":3,"fallback":false,"prediction":'
+    assert head.endswith(  # the column it predicts written once, at load
+        '{"partition":"k=1","served_by":"k=1","version":3,"fallback":false,"target":"units",'
+        '"prediction":'
     )
     gc.collect()  # untracks the layout's inner tuples, then, next time, the tuples holding them
     gc.collect()

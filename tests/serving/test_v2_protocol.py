@@ -141,7 +141,9 @@ def test_model_metadata_describes_the_partition_model(reader: Any) -> None:
         reader.get(f"/v2/models/{TWO_VERSIONS[0]}/versions/2").json()["parameters"]["version"] == 2
     )
     unknown = reader.get("/v2/models/store=99,brand=tropicana").json()
-    assert unknown["parameters"] == {"served_by": "__fallback__", "version": 1, "fallback": True}
+    assert unknown["parameters"] == {
+        "served_by": "__fallback__", "version": 1, "fallback": True, "target": "units"
+    }  # fmt: skip
     r = reader.get("/v2/models/store=99,brand=tropicana?fallback=false")
     assert r.status_code == 404
     conforms(r.json(), "metadata_model_error_response")
@@ -163,7 +165,8 @@ def test_infer_answers_as_v1(reader: Any, shared_registry: Path, layout: str) ->
     v1 = reader.post(f"/v1/partitions/{KEY}/predict", json={"rows": rows}).json()
     assert answer["id"] == "req-1" and answer["model_name"] == KEY
     assert answer["model_version"] == "1"
-    assert answer["parameters"] == {"served_by": KEY, "fallback": False}
+    assert answer["parameters"] == {"served_by": KEY, "fallback": False, "target": "units"}
+    assert v1["target"] == "units"  # the column both answers predict
     [out] = answer["outputs"]
     assert (out["name"], out["datatype"], out["shape"]) == ("predict", "FP64", [5])
     assert out["data"] == v1["predictions"] == pytest.approx(expected(shared_registry, KEY, rows))
@@ -244,7 +247,8 @@ def test_keys_versions_and_fallback(reader: Any, shared_registry: Path) -> None:
         expected(shared_registry, key, rows, version=2)
     )
     unknown = infer(reader, "store=99,brand=tropicana", {"inputs": columnar(rows)})
-    assert unknown["parameters"] == {"served_by": "__fallback__", "fallback": True}
+    assert unknown["parameters"] == {"served_by": "__fallback__", "fallback": True,
+                                     "target": "units"}  # fmt: skip
     refused = {"inputs": columnar(rows), "parameters": {"fallback": False}}
     assert "fallback" in infer(reader, "store=99,brand=tropicana", refused, 404)["error"]
     r = reader.post(f"/v2/models/{key}/versions/9/infer", json={"inputs": columnar(rows)})
