@@ -220,8 +220,9 @@ def test_the_routers_forecast_names_the_features_it_held(
     answer = held.json()
     assert answer["carried"] == ["x0", "x1"]
     assert (given.json()["carried"], naive.json()["carried"]) == ([], [])
-    assert set(answer) == {"partition", "served_by", "version", "fallback", "threshold",
-                           "forecast", "carried"}  # fmt: skip
+    assert set(answer) == {"partition", "served_by", "version", "fallback", "target",
+                           "threshold", "forecast", "carried"}  # fmt: skip
+    assert answer["target"] == "y"
     flat = forecast(registry, ["pid=0"], horizon=3)["prediction"].tolist()
     assert [p["prediction"] for p in answer["forecast"]] == pytest.approx(flat)
 

@@ -243,6 +243,7 @@ def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
         r = client.post(f"/v1/partitions/{new}/predict", json={"rows": rows})
         assert r.status_code == 200, r.text
         assert (r.json()["version"], r.json()["fallback"]) == (1, False)
+        assert r.json()["target"] is None  # an MLflow model records no target column
         np.testing.assert_allclose(r.json()["predictions"], model.predict(X.head(4)), rtol=1e-12)
         detail = client.get(f"/v1/partitions/{new}")
         assert detail.status_code == 200, detail.text  # a score of -inf is no 500
