@@ -152,7 +152,7 @@ def score(
     adds to the answers needs no second cache lookup (which, past the cache's size, would
     load evicted models again)."""
     targets = dict(batch.targets)
-    predicts: dict[str, str | None] = {}  # each requested key's answering column
+    head: dict[str, dict[str, Any]] = {}  # each requested key's answer but its prediction
     by_model: dict[Pair, tuple[ServedModel, list[int]]] = {}
     for pair, keys in batch.pairs.items():
         loaded = models.get(pair) if models is not None else service.in_memory(*pair)
@@ -161,8 +161,16 @@ def score(
             if fresh.version != pair[1]:  # its alias moved on: so did the answer
                 for key in keys:
                     targets[key] = replace(targets[key], version=fresh.version)
+        column = loaded.schema.target  # the column this model predicts: its answers name it
         for key in keys:
-            predicts[key] = loaded.schema.target
+            t = targets[key]
+            head[key] = {  # the key as the per-key route names it: canonical ("2.0" is 2)
+                "partition": t.partition,
+                "served_by": t.key,
+                "version": t.version,
+                "fallback": t.fallback,
+                "target": column,
+            }
         idx = [i for key in keys for i in batch.groups[key]]
         if used is not None:
             used[(loaded.key, loaded.version)] = loaded
@@ -192,16 +200,6 @@ def score(
     for key, idx in batch.groups.items():
         for i in idx:
             row_key[i] = key
-    head = {
-        key: {  # the key as the per-key route names it: canonical when it is one ("2.0" is 2)
-            "partition": t.partition,
-            "served_by": t.key,
-            "version": t.version,
-            "fallback": t.fallback,
-            "target": predicts[key],
-        }
-        for key, t in targets.items()
-    }
     for i, key in enumerate(row_key):
         probs = proba[i] if proba is not None else None
         out.append({**head[key], "prediction": out_values[i], "probabilities": probs})
