@@ -19,9 +19,10 @@ from pgcluster import (
     CONNECT,
     SILENCE,
     PostgresServer,
-    find_bin_dir,
     find_icu_bin_dir,
-    own_server,
+    running,
+    running_own_server,
+    unavailable,
 )
 
 from manymodels.registry import Registry, pg_connect, pg_silence
@@ -31,32 +32,10 @@ DATABASES = ["sqlite", "postgresql"]
 Plans = Callable[[Registry, Iterable[tuple[str, Any]]], list[tuple[str, str]]]
 
 
-def _unavailable(reason: str) -> None:
-    reason += " — pip install -e '.[dev]' installs both"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def _running(server: PostgresServer) -> Iterator[PostgresServer]:
-    """``server`` started for as long as its fixture lasts, then stopped (thawed first)."""
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session, under a temporary directory."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        _unavailable("no PostgreSQL server binaries (the pgserver wheel, or Debian's postgresql)")
-    if importlib.util.find_spec("psycopg") is None:
-        _unavailable("no PostgreSQL driver (psycopg)")
-    assert bin_dir is not None
-    yield from _running(PostgresServer(bin_dir, in_memory=True))
+    yield from running_own_server()
 
 
 @pytest.fixture(scope="session")
@@ -71,15 +50,15 @@ def icu_postgres() -> Iterator[PostgresServer]:
             pytest.fail(f"PostgreSQL with ICU is required in CI: {reason}")
         pytest.skip(reason)
     if importlib.util.find_spec("psycopg") is None:
-        _unavailable("no PostgreSQL driver (psycopg)")
-    yield from _running(PostgresServer(bin_dir, in_memory=True))
+        unavailable("no PostgreSQL driver (psycopg)")
+    yield from running(PostgresServer(bin_dir, in_memory=True))
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the requesting module's own, for tests that freeze it or hold it
     busy: no test of another module meets it so."""
-    yield from _running(own_server())
+    yield from running_own_server()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 PORT = 5432  # names the socket file only: the socket lives in this server's own directory
 START_TIMEOUT_SECONDS = 60
@@ -83,28 +83,41 @@ def _in_memory() -> str | None:
 SHM_ROOM_BYTES = 4 << 30  # the slow upgrade tests' copies of a million versions fit
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test, saying ``reason``, on a user's machine; fail it in CI (``CI=true``),
+    where a missing server is a broken set-up, not a reason to pass."""
+    import pytest
+
+    reason += " — pip install -e '.[dev]' installs both"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(reason)
+
+
 def own_server() -> PostgresServer:
     """A server of a test's own, not yet started (one it stops, freezes or fills without
-    another test meeting it so); the test skips where PostgreSQL is missing, and fails in CI."""
+    another test meeting it so); ``unavailable`` where PostgreSQL or its driver is missing."""
     bin_dir = find_bin_dir()
-    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
-        import pytest
-
-        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
+    if bin_dir is None:
+        unavailable("no PostgreSQL server binaries (the pgserver wheel, or Debian's postgresql)")
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable("no PostgreSQL driver (psycopg)")
     return PostgresServer(bin_dir, in_memory=True)
+
+
+def running(server: PostgresServer) -> Iterator[PostgresServer]:
+    """``server`` started for a fixture's ``yield from``, stopped after it (thawed first); a
+    start that fails is stopped too, so its directory goes."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def running_own_server() -> Iterator[PostgresServer]:
     """``own_server()`` started for a fixture's ``yield from``, stopped after it."""
-    server = own_server()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(own_server())
 
 
 class PostgresServer:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgcluster import PORT, PostgresServer, own_server
+from pgcluster import PORT, PostgresServer, running_own_server
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry import Registry
@@ -34,12 +34,7 @@ cron = "0 3 1 1 *"
 @pytest.fixture(scope="module")
 def login_server() -> Iterator[PostgresServer]:
     """A server of this module's own: it asks a password of every role but ``postgres``."""
-    server = own_server()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_own_server()
 
 
 def test_a_refused_login_stops_the_scheduler_with_one_line(
