@@ -151,6 +151,50 @@ def wait_for(
         time.sleep(every)
 
 
+MANYMODELS = Path(sys.executable).parent / "manymodels"  # the console script, as users run it
+
+
+def run_manymodels(env: dict[str, str], *args: object) -> subprocess.CompletedProcess[str]:
+    """``manymodels`` with ``args`` (paths and numbers made strings) in a process of its own
+    with ``env``, its output captured; ten minutes bound a hang, not a timing."""
+    return subprocess.run(
+        [MANYMODELS, *map(str, args)], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def killed_in_a_fit(env: dict[str, str], blocked: Path, after: int, *args: object) -> None:
+    """``manymodels`` with ``args`` (a run of ``slowfit:make`` models, ``env`` from
+    ``slowfit_env``) killed with SIGKILL once it is held in its fit number ``after + 1``
+    (``SLOW_FIT_MODULE``, ``blocked`` its ``SLOWFIT_DIR``): a run cut off mid-way at a point
+    reached deterministically, the partitions before it committed, those after not."""
+    blocked.mkdir()
+    slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": str(after)}
+    process = subprocess.Popen(
+        [MANYMODELS, *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=slow,
+    )
+    try:
+        wait_for(blocked / "fitting", f"manymodels {args[0]} held in a fit", timeout=300,
+                 process=process)  # fmt: skip
+    finally:
+        process.kill()
+        process.wait(30)
+
+
+def versions_numbered(registry: Path, version: int) -> int:
+    """How many partitions of the SQLite registry at ``registry`` have a version
+    ``version``: what a killed run committed."""
+    import sqlite3
+
+    with sqlite3.connect(registry / "registry.db") as conn:
+        query = "select count(*) from model_versions where version = ?"
+        (n,) = conn.execute(query, (version,)).fetchone()
+    conn.close()  # the context manager commits, it does not close
+    return int(n)
+
+
 RAY_SERVE_STARTED = "router replica(s) at"  # serving/serve_run.py's line once every replica runs
 
 

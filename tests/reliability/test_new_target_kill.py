@@ -12,19 +12,16 @@ fits the estimator writes a file and sleeps; the test kills it once the file is 
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from factories import slowfit_env, wait_for
+from factories import killed_in_a_fit, slowfit_env, versions_numbered
+from factories import run_manymodels as _run
 
 from manymodels.samples import synthetic
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 PARTITIONS = 200
 OLD = """
 name = "targets"
@@ -46,13 +43,6 @@ params = { alpha = [1.0] }
 """
 
 
-def _run(env: dict[str, str], *args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BIN / "manymodels", *map(str, args)], capture_output=True, text=True, env=env,
-        timeout=600,
-    )  # fmt: skip
-
-
 def test_score_refuses_two_targets_a_killed_new_target_run_left(tmp_path: Path) -> None:
     env = slowfit_env(tmp_path)
     (tmp_path / "old.toml").write_text(OLD)
@@ -63,23 +53,9 @@ def test_score_refuses_two_targets_a_killed_new_target_run_left(tmp_path: Path) 
     first = _run(env, "train", tmp_path / "old.toml", data, "--registry", reg, "--backend", "local")
     assert first.returncode == 0, first.stderr
 
-    blocked = tmp_path / "blocked"
-    blocked.mkdir()
-    slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": str(PARTITIONS // 2 * 3)}
-    proc = subprocess.Popen(
-        [BIN / "manymodels", "train", str(tmp_path / "new.toml"), str(data), "--registry",
-         str(reg), "--backend", "local", "--new-target"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slow,
-    )  # fmt: skip
-    try:
-        wait_for(blocked / "fitting", "the new target's run held in a fit", timeout=300,
-                 process=proc)  # fmt: skip
-    finally:
-        proc.kill()
-        proc.wait(30)
-    with sqlite3.connect(reg / "registry.db") as conn:
-        (n,) = conn.execute("select count(*) from model_versions where version = 2").fetchone()
-    conn.close()
+    killed_in_a_fit(env, tmp_path / "blocked", PARTITIONS // 2 * 3, "train", tmp_path / "new.toml",
+                    data, "--registry", reg, "--backend", "local", "--new-target")  # fmt: skip
+    n = versions_numbered(reg, 2)
     assert 0 < n < PARTITIONS, n  # killed mid-run: some partitions moved, some not
 
     out = tmp_path / "scored.csv"

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import interruptible, slowfit_env, wait_for
+from factories import interruptible, killed_in_a_fit, slowfit_env, versions_numbered, wait_for
+from factories import run_manymodels as _run
 
 from manymodels.samples import synthetic
 
@@ -38,13 +39,6 @@ time_column = "t"
 estimator = "slowfit:make"
 params = { alpha = [1.0] }
 """
-
-
-def _run(env: dict[str, str], *args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BIN / "manymodels", *map(str, args)], capture_output=True, text=True, env=env,
-        timeout=600,
-    )  # fmt: skip
 
 
 def _inputs(tmp_path: Path) -> dict[str, str]:
@@ -87,24 +81,8 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
     assert done.returncode == 0, done.stderr
 
     reg = _registry(tmp_path, "killed", env)
-    blocked = tmp_path / "blocked"
-    blocked.mkdir()
-    slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": str(PARTITIONS // 2 * 3)}
-    proc = subprocess.Popen(
-        [BIN / "manymodels", *map(str, retrain), "--registry", str(reg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=slow,
-    )
-    try:
-        wait_for(blocked / "fitting", "the retrain held in a fit", timeout=300, process=proc)
-    finally:
-        proc.kill()
-        proc.wait(30)
-    with sqlite3.connect(reg / "registry.db") as conn:
-        committed = conn.execute("select count(*) from model_versions where version = 2")
-        (n,) = committed.fetchone()
-    conn.close()
+    killed_in_a_fit(env, tmp_path / "blocked", PARTITIONS // 2 * 3, *retrain, "--registry", reg)
+    n = versions_numbered(reg, 2)
     assert 0 < n < PARTITIONS, n  # killed mid-run: some committed, some not
 
     doctor = _run(env, "doctor", "--registry", reg)
