@@ -48,6 +48,7 @@ logger = logging.getLogger("manymodels.serving.ray_serve")
 
 SERVE_LOGGER = "ray.serve"
 DEPLOYMENT = "router"
+WORKER_NICENESS_ENV = "RAY_worker_niceness"  # read by the raylet an embedded ray.init starts
 
 
 class ServeRefused(RuntimeError):
@@ -302,6 +303,12 @@ def run(
     # proxy's worker takes longer to import and start (seen in CI at load 16). A minute, as
     # the proxies' own start timeout (HTTP_PROXY_TIMEOUT) is.
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+    # An embedded Ray starts its workers at nice 15 (its ``worker_niceness``, made for batch
+    # tasks), Serve's controller, proxy and router replicas among them: beside any process of
+    # the host's own priority they got a sliver of its CPU, so requests waited behind a busy
+    # host, and at load ~16 on 2 cores the proxy missed Serve's own 60 s start bound
+    # (``HTTP_PROXY_TIMEOUT``: a traceback). A router answers requests: the host's priority.
+    os.environ.setdefault(WORKER_NICENESS_ENV, "0")
     settings, secrets = password_kept_out(for_replicas(settings))
     # an embedded Ray's replicas inherit this process's environment: the password reaches
     # them shown nowhere; a cluster's replicas get it in their runtime environment

@@ -215,6 +215,10 @@ def serve_url(
     env.pop("RAY_ADDRESS", None)
     with ray_serve_command(cmd, env=env, url=url, log_path=tmp_path / "serve.log") as command:
         assert len(ray_processes(command.tree)) >= 4, alive(command.tree)
+        # Serve's processes run at the host's priority, not at Ray's nice 15 for workers
+        workers = {p: c for p, c in ray_processes(command.tree).items() if c.startswith("ray::")}
+        assert sum(c.startswith("ray::ServeReplica") for c in workers.values()) == 2, workers
+        assert {p: _niceness(p) for p in workers} == dict.fromkeys(workers, 0), workers
         yield url, command.process, command.log_path
     text = command.log()
     assert command.code == 0, f"exit {command.code}: {text[-3000:]}"
@@ -224,6 +228,11 @@ def serve_url(
     # Serve's note for a second serve.start (serve.run starts it again) said that options
     # "will not be applied" on a Ray that had just started
     assert "Connecting to existing Serve app" not in text, text[-3000:]
+
+
+def _niceness(pid: int) -> int:
+    """The nice value of process ``pid`` (Linux's ``/proc``; ``stat``'s 19th field)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _predict(
