@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import ray_serve_command
+from factories import RAY_OWN_BOUNDS, RAY_STARTS, loaded_bound, ray_serve_command
 from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
 from raycluster import free_port
 from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
@@ -34,13 +34,6 @@ from serving.settings import Settings
 
 BIN = Path(sys.executable).parent
 REPLICA = REPLICA_HEADER.decode()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_partition_of_reads_scoring_routes_only() -> None:
@@ -131,7 +124,7 @@ def test_an_unreachable_cluster_is_one_error_line(registry_path: Path) -> None:
     port = free_port()  # nothing listens there
     cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--registry",
                              registry_path, "--ray-address", f"127.0.0.1:{port}"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=loaded_bound(120))
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert out.returncode == 1, out.stderr
     assert len(errors) == 1, out.stderr
@@ -151,7 +144,8 @@ def test_a_port_in_use_is_one_error_line(registry_path: Path) -> None:
         cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--registry",
                                  registry_path, "--port", str(port)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        bound = loaded_bound(120)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=bound, env=env)
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert out.returncode == 1, out.stderr
     assert errors == [f"error: cannot listen on 127.0.0.1:{port}: address already in use"], (
@@ -172,7 +166,30 @@ def test_replicas_that_cannot_open_the_registry_are_one_error_line(
                              "--registry", registry_path, "--port", str(free_port())]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     log_path = tmp_path / "serve.log"
-    with log_path.open("w+") as log:
+    tree: set[int] = set()  # every start's, a start Ray gave up on included
+    for attempt in range(1, RAY_STARTS + 1):
+        code, started = _registry_gone_once_checked(cmd, env, log_path, registry_path, tmp_path)
+        tree |= started
+        text = log_path.read_text()
+        if attempt == RAY_STARTS or not any(words in text for words in RAY_OWN_BOUNDS):
+            break
+        (tmp_path / "gone").rename(registry_path)  # Ray's own miss, not the test's: again
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 1, text[-3000:]
+    assert errors == [
+        "error: the router replicas could not start on the embedded Ray: "
+        f"NoRegistry: no registry at {registry_path} (train something first)"
+    ], text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert wait_gone(tree, timeout=loaded_bound(15)) == {}
+
+
+def _registry_gone_once_checked(
+    cmd: list[str | Path], env: dict[str, str], log_path: Path, registry_path: Path, tmp_path: Path
+) -> tuple[int, set[int]]:
+    """``cmd`` run until it exits, its registry moved away once the command has checked it:
+    its exit status, and its process tree as seen while it ran."""
+    with log_path.open("w") as log:
         server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             # its notes follow the registry check, and come seconds before Ray is up
@@ -181,24 +198,15 @@ def test_replicas_that_cannot_open_the_registry_are_one_error_line(
                 time.sleep(0.05)
             registry_path.rename(tmp_path / "gone")
             tree: set[int] = set()
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + loaded_bound(240)
             while server.poll() is None:
                 tree |= descendants(server.pid)
                 assert time.monotonic() < deadline, "still running: " + log_path.read_text()
                 time.sleep(0.5)
-            code = server.returncode
+            return server.returncode, tree
         finally:
             if server.poll() is None:
                 server.kill()
-    text = log_path.read_text()
-    errors = [line for line in text.splitlines() if line.startswith("error:")]
-    assert code == 1, text[-3000:]
-    assert errors == [
-        "error: the router replicas could not start on the embedded Ray: "
-        f"NoRegistry: no registry at {registry_path} (train something first)"
-    ], text[-3000:]
-    assert "Traceback" not in text, text[-3000:]
-    assert wait_gone(tree, timeout=15) == {}
 
 
 @pytest.fixture
@@ -223,7 +231,7 @@ def serve_url(
     text = command.log()
     assert command.code == 0, f"exit {command.code}: {text[-3000:]}"
     assert "stopping Ray Serve" in text, text[-3000:]
-    assert command.left == {}, f"still running 15 s after the command exited: {command.left}"
+    assert command.left == {}, f"still running 15 s (loaded: more) after it exited: {command.left}"
     assert TOKEN_NOTICE not in text
     # Serve's note for a second serve.start (serve.run starts it again) said that options
     # "will not be applied" on a Ray that had just started
@@ -252,7 +260,7 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
     # one client for the ~150 requests: httpx.post builds a client (an SSL context: the CA
     # bundle parsed, 30 ms-0.2 s of CPU) per call. Serve's proxy picks a replica per request,
     # not per connection, so a kept-alive connection changes no routing checked below.
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=loaded_bound(30)) as http:
         _two_replicas_checks(http, url, log_path, server, registry_path)
 
 
@@ -306,7 +314,7 @@ def _two_replicas_checks(
 
     # --access-log: each replica's lines are in its Serve log file, which the command names
     (where,) = re.findall(r"replica logs in (\S+)", log_path.read_text())
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + loaded_bound(30)
     while True:  # written by a background thread
         logged = "".join(p.read_text() for p in Path(where).parent.glob(Path(where).name))
         if logged.count('"event": "router ready"') == 2 and '"route": "/v2/models/' in logged:
@@ -322,7 +330,7 @@ def _two_replicas_checks(
     store, brand = (part.split("=", 1)[1] for part in key.split(","))
     batch = [{"store": int(store), "brand": brand, **rows[0]}]
     served_by: dict[str, int] = {}
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + loaded_bound(60)
     # /v1/predict carries no partition in its path: Serve spreads it over both replicas
     while len(served_by) < 2 and time.monotonic() < deadline:
         r = http.post(f"{url}/v1/predict", json={"rows": batch})
