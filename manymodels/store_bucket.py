@@ -7,15 +7,49 @@ make buckets for this key ``AccessDenied``). The database then held an empty reg
 ``serve`` took for one to route: a router of no partition started where the empty database
 had been refused. One ``HeadBucket``, only when a registry is about to be made, tells it
 before anything is; and a store refused for holding none of a registry's models
-(``ownership.check_store``) says so when that is why.
+(``ownership.check_store``) says so when that is why. A local store that cannot be made (a
+path under a file, a read-only mount) is told the same way (``require_new_store``): the run
+was refused at its first mark (``cannot mark … as this registry's``), once the database was
+made, and a new SQLite file stayed behind with its tables and no run.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from manymodels.artifact_stores import FsspecArtifactStore
-from manymodels.artifacts import ArtifactStore
+from manymodels.artifacts import ArtifactStore, LocalArtifactStore
 from manymodels.exceptions import ArtifactError
 from manymodels.s3_client import is_s3
+
+
+def require_new_store(store: ArtifactStore) -> None:
+    """``ArtifactError`` when a new registry's store is known not to be writable: its bucket
+    missing, or a local directory that cannot be made there. Asked before the registry's
+    database (a new SQLite file) is made, so a refusal leaves nothing (``SqlStore``)."""
+    require_bucket(store)
+    if isinstance(store, LocalArtifactStore):
+        why = unmakeable(store.root)
+        if why is not None:
+            raise ArtifactError(f"the artifact store {store.url} cannot be written: {why}")
+
+
+def unmakeable(root: Path) -> str | None:
+    """Why the directory ``root`` cannot be there (a file in its place, or under one, or a
+    read-only parent), or ``None``; a permission the parent's mode alone refuses is left to
+    the store's first write to say (``os.access`` answers yes to root)."""
+    from manymodels.registry.engine import read_only_reason
+
+    if root.is_dir():
+        return None
+    parent = next((p for p in [root, *root.parents] if os.path.lexists(p)), None)
+    if parent is None:
+        return None
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    why = read_only_reason(str(parent))
+    return f"{parent} is read-only ({why})" if why is not None else None
 
 
 def require_bucket(store: ArtifactStore) -> None:

@@ -64,7 +64,7 @@ def _manymodels(
         **weed.env,
         "AWS_ACCESS_KEY_ID": "writer",
         "AWS_SECRET_ACCESS_KEY": secret,
-        "MANYMODELS_REGISTRY_DB": db,
+        **({"MANYMODELS_REGISTRY_DB": db} if db else {}),  # "": the command line's own
         "MANYMODELS_ARTIFACTS": artifacts,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
@@ -129,3 +129,26 @@ def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: the artifact store {good} refused to let this client"), line
     assert "check its credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in line, line
+
+
+@pytest.mark.parametrize("where", ["--registry-db", "--registry"])
+def test_train_into_a_missing_bucket_leaves_no_sqlite_file(
+    weed: SeaweedServer, tmp_path: Path, where: str
+) -> None:
+    """The same refusal over a new SQLite registry: SQLite created the file (its header, 4 KB,
+    no table) before the bucket was asked for, and it stayed with the directories made for it
+    (``a/b/new.db``, or the new ``--registry`` directory ``reg/sub`` and its
+    ``registry.db``). Now the bucket is asked first and nothing is made."""
+    samples = ROOT / "data-samples"
+    spec, data = samples / "store_sales.toml", samples / "store_sales.csv"
+    place = f"sqlite:///{tmp_path}/a/b/new.db" if where == "--registry-db" else "reg/sub"
+    missing = f"s3://no-{BUCKET}/store-sales"
+    done = _manymodels(
+        "train", str(spec), str(data), "--backend", "local", where, place,
+        db="", artifacts=missing, cwd=tmp_path, weed=weed,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {missing} cannot be written: "), line
+    assert f"bucket 'no-{BUCKET}' does not exist" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # before: a (or reg), and the file

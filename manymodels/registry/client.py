@@ -52,7 +52,7 @@ from manymodels.registry.model_access import (  # noqa: F401 (FORMATS_TTL: re-ex
 from manymodels.registry.run_views import RunViews
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.signing import Signer
-from manymodels.store_bucket import require_bucket
+from manymodels.store_bucket import require_new_store
 
 
 @cache
@@ -136,7 +136,7 @@ class Registry(AliasControl, RunViews):
             self.store = SqlStore(
                 self.db_url,
                 create=create and not held,
-                before_create=lambda: require_bucket(self.artifacts),  # nothing made over none
+                before_create=lambda: require_new_store(self.artifacts),  # nothing made over none
             )
         except NoRegistry as e:
             if held or holds_artifacts(self.artifacts):

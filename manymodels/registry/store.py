@@ -73,7 +73,8 @@ class SqlStore(
     makes the tables of an empty database. A database holding other tables than a
     registry's is refused either way. ``before_create`` is called once the database is found
     empty, before its tables are made: what must hold for a new registry (its artifact
-    store's bucket) refuses it with nothing made.
+    store's bucket) refuses it with nothing made — for a SQLite file not there yet, before
+    the file and its directory are made.
     """
 
     def __init__(
@@ -90,6 +91,14 @@ class SqlStore(
                 f"cannot open registry database {where}: not a database URL SQLAlchemy can "
                 f"read ({type(e).__name__}; the form is dialect+driver://user@host/database)"
             ) from None
+        if create and before_create is not None and _missing_sqlite_file(url):
+            # a new SQLite file: its store's checks first, the file and its directories made
+            # only once they pass. Made first, a refusal left them behind (a 4 KB file, no
+            # table), and deleting it after is unsound: a train of the same new path that
+            # opened it meanwhile failed ('disk I/O error') or lost its run into the unlinked
+            # file. Another process making the file meanwhile ran the same checks first.
+            before_create()
+            self._before_create = None  # asked: not again once the file is found empty
         made = _make_sqlite_directory(url, where) if create else None
         if not create:
             _require_sqlite_file(url, where)
@@ -309,6 +318,13 @@ def _make_sqlite_directory(url: str, where: str) -> tuple[Path, Path] | None:
             f"cannot create the directory of registry database {where}: {first_line(e)}"
         ) from None
     return (directory, first) if first is not None else None
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """Whether ``url`` names a SQLite file that is not there (nor a dangling link to one):
+    opening it would create it."""
+    path = sqlite_file(url)
+    return path is not None and not os.path.lexists(path)
 
 
 def _remove_made(directory: Path, first: Path) -> None:
