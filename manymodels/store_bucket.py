@@ -36,9 +36,9 @@ def require_new_store(store: ArtifactStore) -> None:
 
 
 def unmakeable(root: Path) -> str | None:
-    """Why the directory ``root`` cannot be there (a file in its place, or under one, or a
-    read-only parent), or ``None``; a permission the parent's mode alone refuses is left to
-    the store's first write to say (``os.access`` answers yes to root)."""
+    """Why the directory ``root`` cannot be made (a file in its place or in its path, or its
+    nearest existing parent read-only or not this user's to write: ``read_only_reason``),
+    or ``None``. Only the path is looked at: nothing is made to find out."""
     from manymodels.registry.engine import read_only_reason
 
     if root.is_dir():
