@@ -11,7 +11,6 @@ given as a database URL and an artifact store location.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
 from collections.abc import Callable, Container
@@ -108,16 +107,7 @@ class Registry(AliasControl, RunViews):
                 f"Signer.from_env(os.environ)), not {type(signer).__name__}"
             )
         where = locate(root, db_url, artifacts, create=create)
-        try:
-            self._open(where, create, signer)
-        except BaseException:
-            if where.made is not None and where.root is not None:  # a failed start leaves
-                with contextlib.suppress(OSError):  # no directory it made; rmdir takes only
-                    for made in [where.root, *where.root.parents]:  # empty ones (a database
-                        made.rmdir()  # made stays)
-                        if made == where.made:
-                            break
-            raise
+        self._open(where, create, signer)  # a new directory: made by its database's opening
 
     def _open(self, where: Location, create: bool, signer: Signer | None) -> None:
         """The registry at ``where``: its artifact store and database opened (or made, by a

@@ -31,7 +31,6 @@ class Location:
     db_url: str
     artifacts: str | Path | ArtifactStore
     own_db: bool
-    made: Path | None = None  # the first directory made for ``root`` just now (a writer's)
 
 
 def locate(
@@ -41,9 +40,10 @@ def locate(
     *,
     create: bool,
 ) -> Location:
-    """The registry's parts, its directory made when ``create`` (a writer) needs it: not
-    beside a database named apart, where it holds only the store, which its first write makes
-    (a run refused before then leaves nothing). Raises ``NoRegistry`` for a reader's missing
+    """The registry's parts; nothing is made. A writer's new directory is checked
+    (``require_creatable``) and made with its database once the store's checks pass
+    (``SqlStore``), or, beside a database named apart, by its store's first write: a run
+    refused before then leaves nothing. Raises ``NoRegistry`` for a reader's missing
     registry (``LostDatabase`` when its artifact store holds models, ``StoreNotFound`` when
     its database named records artifacts but its store is not found), ``RegistryError`` for
     a path that cannot be one."""
@@ -59,7 +59,6 @@ def locate(
     # which then wrote the artifacts of versions this database records somewhere else
     # '~/mmregistry' from Python (no shell to expand it) made a directory named '~' here
     where = Path(root).expanduser().absolute() if root is not None and not elsewhere else None
-    made: Path | None = None
     if where is not None:
         if not where.exists():
             if db_url is not None:  # only its artifacts/ is here: made by its first write
@@ -72,15 +71,15 @@ def locate(
             elif not create:
                 missing = NoRegistry(f"no registry at {where} (train something first)")
                 raise missing_or_lost(missing, artifacts)
-            else:
-                try:
-                    # None when another process made it meanwhile (it is theirs to remove)
-                    made = next(
-                        (p for p in reversed([where, *where.parents]) if not p.exists()), None
-                    )
-                    where.mkdir(parents=True, exist_ok=True)  # another process may race us
-                except OSError as e:  # a read-only filesystem, a parent of another user…
-                    raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+            else:  # made with its database, once the store's checks pass (``SqlStore``):
+                # made here, a refused first train removed it again, and a train of the same
+                # new directory about to make its database there found none
+                if where.is_symlink():  # dangling: never made through (mkdir says why)
+                    try:
+                        where.mkdir()
+                    except OSError as e:
+                        raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+                require_creatable(where)
         elif not where.is_dir():
             raise RegistryError(f"registry path {where} is not a directory")
         elif not create and not (where / DB_FILE).exists() and db_url is None:
@@ -110,7 +109,6 @@ def locate(
         db_url or sqlite_url((where / DB_FILE).resolve()),
         artifacts if artifacts is not None else where.resolve() / ARTIFACTS_DIR,
         own_db=db_url is None,
-        made=made,
     )
 
 

@@ -57,8 +57,9 @@ def test_a_first_train_whose_store_cannot_be_made_leaves_nothing(
     """``--artifacts afile/store``: the run made new.db (tables, the registry's id), then was
     refused at its store's first mark ("cannot mark … as this registry's"), and new.db stayed,
     a registry of no run that later commands opened. Now the store is refused before the file
-    (or a directory for it) is made: one line, exit 1, nothing left."""
+    (or a directory for it) is made: one line, exit 1, nothing made."""
     store = workdir / "afile" / "store"
+    os.utime(workdir, ns=(0, 0))
     code, lines = _train(*where, "--artifacts", str(store))
     assert code == 1, lines
     assert lines == [
@@ -68,6 +69,9 @@ def test_a_first_train_whose_store_cannot_be_made_leaves_nothing(
     assert sorted(p.name for p in workdir.iterdir()) == [
         "afile", "other.toml", "rows.csv", "spec.toml"
     ]  # fmt: skip
+    # not even made and removed again (the directory's time would say so): a train of the
+    # same new path found its directory gone as it was about to make its database there
+    assert workdir.stat().st_mtime_ns == 0
 
 
 @pytest.mark.parametrize("where", NEW)
@@ -121,40 +125,34 @@ def test_readers_refuse_a_missing_registry_and_make_nothing(
     assert sorted(p.name for p in workdir.iterdir()) == before
 
 
-def _spawn(cwd: Path, spec: str, db: str, store: str) -> subprocess.Popen[str]:
+def _spawn(cwd: Path, spec: str, where: list[str], store: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    args = [
-        "train",
-        spec,
-        "rows.csv",
-        "--backend",
-        "local",
-        "--registry-db",
-        db,
-        "--artifacts",
-        store,
-    ]
+    args = ["train", spec, "rows.csv", "--backend", "local", *where, "--artifacts", store]
     return subprocess.Popen(
         [sys.executable, "-m", "manymodels", *args],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
-@pytest.mark.slow  # 24 trains, each its own process (~2 min on a busy 2-core machine)
+@pytest.mark.slow  # 24 trains, each its own process (~4 min on a busy 2-core machine)
 def test_two_trains_of_one_new_path_at_once_lose_no_run(workdir: Path) -> None:
-    """Two real processes train into the same new SQLite path at once, one refused by its
-    store, the other not; 12 rounds. A refusal that deleted the file it made (reverted in
-    87534f6) failed the other ('disk I/O error') or lost its run into the unlinked file. Now
-    the refused one makes nothing: the other's run is always there, and no error but the
-    refusal is said."""
+    """Two real processes train into the same new SQLite path at once (a new --registry-db
+    file, or a new --registry directory, in turns), one refused by its store, the other
+    not; 12 rounds. A refusal that deleted the file it made (reverted in 87534f6) failed the
+    other ('disk I/O error') or lost its run into the unlinked file. Now the refused one
+    makes nothing: the other's run is always there, and no error but the refusal is said.
+    (12 rounds did not catch the deleting code here: its gap is narrow; this guards the
+    way back to it, and the directory's form, whose refusal removed the directory the
+    other was about to make its database in.)"""
     bad = str(workdir / "afile" / "store")
     for n in range(12):
         db = f"sqlite:///{workdir}/r{n}/new.db"
-        refused = _spawn(workdir, "spec.toml", db, bad)
-        trained = _spawn(workdir, "other.toml", db, f"art{n}")
+        where = ["--registry-db", db] if n % 2 else ["--registry", f"r{n}"]
+        refused = _spawn(workdir, "spec.toml", where, bad)
+        trained = _spawn(workdir, "other.toml", where, f"art{n}")
         (_, said), (_, trained_err) = refused.communicate(180), trained.communicate(180)
         assert "disk I/O" not in said + trained_err, (n, said, trained_err)
         assert trained.returncode == 0, (n, trained_err)
@@ -163,5 +161,6 @@ def test_two_trains_of_one_new_path_at_once_lose_no_run(workdir: Path) -> None:
         # made first, by the checks of a registry that exists ("cannot read …"): one line
         (line,) = said.strip().splitlines()
         assert line.startswith("error: ") and bad in line, line
-        where = ["--registry-db", db, "--artifacts", f"art{n}"]
-        assert _statuses(*where) == ["completed"], n  # the trained run, not lost
+        db = db if n % 2 else f"sqlite:///{workdir}/r{n}/registry.db"
+        listed = ["--registry-db", db, "--artifacts", f"art{n}"]
+        assert _statuses(*listed) == ["completed"], n  # the trained run, not lost
