@@ -137,18 +137,18 @@ def _spawn(cwd: Path, spec: str, where: list[str], store: str) -> subprocess.Pop
     )  # fmt: skip
 
 
-@pytest.mark.slow  # 24 trains, each its own process (~4 min on a busy 2-core machine)
+@pytest.mark.slow  # 8 trains, each its own process (~80 s on a busy 2-core machine)
 def test_two_trains_of_one_new_path_at_once_lose_no_run(workdir: Path) -> None:
     """Two real processes train into the same new SQLite path at once (a new --registry-db
     file, or a new --registry directory, in turns), one refused by its store, the other
-    not; 12 rounds. A refusal that deleted the file it made (reverted in 87534f6) failed the
-    other ('disk I/O error') or lost its run into the unlinked file. Now the refused one
-    makes nothing: the other's run is always there, and no error but the refusal is said.
-    (12 rounds did not catch the deleting code here: its gap is narrow; this guards the
-    way back to it, and the directory's form, whose refusal removed the directory the
-    other was about to make its database in.)"""
+    not; 4 rounds, two of each form. A refusal that deleted the file it made (reverted in
+    87534f6) failed the other ('disk I/O error') or lost its run into the unlinked file. Now
+    the refused one makes nothing: the other's run is always there, and no error but the
+    refusal is said. (12 rounds did not catch the deleting code here: its gap is narrow, so
+    more rounds buy little; this guards the way back to it, and the directory's form, whose
+    refusal removed the directory the other was about to make its database in.)"""
     bad = str(workdir / "afile" / "store")
-    for n in range(12):
+    for n in range(4):
         db = f"sqlite:///{workdir}/r{n}/new.db"
         where = ["--registry-db", db] if n % 2 else ["--registry", f"r{n}"]
         refused = _spawn(workdir, "spec.toml", where, bad)
