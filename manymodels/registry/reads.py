@@ -280,12 +280,19 @@ class ReadsMixin(StoreBase):
         """``(key, version, updated_at)`` for one alias, optionally only entries moved after
         ``since``: what a router needs to mirror the table incrementally (O(changes)). For
         ``production``, a retired partition's entry comes with version ``None`` (its
-        ``RETIRED`` row, stamped by the retirement): a deleted row would never be read."""
+        ``RETIRED`` row, stamped by the retirement): a deleted row would never be read.
+
+        With ``since`` (every refresh of every router but its first) the rows are found by
+        ``ix_aliases_updated``: the alias is compared as ``alias || ''``, which no index
+        serves, else SQLite (no statistics) walked ``ix_aliases_age`` through every
+        partition's row of both aliases, 15 ms per idle refresh at 100,000 partitions."""
         c = t.aliases.c
         names = [alias, RETIRED] if alias == "production" else [alias]
-        q = select(c.key, c.version, c.updated_at, c.alias).where(c.alias.in_(names))
-        if since is not None:
-            q = q.where(c.updated_at > since)
+        q = select(c.key, c.version, c.updated_at, c.alias)
+        if since is None:
+            q = q.where(c.alias.in_(names))
+        else:
+            q = q.where(c.updated_at > since, c.alias.concat("").in_(names))
         try:
             with self.engine.connect() as conn:
                 return [(k, v if a == alias else None, at) for k, v, at, a in conn.execute(q)]

@@ -4,8 +4,10 @@ kept under ``retired``, the move is in the alias history, and ``rollback`` puts 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from factories import make_run, new_version
+from factories import executed, make_run, new_version
 
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound
 from manymodels.registry import Registry
@@ -78,3 +80,21 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
     assert reg.store.alias_table("production") == {"k=a": 1, "k=b": 2}
     assert reg.store.alias_versions(["k=b"], RETIRED) == {}
     assert _history(reg, "k=b")[-1][1:3] == (2, "first")
+
+
+def test_a_refresh_reads_the_moved_rows_by_their_stamp(
+    reg: Registry, plans: Callable[..., list[tuple[str, str]]]
+) -> None:
+    """A router's refresh (``alias_changes`` since its last read) walks ``ix_aliases_updated``
+    to the rows moved since, never every partition's production and retired rows: on SQLite
+    (no statistics) it walked ``ix_aliases_age`` by alias, O(partitions) every refresh."""
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r0", *(new_version(f"k={i}", sha, size) for i in range(20)))
+    reg.retire([f"k={i}" for i in range(10)], reason="old target")
+    since = max(at for _, _, at in reg.store.alias_changes())
+    with executed(reg.store.engine) as ran:
+        assert reg.store.alias_changes(since=since) == []
+    seen = [(text, params) for text, params in ran if "FROM aliases" in text]
+    assert seen
+    for _, plan in plans(reg, seen):
+        assert "ix_aliases_updated" in plan, plan
