@@ -42,6 +42,13 @@ models_app = typer.Typer(
 )
 
 
+ByHandReason = Annotated[
+    str, typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters).")
+]
+"""``--reason`` of promote and retire, recorded after the command's label ("promoted by hand:
+…", "retired by hand: …"); rollback's has its own help: no label, a default of its own."""
+
+
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
     return open_registry(registry, db_url, artifacts, signer=signer())
 
@@ -50,10 +57,7 @@ def promote(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
     version: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The version to serve.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: Annotated[
-        str,
-        typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters)."),
-    ] = "manual",
+    reason: ByHandReason = "manual",
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -104,10 +108,7 @@ def retire(
         ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: Annotated[
-        str,
-        typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters)."),
-    ] = "manual",
+    reason: ByHandReason = "manual",
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
