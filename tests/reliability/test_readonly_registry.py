@@ -109,6 +109,7 @@ def test_read_only_commands_work_and_writes_fail_with_one_line(
     writes: list[list[str | Path]] = [
         ["promote", "pid=1", "2"],
         ["rollback", "pid=1"],
+        ["retire", "pid=1"],
         ["gc", "--keep", "1"],
         ["doctor", "--repair"],
         ["train", spec, data, "--backend", "local"],
