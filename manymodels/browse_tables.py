@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from manymodels.console import fmt, out, pct
 from manymodels.oneline import one_line
 from manymodels.plaintable import Table
-from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
+from manymodels.registry.entities import (
+    RETIRED,
+    AliasMove,
+    ModelVersion,
+    PartitionSummary,
+    Run,
+)
 
 if TYPE_CHECKING:
     from manymodels.explain import Explanation
@@ -77,8 +83,11 @@ def partitions_table(
         table.add_column(col, justify="left" if col in ("estimator", "metric") else "right")
     for p in items:
         v = p.production
-        if v is None:
-            table.add_row(p.key, *["—"] * (len(columns) + 2))
+        if v is None:  # retired (``manymodels retire``) says so: else read as never promoted
+            was = p.aliases.get(RETIRED)
+            table.add_row(
+                p.key, "—" if was is None else f"retired v{was}", *["—"] * (len(columns) + 1)
+            )
             continue
         metric, sign = metric_view(v.metric)
         naive = None if v.naive_score is None else sign * v.naive_score

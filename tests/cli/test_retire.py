@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from factories import linear_frame, sales_files, sales_toml, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.cli.fastpath import answer
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 
@@ -140,3 +142,23 @@ def test_forecast_leaves_a_retired_partition_out_and_says_so(tmp_path: Path) -> 
     named = cli.invoke(app, ["forecast", "--horizon", "2", "--partitions", key, *where])
     assert named.exit_code != 0 and len(named.stderr.splitlines()) == 1, named.output
     assert key in named.stderr
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["typer", "fastpath"])
+def test_models_list_says_a_partition_is_retired(
+    tmp_path: Path, fast: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its row's version reads 'retired v1', where it read '—' as for a partition never
+    promoted: the reader saw no way back ('rollback' restores v1)."""
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
+    argv = ["models", "list", *where]
+    if fast:
+        assert answer(argv) == 0
+        text = capsys.readouterr().out
+    else:
+        text = cli.invoke(app, argv, terminal_width=200).stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in text.splitlines()
+            if line.startswith("│")}  # fmt: skip
+    assert (rows["pid=0"], rows["pid=1"]) == ("retired v1", "1"), text
