@@ -92,7 +92,7 @@ def partitions_table(
         metric, sign = metric_view(v.metric)
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
-            p.key, str(v.version), short(v.estimator), *((metric,) if mixed else ()),
+            p.key, str(v.version), estimator_name(v), *((metric,) if mixed else ()),
             fmt(sign * v.score), fmt(naive), pct(v.skill), str(v.n_rows),
         )  # fmt: skip
     out.print(table)
@@ -107,15 +107,17 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
     for v in versions:
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
-            str(v.version), ", ".join(v.aliases) or "", _estimator(v),
+            str(v.version), ", ".join(v.aliases) or "", estimator_name(v),
             json.dumps(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
             str(v.n_rows), v.run_id, v.created_at[:19],
         )  # fmt: skip
     out.print(table)
 
 
-def _estimator(v: ModelVersion) -> str:
-    """The estimator's short name; a global model chosen says so (one model, every key)."""
+def estimator_name(v: ModelVersion) -> str:
+    """The estimator's short name; a global model chosen says so (one model, every key), in
+    ``models list`` as in ``models show``: the list said ``Ridge`` where show said
+    ``Ridge (global)``."""
     chosen = v.selection.chosen
     return short(v.estimator) + (f" ({chosen})" if chosen in ("global", "ensemble") else "")
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from factories import spec_dict
@@ -304,3 +305,60 @@ def test_runs_show_of_a_running_run_names_its_process_and_host(
     assert answer(argv) == 0
     killed = capsys.readouterr().out
     assert "on this machine, gone\n" in killed and "hidepid" not in killed, killed
+
+
+@pytest.fixture(scope="module")
+def global_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Short noisy shops around one slope, a local and a global candidate: the global model
+    wins some (``test_global_candidates`` builds the same choice); one that chose it."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(12):
+        x = np.arange(10) + rng.uniform(0, 1, 10)
+        y = 2.0 * x + 3.0 * (k % 5) + rng.normal(0, 2.0, 10)
+        days = pd.date_range("2024-01-01", periods=10)
+        frames.append(pd.DataFrame({"shop": f"s{k:02d}", "day": days, "x": x, "y": y}))
+    root = tmp_path_factory.mktemp("global_browse") / "reg"
+    train(
+        spec_dict(
+            partition_by=["shop"], target="y", time_column="day", features=["x"],
+            validation={"strategy": "last", "size": 3}, fallback={"enabled": False},
+            candidates=[
+                {"estimator": "sklearn.linear_model.LinearRegression"},
+                {"estimator": "sklearn.linear_model.Ridge", "scope": "global"},
+            ],
+        ),
+        pd.concat(frames, ignore_index=True), root, backend="local",
+    )  # fmt: skip
+    with Registry(root) as reg:
+        keys = [p.key for p in reg.list_partitions(limit=100)]
+        picked = [k for k in keys if reg.get_version(k).selection.chosen == "global"]
+    assert picked, "no shop chose the global model"
+    return root, picked[0]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_models_list_names_a_global_model_as_models_show_does(
+    global_registry: tuple[Path, str],
+    fast: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``models list`` said ``Ridge`` of a partition whose production model is the global
+    Ridge, where ``models show`` said ``Ridge (global)``."""
+    root, key = global_registry
+    monkeypatch.setattr(plaintable, "ENABLED", fast)
+
+    def rows(*command: str) -> list[str]:
+        argv = [*command, "--registry", str(root)]
+        if fast:
+            assert answer(argv) == 0
+            return capsys.readouterr().out.splitlines()
+        done = runner.invoke(app, argv)
+        assert done.exit_code == 0, done.output
+        return done.stdout.splitlines()
+
+    (listed,) = [r for r in rows("models", "list") if f" {key} " in r]
+    shown = next(r for r in rows("models", "show", key) if "production" in r)  # versions
+    assert "Ridge (global)" in shown, shown
+    assert "Ridge (global)" in listed, listed
