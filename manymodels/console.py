@@ -226,8 +226,8 @@ def run_summary(
             "during the run (another run, a promotion or a rollback); each new version is the "
             "'candidate' (manymodels models show KEY)"
         )
-    if run.options.get("changed_only"):
-        unchanged = counted(run.options.get("unchanged", 0), "partition")
+    if run.options.get("changed_only") and run.options.get("unchanged"):  # "skipped 0 …" said
+        unchanged = counted(run.options["unchanged"], "partition")  # nothing (--json keeps 0)
         out.print(f"skipped {unchanged} whose data is unchanged")
     if summary.failures:
         what = "lost or failed" if summary.lost else "failed"

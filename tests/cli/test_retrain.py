@@ -116,3 +116,31 @@ def test_a_retrain_whose_data_holds_no_flagged_partition_says_which_file_and_fla
         f"error: {other}: no rows in the data for any of the 5 partition(s) the monitor flags: "
         "pid=0, pid=1, pid=2, pid=3, pid=4\n"
     )
+
+
+def _grow_every_partition(data: Path) -> None:
+    before = pd.read_parquet(data)
+    pd.concat([before, _frame(seed=7, rows=5)], ignore_index=True).to_parquet(data)
+
+
+@pytest.mark.parametrize("command", ["train", "retrain"])
+def test_the_summary_says_unchanged_partitions_were_skipped_only_when_some_were(
+    grown: Grown, command: str
+) -> None:
+    """Every `train --changed-only` and `retrain` summary said "skipped 0 partitions whose
+    data is unchanged" when none was: now said only of some; --json keeps its count, 0 too."""
+    changed_only = ["train", *grown.args[1:3], "--changed-only", *grown.args[5:]]
+    args = grown.args if command == "retrain" else changed_only
+    some = runner.invoke(cli_app, args)  # pid=1 and pid=3 grew
+    assert some.exit_code == 0, some.output
+    assert "skipped 3 partitions whose data is unchanged" in some.stdout.splitlines()
+    _grow_every_partition(grown.data)
+    none = runner.invoke(cli_app, args)
+    assert none.exit_code == 0, none.output
+    assert "5 trained" in none.stdout
+    assert "whose data is unchanged" not in none.stdout, none.stdout
+    _grow_every_partition(grown.data)
+    as_json = runner.invoke(cli_app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    options = json.loads(as_json.stdout)["run"]["options"]
+    assert options["changed_only"] is True and options["unchanged"] == 0, options
