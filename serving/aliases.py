@@ -141,8 +141,9 @@ class AliasTable:
             self._deep_started, self._deep_at = started, at
         return changed
 
-    def apply(self, key: str, version: int, updated_at: str) -> bool:
-        """Record a move we made ourselves (a promotion through the router) right away.
+    def apply(self, key: str, version: int | None, updated_at: str) -> bool:
+        """Record a move we made ourselves (a promotion through the router) right away; a
+        version ``None`` is a retirement, which removes the key.
 
         The caller's ``(version, updated_at)`` is not trusted blindly: an idempotent promotion
         returns an old move, and another writer may have moved the alias since. When the source
@@ -157,8 +158,8 @@ class AliasTable:
             except RegistryError as e:
                 logger.warning("cannot re-read alias '%s' of %s: %s", self.alias, key, e)
             else:
-                if committed is None:  # the alias is gone: nothing to serve from it
-                    return False
+                if committed is None:  # the alias is gone: nothing to serve from it, and
+                    return version is None and self._merge([row], read=False) > 0  # retired
                 row = (key, committed[0], committed[1])
         return self._merge([row], read=False) > 0
 

@@ -137,13 +137,13 @@ def serve(
 
     Keys without a model of their own are answered by the fallback model.
 
-    Admin endpoints (retrain, promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the
-    file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. With
-    MANYMODELS_READ_TOKEN (or _FILE) set, every other endpoint needs a read or admin token too,
-    except the health checks (/healthz, /readyz, /v2/health/live, /v2/health/ready) and the
-    API's description (/docs, /redoc, /openapi.json). Several tokens, comma-separated (one
-    per line in a file), let one be rotated; a file is re-read when it changes. API docs:
-    /docs.
+    Admin endpoints (retrain, promote, rollback, retire) need a token in
+    MANYMODELS_ADMIN_TOKEN or in the file named by MANYMODELS_ADMIN_TOKEN_FILE; without one
+    they are disabled. With MANYMODELS_READ_TOKEN (or _FILE) set, every other endpoint needs a
+    read or admin token too, except the health checks (/healthz, /readyz, /v2/health/live,
+    /v2/health/ready) and the API's description (/docs, /redoc, /openapi.json). Several
+    tokens, comma-separated (one per line in a file), let one be rotated; a file is re-read
+    when it changes. API docs: /docs.
     """
     # the refusals below come before the registry's and the app's imports (SQLAlchemy;
     # FastAPI, scikit-learn): a mistyped flag is told in a fraction of a second, not ~3 s
@@ -198,7 +198,7 @@ def serve(
     if not settings.admin_enabled:
         echo(
             f"note: admin endpoints are disabled (set {ENV_ADMIN_TOKEN} or "
-            f"{ENV_ADMIN_TOKEN_FILE} to enable retrain / promote / rollback)",
+            f"{ENV_ADMIN_TOKEN_FILE} to enable retrain / promote / rollback / retire)",
             err=True,
         )
     if not settings.reads_need_token:

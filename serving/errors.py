@@ -120,7 +120,7 @@ def misshapen_key(request: Request) -> InvalidRows | None:
     """The 422 of the path's key (``…/v1/partitions/{key}/…``) when it is misshapen
     (``Resolver.misshapen``: ``store=2,brand``, ``=2``, ``%FF``…), for a 404 about to be
     answered: the routes that never serve the fallback (a partition's page, explain,
-    actuals, forecast, promote, rollback, retrain, ``fallback=false``) said "no partition"
+    actuals, forecast, promote, rollback, retire, retrain, ``fallback=false``) said "no partition"
     where the fallback's routes said what is wrong. Runs only on a 404, never on a hit."""
     decoded = request.path_params.get("key")
     service = getattr(request.app.state, "service", None)

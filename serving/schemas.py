@@ -139,6 +139,10 @@ class RollbackRequest(RequestBody):
     reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None
 
 
+class RetireRequest(RequestBody):
+    reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None
+
+
 class AliasMoveOut(BaseModel):
     partition: str
     alias: str
@@ -147,6 +151,11 @@ class AliasMoveOut(BaseModel):
     reason: str
     run_id: str | None
     at: str
+    action: str = Field(
+        "promote",
+        description="what the move was: promote, rollback, or retire (to_version null: the "
+        "partition left production, served then as one with no model)",
+    )
     moved: bool = Field(
         True,
         description="false when the alias already pointed there: nothing was written, and "
@@ -163,6 +172,7 @@ class AliasMoveOut(BaseModel):
             reason=move.reason,
             run_id=move.run_id,
             at=move.at,
+            action=move.action,
             moved=move.moved,
         )
 

@@ -330,6 +330,14 @@ class ModelService(Resolver):
         self.aliases.apply(key, move.to_version or 0, move.at)
         return move
 
+    def retire(self, text: str, *, reason: str) -> AliasMove:
+        """Take the partition out of production (``Registry.retire``); this router serves it
+        as one with no model (the fallback, where there is one) from the next request."""
+        key = self._existing(text)
+        (move,) = self.registry.retire([key], reason=reason)
+        self.aliases.apply(key, None, move.at)
+        return move
+
     def follow(self, key: str) -> int | None:
         """Serve the version production points at now (read from the registry) from the next
         request, after a move made in this process outside ``promote`` — a retrain its policy

@@ -1,7 +1,8 @@
-"""Mutating endpoints, behind the admin token: promote and roll back production.
+"""Mutating endpoints, behind the admin token: promote, roll back and retire production.
 
-Both go through ``Registry.set_alias`` (one transaction with its history entry) and update this
-router's alias table at once; other routers see the move within their refresh interval.
+Each is one registry transaction with its history entry (``Registry.promote``, ``rollback``,
+``retire``) and updates this router's alias table at once; other routers see the move within
+their refresh interval.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.routes import Service
-from serving.schemas import ERRORS, AliasMoveOut, ErrorOut, PromoteRequest, RollbackRequest
+from serving.schemas import (
+    ERRORS,
+    AliasMoveOut,
+    ErrorOut,
+    PromoteRequest,
+    RetireRequest,
+    RollbackRequest,
+)
 
 router = APIRouter(tags=["admin"], dependencies=[Admin], route_class=FastJSONRoute)
 
@@ -26,6 +34,7 @@ UNLOADABLE = (
     "format the registry does not trust."
 )
 NOTHING_BACK = "Nothing to roll back to: every earlier version deleted, or its model unloadable."
+NOT_SERVING = "Unknown partition, or one with nothing in production (retired already)."
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong admin token."},
     403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
@@ -72,4 +81,27 @@ async def rollback(
     reason = body.reason if body is not None else None
     move = await run_in_threadpool(service.rollback, text, reason=reason)
     log_fields(request.scope, partition=move.key, version=move.to_version, admin="rollback")
+    return AliasMoveOut.of(move)
+
+
+@router.post(
+    "/v1/partitions/{key:path}/retire",
+    response_model=AliasMoveOut,
+    responses={**AUTH_ERRORS, 404: {"model": ErrorOut, "description": NOT_SERVING}},
+    summary="Take a partition out of production",
+)
+async def retire(
+    request: Request,
+    key: str,
+    service: Service,
+    body: Annotated[RetireRequest | None, Body()] = None,
+) -> AliasMoveOut:
+    """The router's ``manymodels retire``: production's alias leaves the partition, which is
+    then served as one with no model (the fallback where the registry has one, else a 404).
+    Its versions stay, the one it served kept under the ``retired`` alias; a rollback puts
+    production back on it. The answer is the history's "retire" entry (``to_version`` null)."""
+    text = path_key(request, key)
+    reason = given(body.reason if body is not None else None) or "retired via the router"
+    move = await run_in_threadpool(service.retire, text, reason=reason)
+    log_fields(request.scope, partition=move.key, version=move.from_version, admin="retire")
     return AliasMoveOut.of(move)

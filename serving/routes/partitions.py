@@ -129,7 +129,9 @@ async def get_partition(
     return await run_in_threadpool(_detail, service, text, show_paths)
 
 
-POST_ACTIONS = frozenset({"predict", "forecast", "retrain", "promote", "rollback", "actuals"})
+POST_ACTIONS = frozenset(
+    {"predict", "forecast", "retrain", "promote", "rollback", "retire", "actuals"}
+)
 
 
 def _refuse_post_actions(text: str) -> None:

@@ -99,14 +99,19 @@ TENSORS = [
     {"name": f, "datatype": "FP64", "shape": [2], "data": [float(r[f]) for r in ROWS]}
     for f in ("price", "deal", "feat")
 ]
-BODIES = {"predict": {"rows": ROWS}, "infer": {"inputs": TENSORS}}
+BODIES = {
+    "predict": {"rows": ROWS},
+    "infer": {"inputs": TENSORS},
+    "retire": {"reason": "r" * 501},  # past the cap: ``{}`` would retire ``KEY``
+}
 
 
 def test_an_action_with_a_trailing_slash_answers_as_without_it(client: Any) -> None:
     """``POST …/predict/`` matched ``GET /v1/partitions/{key}`` by its path (the key taken
     as ``…/predict/``) and was answered 405 ``Allow: GET``: so for every action under a key,
     /v1 and V2. A body the action refuses (``{}``; a rollback of a partition with one
-    version) shows which route answered without moving an alias or starting a job."""
+    version; a retirement's reason past the cap) shows which route answered without moving
+    an alias or starting a job."""
     paths = client.get("/openapi.json").json()["paths"]
     actions = [
         (method.upper(), path)
@@ -115,8 +120,8 @@ def test_an_action_with_a_trailing_slash_answers_as_without_it(client: Any) -> N
         if "{key}/" in path and not path.endswith("}")
     ]
     assert {path.rpartition("/")[2] for _, path in actions} >= {
-        "predict", "forecast", "actuals", "explain", "retrain", "promote", "rollback", "infer",
-        "ready",
+        "predict", "forecast", "actuals", "explain", "retrain", "promote", "rollback", "retire",
+        "infer", "ready",
     }  # fmt: skip
     for method, path in actions:
         action = path.rpartition("/")[2]

@@ -69,3 +69,69 @@ def test_a_retired_partition_without_a_fallback_is_a_404(
             other.retire([KEY])
         r = _until(base, lambda r: r.status_code != 200, "retirement not picked up")
         assert r.status_code == 404 and KEY in r.json()["detail"], r.text
+
+
+def test_the_routers_retire_is_served_at_once_recorded_and_rolled_back(
+    registry_path: Path,
+) -> None:
+    """``POST /v1/partitions/{key}/retire``: the CLI's ``retire`` had no HTTP twin. Served
+    by the fallback from the next request (a refresh a minute away: the router's own move),
+    answered and recorded as the history's "retire" entry; a second one is a 404 naming the
+    key, and the router's rollback puts production back."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN, refresh_seconds=60)
+    with running_server(settings) as base:
+        first = _predict(base).json()
+        size = _table_size(base)
+        r = httpx.post(
+            f"{base}/v1/partitions/{KEY}/retire", json={"reason": "store closed"}, headers=admin()
+        )
+        assert r.status_code == 200, r.text
+        move = r.json()
+        assert move["partition"] == KEY and move["alias"] == "production", move
+        assert (move["from_version"], move["to_version"], move["action"]) == (1, None, "retire")
+        assert (move["reason"], move["moved"]) == ("store closed", True)
+        now = _predict(base).json()
+        assert now["fallback"] is True and now["predictions"] != first["predictions"], now
+        assert _table_size(base) == size - 1
+        detail = httpx.get(f"{base}/v1/partitions/{KEY}").json()
+        assert detail["aliases"] == {"retired": 1}
+        assert detail["alias_history"][-1] == move | {"moved": True}
+        with Registry.open(registry_path) as reg:  # what `manymodels models show` reads
+            assert reg.alias_history(KEY)[-1].action == "retire"
+        again = httpx.post(f"{base}/v1/partitions/{KEY}/retire", headers=admin())
+        assert again.status_code == 404 and KEY in again.json()["detail"], again.text
+        back = httpx.post(f"{base}/v1/partitions/{KEY}/rollback", headers=admin())
+        assert back.status_code == 200 and back.json()["action"] == "rollback", back.text
+        assert _predict(base).json()["predictions"] == first["predictions"]
+
+
+def test_a_retire_the_router_refuses_is_json_and_changes_nothing(
+    server: str, registry_path: Path
+) -> None:
+    """Its refusals are promote's and rollback's: the token, a member it does not take (a
+    422 naming it), a reason past the cap, an unknown key, the fallback model."""
+    url = f"{server}/v1/partitions/{KEY}/retire"
+    refused = {
+        401: httpx.post(url, json={"reason": "x"}),
+        422: httpx.post(url, json={"rason": "x"}, headers=admin()),
+        404: httpx.post(f"{server}/v1/partitions/store=99,brand=x/retire", headers=admin()),
+    }
+    for status, r in refused.items():
+        assert r.status_code == status and r.json()["detail"], r.text
+    assert "'rason'" in str(refused[422].json()["detail"])
+    long = httpx.post(url, json={"reason": "x" * 501}, headers=admin())
+    assert long.status_code == 422 and long.json()["detail"], long.text
+    fallback = httpx.post(f"{server}/v1/partitions/__fallback__/retire", headers=admin())
+    assert 400 <= fallback.status_code < 500 and fallback.json()["detail"], fallback.text
+    assert _predict(server).json()["fallback"] is False
+    with Registry.open(registry_path) as reg:
+        assert all(m.action != "retire" for m in reg.alias_history(KEY))
+
+
+def test_the_openapi_documents_retire_as_its_twins(server: str) -> None:
+    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    retire, promote = (paths[f"/v1/partitions/{{key}}/{a}"]["post"] for a in ("retire", "promote"))
+    assert retire["tags"] == promote["tags"] == ["admin"] and retire["summary"]
+    assert {"401", "403", "404", "422", "503"} <= set(retire["responses"])
+    answer = retire["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == promote["responses"]["200"]["content"]["application/json"]["schema"]
