@@ -153,8 +153,10 @@ class AliasMoveOut(BaseModel):
     at: str
     action: str = Field(
         "promote",
-        description="what the move was: promote, rollback, or retire (to_version null: the "
-        "partition left production, served then as one with no model)",
+        description="what the move was, as the alias history records it: first (a "
+        "partition's first version), new (a version kept as the candidate), promote, "
+        "rollback, or retire (to_version null: the partition left production, served then as "
+        "one with no model)",
     )
     moved: bool = Field(
         True,

@@ -136,10 +136,14 @@ export async function renderPartition(key) {
             el("td", {}, v.aliases.join(", ")),
           ))),
         el("h2", {}, "Alias history"),
-        table(["at", "alias", "move", "reason", "run"],
-          detail.alias_history.slice().reverse().map((m) => el("tr", { class: "move" },
+        // the action recorded with each move: a retirement read "v1 → –" as if production
+        // had merely lost its version
+        table(["at", "alias", "action", "move", "reason", "run"],
+          detail.alias_history.slice().reverse().map((m) => el("tr",
+            { class: "move", "data-action": m.action },
             el("td", { class: "when" }, age(m.at)),
             el("td", {}, m.alias),
+            el("td", {}, m.action),
             el("td", {}, `${m.from_version ? `v${m.from_version}` : "–"} → ${m.to_version ? `v${m.to_version}` : "–"}`),
             el("td", { class: "reason" }, m.reason),
             el("td", {}, m.run_id ? el("code", {}, m.run_id) : "–"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from browserkit import Driven, browse, view
-from routerkit import KEY, doubled_rows
+from routerkit import KEY, admin, doubled_rows
 
 # how far the page reaches past the window's right edge (0 when everything fits)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -77,3 +77,24 @@ def test_loading_the_dashboard_asks_the_router_for_nothing_it_lacks(
         if line.startswith("manymodels_http_requests_total{") and 'status="404"' in line
     ]
     assert misses == [], misses
+
+
+def test_the_alias_history_says_a_retirement_is_one(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
+    """A retirement (``POST …/retire``, ``manymodels retire``) read "v1 → –" in the alias
+    history, the action the history records left out: a version gone, or production taken
+    away? Each move now names its action."""
+    reason = "store closed"
+    retired = httpx.post(
+        f"{server}/v1/partitions/{KEY}/retire", json={"reason": reason}, headers=admin()
+    )
+    assert retired.status_code == 200, retired.text
+    dom = html.unescape(browse(chromium, view(server, p=KEY), tmp_path))
+    assert 'data-state="ready"' in dom
+    moves = re.findall(r'<tr class="move" data-action="(\w+)">(.*?)</tr>', dom)
+    assert moves, "no row of the alias history names its action"
+    cells = [(action, re.findall(r"<td[^>]*>(.*?)</td>", row)) for action, row in moves]
+    newest, first = cells[0], cells[-1]  # newest first
+    assert newest[0] == "retire" and newest[1][1:5] == ["production", "retire", "v1 → –", reason]
+    assert first[0] == "first" and first[1][2:5] == ["first", "– → v1", "first version"], cells
