@@ -188,12 +188,12 @@ def explanation_table(why: Explanation) -> None:
 
 def history_table(moves: Sequence[AliasMove]) -> None:
     table = Table(title="alias history", title_justify="left")
-    for col in ("at", "alias", "from", "to", "reason", "run"):
+    for col in ("at", "alias", "action", "from", "to", "reason", "run"):
         table.add_column(col)
-    for m in moves:
+    for m in moves:  # the action: a retirement's "to" is "—", as a never-set alias's "from"
         table.add_row(
-            m.at[:19], m.alias, str(m.from_version or "—"), str(m.to_version or "—"), m.reason,
-            m.run_id or "",
+            m.at[:19], m.alias, m.action, str(m.from_version or "—"),
+            str(m.to_version or "—"), m.reason, m.run_id or "",
         )  # fmt: skip
     out.print(table)
 

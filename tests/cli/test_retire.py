@@ -79,6 +79,8 @@ def test_retired_partitions_show_their_reason_and_gc_keeps_what_rollback_restore
     assert (last["to_version"], last["reason"]) == (None, "retired by hand: y gone")
     text = cli.invoke(app, ["models", "show", "pid=0", *where], terminal_width=200).stdout
     assert "retired by hand: y gone" in text
+    (row,) = [line for line in text.splitlines() if "y gone" in line]
+    assert [c.strip() for c in row.split("│")][2:5] == ["production", "retire", "1"], row
     # v1 is neither the newest nor in production: kept because rollback restores it
     gc = cli.invoke(app, ["gc", "--keep", "1", "--alias-grace-seconds", "0", *where])
     assert gc.exit_code == 0 and gc.stdout.startswith("deleted 0 version(s)"), gc.output
