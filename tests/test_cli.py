@@ -463,7 +463,7 @@ def test_a_long_promotion_reason_is_printed_on_one_line_as_written(
     """A reason past the pipe's 160 columns was folded onto a second line, and its "[b]" read
     as rich markup and dropped (promote and rollback print their move through this)."""
     from manymodels import console
-    from manymodels.cli.registry import _show_move
+    from manymodels.cli.alias_commands import _show_move
     from manymodels.registry.entities import AliasMove
 
     reason = "x" * 150 + " [b]tagged[/b]"
@@ -478,7 +478,7 @@ def test_a_promotion_reason_s_emoji_codes_are_printed_as_written(
     """With markup off, rich still read ":x:" and ":warning:" in a reason as emoji codes and
     printed "❌" and "⚠": not the reason recorded."""
     from manymodels import console
-    from manymodels.cli.registry import _show_move
+    from manymodels.cli.alias_commands import _show_move
     from manymodels.registry.entities import AliasMove
 
     reason = "promoted by hand: :x: drift fixed :warning:"

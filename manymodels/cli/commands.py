@@ -11,7 +11,18 @@ from __future__ import annotations
 import typer
 
 from manymodels.cli import actuals as actuals_command
-from manymodels.cli import backup, forecast, interop, intro, registry, runs, schedule, train, trust
+from manymodels.cli import (
+    alias_commands,
+    backup,
+    forecast,
+    interop,
+    intro,
+    registry,
+    runs,
+    schedule,
+    train,
+    trust,
+)
 from manymodels.cli import monitor as monitoring
 from manymodels.cli import retrain as retraining
 from manymodels.cli.errors import Group
@@ -31,9 +42,9 @@ app.callback()(intro.root)
 app.add_typer(registry.models_app, name="models")
 app.add_typer(runs.runs_app, name="runs")
 app.command()(train.train)
-app.command()(registry.promote)
-app.command()(registry.rollback)
-app.command()(registry.retire)
+app.command()(alias_commands.promote)
+app.command()(alias_commands.rollback)
+app.command()(alias_commands.retire)
 app.command()(registry.gc)
 app.command()(registry.doctor)
 app.command()(registry.sign)

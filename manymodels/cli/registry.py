@@ -1,5 +1,6 @@
-"""The commands that look after a registry: ``promote``, ``rollback``, ``retire``, ``gc``,
-``doctor`` and the ``models`` group (the ``runs`` group: ``manymodels.cli.runs``).
+"""The commands that look after a registry: ``gc``, ``doctor``, ``sign`` and the ``models``
+group (the alias moves promote, rollback, retire: ``manymodels.cli.alias_commands``; the
+``runs`` group: ``manymodels.cli.runs``).
 
 None of them trains or scores; they open the registry, do one thing, and print it as a table or
 ``--json``. The groups are built here with their commands, and added to the top-level app in
@@ -31,8 +32,6 @@ from manymodels.cli.options import (
     signer,
 )
 from manymodels.keys import FALLBACK_KEY
-from manymodels.oneline import one_line
-from manymodels.reasons import MAX_REASON
 
 if TYPE_CHECKING:
     from manymodels.doctor import Checkup
@@ -42,95 +41,8 @@ models_app = typer.Typer(
 )
 
 
-ByHandReason = Annotated[
-    str, typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters).")
-]
-"""``--reason`` of promote and retire, recorded after the command's label ("promoted by hand:
-…", "retired by hand: …"); rollback's has its own help: no label, a default of its own."""
-
-
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
     return open_registry(registry, db_url, artifacts, signer=signer())
-
-
-def promote(
-    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
-    version: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The version to serve.")],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: ByHandReason = "manual",
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Point a partition's production alias at VERSION.
-
-    Routers pick it up within seconds."""
-    from manymodels import console
-    from manymodels.reasons import check_reason, given
-
-    check_reason(reason)  # as the router's body: before the registry is opened
-    with _open(registry, registry_db, artifacts) as reg:
-        move = reg.promote(key, version, reason=f"promoted by hand: {given(reason) or 'manual'}")
-    _show_move(move, json_out, console)
-
-
-def rollback(
-    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: Annotated[
-        str | None,
-        typer.Option(
-            help="Recorded in the alias history (default: 'rollback from vN'), as the "
-            f"router's rollback body's reason (at most {MAX_REASON} characters)."
-        ),
-    ] = None,
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Move production back to the version served before.
-
-    The partition's production alias goes one step back through its history."""
-    from manymodels import console
-    from manymodels.reasons import check_reason
-
-    check_reason(reason)
-    with _open(registry, registry_db, artifacts) as reg:
-        move = reg.rollback(key, reason=reason)
-    _show_move(move, json_out, console)
-
-
-def retire(
-    keys: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="PARTITION...", help="Partition keys, e.g. 'store=2,brand=tropicana'."
-        ),
-    ],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: ByHandReason = "manual",
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Take partitions out of production.
-
-    Each is then served as a partition with no model: the fallback where there is one, else
-    none (score and forecast leave it out as an unknown key). Its versions stay; 'manymodels
-    rollback PARTITION' puts production back on the version it served. All or none: nothing
-    changes when a key is unknown or has nothing in production."""
-    from manymodels import console
-    from manymodels.reasons import check_reason, given
-
-    check_reason(reason)
-    with _open(registry, registry_db, artifacts) as reg:
-        moves = reg.retire(keys, reason=f"retired by hand: {given(reason) or 'manual'}")
-    if json_out:
-        console.print_json([m.to_dict() for m in moves])
-        return
-    for m in moves:
-        line = f"{m.key}: production v{m.from_version} → retired ({m.reason})"
-        console.out.print(one_line(line), **ONE_LINE)
 
 
 ONE_LINE = {"soft_wrap": True, "markup": False, "emoji": False}
@@ -139,26 +51,6 @@ gc's "…; put back 1 artifact(s) …" came out as two lines in a cron log), rea
 "[bold]" as its markup, dropping text the user recorded, and its ":x:" as an emoji code
 (printed "❌"; markup off does not turn that off). User text in it is passed through
 ``one_line``: a reason's newline printed the result on two lines."""
-
-
-def _show_move(move: Any, json_out: bool, console: Any) -> None:
-    """The move made; a promotion of the version already served (``moved`` false: nothing
-    written) says so: it printed the move that put it there, "production vNone → v1 (first
-    version)", as if production had just moved."""
-    if json_out:
-        console.print_json(move.to_dict())
-    elif not move.moved:
-        console.out.print(
-            one_line(
-                f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
-                f"{move.reason}); nothing changed"
-            ),
-            **ONE_LINE,
-        )
-    else:
-        was = "nothing" if move.from_version is None else f"v{move.from_version}"
-        line = f"{move.key}: {move.alias} {was} → v{move.to_version} ({move.reason})"
-        console.out.print(one_line(line), **ONE_LINE)
 
 
 def _print_checkup(checkup: Checkup) -> None:
