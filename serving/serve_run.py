@@ -21,7 +21,8 @@ so that line is muted while the application deploys.
 
 Replicas that cannot start (the registry unreachable from them) make Serve give up after
 three tries with a ``RuntimeError`` over a page of traceback: the command says the replica's
-own error in one line, deletes what it deployed, and exits 1.
+own error in one line, deletes what it deployed, and exits 1. So does a Serve that cannot start
+(its proxy dead as it starts, or not up in Serve's own 60 s): its error and Serve's logs.
 
 **Shutdown.** SIGTERM and Ctrl-C delete the application (``serve.shutdown`` on an embedded
 Ray, only this application on a cluster others share), then stop the embedded Ray through
@@ -151,6 +152,27 @@ def _failure() -> str:
         if deployment.message:
             return replica_error(deployment.message)
     return replica_error(app.message) if app.message else str(getattr(app.status, "value", ""))
+
+
+_RAISED = re.compile(r"[A-Za-z_][\w.]*: \S")  # "ValueError: …", not "ray::Actor.f()"
+
+
+def start_error(error: BaseException, logs: str | None) -> str:
+    """Why ``serve.start`` failed, in one line, and what to try: a Ray error's last exception
+    (a proxy that died as it started: ``ValueError: The import path … cannot be imported``),
+    else the error's first line (Serve's 60 s bound: "HTTP proxies not available after 60s.",
+    then the hint for a loaded host)."""
+    import ray.exceptions
+
+    text = _ANSI.sub("", str(error))
+    raised = [line for line in text.splitlines() if _RAISED.match(line)]
+    name, _, why = (raised[-1] if raised else "").partition(": ")
+    if not raised or not isinstance(error, ray.exceptions.RayError):
+        name, why = type(error).__name__, (text.strip() or "(no message)").splitlines()[0]
+    slow = isinstance(error, TimeoutError | ray.exceptions.GetTimeoutError)
+    hint = "on a loaded host Serve's processes start slowly: try again when it is quieter; "
+    seen = f"Serve's logs: {logs}/serve/" if logs is not None else "Serve's logs: in Ray's"
+    return f"{name.rsplit('.', 1)[-1]}: {why} ({hint if slow else ''}{seen})"
 
 
 def _logs_dir() -> str | None:
@@ -328,8 +350,14 @@ def run(
             # a guard: ray.init from the main thread replaces it (sys.exit); RayBackend starts
             # Ray in a thread of its own and keeps the process's handlers
             signal.signal(signal.SIGTERM, signals._handle)
-            if not check_serve(settings, ray_address):
-                serve.start(http_options={"host": settings.host, "port": settings.port})
+            try:
+                if not check_serve(settings, ray_address):
+                    serve.start(http_options={"host": settings.host, "port": settings.port})
+            except ServeRefused:
+                raise
+            except Exception as e:  # Ray's, Serve's: a page of traceback, one line here
+                why = start_error(e, _logs_dir())
+                raise ServeRefused(f"Ray Serve could not start on {where}: {why}") from e
             quiet, serve_logger = _QuietReconnect(), logging.getLogger(SERVE_LOGGER)
             serve_logger.addFilter(quiet)
             try:
@@ -349,6 +377,9 @@ def run(
                 why = _failure() if str(e).startswith("Deploying application") else str(e)
                 if "replica logs" in why and (logs := _logs_dir()) is not None:
                     why += f" ({logs}/serve/)"
+                raise ServeRefused(f"the router replicas could not start on {where}: {why}") from e
+            except Exception as e:  # Serve's controller or Ray failing under the deploy
+                why = start_error(e, _logs_dir())
                 raise ServeRefused(f"the router replicas could not start on {where}: {why}") from e
             finally:
                 serve_logger.removeFilter(quiet)

@@ -5,8 +5,9 @@ One embedded Ray and one Serve application per test (starting them takes 20-60 s
 two replicas both answer, keys stay on their replica by /v1 and V2 routes alike, each replica's
 /metrics names it, its log lines (the access log) reach its Serve log file, a promotion through
 one replica's admin API is served by both, and SIGTERM leaves no process behind. The start-up
-refusals and failures (a port in use, replicas that cannot open the registry) each need their
-own command; a Serve shared by two commands is ``test_ray_serve_cluster.py``'s.
+refusals and failures (a port in use, a Serve proxy that cannot start, replicas that cannot
+open the registry) each need their own command; a Serve shared by two commands is
+``test_ray_serve_cluster.py``'s.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
 from raycluster import free_port
 from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
 
-from serving.ray_serve import REPLICA_HEADER, ReplicaTag, partition_of
+from serving.ray_serve import PROXY_CALLBACK_ENV, REPLICA_HEADER, ReplicaTag, partition_of
 from serving.serve_run import replica_error
 from serving.settings import Settings
 
@@ -197,16 +198,64 @@ def _registry_gone_once_checked(
                 assert server.poll() is None, log_path.read_text()
                 time.sleep(0.05)
             registry_path.rename(tmp_path / "gone")
-            tree: set[int] = set()
-            deadline = time.monotonic() + loaded_bound(240)
-            while server.poll() is None:
-                tree |= descendants(server.pid)
-                assert time.monotonic() < deadline, "still running: " + log_path.read_text()
-                time.sleep(0.5)
-            return server.returncode, tree
+            return _until_exit(server, log_path)
         finally:
             if server.poll() is None:
                 server.kill()
+
+
+def _until_exit(server: subprocess.Popen[bytes], log_path: Path) -> tuple[int, set[int]]:
+    """``server`` waited for until it exits by itself (killed past a bound): its exit status,
+    and its process tree as seen while it ran."""
+    tree: set[int] = set()
+    deadline = time.monotonic() + loaded_bound(240)
+    try:
+        while server.poll() is None:
+            tree |= descendants(server.pid)
+            assert time.monotonic() < deadline, "still running: " + log_path.read_text()
+            time.sleep(0.5)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return server.returncode, tree
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_a_serve_that_cannot_start_is_one_error_line(registry_path: Path, tmp_path: Path) -> None:
+    """Serve's own start fails: its HTTP proxy dies as it starts, here on a proxy hook that
+    does not import (a user's ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH`` wins over ours), on
+    a loaded host Serve's "HTTP proxies not available after 60s.". ``serve.start`` ran outside
+    the command's refusals: a page of Ray's traceback, exit 1 from the interpreter."""
+    cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "1",
+                             "--registry", registry_path, "--port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env[PROXY_CALLBACK_ENV] = "no_such_module_h70:middlewares"
+    log_path = tmp_path / "serve.log"
+    tree: set[int] = set()  # every start's, a start Ray gave up on included
+    for attempt in range(1, RAY_STARTS + 1):
+        with log_path.open("w") as log:
+            server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            code, started = _until_exit(server, log_path)
+        tree |= started
+        text = log_path.read_text()
+        # Ray's own miss on a loaded machine (not the proxy's death): again
+        if attempt == RAY_STARTS or not any(words in text for words in RAY_OWN_BOUNDS):
+            break
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 1, text[-3000:]
+    assert len(tree) >= 4, "Ray never started: " + text[-3000:]  # GCS, raylet, workers…
+    assert len(errors) == 1, text[-3000:]
+    assert re.fullmatch(
+        "error: Ray Serve could not start on the embedded Ray: ValueError: The import path "
+        "no_such_module_h70:middlewares cannot be imported: No module named "
+        r"'no_such_module_h70' \(Serve's logs: /\S+/logs/serve/\)",
+        errors[0],
+    ), errors
+    assert "Traceback" not in text, text[-3000:]
+    assert "router replica(s) at" not in text, text[-3000:]
+    assert wait_gone(tree, timeout=loaded_bound(15)) == {}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import make_url
 
 from manymodels.registry import Registry
 from serving.replaced import RegistryFileWatch
-from serving.serve_run import PASSWORD_ENV, for_replicas, password_kept_out
+from serving.serve_run import PASSWORD_ENV, for_replicas, password_kept_out, start_error
 from serving.settings import Settings
 
 
@@ -141,3 +141,16 @@ def test_the_replicas_url_keeps_the_connection_settings_that_are_no_password(
     assert dict(shipped.query) == {
         "sslmode": "verify-full", "sslkey": "/k/mm.key", "sslpassword": "keyphrase"
     }  # fmt: skip
+
+
+def test_serves_own_start_bound_says_what_to_try() -> None:
+    """``serve.start``'s own bound on its proxy (``HTTP_PROXY_TIMEOUT``, hard-coded 60 s),
+    raised as Ray 2.60 raises it: one line naming the bound, the loaded host and Serve's
+    logs; an exception with an empty message still says what it was."""
+    bound = TimeoutError("HTTP proxies not available after 60s.")
+    assert start_error(bound, "/tmp/ray/session_1/logs") == (
+        "TimeoutError: HTTP proxies not available after 60s. (on a loaded host Serve's "
+        "processes start slowly: try again when it is quieter; Serve's logs: "
+        "/tmp/ray/session_1/logs/serve/)"
+    )
+    assert start_error(ValueError(), None) == "ValueError: (no message) (Serve's logs: in Ray's)"
