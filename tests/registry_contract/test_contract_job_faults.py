@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
-from pgcluster import PORT, PostgresServer, own_server
+from pgcluster import PORT, PostgresServer
 from sqlalchemy import create_engine, text
 
 from manymodels.pipeline import train
@@ -181,46 +181,44 @@ def test_a_retrain_whose_job_cannot_be_recorded_is_a_503_and_queues_nothing(
         assert _ended(client, again.json()["job_id"])["status"] == "succeeded"
 
 
-def test_jobs_queued_while_postgresql_is_stopped_run_once_it_is_back(tmp_path: Path) -> None:
-    """One job running, one queued behind it; PostgreSQL stops for 3 s (longer than the
-    lease: nothing may fail them as a stopped router's). The running one's end — a failure,
-    its database gone — is recorded once the server is back, and the queued one runs."""
-    server = own_server()
-    server.start()
-    try:
-        settings = _registry(server.database(), tmp_path / "reg")
-        gate_open = threading.Event()
-        started = threading.Event()
+def test_jobs_queued_while_postgresql_is_stopped_run_once_it_is_back(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """One job running, one queued behind it; PostgreSQL (the module's own ``server``) stops
+    for 3 s (longer than the lease: nothing may fail them as a stopped router's). The running
+    one's end — a failure, its database gone — is recorded once the server is back, and the
+    queued one runs."""
+    settings = _registry(server.database(), tmp_path / "reg")
+    gate_open = threading.Event()
+    started = threading.Event()
 
-        def gate(job: Job) -> None:
-            if job.partition == "pid=0":
-                started.set()
-                assert gate_open.wait(30)
+    def gate(job: Job) -> None:
+        if job.partition == "pid=0":
+            started.set()
+            assert gate_open.wait(30)
 
-        jobs = JobManager(lease_seconds=2, patience=0.5, before_run=gate)
-        with _client(settings, jobs) as client:
-            first = _post(client, 0)
-            assert first.status_code == 202, first.text
-            assert started.wait(30)
-            queued = _post(client, 1)
-            assert queued.status_code == 202, queued.text
-            server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
-            gate_open.set()
-            time.sleep(3)
-            options = f"-c listen_addresses='' -k {server.root} -p {PORT} -c fsync=off"
-            server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-o",
-                        options, "start")  # fmt: skip
-            second = _ended(client, queued.json()["job_id"])
-            assert second["status"] == "succeeded", second
-            assert second["version"] == 2 and second["production_version"] == 2
-            one = _ended(client, first.json()["job_id"])
-            assert one["status"] == "failed" and one["version"] is None, one
-            assert not one["error"].startswith("router restarted"), one["error"]
-            listed = {j["job_id"]: j["status"] for j in
-                      client.get("/v1/jobs", headers=ADMIN).json()["jobs"]}  # fmt: skip
-            assert listed == {
-                first.json()["job_id"]: "failed",
-                queued.json()["job_id"]: "succeeded",
-            }
-    finally:
-        server.stop()
+    jobs = JobManager(lease_seconds=2, patience=0.5, before_run=gate)
+    with _client(settings, jobs) as client:
+        first = _post(client, 0)
+        assert first.status_code == 202, first.text
+        assert started.wait(30)
+        queued = _post(client, 1)
+        assert queued.status_code == 202, queued.text
+        server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+        gate_open.set()
+        time.sleep(3)
+        options = f"-c listen_addresses='' -k {server.root} -p {PORT} -c fsync=off"
+        server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-o",
+                    options, "start")  # fmt: skip
+        second = _ended(client, queued.json()["job_id"])
+        assert second["status"] == "succeeded", second
+        assert second["version"] == 2 and second["production_version"] == 2
+        one = _ended(client, first.json()["job_id"])
+        assert one["status"] == "failed" and one["version"] is None, one
+        assert not one["error"].startswith("router restarted"), one["error"]
+        listed = {j["job_id"]: j["status"] for j in
+                  client.get("/v1/jobs", headers=ADMIN).json()["jobs"]}  # fmt: skip
+        assert listed == {
+            first.json()["job_id"]: "failed",
+            queued.json()["job_id"]: "succeeded",
+        }

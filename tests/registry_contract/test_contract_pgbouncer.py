@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgcluster import PGBOUNCER_PORT, PostgresServer, own_server, pgbouncer
+from pgcluster import PGBOUNCER_PORT, PostgresServer, pgbouncer
 from sqlalchemy import make_url, select
 
 from manymodels.registry import Registry
@@ -29,16 +29,11 @@ REPEATS = 8  # past psycopg's prepare_threshold (5)
 
 
 @pytest.fixture(scope="module")
-def pooled() -> Iterator[tuple[PostgresServer, Path]]:
-    """A server behind a PgBouncer of one server connection per database: every client's
-    transactions meet on it, as a busy pool's would, in turn."""
-    server = own_server()
-    try:
-        server.start()
-        with pgbouncer(server, pool_size=1) as root:
-            yield server, root
-    finally:
-        server.stop()
+def pooled(server: PostgresServer) -> Iterator[tuple[PostgresServer, Path]]:
+    """The module's own server behind a PgBouncer of one server connection per database:
+    every client's transactions meet on it, as a busy pool's would, in turn."""
+    with pgbouncer(server, pool_size=1) as root:
+        yield server, root
 
 
 def test_two_pooled_connections_repeating_a_read_through_the_pooler_do_not_fail(
