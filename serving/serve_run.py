@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import threading
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from typing import Any
 
 from serving.listen import base_url, unusable_address
 from serving.ray_serve import APP_NAME, PROXY_CALLBACK, PROXY_CALLBACK_ENV, application
+from serving.serve_errors import logs_dir, replica_error, start_error
 from serving.settings import Settings
 
 logger = logging.getLogger("manymodels.serving.ray_serve")
@@ -123,22 +123,6 @@ def check_serve(settings: Settings, ray_address: str | None) -> bool:
     return True
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def replica_error(message: str) -> str:
-    """The exception that ended a replica's last try, from the deployment's status message
-    (Serve's explanation, then the replica's traceback): its last line not indented after the
-    last ``Traceback`` line, e.g. ``NoRegistry: no registry at /srv/reg``."""
-    lines = [line for line in _ANSI.sub("", message).splitlines() if line.strip()]
-    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
-    tail = lines[starts[-1] + 1 :] if starts else lines
-    raised = [line for line in tail if not line[:1].isspace()]
-    last = (raised or tail or ["(no message)"])[0 if raised else -1].strip()
-    name, sep, text = last.partition(": ")
-    return f"{name.rsplit('.', 1)[-1]}: {text}" if sep and " " not in name else last
-
-
 def _failure() -> str:
     """Why the deployment failed, read from Serve (one line)."""
     try:
@@ -152,38 +136,6 @@ def _failure() -> str:
         if deployment.message:
             return replica_error(deployment.message)
     return replica_error(app.message) if app.message else str(getattr(app.status, "value", ""))
-
-
-_RAISED = re.compile(r"[A-Za-z_][\w.]*: \S")  # "ValueError: …", not "ray::Actor.f()"
-
-
-def start_error(error: BaseException, logs: str | None) -> str:
-    """Why ``serve.start`` failed, in one line, and what to try: a Ray error's last exception
-    (a proxy that died as it started: ``ValueError: The import path … cannot be imported``),
-    else the error's first line (Serve's 60 s bound: "HTTP proxies not available after 60s.",
-    then the hint for a loaded host)."""
-    import ray.exceptions
-
-    text = _ANSI.sub("", str(error))
-    raised = [line for line in text.splitlines() if _RAISED.match(line)]
-    name, _, why = (raised[-1] if raised else "").partition(": ")
-    if not raised or not isinstance(error, ray.exceptions.RayError):
-        name, why = type(error).__name__, (text.strip() or "(no message)").splitlines()[0]
-    slow = isinstance(error, TimeoutError | ray.exceptions.GetTimeoutError)
-    hint = "on a loaded host Serve's processes start slowly: try again when it is quieter; "
-    seen = f"Serve's logs: {logs}/serve/" if logs is not None else "Serve's logs: in Ray's"
-    return f"{name.rsplit('.', 1)[-1]}: {why} ({hint if slow else ''}{seen})"
-
-
-def _logs_dir() -> str | None:
-    """This node's Ray log directory: the replicas' log files are under ``serve/`` in it."""
-    try:
-        import ray._private.worker as worker
-
-        node: Any = worker._global_node
-        return str(node.get_logs_dir_path())
-    except Exception:  # not Ray's public API: the message just leaves the path out
-        return None
 
 
 SHUTDOWN_SECONDS = 15.0
@@ -356,7 +308,7 @@ def run(
             except ServeRefused:
                 raise
             except Exception as e:  # Ray's, Serve's: a page of traceback, one line here
-                why = start_error(e, _logs_dir())
+                why = start_error(e, logs_dir())
                 raise ServeRefused(f"Ray Serve could not start on {where}: {why}") from e
             quiet, serve_logger = _QuietReconnect(), logging.getLogger(SERVE_LOGGER)
             serve_logger.addFilter(quiet)
@@ -375,11 +327,11 @@ def run(
                 )
             except (RuntimeError, RayServeException) as e:
                 why = _failure() if str(e).startswith("Deploying application") else str(e)
-                if "replica logs" in why and (logs := _logs_dir()) is not None:
+                if "replica logs" in why and (logs := logs_dir()) is not None:
                     why += f" ({logs}/serve/)"
                 raise ServeRefused(f"the router replicas could not start on {where}: {why}") from e
             except Exception as e:  # Serve's controller or Ray failing under the deploy
-                why = start_error(e, _logs_dir())
+                why = start_error(e, logs_dir())
                 raise ServeRefused(f"the router replicas could not start on {where}: {why}") from e
             finally:
                 serve_logger.removeFilter(quiet)
@@ -390,7 +342,7 @@ def run(
                 f"ray serve: {replicas} router replica(s) at {url} "
                 f"(docs: {url}/docs, dashboard: {url}/ui)"
             )
-            logs = _logs_dir()
+            logs = logs_dir()
             if logs is not None:
                 nodes = " on each node" if ray_address else ""
                 echo(f"ray serve: replica logs in {logs}/serve/replica_{APP_NAME}_*.log{nodes}")

@@ -30,7 +30,7 @@ from raycluster import free_port
 from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
 
 from serving.ray_serve import PROXY_CALLBACK_ENV, REPLICA_HEADER, ReplicaTag, partition_of
-from serving.serve_run import replica_error
+from serving.serve_errors import replica_error
 from serving.settings import Settings
 
 BIN = Path(sys.executable).parent

@@ -11,7 +11,8 @@ from sqlalchemy import make_url
 
 from manymodels.registry import Registry
 from serving.replaced import RegistryFileWatch
-from serving.serve_run import PASSWORD_ENV, for_replicas, password_kept_out, start_error
+from serving.serve_errors import start_error
+from serving.serve_run import PASSWORD_ENV, for_replicas, password_kept_out
 from serving.settings import Settings
 
 
