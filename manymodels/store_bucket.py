@@ -36,13 +36,14 @@ def require_new_store(store: ArtifactStore) -> None:
 
 
 def unmakeable(root: Path) -> str | None:
-    """Why the directory ``root`` cannot be made (a file in its place or in its path, or its
-    nearest existing parent read-only or not this user's to write: ``read_only_reason``),
-    or ``None``. Only the path is looked at: nothing is made to find out."""
+    """Why the directory ``root`` cannot be made or written (a file in its place or in its
+    path, or it or its nearest existing parent read-only or not this user's to write:
+    ``read_only_reason``), or ``None``. Only the path is looked at: nothing is made to find
+    out. A store directory that is there but read-only (a read-only mount's) was let through,
+    and the writer's own check refused it once the new database was made: a registry file
+    with its tables and no run stayed, and the refusal named the registry as read-only."""
     from manymodels.registry.engine import read_only_reason
 
-    if root.is_dir():
-        return None
     parent = next((p for p in [root, *root.parents] if os.path.lexists(p)), None)
     if parent is None:
         return None

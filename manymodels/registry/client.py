@@ -190,12 +190,13 @@ class Registry(AliasControl, RunViews):
     def read_only(self) -> str | None:
         """Why this process cannot write this registry (its database, or a local artifact
         store), or ``None``. A read-only registry serves every read; writes raise
-        ``ReadOnlyRegistry``."""
+        ``ReadOnlyRegistry``. When only the store is, the reason names it: the refusal reads
+        'registry at ROOT is read-only', and ROOT (or the database apart) may be writable."""
         found = engine_read_only(self.store.engine)
         if found is None and isinstance(self.artifacts, LocalArtifactStore):
             root = str(self.artifacts.root)
             why = read_only_reason(root)
-            found = (root, why) if why is not None else None
+            found = (root, f"its artifact store {root}: {why}") if why is not None else None
         return None if found is None else found[1]
 
     @property

@@ -136,6 +136,57 @@ def test_read_only_commands_work_and_writes_fail_with_one_line(
         assert reg.get_version("pid=1").version == 1
 
 
+@pytest.fixture
+def empty_read_only_store(tmp_path: Path) -> Iterator[Path]:
+    """An empty store directory on a tmpfs remounted read-only."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt))
+    try:
+        (mnt / "store").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        _read_only(mnt)
+        yield mnt / "store"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_new_registry_over_a_read_only_store_is_refused_before_its_database(
+    empty_read_only_store: Path, tmp_path: Path
+) -> None:
+    """``--artifacts`` naming a store directory that is there on a read-only mount: the new
+    registry's database was made (its tables, no run) and left, and the refusal said the
+    registry, on a writable disk, was read-only. Now the store is refused before the file or
+    its directory is made, and an existing registry over it names the store as the cause."""
+    store = empty_read_only_store
+    data, spec = tmp_path / "data.csv", tmp_path / "spec.toml"
+    linear_frame(5, 30).to_csv(data, index=False)
+    spec.write_text('name = "t"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+                    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n')  # fmt: skip
+    new = tmp_path / "new"
+    for where in (["--registry", new / "reg"], ["--registry-db", f"sqlite:///{new}/r.db"]):
+        result = invoke("train", spec, data, *where, "--artifacts", store, "--backend", "local")
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip().splitlines() == [
+            f"error: the artifact store {store} cannot be written: {store} is read-only (its "
+            "filesystem is mounted read-only)"
+        ]
+        assert not new.exists()  # no database, no directory for it
+    kept = tmp_path / "kept"
+    _train_into(kept)  # a registry on a writable disk, its artifacts then bound read-only
+    artifacts = kept / "artifacts"
+    _mount("--bind", "-o", "ro", str(artifacts), str(artifacts))
+    try:
+        result = invoke("train", spec, data, "--registry", kept, "--backend", "local")
+    finally:
+        subprocess.run(["umount", "-l", str(artifacts)], check=False)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(
+        f"error: registry at {kept} is read-only (its artifact store {artifacts}: its filesystem "
+        "is mounted read-only)"
+    ), result.stderr
+
+
 def test_a_router_serves_a_read_only_registry_and_refuses_writes_with_503(
     read_only_registry: Path,
 ) -> None:
