@@ -120,10 +120,11 @@ def total(engine: Engine) -> int:
     PostgreSQL: 51-65 ms at 100,000), which every page of the monitor paid; the count is
     now kept per engine and reused while the newest alias move (``max(updated_at)``, one
     probe of ``ix_aliases_updated``) is the one it was counted at, for ``TOTAL_SECONDS`` at
-    most. Alias rows are only ever added or moved, never deleted, so a new production
-    partition is a newer stamp and a recount at once; the time bound covers a move stamped
-    before the newest one it committed after (another host's clock, PostgreSQL's commit
-    order)."""
+    most. Every alias move writes a row stamped by it, so a partition new to production is a
+    newer stamp and a recount at once, and so is one taken out (``retire`` deletes its
+    production row in the transaction that writes its ``retired`` row); the time bound
+    covers a move stamped before the newest one it committed after (another host's clock,
+    PostgreSQL's commit order)."""
     a = t.aliases.c
     production = and_(a.alias == "production", a.key != FALLBACK_KEY)
     with engine.connect() as conn:
