@@ -24,10 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from manymodels.exceptions import AmbiguousKey, DataError, InvalidRows, PartitionNotFound
+from sqlalchemy.exc import SQLAlchemyError
+
+from manymodels.exceptions import (
+    AmbiguousKey,
+    DataError,
+    InvalidRows,
+    PartitionNotFound,
+    RegistryError,
+)
 from manymodels.key_lookup import absent
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
+from manymodels.registry.entities import RETIRED
 from manymodels.trained_keys import as_trained
 from serving.aliases import AliasTable
 from serving.errors import REFUSED
@@ -251,7 +260,10 @@ class Resolver:
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
-            if not asked and unserved and self.aliases.get(FALLBACK_KEY) is not None:
+            retired = self._retired(key)
+            if retired:
+                why = f"{why}; {retired}"
+            elif not asked and unserved and self.aliases.get(FALLBACK_KEY) is not None:
                 why = f": {unserved}"
             raise self.missing(text, key, "in production", why)
         version = self.aliases.get(FALLBACK_KEY)
@@ -260,6 +272,21 @@ class Resolver:
             raise self.missing(text, key, "in production", no_fallback)
         self.refuse_other_columns(text)  # the fallback would answer: not for a mistake
         return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
+
+    def _retired(self, key: str | None) -> str:
+        """For a 404 of ``key``, what says it was retired (``manymodels retire``) and how it
+        comes back, or nothing: a retired partition's actuals were told to train the
+        partition on rows of its own, as if it never had a model. One primary-key read, on
+        the refusal's path only."""
+        if key is None or key == FALLBACK_KEY:
+            return ""
+        try:
+            version = self.registry.store.alias_versions([key], RETIRED).get(key)
+        except (SQLAlchemyError, RegistryError):  # unreachable: the 404 as it was, no 500
+            return ""
+        if version is None:
+            return ""
+        return f"it was retired from v{version} (a rollback puts it back in production)"
 
     def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
         """``resolve`` for a key already in canonical form (one the batch path encoded): a

@@ -93,6 +93,11 @@ def test_the_routers_retire_is_served_at_once_recorded_and_rolled_back(
         now = _predict(base).json()
         assert now["fallback"] is True and now["predictions"] != first["predictions"], now
         assert _table_size(base) == size - 1
+        rows = [{**row, "units": 100.0} for row in feature_rows(2)]
+        actuals = httpx.post(f"{base}/v1/partitions/{KEY}/actuals", json={"rows": rows})
+        said = actuals.json()["detail"]  # not told to train it on rows of its own, as if new
+        assert actuals.status_code == 404 and "train the partition" not in said, actuals.text
+        assert said.endswith("; it was retired from v1 (a rollback puts it back in production)")
         detail = httpx.get(f"{base}/v1/partitions/{KEY}").json()
         assert detail["aliases"] == {"retired": 1}
         assert detail["alias_history"][-1] == move | {"moved": True}
