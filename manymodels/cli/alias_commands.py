@@ -95,8 +95,10 @@ def retire(
 
     Each is then served as a partition with no model: the fallback where there is one, else
     none (score and forecast leave it out as an unknown key). Its versions stay; 'manymodels
-    rollback PARTITION' puts production back on the version it served. All or none: nothing
-    changes when a key is unknown or has nothing in production."""
+    rollback PARTITION' puts production back on the version it served. A later train or
+    retrain whose data holds its rows puts their new version in production, as a partition's
+    first (leave its rows out to keep it retired). All or none: nothing changes when a key is
+    unknown or has nothing in production."""
     from manymodels import console
     from manymodels.reasons import check_reason, given
 
