@@ -14,12 +14,16 @@ champions of the old target are then replaced by the new versions, uncompared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import DataError, RegistryError
 from manymodels.feature_schema import Predicts, predicts
 from manymodels.registry.store import ProductionRef
 from manymodels.spec import Spec
+
+if TYPE_CHECKING:
+    from manymodels.training import Champion
 
 
 def require_same_target(
@@ -121,3 +125,35 @@ def describe_targets(named: Mapping[str, tuple[str, int, int]]) -> str:
         more = f" and {n - 1} more" if n > 1 else ""
         parts.append(f"'{target}' (partition '{key}' v{version}{more})")
     return ", ".join(parts)
+
+
+def left_on_old_target(
+    champions: Mapping[str, Champion], moved: Container[str], target: str
+) -> dict[str, Any] | None:
+    """What a ``--new-target`` run left behind, or ``None``: its partitions whose champion
+    predicts another target (``Champion.replaced_target``) and that got no new version in
+    it (``moved``: the run's committed versions), skipped (the new target all missing) or
+    failed, so that they keep serving the old target's model beside the new one. The run
+    completed, exit 0, and said nothing; ``score`` and ``forecast`` then refused the registry.
+    ``partitions``, the ``first`` key, its old ``target`` and the run's ``warning`` line; read
+    from what the run holds (its champions, a resume's too), no registry read."""
+    left = {
+        k: str(c.replaced_target)
+        for k, c in champions.items()
+        if c.replaced_target is not None and k not in moved
+    }
+    if not left:
+        return None
+    first, n = min(left), len(left)
+    olds = [f"'{t}'" for t in sorted(set(left.values()))]
+    they, them = ("it", "it") if n == 1 else ("they", "them")
+    warning = (
+        f"{n:,} partition{'s' * (n > 1)} still serve{'s' * (n == 1)} "
+        f"{'a model' if n == 1 else 'models'} of the old target{'s' * (len(olds) > 1)} "
+        f"{', '.join(olds)} in production beside '{target}' (the first, '{first}'): this "
+        f"--new-target run skipped or failed {them}, and score and forecast refuse the "
+        f"registry until {they} "
+        f"{'is' if n == 1 else 'are'} retired (manymodels retire '{first}'{' …' * (n > 1)}; "
+        f"rollback undoes it) or trained again with rows of '{target}' (train --new-target)"
+    )
+    return {"partitions": n, "first": first, "target": left[first], "warning": warning}

@@ -20,6 +20,7 @@ import numpy as np
 
 from manymodels.backend_arg import require_backend
 from manymodels.candidates import grid
+from manymodels.champion_targets import left_on_old_target
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.feature_schema import FeatureSchema
@@ -238,12 +239,20 @@ def _run(
     note = None if failure else _all_skipped(reg, run)
     if note is not None and note not in warnings:
         warnings = [*warnings, note]
+    # a run with partitions lost is resumed, and its resume says it; a resume's line replaces
+    # the one its run said before
+    said, left = run.options.get("old_target"), None
+    if not tally.lost:
+        left = left_on_old_target(plan.champions, tally.versions, spec.target)
+    warnings = [w for w in warnings if not said or w != said.get("warning")]
+    warnings += [left["warning"]] if left else []
     try:
         run = reg.store.finish_run(
             run_id, "failed" if failure else "completed", error=failure, owner=plan.owner,
             options={"backend": name, **({"rows_dropped": dropped} if dropped else {}),
                      **({"global": tally.global_models} if tally.global_models else {}),
-                     **({"warnings": warnings} if warnings else {})},
+                     **({"warnings": warnings} if warnings or said else {}),
+                     **({"old_target": left} if left or said else {})},
         )  # fmt: skip
     except RunTakenOver as e:
         raise TrainingError(str(e)) from None

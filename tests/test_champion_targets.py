@@ -316,3 +316,51 @@ def test_retiring_the_partition_a_new_target_run_skipped_is_the_way_out(tmp_path
     assert back.output == "pid=0: production nothing → v1 (rollback of v1's retirement)\n"
     with pytest.raises(RegistryError, match="predict 2 targets"):
         score_table(_frame(), root)
+
+
+def test_a_new_target_run_that_leaves_partitions_on_the_old_target_says_so(
+    tmp_path: Path,
+) -> None:
+    """`train --new-target` over data where one partition's new target is all missing skipped
+    it, kept its model of 'units' in production, and completed (exit 0) saying nothing but
+    "3 skipped": the mix was first heard of when `score` refused the registry. It now says
+    so once, in one warning line on stderr (and `old_target` in --json): how many, the first
+    key, and the way out. The sample's two partitions too small to train, skipped too, have
+    no production version and are no part of it; once the one is retired, the next run
+    says nothing."""
+    import json
+
+    _, renamed = _renamed(tmp_path)
+    data = Path(renamed[2])
+    frame = pd.read_csv(data)
+    store, brand = frame["store"].iloc[0], frame["brand"].iloc[0]
+    frame.loc[(frame["store"] == store) & (frame["brand"] == brand), "sales_units"] = None
+    frame.to_csv(data, index=False)
+    key = f"store={store},brand={brand}"
+
+    result = runner.invoke(app, [*renamed, "--new-target"])
+    assert result.exit_code == 0, result.output
+    assert "3 skipped of 6 partitions" in result.stdout  # one of them in production
+    (line,) = [s for s in result.stderr.splitlines() if "old target" in s]
+    assert line == (
+        "warning: 1 partition still serves a model of the old target 'units' in production "
+        f"beside 'sales_units' (the first, '{key}'): this --new-target run skipped or failed "
+        "it, and score and forecast refuse the registry until it is retired (manymodels "
+        f"retire '{key}'; rollback undoes it) or trained again with rows of 'sales_units' "
+        "(train --new-target)"
+    )
+    again = runner.invoke(app, [*renamed, "--new-target", "--json"])
+    assert again.exit_code == 0, again.output
+    said = json.loads(again.stdout)
+    assert said["old_target"] | {"warning": ""} == {
+        "partitions": 1, "first": key, "target": "units", "warning": ""
+    }  # fmt: skip
+    assert said["warnings"] == [said["old_target"]["warning"]]
+    assert said["old_target"]["warning"] == line.removeprefix("warning: ")
+
+    root = renamed[renamed.index("--registry") + 1]
+    assert runner.invoke(app, ["retire", key, "--registry", root]).exit_code == 0
+    after = runner.invoke(app, [*renamed, "--new-target", "--json"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout)["old_target"] is None
+    assert json.loads(after.stdout)["warnings"] == []

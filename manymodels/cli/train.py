@@ -282,6 +282,8 @@ def summary_json(
         # as a run of nothing has them (``nothing``): a script reading `warnings`
         # met a KeyError exactly when a run was recorded
         "warnings": data_warnings(summary.run.options),
+        # a --new-target run's partitions left serving the old target (champion_targets)
+        "old_target": summary.run.options.get("old_target"),
         "registry": str(registry),
         **({"registry_db": location} if location is not None else {}),
         **(more or {}),
