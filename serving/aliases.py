@@ -38,6 +38,7 @@ from typing import Protocol
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry.engine import BUSY_TIMEOUT_SECONDS
+from manymodels.registry.entities import RETIRED
 
 logger = logging.getLogger("manymodels.serving.aliases")
 
@@ -167,12 +168,17 @@ class AliasTable:
         """Read one key's committed alias row now and apply it; returns the version the table
         then holds. For a version found missing (``gc`` deleted the one this table still
         named): the move that replaced it is picked up at once rather than at the next
-        refresh. A source that cannot read one row leaves the table as it is."""
+        refresh. A partition retired meanwhile has no ``production`` row to read: its
+        ``retired`` one, stamped by the retirement, removes the key (``None``), as a refresh
+        would; the key kept the deleted version, a 404 where the fallback answers. A source
+        that cannot read one row leaves the table as it is."""
         read_one = getattr(self.source, "alias_entry", None)
         if read_one is not None:
             committed = read_one(key, self.alias)
             if committed is not None:
                 self._merge([(key, committed[0], committed[1])], read=False)
+            elif self.alias == "production" and (retired := read_one(key, RETIRED)) is not None:
+                self._merge([(key, None, retired[1])], read=False)
         return self.get(key)
 
     def _since(self, anchor: datetime | None, back: timedelta) -> str | None:

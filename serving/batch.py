@@ -158,9 +158,11 @@ def score(
         loaded = models.get(pair) if models is not None else service.in_memory(*pair)
         if loaded is None:
             fresh, loaded = service.load(targets[keys[0]])
-            if fresh.version != pair[1]:  # its alias moved on: so did the answer
-                for key in keys:
-                    targets[key] = replace(targets[key], version=fresh.version)
+            if (fresh.key, fresh.version) != pair:  # its alias moved on (or the partition
+                for key in keys:  # was retired, the fallback answering): so did the answer
+                    targets[key] = replace(
+                        targets[key], key=fresh.key, version=fresh.version, fallback=fresh.fallback
+                    )
         column = loaded.schema.target  # the column this model predicts: its answers name it
         for key in keys:
             t = targets[key]

@@ -66,6 +66,7 @@ class Target:
     version: int
     fallback: bool
     from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
+    falls_back: bool = False  # the request lets the fallback answer a key with no model
 
 
 _served: ContextVar[list[str] | None] = ContextVar("manymodels_served", default=None)
@@ -256,7 +257,14 @@ class Resolver:
         current = self.aliases.get(key) if key is not None else None
         if current is not None:
             return _noted(
-                Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
+                Target(
+                    key or text,
+                    key or text,
+                    current,
+                    key == FALLBACK_KEY,
+                    from_alias=True,
+                    falls_back=fallback,
+                )
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
@@ -293,7 +301,9 @@ class Resolver:
         production key costs one dict lookup, without parsing the key again."""
         current = self.aliases.get(key)
         if current is not None:
-            return _noted(Target(key, key, current, key == FALLBACK_KEY, from_alias=True))
+            return _noted(
+                Target(key, key, current, key == FALLBACK_KEY, from_alias=True, falls_back=fallback)
+            )
         return self.resolve(key, fallback=fallback)
 
     def _existing(self, text: str) -> str:

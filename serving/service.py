@@ -176,8 +176,9 @@ class ModelService(Resolver):
         A version read from the alias table may have been deleted since: promoted away from
         and removed by ``gc`` before this router's next refresh. Such a target re-reads its
         alias once and is served by the version production points at now (the answer names
-        it), rather than being a 404 for a version nobody serves any more. An explicit
-        ``version`` is never substituted.
+        it), rather than being a 404 for a version nobody serves any more; a partition
+        retired meanwhile is resolved again, as one with no model (the fallback, where the
+        request lets it answer). An explicit ``version`` is never substituted.
         """
         try:
             return target, self.cache.get(target.key, target.version)
@@ -187,6 +188,9 @@ class ModelService(Resolver):
             if not target.from_alias:
                 raise
             current = self.aliases.reread(target.key)
+            if current is None and not target.fallback:  # the key left the table: retired
+                logger.info("%s v%d is gone; the partition is retired", target.key, target.version)
+                return self.load(self.resolve(target.partition, fallback=target.falls_back))
             if current is None or current == target.version:
                 raise
             logger.info(

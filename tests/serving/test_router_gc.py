@@ -209,3 +209,32 @@ def test_a_deleted_version_whose_load_ends_after_gc_leaves_the_cache(registry_pa
         assert follower.follow() == 1
         assert (A, 1) not in service.cache.entries()
         assert follower.follow() == 0
+
+
+def test_a_router_finding_its_version_gone_for_a_retired_key_serves_the_fallback(
+    router: str, registry_path: Path
+) -> None:
+    """A promoted to v2 and then retired (the CLI, another process), gc with no alias grace
+    deleting v1, all before this router's next refresh: its table still said v1, the load
+    found v1 gone, and the re-read of production found no row and kept v1, so the key answered
+    404 "has no version 1" where a refreshed router answers from the fallback. The re-read
+    sees the retirement now: the fallback answers, on the single-key route (A) and the batch
+    one (B, whose load is the batch's own)."""
+    with Registry.open(registry_path) as reg:
+        for key in (A, B):
+            reg.promote(key, 2)
+        reg.retire([A, B], reason="old target")
+        deleted = collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
+    assert {(A, 1), (B, 1)} <= set(deleted)
+    rows = feature_rows()
+    r = httpx.post(f"{router}/v1/partitions/{A}/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text  # before: 404 "… has no version 1"
+    assert (r.json()["served_by"], r.json()["fallback"]) == ("__fallback__", True)
+    store, brand = (part.split("=")[1] for part in B.split(","))
+    batch = [{"store": int(store), "brand": brand, **row} for row in rows]
+    r = httpx.post(f"{router}/v1/predict", json={"rows": batch})
+    assert r.status_code == 200, r.text
+    answers = r.json()["predictions"]
+    assert {(a["partition"], a["served_by"], a["fallback"]) for a in answers} == {
+        (B, "__fallback__", True)
+    }
