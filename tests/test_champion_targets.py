@@ -364,3 +364,23 @@ def test_a_new_target_run_that_leaves_partitions_on_the_old_target_says_so(
     assert after.exit_code == 0, after.output
     assert json.loads(after.stdout)["old_target"] is None
     assert json.loads(after.stdout)["warnings"] == []
+
+
+def test_the_old_target_line_counts_every_partition_left_behind(tmp_path: Path) -> None:
+    """Two of three partitions' new target all missing: the run's one line counts both and
+    names the first by its key; the one partition trained is not among them."""
+    root = tmp_path / "mmregistry"
+    features = ["x0", "x1"]
+    train(spec_dict(features=features), _frame(), root, backend="local")
+    lost = _frame()
+    lost.loc[lost["pid"] != 2, "cost"] = float("nan")
+    summary = train(spec_dict(features=features, target="cost"), lost, root, backend="local",
+                    new_target=True)  # fmt: skip
+    left = summary.run.options["old_target"]
+    assert (left["partitions"], left["first"], left["target"]) == (2, "pid=0", "y")
+    assert left["warning"].startswith(
+        "2 partitions still serve models of the old target 'y' in production beside 'cost' "
+        "(the first, 'pid=0'): this --new-target run skipped or failed them, and score and "
+        "forecast refuse the registry until they are retired (manymodels retire 'pid=0' …;"
+    )
+    assert summary.run.options["warnings"] == [left["warning"]]
