@@ -94,7 +94,13 @@ def test_a_healthy_registry_is_one_ok_line(root: Path) -> None:
     ]
     code, out = report(root)
     assert code == 0 and out["ok"] is True and out["problems"] == []
-    assert out["checked"] == {"versions": 12, "artifacts": 24, "aliases": 8, "runs": 3}
+    assert out["checked"] == {
+        "versions": 12,
+        "artifacts": 24,
+        "aliases": 8,
+        "retired_partitions": 0,
+        "runs": 3,
+    }
 
 
 def test_models_the_registry_no_longer_trusts_are_one_problem(root: Path) -> None:

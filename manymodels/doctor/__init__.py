@@ -93,11 +93,13 @@ def check(
     problems += unfinished_runs(registry, where)
     temp = _temp_files(registry, grace_seconds, repair=repair)
     problems += [temp] if temp is not None else []
+    aliases, retired = registry.count_aliases()
     return Checkup(
         registry=registry.location,
         versions=len(rows),
         artifacts=len(verdicts),
-        aliases=registry.count_aliases(),
+        aliases=aliases,
+        retired=retired,
         runs=registry.count_runs(),
         problems=problems,
         signed=registry.signer is not None,

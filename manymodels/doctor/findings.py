@@ -44,6 +44,9 @@ class Checkup:
     runs: int
     problems: list[Problem] = field(default_factory=list)
     signed: bool = False  # whether signatures were checked (a signing key was set)
+    retired: int = 0
+    """Retired partitions, apart from ``aliases``: each keeps its last version under a
+    'retired' alias row, which is no alias a user set and serves nothing."""
 
     @property
     def unresolved(self) -> list[Problem]:
@@ -65,7 +68,9 @@ class Checkup:
         return (
             f"{self.versions} version(s), {self.artifacts} artifact(s)"
             f"{'' if bad else ' verified'}, "
-            f"{self.aliases} alias(es), {self.runs} run(s)"
+            f"{self.aliases} alias(es), "
+            + (f"{self.retired} retired partition(s), " if self.retired else "")
+            + f"{self.runs} run(s)"
             + (", signatures checked" if self.signed else "")
         )
 
@@ -77,6 +82,7 @@ class Checkup:
                 "versions": self.versions,
                 "artifacts": self.artifacts,
                 "aliases": self.aliases,
+                "retired_partitions": self.retired,
                 "runs": self.runs,
             },
             "signatures_checked": self.signed,

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, union
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, union
 
 from manymodels.feature_schema import Predicts, predicts
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.db_clock import db_now
-from manymodels.registry.entities import Run
+from manymodels.registry.entities import RETIRED, Run
 from manymodels.registry.rows import members_of, run_entity
 
 UNFINISHED = ("running", "interrupted")
@@ -90,9 +90,15 @@ class ChecksMixin(StoreBase):
                 found = conn.execute(select(v.key, v.version, v.artifact_sha256).limit(n)).all()
         return [(k, ver, sha) for k, ver, sha in found]
 
-    def count_aliases(self) -> int:
+    def count_aliases(self) -> tuple[int, int]:
+        """``(aliases, retired)``: the alias rows a user set or a run moved, and apart the
+        ``RETIRED`` rows, one per retired partition — counted among the first, a retirement
+        read as one alias more where a partition had left production. One scan."""
+        a = t.aliases.c
+        retired = func.coalesce(func.sum(case((a.alias == RETIRED, 1), else_=0)), 0)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.aliases)).scalar_one())
+            total, gone = conn.execute(select(func.count(), retired).select_from(t.aliases)).one()
+        return int(total) - int(gone), int(gone)
 
     def dangling_aliases(self) -> list[tuple[str, str, int]]:
         """``(key, alias, version)`` of every alias pointing at a version with no row."""

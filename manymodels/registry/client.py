@@ -290,7 +290,8 @@ class Registry(AliasControl, RunViews):
         """``(key, alias, version)`` of aliases pointing at a version that does not exist."""
         return self.store.dangling_aliases()
 
-    def count_aliases(self) -> int:
+    def count_aliases(self) -> tuple[int, int]:
+        """``(aliases, retired partitions)``: see ``SqlStore.count_aliases``."""
         return self.store.count_aliases()
 
     def has_fallback(self) -> bool:

@@ -164,3 +164,19 @@ def test_models_list_says_a_partition_is_retired(
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in text.splitlines()
             if line.startswith("│")}  # fmt: skip
     assert (rows["pid=0"], rows["pid=1"]) == ("retired v1", "1"), text
+
+
+def test_doctor_counts_retired_partitions_apart_from_aliases(tmp_path: Path) -> None:
+    """A retirement moves production's row to 'retired': counted as an alias, doctor said
+    '6 alias(es)' (production and candidate of pid=0, pid=1 and the fallback) both before and
+    after, as if nothing had left production."""
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    before = cli.invoke(app, ["doctor", *where])
+    assert ", 6 alias(es), 2 run(s)" in before.stdout, before.output
+    assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
+    after = cli.invoke(app, ["doctor", *where])
+    assert after.exit_code == 0, after.output
+    assert ", 5 alias(es), 1 retired partition(s), 2 run(s)" in after.stdout, after.stdout
+    checked = json.loads(cli.invoke(app, ["doctor", "--json", *where]).stdout)["checked"]
+    assert (checked["aliases"], checked["retired_partitions"]) == (5, 1), checked
