@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,10 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
+
+if TYPE_CHECKING:  # the registry is imported only when a command runs
+    from manymodels.exceptions import AliasNotFound
+    from manymodels.registry.client import Registry
 
 
 class ExportFormat(StrEnum):
@@ -60,18 +64,39 @@ def export(
     as a pyfunc model that needs manymodels importable where it is loaded.
     """
     from manymodels import console
+    from manymodels.exceptions import AliasNotFound
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
     from manymodels.registry.model_access import one_version_choice
 
     one_version_choice(version, alias)  # --alias was ignored: the router's 422
     require_mlflow()  # before the registry is opened: say what to install first
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
-        done = export_mlflow(reg, key, out, version=version, alias=alias or "production")
+        try:
+            done = export_mlflow(reg, key, out, version=version, alias=alias or "production")
+        except AliasNotFound as e:
+            raise _retired_refusal(reg, key, e) if alias is None else e from None
     if json_out:
         console.print_json(done.to_dict())
         return
     needs = f" (needs {', '.join(done.foreign_modules)} to load)" * bool(done.foreign_modules)
     echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}{needs}")
+
+
+def _retired_refusal(reg: Registry, key: str, refused: AliasNotFound) -> AliasNotFound:
+    """A retired partition has no production alias, but its last version is kept: the
+    refusal says which and how to export it anyway, where it read as one never promoted.
+    Read only on the refusal's path (one primary-key read)."""
+    from manymodels.exceptions import AliasNotFound
+    from manymodels.registry.entities import RETIRED
+
+    name = reg.key(key)
+    was = reg.store.alias_versions([name], RETIRED).get(name)
+    if was is None:
+        return refused
+    return AliasNotFound(
+        f"partition '{name}' has no 'production' alias: it was retired from v{was}; "
+        f"export it with --version {was} (or 'manymodels rollback' puts it back in production)"
+    )
 
 
 def import_model(

@@ -180,3 +180,24 @@ def test_doctor_counts_retired_partitions_apart_from_aliases(tmp_path: Path) -> 
     assert ", 5 alias(es), 1 retired partition(s), 2 run(s)" in after.stdout, after.stdout
     checked = json.loads(cli.invoke(app, ["doctor", "--json", *where]).stdout)["checked"]
     assert (checked["aliases"], checked["retired_partitions"]) == (5, 1), checked
+
+
+def test_export_of_a_retired_partition_names_its_version_and_how_to_export_it(
+    tmp_path: Path,
+) -> None:
+    """It read as a partition never promoted: "has no 'production' alias", and nothing said
+    its version was kept, nor that --version exports it."""
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
+    out = tmp_path / "out"
+    export = ["export", "pid=0", str(out), "--format", "mlflow", *where]
+    refused = cli.invoke(app, export)
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr == (
+        "error: partition 'pid=0' has no 'production' alias: it was retired from v1; export it"
+        " with --version 1 (or 'manymodels rollback' puts it back in production)\n"
+    )
+    assert not out.exists()
+    done = cli.invoke(app, [*export, "--version", "1"])
+    assert done.exit_code == 0 and done.stdout.startswith("exported pid=0 v1 as an MLflow")
