@@ -201,3 +201,34 @@ def test_export_of_a_retired_partition_names_its_version_and_how_to_export_it(
     assert not out.exists()
     done = cli.invoke(app, [*export, "--version", "1"])
     assert done.exit_code == 0 and done.stdout.startswith("exported pid=0 v1 as an MLflow")
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["typer", "fastpath"])
+def test_models_show_says_a_partition_is_retired_and_explain_says_why_not(
+    tmp_path: Path, fast: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table's aliases column and --json's partition.aliases name the 'retired' version;
+    --explain (production's model) said only "has no 'production' alias", as of a partition
+    never promoted."""
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
+    argv = ["models", "show", "pid=0", *where]
+    if fast:
+        assert answer(argv) == 0
+        text = capsys.readouterr().out
+    else:
+        text = cli.invoke(app, argv, terminal_width=200).stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in text.splitlines()
+            if line.startswith("│ 1 ") or line.startswith("│ 2 ")}  # fmt: skip
+    assert rows == {"1": "retired", "2": "candidate"}, text
+    shown = json.loads(cli.invoke(app, [*argv, "--json"]).stdout)
+    assert shown["partition"]["aliases"] == {"candidate": 2, "retired": 1}
+    for extra in ([], ["--json"]):
+        refused = cli.invoke(app, [*argv, "--explain", *extra])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr == (
+            "error: partition 'pid=0' has no 'production' alias to explain: it was retired from"
+            " v1 (drop --explain to see its versions; 'manymodels rollback' puts it back in"
+            " production)\n"
+        )
