@@ -235,6 +235,7 @@ class Resolver:
         fallback: bool = True,
         asked: bool = True,
         unserved: str = "",
+        retired: bool = True,
     ) -> Target:
         """The model that answers for ``text``; ``fallback=False`` makes a key without a
         production model a 404 (``PartitionNotFound``) even when the registry has a fallback,
@@ -242,7 +243,8 @@ class Resolver:
         serves the fallback — explanations, actuals — says only that there is no partition,
         and ``unserved``, why it does not, where the registry has a fallback that answers the
         key's predictions: a bare "no partition in production" for a key the router answers
-        read as a broken router)."""
+        read as a broken router). A refused key's 404 says it was retired when it was
+        (``retired``: one registry read; the batch path, whose 404 is its own, passes False)."""
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
             if key is None:
@@ -268,9 +270,8 @@ class Resolver:
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
-            retired = self._retired(key)
-            if retired:
-                why = f"{why}; {retired}"
+            if retired and (note := self._retired(key)):
+                why = f"{why}; {note}"
             elif not asked and unserved and self.aliases.get(FALLBACK_KEY) is not None:
                 why = f": {unserved}"
             raise self.missing(text, key, "in production", why)
@@ -304,7 +305,7 @@ class Resolver:
             return _noted(
                 Target(key, key, current, key == FALLBACK_KEY, from_alias=True, falls_back=fallback)
             )
-        return self.resolve(key, fallback=fallback)
+        return self.resolve(key, fallback=fallback, retired=False)  # memory only: ``plan``
 
     def _existing(self, text: str) -> str:
         key = self.canonical(text)

@@ -240,3 +240,34 @@ def test_a_job_id_longer_than_any_job_is_a_422(trained: tuple[Path, dict[int, st
         r = c.get(f"/v1/jobs/{'a' * 65}", headers=auth)
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "job_id"]
         assert c.get(f"/v1/jobs/{'a' * 64}", headers=auth).status_code == 404
+
+
+def test_unknown_keys_refused_by_a_batch_read_nothing_from_the_registry(
+    trained: tuple[Path, dict[int, str]],
+) -> None:
+    """``plan`` resolves in memory: a ``?fallback=false`` batch of keys without a model is one
+    404 naming them, built from the alias table. ``resolve``'s lookup of a refused key's
+    ``retired`` row (for a single key's 404) cost the batch one registry read per unknown key,
+    its wording thrown away: 200 reads for 200 unknown keys."""
+    from sqlalchemy import event
+
+    from manymodels.exceptions import PartitionNotFound
+
+    root, _ = trained
+    rows = [{"pid": N + i, **dict.fromkeys(FEATURES, 0.0)} for i in range(200)]
+    with Registry.open(root) as reg:
+        service = ModelService(reg, cache_size=1)
+        service.start()
+        groups = batch.grouped(service, rows)
+        seen: list[str] = []
+
+        def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+            seen.append(sql)
+
+        event.listen(reg.store.engine, "before_cursor_execute", record)
+        try:
+            with pytest.raises(PartitionNotFound, match=r"'pid=40', 'pid=41'.* and 190 more"):
+                batch.plan(service, rows, fallback=False, groups=groups)
+        finally:
+            event.remove(reg.store.engine, "before_cursor_execute", record)
+    assert seen == []
