@@ -67,6 +67,9 @@ class Target:
     fallback: bool
     from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
     falls_back: bool = False  # the request lets the fallback answer a key with no model
+    # the request refused the fallback itself (?fallback=false), as its 404 says; a route that
+    # never serves it (explanations, actuals, forecasts) did not: ``load``'s re-resolution
+    asked: bool = True
 
 
 _served: ContextVar[list[str] | None] = ContextVar("manymodels_served", default=None)
@@ -266,6 +269,7 @@ class Resolver:
                     key == FALLBACK_KEY,
                     from_alias=True,
                     falls_back=fallback,
+                    asked=asked,
                 )
             )
         if not fallback:

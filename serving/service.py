@@ -190,7 +190,10 @@ class ModelService(Resolver):
             current = self.aliases.reread(target.key)
             if current is None and not target.fallback:  # the key left the table: retired
                 logger.info("%s v%d is gone; the partition is retired", target.key, target.version)
-                return self.load(self.resolve(target.partition, fallback=target.falls_back))
+                again = self.resolve(
+                    target.partition, fallback=target.falls_back, asked=target.asked
+                )
+                return self.load(again)
             if current is None or current == target.version:
                 raise
             logger.info(

@@ -196,7 +196,7 @@ def _forecast(
         version = service.aliases.get(key) if key is not None else None
         if key is None or version is None:
             raise service.missing(text, key, "in production")
-        asked = Target(key, key, version, False, from_alias=True)
+        asked = Target(key, key, version, False, from_alias=True, asked=False)
     else:  # another version of a known partition: its own 404 when it has none such
         asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)
         key = asked.key

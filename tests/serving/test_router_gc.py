@@ -240,18 +240,25 @@ def test_a_router_finding_its_version_gone_for_a_retired_key_serves_the_fallback
     }
 
 
-@pytest.mark.parametrize("route", ["predict?fallback=false", "forecast"])
+@pytest.mark.parametrize("route", ["predict?fallback=false", "forecast", "explain"])
 def test_a_route_refusing_the_fallback_says_a_retired_key_has_no_model(
     router: str, registry_path: Path, route: str
 ) -> None:
-    """The same race on a route the fallback does not answer (``?fallback=false``, and a
-    forecast): the 404 a refreshed router gives, "no partition … in production", not "has no
-    version 1"."""
+    """The same race on a route the fallback does not answer (``?fallback=false``, a forecast,
+    an explanation): the 404 a refreshed router gives, "no partition … in production", not
+    "has no version 1"; only the request that refused the fallback is told it did (a forecast
+    and an explanation were told "the request refused the fallback model (fallback=false)")."""
     with Registry.open(registry_path) as reg:
         reg.promote(A, 2)
         reg.retire([A], reason="old target")
         assert (A, 1) in collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
-    body = {"horizon": 2} if route == "forecast" else {"rows": feature_rows()}
-    r = httpx.post(f"{router}/v1/partitions/{A}/{route}", json=body)
+    if route == "explain":
+        r = httpx.get(f"{router}/v1/partitions/{A}/explain")
+    else:
+        body = {"horizon": 2} if route == "forecast" else {"rows": feature_rows()}
+        r = httpx.post(f"{router}/v1/partitions/{A}/{route}", json=body)
     assert r.status_code == 404, r.text
-    assert f"no partition '{A}' in production" in r.json()["detail"], r.text
+    detail = r.json()["detail"]
+    assert f"no partition '{A}' in production" in detail, r.text
+    assert ("refused the fallback" in detail) == (route == "predict?fallback=false"), detail
+    assert "it was retired from v2" in detail, detail
