@@ -274,7 +274,7 @@ class Resolver:
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
-            if retired and (note := self._retired(key)):
+            if retired and (note := self.retired_note(key)):
                 why = f"{why}; {note}"
             elif not asked and unserved and self.aliases.get(FALLBACK_KEY) is not None:
                 why = f": {unserved}"
@@ -286,7 +286,7 @@ class Resolver:
         self.refuse_other_columns(text)  # the fallback would answer: not for a mistake
         return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
 
-    def _retired(self, key: str | None) -> str:
+    def retired_note(self, key: str | None) -> str:
         """For a 404 of ``key``, what says it was retired (``manymodels retire``) and how it
         comes back, or nothing: a retired partition's actuals were told to train the
         partition on rows of its own, as if it never had a model. One primary-key read, on

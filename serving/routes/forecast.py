@@ -195,7 +195,8 @@ def _forecast(
     if chosen.version is None and chosen.alias in (None, PRODUCTION):
         version = service.aliases.get(key) if key is not None else None
         if key is None or version is None:
-            raise service.missing(text, key, "in production")
+            note = service.retired_note(key)  # the refusal's path only: one primary-key read
+            raise service.missing(text, key, "in production", f"; {note}" if note else "")
         asked = Target(key, key, version, False, from_alias=True, asked=False)
     else:  # another version of a known partition: its own 404 when it has none such
         asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)

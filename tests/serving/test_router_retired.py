@@ -98,6 +98,10 @@ def test_the_routers_retire_is_served_at_once_recorded_and_rolled_back(
         said = actuals.json()["detail"]  # not told to train it on rows of its own, as if new
         assert actuals.status_code == 404 and "train the partition" not in said, actuals.text
         assert said.endswith("; it was retired from v1 (a rollback puts it back in production)")
+        forecast = httpx.post(f"{base}/v1/partitions/{KEY}/forecast", json={"horizon": 2})
+        said = forecast.json()["detail"]  # as the actuals' 404 and the race's say (load)
+        assert forecast.status_code == 404, forecast.text
+        assert said.endswith("; it was retired from v1 (a rollback puts it back in production)")
         detail = httpx.get(f"{base}/v1/partitions/{KEY}").json()
         assert detail["aliases"] == {"retired": 1}
         assert detail["alias_history"][-1] == move | {"moved": True}
