@@ -192,8 +192,38 @@ class VersionNotFound(RegistryError, LookupError):
     """The partition exists but has no such version."""
 
 
+ROLLED_BACK = " (a rollback puts it back in production)"
+
+
+def retirement(version: int, then: str = ROLLED_BACK) -> str:
+    """What a refusal of a retired partition's production says (``manymodels retire`` kept
+    ``version``), where it read as a partition never promoted: built here only, for the
+    registry's ``AliasNotFound`` and the router's 404s alike; ``then`` says how it comes back
+    (a command's own words: ``export it with --version N``)."""
+    return f"it was retired from v{version}{then}"
+
+
 class AliasNotFound(RegistryError, LookupError):
-    """The partition exists but that alias (e.g. ``production``) points nowhere."""
+    """The partition exists but that alias (e.g. ``production``) points nowhere.
+
+    ``retired_from``: the version ``retire`` moved production away from, when it did (the
+    message says so); ``refusal`` is the message without that, for a command that says it
+    with a hint of its own (``then``) instead of reading the registry again."""
+
+    def __init__(
+        self, refusal: str, retired_from: int | None = None, then: str = ROLLED_BACK
+    ) -> None:
+        self.refusal = refusal
+        self.retired_from = retired_from
+        was = f": {retirement(retired_from, then)}" if retired_from is not None else ""
+        super().__init__(f"{refusal}{was}")
+
+    def hinted(self, then: str, refusal: str | None = None) -> AliasNotFound:
+        """The same refusal saying ``then`` of how a retired partition comes back (and
+        ``refusal`` reworded, if given): no second read; itself when never retired."""
+        if self.retired_from is None:
+            return self
+        return AliasNotFound(refusal or self.refusal, self.retired_from, then)
 
 
 class RunNotFound(RegistryError, LookupError):

@@ -32,11 +32,11 @@ from manymodels.exceptions import (
     InvalidRows,
     PartitionNotFound,
     RegistryError,
+    retirement,
 )
 from manymodels.key_lookup import absent
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
-from manymodels.registry.entities import RETIRED
 from manymodels.trained_keys import as_trained
 from serving.aliases import AliasTable
 from serving.errors import REFUSED
@@ -294,12 +294,10 @@ class Resolver:
         if key is None or key == FALLBACK_KEY:
             return ""
         try:
-            version = self.registry.store.alias_versions([key], RETIRED).get(key)
+            version = self.registry.store.retired_from(key)
         except (SQLAlchemyError, RegistryError):  # unreachable: the 404 as it was, no 500
             return ""
-        if version is None:
-            return ""
-        return f"it was retired from v{version} (a rollback puts it back in production)"
+        return retirement(version) if version is not None else ""
 
     def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
         """``resolve`` for a key already in canonical form (one the batch path encoded): a

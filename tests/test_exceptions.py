@@ -24,6 +24,7 @@ ARGUMENTS: dict[type[BaseException], tuple[Any, ...]] = {
     ex.RunBusy: ("run abc123 is still training", "abc123"),
     ex.ArtifactNotFound: ("artifact gone", "deadbeef"),
     ex.AmbiguousKey: ("pid=1.0", ["pid=1", "pid=true"]),
+    ex.AliasNotFound: ("partition 'pid=1' has no 'production' alias", 3),  # retired from v3
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -25,9 +25,7 @@ from manymodels.cli.options import (
     signer,
 )
 
-if TYPE_CHECKING:  # the registry is imported only when a command runs
-    from manymodels.exceptions import AliasNotFound
-    from manymodels.registry.client import Registry
+ROLLBACK = "'manymodels rollback' puts it back in production"  # a retired partition's way back
 
 
 class ExportFormat(StrEnum):
@@ -73,30 +71,14 @@ def export(
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         try:
             done = export_mlflow(reg, key, out, version=version, alias=alias or "production")
-        except AliasNotFound as e:
-            raise _retired_refusal(reg, key, e) if alias is None else e from None
+        except AliasNotFound as e:  # retired: the registry says so; how to export it anyway
+            hint = f"; export it with --version {e.retired_from} (or {ROLLBACK})"
+            raise e.hinted(hint) from None
     if json_out:
         console.print_json(done.to_dict())
         return
     needs = f" (needs {', '.join(done.foreign_modules)} to load)" * bool(done.foreign_modules)
     echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}{needs}")
-
-
-def _retired_refusal(reg: Registry, key: str, refused: AliasNotFound) -> AliasNotFound:
-    """A retired partition has no production alias, but its last version is kept: the
-    refusal says which and how to export it anyway, where it read as one never promoted.
-    Read only on the refusal's path (one primary-key read)."""
-    from manymodels.exceptions import AliasNotFound
-    from manymodels.registry.entities import RETIRED
-
-    name = reg.key(key)
-    was = reg.store.alias_versions([name], RETIRED).get(name)
-    if was is None:
-        return refused
-    return AliasNotFound(
-        f"partition '{name}' has no 'production' alias: it was retired from v{was}; "
-        f"export it with --version {was} (or 'manymodels rollback' puts it back in production)"
-    )
 
 
 def import_model(

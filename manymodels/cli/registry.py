@@ -284,24 +284,22 @@ def models_show(
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
         history = reg.alias_history(part.key)
-        why = _explanation(reg, part.key, part.aliases) if explain else None
+        why = _explanation(reg, part.key) if explain else None
     views.models_show(part, versions, history, json_out=json_out, why=why)
 
 
-def _explanation(reg: Any, key: str, aliases: dict[str, int]) -> Any:
+def _explanation(reg: Any, key: str) -> Any:
     """The production version's explanation (its model loaded, digest and signature checked).
 
-    A retired partition has none: the refusal says so from the aliases already read, where
-    it read as a partition never promoted ("has no 'production' alias")."""
+    A retired partition has none: the registry's refusal says it was retired, and this adds
+    where its versions are (no second read)."""
+    from manymodels.cli.interop import ROLLBACK
     from manymodels.exceptions import AliasNotFound
     from manymodels.explain import explain
-    from manymodels.registry.entities import RETIRED
 
-    if "production" not in aliases and RETIRED in aliases:
-        raise AliasNotFound(
-            f"partition '{key}' has no 'production' alias to explain: it was retired from "
-            f"v{aliases[RETIRED]} (drop --explain to see its versions; 'manymodels rollback' "
-            "puts it back in production)"
-        )
-    loaded = reg.load_model(key)
+    try:
+        loaded = reg.load_model(key)
+    except AliasNotFound as e:
+        hint = f" (drop --explain to see its versions; {ROLLBACK})"
+        raise e.hinted(hint, f"{e.refusal} to explain") from None
     return explain(loaded.version, loaded.model)

@@ -30,7 +30,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import RETIRED, AliasMove
-from manymodels.registry.named import alias_versions_in
+from manymodels.registry.named import alias_versions_in, retired_in
 from manymodels.registry.rows import move_entity
 
 
@@ -115,7 +115,7 @@ class AliasMovesMixin(StoreBase):
             current = alias_versions_in(conn, [key], alias).get(key)
             retired = None
             if current is None and alias == "production":
-                retired = alias_versions_in(conn, [key], RETIRED).get(key)
+                retired = retired_in(conn, key)
             if current is None and retired is None:
                 raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
             last = current if current is not None else retired
@@ -262,7 +262,7 @@ def _refuse_lacking(conn: Connection, lacking: Sequence[str]) -> None:
     if unknown:
         raise PartitionNotFound(f"no partition '{unknown[0]}' in the registry{also}")
     key = lacking[0]
-    retired = alias_versions_in(conn, [key], RETIRED).get(key)
+    retired = retired_in(conn, key)
     was = f": retired from v{retired} already" if retired is not None else ""
     raise AliasNotFound(f"partition '{key}' has no production version{was}{also}")
 

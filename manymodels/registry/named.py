@@ -16,6 +16,7 @@ from manymodels.keys import FALLBACK_KEY
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches
+from manymodels.registry.entities import RETIRED
 
 
 def alias_versions_in(conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
@@ -29,8 +30,24 @@ def alias_versions_in(conn: Connection, keys: Sequence[str], alias: str) -> dict
     return out
 
 
+def retired_in(conn: Connection, key: str) -> int | None:
+    """The version ``retire`` moved ``key``'s production away from (its ``RETIRED`` row), or
+    ``None``: one primary-key read on ``conn`` (a write transaction's own, when an alias move
+    refuses a key). Only a refusal's path reads it (a retired key has no production)."""
+    c = t.aliases.c
+    q = select(c.version).where(and_(c.key == key, c.alias == RETIRED))
+    version: int | None = conn.execute(q).scalar()
+    return version
+
+
 class NamedReadsMixin(StoreBase):
     """``SqlStore``'s reads of named keys."""
+
+    def retired_from(self, key: str) -> int | None:
+        """The version ``key`` was retired from (``retired_in``), or ``None``: what a refusal
+        of a retired partition says instead of "never promoted" (the router's 404s)."""
+        with self.engine.connect() as conn:
+            return retired_in(conn, key)
 
     def alias_versions(self, keys: Sequence[str], alias: str = "production") -> dict[str, int]:
         """``{key: version}`` of ``alias`` for those of ``keys`` that have it: the rows of the

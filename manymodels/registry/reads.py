@@ -32,6 +32,7 @@ from manymodels.registry.entities import (
     ModelVersion,
     PartitionSummary,
 )
+from manymodels.registry.named import retired_in
 from manymodels.registry.rows import move_entity, summary_entity, version_entity
 
 
@@ -123,6 +124,9 @@ class ReadsMixin(StoreBase):
         return out
 
     def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
+        """The version ``alias`` points at. Refused: ``PartitionNotFound``, or an
+        ``AliasNotFound`` that says a retired partition was (``retired_from``), where it read
+        as one never promoted — one more primary-key read, on the refusal's path only."""
         with self.engine.connect() as conn:
             version = conn.execute(
                 select(t.aliases.c.version).where(
@@ -131,7 +135,8 @@ class ReadsMixin(StoreBase):
             ).scalar()
             if version is None:
                 self._require_partition(conn, key)
-                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
+                was = retired_in(conn, key) if alias == "production" else None
+                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias", was)
         return self.get_version(key, version)
 
     def production_info(self, keys: Sequence[str]) -> dict[str, ProductionRef]:

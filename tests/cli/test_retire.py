@@ -186,19 +186,23 @@ def test_export_of_a_retired_partition_names_its_version_and_how_to_export_it(
     tmp_path: Path,
 ) -> None:
     """It read as a partition never promoted: "has no 'production' alias", and nothing said
-    its version was kept, nor that --version exports it."""
+    its version was kept, nor that --version exports it; ``--alias production`` given
+    explicitly still did (the registry's refusal says it now, the command adds the hint)."""
     root = _manual_registry(tmp_path)
     where = ["--registry", str(root)]
     assert cli.invoke(app, ["retire", "pid=0", *where]).exit_code == 0
     out = tmp_path / "out"
     export = ["export", "pid=0", str(out), "--format", "mlflow", *where]
-    refused = cli.invoke(app, export)
-    assert refused.exit_code == 2, refused.output
-    assert refused.stderr == (
-        "error: partition 'pid=0' has no 'production' alias: it was retired from v1; export it"
-        " with --version 1 (or 'manymodels rollback' puts it back in production)\n"
-    )
-    assert not out.exists()
+    for explicit in ([], ["--alias", "production"]):
+        refused = cli.invoke(app, [*export, *explicit])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr == (
+            "error: partition 'pid=0' has no 'production' alias: it was retired from v1; export"
+            " it with --version 1 (or 'manymodels rollback' puts it back in production)\n"
+        ), explicit
+        assert not out.exists()
+    other = cli.invoke(app, [*export, "--alias", "champion"])  # never retired from: as it was
+    assert other.stderr == "error: partition 'pid=0' has no 'champion' alias\n", other.stderr
     done = cli.invoke(app, [*export, "--version", "1"])
     assert done.exit_code == 0 and done.stdout.startswith("exported pid=0 v1 as an MLflow")
 

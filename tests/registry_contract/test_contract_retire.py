@@ -82,6 +82,30 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
     assert _history(reg, "k=b")[-1][1:3] == (2, "first")
 
 
+def test_a_retired_partition_s_refusal_says_so_to_every_caller(reg: Registry) -> None:
+    """``load_model`` (and ``resolve_alias`` under it) refused a retired partition as one never
+    promoted; each command that knew better read its ``retired`` row again by hand."""
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r0", new_version("k=a", sha, size), new_version("k=b", sha, size))
+    reg.retire(["k=a"])
+    with pytest.raises(AliasNotFound) as refused:
+        reg.load_model("k=a")
+    assert str(refused.value) == (
+        "partition 'k=a' has no 'production' alias: it was retired from v1 (a rollback puts it"
+        " back in production)"
+    )
+    assert refused.value.retired_from == 1
+    assert reg.store.retired_from("k=a") == 1 and reg.store.retired_from("k=b") is None
+    with pytest.raises(AliasNotFound) as other:  # another alias: never retired from
+        reg.store.resolve_alias("k=a", "candidate")
+    assert (str(other.value), other.value.retired_from) == (
+        "partition 'k=a' has no 'candidate' alias",
+        None,
+    )
+    reg.rollback("k=a")
+    assert reg.store.resolve_alias("k=a").version == 1 and reg.store.retired_from("k=a") is None
+
+
 def test_a_refresh_reads_the_moved_rows_by_their_stamp(
     reg: Registry, plans: Callable[..., list[tuple[str, str]]]
 ) -> None:
