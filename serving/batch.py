@@ -58,11 +58,13 @@ Pair = tuple[str, int]  # (registry key, version): one model
 class Plan:
     """Which model answers each row: ``groups`` maps each requested key (canonical) to its
     row indexes, ``targets`` each requested key to the model that answers for it, ``pairs``
-    each model to the requested keys it answers for."""
+    each model to the requested keys it answers for; ``fallback``, whether the request lets
+    the fallback answer (a key retired while its model loads is resolved again so)."""
 
     groups: dict[str, list[int]]
     targets: dict[str, Target]
     pairs: dict[Pair, list[str]]
+    fallback: bool = True
 
 
 def grouped(service: ModelService, rows: Sequence[Row]) -> dict[str, list[int]]:
@@ -116,7 +118,7 @@ def plan(
     pairs: dict[Pair, list[str]] = {}
     for key, t in targets.items():
         pairs.setdefault((t.key, t.version), []).append(key)
-    return Plan(groups, targets, pairs)
+    return Plan(groups, targets, pairs, fallback)
 
 
 def cached(service: ModelService, batch: Plan) -> dict[Pair, ServedModel] | None:
@@ -157,7 +159,7 @@ def score(
     for pair, keys in batch.pairs.items():
         loaded = models.get(pair) if models is not None else service.in_memory(*pair)
         if loaded is None:
-            fresh, loaded = service.load(targets[keys[0]])
+            fresh, loaded = service.load(targets[keys[0]], fallback=batch.fallback)
             if (fresh.key, fresh.version) != pair:  # its alias moved on (or the partition
                 for key in keys:  # was retired, the fallback answering): so did the answer
                     targets[key] = replace(

@@ -66,10 +66,6 @@ class Target:
     version: int
     fallback: bool
     from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
-    falls_back: bool = False  # the request lets the fallback answer a key with no model
-    # the request refused the fallback itself (?fallback=false), as its 404 says; a route that
-    # never serves it (explanations, actuals, forecasts) did not: ``load``'s re-resolution
-    asked: bool = True
 
 
 _served: ContextVar[list[str] | None] = ContextVar("manymodels_served", default=None)
@@ -261,17 +257,8 @@ class Resolver:
             return _noted(Target(key, key, version, key == FALLBACK_KEY))
         current = self.aliases.get(key) if key is not None else None
         if current is not None:
-            return _noted(
-                Target(
-                    key or text,
-                    key or text,
-                    current,
-                    key == FALLBACK_KEY,
-                    from_alias=True,
-                    falls_back=fallback,
-                    asked=asked,
-                )
-            )
+            answers = key or text
+            return _noted(Target(answers, answers, current, key == FALLBACK_KEY, from_alias=True))
         if not fallback:
             why = f", {REFUSED}" if asked else ""
             if retired and (note := self.retired_note(key)):
@@ -304,9 +291,7 @@ class Resolver:
         production key costs one dict lookup, without parsing the key again."""
         current = self.aliases.get(key)
         if current is not None:
-            return _noted(
-                Target(key, key, current, key == FALLBACK_KEY, from_alias=True, falls_back=fallback)
-            )
+            return _noted(Target(key, key, current, key == FALLBACK_KEY, from_alias=True))
         return self.resolve(key, fallback=fallback, retired=False)  # memory only: ``plan``
 
     def _existing(self, text: str) -> str:

@@ -114,7 +114,12 @@ class ModelService(Resolver):
 
     # ------------------------------------------------------------------------ resolution
     def score_inline(
-        self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
+        self,
+        target: Target,
+        rows: Sequence[Row],
+        *,
+        with_probabilities: bool = False,
+        fallback: bool = True,
     ) -> Scored | None:
         """Score on the event loop when that needs no I/O (the model is cached) or only a
         quick local load (``loads_inline``); ``None`` when the caller must use a thread.
@@ -131,7 +136,9 @@ class ModelService(Resolver):
                 return scored
             if not self.loads_inline(target):
                 return None
-        return self.score_target(target, rows, with_probabilities=with_probabilities, model=model)
+        return self.score_target(
+            target, rows, with_probabilities=with_probabilities, model=model, fallback=fallback
+        )
 
     def in_memory(self, key: str, version: int) -> ServedModel | None:
         """The model if it answers without a load: cached in full, or a linear model's
@@ -167,18 +174,20 @@ class ModelService(Resolver):
             and not self.cache.loading(target.key, target.version)
         )
 
-    def model(self, target: Target) -> ServedModel:
-        return self.load(target)[1]
+    def model(self, target: Target, *, fallback: bool = True, asked: bool = True) -> ServedModel:
+        return self.load(target, fallback=fallback, asked=asked)[1]
 
-    def load(self, target: Target) -> tuple[Target, ServedModel]:
+    def load(
+        self, target: Target, *, fallback: bool = True, asked: bool = True
+    ) -> tuple[Target, ServedModel]:
         """The model that answers for ``target``, and the target it answered as.
 
         A version read from the alias table may have been deleted since: promoted away from
         and removed by ``gc`` before this router's next refresh. Such a target re-reads its
         alias once and is served by the version production points at now (the answer names
         it), rather than being a 404 for a version nobody serves any more; a partition
-        retired meanwhile is resolved again, as one with no model (the fallback, where the
-        request lets it answer). An explicit ``version`` is never substituted.
+        retired meanwhile is resolved again as one with no model, by the request's flags
+        (``resolve``'s ``fallback``, ``asked``). An explicit ``version`` is never substituted.
         """
         try:
             return target, self.cache.get(target.key, target.version)
@@ -190,10 +199,8 @@ class ModelService(Resolver):
             current = self.aliases.reread(target.key)
             if current is None and not target.fallback:  # the key left the table: retired
                 logger.info("%s v%d is gone; the partition is retired", target.key, target.version)
-                again = self.resolve(
-                    target.partition, fallback=target.falls_back, asked=target.asked
-                )
-                return self.load(again)
+                again = self.resolve(target.partition, fallback=fallback, asked=asked)
+                return self.load(again, fallback=fallback, asked=asked)
             if current is None or current == target.version:
                 raise
             logger.info(
@@ -279,7 +286,9 @@ class ModelService(Resolver):
         """Score rows with one partition's model (or the fallback for an unknown key, unless
         ``fallback`` is false)."""
         target = self.resolve(text, version=version, alias=alias, fallback=fallback)
-        return self.score_target(target, rows, with_probabilities=with_probabilities)
+        return self.score_target(
+            target, rows, with_probabilities=with_probabilities, fallback=fallback
+        )
 
     def score_target(
         self,
@@ -288,13 +297,14 @@ class ModelService(Resolver):
         *,
         with_probabilities: bool = False,
         model: ServedModel | None = None,
+        fallback: bool = True,
     ) -> Scored:
         """Score rows with the model of an already resolved target (``model``, if the caller
-        has it already)."""
+        has it already); ``fallback`` is the request's (``load``)."""
         if model is None or model.model is None:
             if model is None and (scored := self._score_coefficients(target, rows)) is not None:
                 return scored
-            target, loaded = self.load(target)
+            target, loaded = self.load(target, fallback=fallback)
         else:
             loaded = model
         X = input_of(loaded, rows)

@@ -197,17 +197,17 @@ def _forecast(
         if key is None or version is None:
             note = service.retired_note(key)  # the refusal's path only: one primary-key read
             raise service.missing(text, key, "in production", f"; {note}" if note else "")
-        asked = Target(key, key, version, False, from_alias=True, asked=False)
+        wanted = Target(key, key, version, False, from_alias=True)
     else:  # another version of a known partition: its own 404 when it has none such
-        asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)
-        key = asked.key
+        wanted = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)
+        key = wanted.key
     # [] is a future table with no rows for the partition: its last values are carried
     # forward, as the library and --future do with one (it was "0 row(s) without 'week' for
     # a horizon of 2", as if the rows had lost their times)
     rows = body.future or None
     if rows is not None:
         refuse_other_keys(rows, key, service.aliases.__contains__, "future")
-    target, loaded = service.load(asked)
+    target, loaded = service.load(wanted, fallback=False, asked=False)  # never the fallback
     version = target.version
     schema = loaded.schema
     reason = unforecastable(schema)

@@ -141,7 +141,7 @@ def _record(
         )
     refuse_other_keys(rows, target.partition, service.aliases.__contains__)
     record = service.registry.store.get_version(target.key, target.version)
-    loaded = service.model(target)
+    loaded = service.model(target, fallback=False, asked=False)  # as resolved
 
     decision = loaded.schema.decision
 

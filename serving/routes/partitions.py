@@ -109,7 +109,7 @@ async def explain_partition(
 
 
 def _explain(service: ModelService, target: Target) -> Explanation:
-    target, served = service.load(target)
+    target, served = service.load(target, fallback=False, asked=False)  # as resolved
     return explain(service.registry.get_version(target.key, target.version), served.model)
 
 

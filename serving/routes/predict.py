@@ -101,13 +101,19 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
         target = service.resolve(text, fallback=fallback)
         refuse_other_keys(body.rows, target.partition, service.aliases.__contains__)
         scored = (
-            service.score_inline(target, body.rows, with_probabilities=probabilities)
+            service.score_inline(
+                target, body.rows, with_probabilities=probabilities, fallback=fallback
+            )
             if len(body.rows) <= INLINE_ROWS
             else None
         )
         if scored is None:  # a remote load, or a big batch: off the event loop
             scored = await run_in_threadpool(
-                service.score_target, target, body.rows, with_probabilities=probabilities
+                service.score_target,
+                target,
+                body.rows,
+                with_probabilities=probabilities,
+                fallback=fallback,
             )
     else:
         # a partition in production (in memory); any other key's 404, or version, says more

@@ -160,7 +160,7 @@ async def _resolve(
     service: ModelService, text: str, version: int | None, fallback: bool
 ) -> tuple[Target, ServedModel]:
     target = service.resolve(text, version=version, fallback=fallback)
-    return await run_in_threadpool(service.load, target)
+    return await run_in_threadpool(service.load, target, fallback=fallback)
 
 
 @any_query  # a probe (KServe's per-model readiness), as /v2/health/ready
@@ -221,7 +221,7 @@ async def infer(
     target = service.resolve(model_name(request, key), version=_version(version), fallback=fallback)
     cached = service.cache.peek(target.key, target.version)
     if cached is None:
-        target, model = await run_in_threadpool(service.load, target)
+        target, model = await run_in_threadpool(service.load, target, fallback=fallback)
     else:
         model = cached
     if threshold is not None:  # a regressor's threshold was ignored; /v1 refuses it too
