@@ -29,6 +29,7 @@ would answer under two names, and a target named ``label`` would collide with th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -52,6 +53,7 @@ from serving.schemas import MAX_VERSION
 from serving.served import ServedModel
 from serving.service import ModelService
 from serving.v2_binary import binary_outputs, binary_response
+from serving.v2_extensions import all_models_stats, missing_endpoint, refuse_unsupported
 from serving.v2_inputs import row_inputs
 from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
@@ -90,6 +92,8 @@ def model_name(request: Request, decoded: str) -> str:
     if "/" in text:
         if text.endswith("/infer"):  # a GET of an inference URL, matched as a model name
             raise HTTPException(405, "inference is a POST", {"Allow": "POST"})
+        if (why := missing_endpoint(text)) is not None:  # tritonclient's get_model_config …
+            raise HTTPException(404, why)
         raise TensorError(
             f"'{text}' is not a model name: percent-encode a '/' in a key value as %2F"
         )
@@ -192,7 +196,10 @@ async def model_metadata(
     unknown key is described by the fallback model that would answer it
     (``parameters.fallback``)."""
     refuse_repeated(request, "fallback")
-    target, model = await _resolve(service, model_name(request, key), _version(version), fallback)
+    name = model_name(request, key)
+    if version is None and (why := all_models_stats(name)) is not None:
+        raise HTTPException(404, why)
+    target, model = await _resolve(service, name, _version(version), fallback)
     return await run_in_threadpool(metadata_of, service, target, model)
 
 
@@ -207,6 +214,7 @@ async def infer(
     """Score the rows the input tensors describe with the partition's production model (or
     the version in the URL; an unknown key by the fallback unless ``parameters.fallback`` is
     false). See the module docstring for inputs, outputs and parameters."""
+    refuse_unsupported(body)
     params = body.parameters or {}
     fallback = params.get("fallback", True)
     if not isinstance(fallback, bool):
@@ -235,6 +243,9 @@ async def infer(
     available = [t.name for t in outputs_of(model, threshold)]
     wanted = [o.name for o in body.outputs] if body.outputs else available
     unknown = [name for name in wanted if name not in available]
+    if len(set(wanted)) != len(wanted):  # answered twice over; Triton refuses it
+        twice = sorted({name for name, n in Counter(wanted).items() if n > 1})
+        raise TensorError(f"output(s) {', '.join(twice)} asked for more than once")
     if unknown:
         raise TensorError(
             f"unknown output(s) {', '.join(unknown)}: this model gives {', '.join(available)}"

@@ -290,6 +290,9 @@ BAD: list[tuple[str, Any, str]] = [
                                   "data": [1.0, 2.0]}]}, "[n, 3]"),
     ("unknown output", {"inputs": columnar(feature_rows(2)), "outputs": [{"name": "proba"}]},
      "unknown output(s) proba"),
+    ("an output twice", {"inputs": columnar(feature_rows(2)),  # was answered twice
+                         "outputs": [{"name": "predict"}, {"name": "predict"}]},
+     "output(s) predict asked for more than once"),
     ("bad parameter", {"inputs": columnar(feature_rows(2)), "parameters": {"fallback": "no"}},
      "'fallback' must be true or false"),
 ]  # fmt: skip
