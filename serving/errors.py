@@ -56,6 +56,7 @@ from serving.body_errors import EscapedJSONResponse, invalid_request, unreadable
 from serving.keys import path_key
 from serving.redact import local_roots, redact_text
 from serving.rows import InvalidRows
+from serving.v2_extensions import missing_server_endpoint
 
 __all__ = [
     "MODEL_REFUSALS",
@@ -195,7 +196,8 @@ async def _http(request: Request, exc: Exception) -> Response:
     401's ``WWW-Authenticate``), except the 400 of an unreadable body: a 422."""
     assert isinstance(exc, HTTPException)
     if _under_v2(request) and exc.status_code in (404, 405):  # no V2 route matched it
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+        said = missing_server_endpoint(request.url.path) if exc.status_code == 404 else None
+        return JSONResponse({"error": said or str(exc.detail)}, exc.status_code, exc.headers)
     if exc.status_code != 400:
         return await http_exception_handler(request, exc)
     return EscapedJSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)

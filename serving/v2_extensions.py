@@ -7,7 +7,8 @@ region (``shared_memory_region``) came back in the JSON body, so a client readin
 read whatever was there before; an output asked as ``classification`` (top-k labels as
 ``"score:index:label"`` text) came back as the raw predictions under the same name; and the
 per-model endpoints (``…/config``, ``…/stats``, ``…/trace/setting``) matched the metadata
-route's ``{key:path}``, whose 400 told the client to percent-encode a ``/`` in its key.
+route's ``{key:path}``, whose 400 told the client to percent-encode a ``/`` in its key, and
+the server-wide ones (``/v2/repository/…``, shared memory, trace, logging) said "Not Found".
 """
 
 from __future__ import annotations
@@ -30,6 +31,27 @@ def missing_endpoint(text: str) -> str | None:
     for suffix, what in _ENDPOINTS.items():
         if text.endswith("/" + suffix):
             return f"no endpoint '{suffix}' for a model: it is Triton's {what}"
+    return None
+
+
+# Triton's server-wide endpoints under /v2 (tritonclient's load_model, register_system_shared_
+# memory, update_log_settings …): their 404 said only "Not Found"
+_SERVER_ENDPOINTS = {
+    "/v2/repository/": "the model repository extension; partitions' models are trained and "
+    "promoted with manymodels, and each is served as soon as it is in production",
+    "/v2/systemsharedmemory": "the system shared memory extension",
+    "/v2/cudasharedmemory": "the CUDA shared memory extension",
+    "/v2/trace/setting": "the trace extension",
+    "/v2/logging": "the logging extension",
+}
+
+
+def missing_server_endpoint(path: str) -> str | None:
+    """The 404's message for a path under ``/v2`` that is one of Triton's server-wide
+    extension endpoints, else ``None``."""
+    for prefix, what in _SERVER_ENDPOINTS.items():
+        if path.startswith(prefix):
+            return f"no endpoint {path}: it is Triton's {what}"
     return None
 
 

@@ -50,6 +50,26 @@ def test_tritons_model_endpoints_are_404s_saying_which_extension(
     assert httpx.get(f"{reading_server}/v2/models/{KEY}").status_code == 200  # as before
 
 
+def test_tritons_server_endpoints_say_which_extension_they_are(triton: Any) -> None:
+    """Under /v2, a path no route has was a 404 "Not Found": for Triton's server-wide
+    extensions (tritonclient's ``load_model``, ``register_system_shared_memory``,
+    ``update_log_settings`` …) the client learnt nothing of why."""
+    from tritonclient.utils import InferenceServerException
+
+    calls = [
+        (lambda: triton.get_model_repository_index(), "model repository extension"),
+        (lambda: triton.load_model(KEY), "model repository extension"),
+        (lambda: triton.register_system_shared_memory("r", "/r", 8), "system shared memory"),
+        (lambda: triton.get_cuda_shared_memory_status(), "CUDA shared memory"),
+        (lambda: triton.get_trace_settings(), "trace extension"),
+        (lambda: triton.get_log_settings(), "logging extension"),
+    ]
+    for call, said in calls:
+        with pytest.raises(InferenceServerException, match=said) as raised:
+            call()
+        assert raised.value.status() == "404", raised.value
+
+
 def _columns(triton_http: Any, rows: list[dict[str, Any]]) -> list[Any]:
     columns = []
     for f in FEATURES:
