@@ -30,7 +30,10 @@ def missing_endpoint(text: str) -> str | None:
     (``store=2,brand=x/config``, ``…/versions/1/stats``), else ``None``."""
     for suffix, what in _ENDPOINTS.items():
         if text.endswith("/" + suffix):
-            return f"no endpoint '{suffix}' for a model: it is Triton's {what}"
+            return (
+                f"no endpoint '{suffix}' for a model: it is Triton's {what} (a '/' of a key "
+                "value's own is sent as %2F)"
+            )
     return None
 
 
