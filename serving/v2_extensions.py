@@ -17,10 +17,10 @@ from serving.v2_schemas import InferenceRequest, TensorError
 
 # Triton's per-model endpoints (as tritonclient's HTTP client calls them) and what they are
 _ENDPOINTS = {
-    "config": "the model configuration extension; a model's inputs and outputs are its "
+    "config": "model configuration extension; a model's inputs and outputs are its "
     "metadata, GET /v2/models/{name}",
-    "stats": "the statistics extension; the router's counts are at GET /metrics",
-    "trace/setting": "the trace extension",
+    "stats": "statistics extension; the router's counts are at GET /metrics",
+    "trace/setting": "trace extension",
 }
 _SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 
@@ -40,12 +40,12 @@ def missing_endpoint(text: str) -> str | None:
 # Triton's server-wide endpoints under /v2 (tritonclient's load_model, register_system_shared_
 # memory, update_log_settings …): their 404 said only "Not Found"
 _SERVER_ENDPOINTS = {
-    "/v2/repository/": "the model repository extension; partitions' models are trained and "
+    "/v2/repository/": "model repository extension; partitions' models are trained and "
     "promoted with manymodels, and each is served as soon as it is in production",
-    "/v2/systemsharedmemory": "the system shared memory extension",
-    "/v2/cudasharedmemory": "the CUDA shared memory extension",
-    "/v2/trace/setting": "the trace extension",
-    "/v2/logging": "the logging extension",
+    "/v2/systemsharedmemory": "system shared memory extension",
+    "/v2/cudasharedmemory": "CUDA shared memory extension",
+    "/v2/trace/setting": "trace extension",
+    "/v2/logging": "logging extension",
 }
 
 
