@@ -154,7 +154,7 @@ def _blas() -> str:
     """The BLAS numpy calls and the CPU kernel it picked (``openblas SkylakeX``): the same
     code gives other digits on another kernel, and a fragile fit other models (statsforecast's
     AutoARIMA with Cigar's price chose models 1.9× apart in MAE on Haswell and SkylakeX
-    kernels, benchmarks/README.md #12)."""
+    kernels, benchmarks/HISTORY.md #12's eleventh pass)."""
     from threadpoolctl import threadpool_info  # a scikit-learn dependency
 
     found = [i for i in threadpool_info() if i.get("user_api") == "blas"]

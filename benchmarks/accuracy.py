@@ -545,7 +545,7 @@ def against_naive(mae: pd.Series, naive_mae: pd.Series) -> tuple[int, int, int]:
 def naive_share_verdicts(
     counts: dict[str, tuple[int, int, int]], medians: dict[str, float], mine: str
 ) -> list[str]:
-    """#12's goal "share beating naive ≥ the best peer's", read both ways (benchmarks/README,
+    """#12's goal "share beating naive ≥ the best peer's", read both ways (benchmarks/HISTORY.md,
     twenty-fifth pass): against the peer of lowest median MAE, and against the peer beating
     naive most often; each line names the peer, so neither reading hides behind the other."""
     peers = [p for p in PEERS if p in counts]

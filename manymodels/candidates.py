@@ -201,7 +201,7 @@ def build(
         if not LIGHTGBM_THREADS & set(params):
             # one thread, as every task gets one CPU: LightGBM's default takes every core
             # whatever OMP_NUM_THREADS or threadpoolctl say, and two such fits side by side
-            # on 2 cores took 4-9x as long as one (benchmarks/README.md, #12)
+            # on 2 cores took 4-9x as long as one (benchmarks/HISTORY.md, #12's seventh pass)
             params = {**params, "n_jobs": 1}
     estimator = obj(**params)
     if categorical:

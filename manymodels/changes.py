@@ -10,7 +10,7 @@ ARIMA errors (statsforecast's ``AutoARIMA`` with exogenous columns) differences 
 with the series for this reason; mlforecast leaves it to the user (``transform_exog`` gives
 lags, not changes). Given the price and its lag as two features instead, a linear model must
 learn two coefficients that cancel, and on short series it learns them badly
-(benchmarks/README.md, #12).
+(benchmarks/HISTORY.md, #12's fifteenth pass).
 
 Where the previous value comes from:
 

@@ -263,11 +263,11 @@ RAY_MIN_WORK = 1_000_000
 Embedded Ray pays a fixed ~5–8 s (start-up, worker imports and warm-up) on a quiet 2-core
 machine, and at most divides the rest by the number of cores ``w``; it wins only when the
 in-process time exceeds ``start-up × w / (w − 1)``, ~10–16 s on 2 cores. In process a Ridge
-partition costs ~15 µs per row and configuration (benchmarks/README.md: 10,000 partitions ×
-100 rows × 1 configuration is 14.1 s of single-core work; on warm Ray 8.6 s, the command 17–19
-s with Ray's start-up), so the two meet near 1,000,000 units. Measured on a busy machine
-(2026-11-30, whole process, Ray start-up included): 36 × 60 rows × 3 configurations 7.9 s in
-process vs 53 s on Ray, 200 × 50 × 3 13.9 s vs 50 s, 1,000 × 50 × 3 76 s vs 120 s; the
+partition costs ~15 µs per row and configuration (benchmarks/README.md §1: 10,000 partitions ×
+100 rows × 1 configuration is 14.1 s of single-core work; on warm Ray 8.6 s; the command 17–19
+s with Ray's start-up, benchmarks/HISTORY.md §1), so the two meet near 1,000,000 units. Measured on
+a busy machine (2026-11-30, whole process, Ray start-up included): 36 × 60 rows × 3 configurations
+7.9 s in process vs 53 s on Ray, 200 × 50 × 3 13.9 s vs 50 s, 1,000 × 50 × 3 76 s vs 120 s; the
 store-sales sample (16,480 units) 2.6 s vs 7.5–8.2 s on a quiet machine. Forests cost more per
 row than Ridge: such specs cross the line later than they should, which only costs part of
 the speed-up Ray would have given."""

@@ -67,7 +67,7 @@ class Validation(_Frozen):
     share their fits as ``global_refit`` says. ``global_refit = false`` with
     ``global_refit_last = 1`` is 3 global fits instead of ``folds + 1`` (the first fold's,
     the last fold's and the refit), and a panel with 2 folds keeps both of its fits: what
-    ``false`` alone lost in accuracy where series are short (``benchmarks/README.md``,
+    ``false`` alone lost in accuracy where series are short (``benchmarks/HISTORY.md``,
     #12's nineteenth pass). ``0`` (the default) leaves ``global_refit`` as it is."""
 
     @field_validator("global_refit", mode="before")
@@ -251,9 +251,9 @@ class Selection(_Frozen):
     validation folds to be served, as a fraction of that candidate's score (with an error
     metric: 0.1 = an error at least 10 % lower). Naive's forecast rests on one value, the last,
     so its fold scores swing more than a fitted model's; a narrow win is more often luck than
-    skill (benchmarks/README.md, #12). 0: strictly better wins. Naive is scored either way.
-    Regression only: a classifier's naive is the smoothed constant, the steadier model of the
-    two on a few validation rows (#18), and wins when strictly better."""
+    skill (benchmarks/HISTORY.md, #12's selection margins). 0: strictly better wins. Naive is scored
+    either way. Regression only: a classifier's naive is the smoothed constant, the steadier model
+    of the two on a few validation rows (#18), and wins when strictly better."""
     global_margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """How much better a local candidate (or the ``top2`` mean) must score than the best
     ``scope = "global"`` candidate to be served instead of it, as a fraction of the global
@@ -262,9 +262,9 @@ class Selection(_Frozen):
     """With several ``target_transform`` listed, how much better than the first one's model
     another transform's must score on the validation folds to be served, as a fraction of the
     first one's score. A model of changes forecasts from one value, the last, as naive does,
-    so its fold scores swing as much: on the daily flight delays of benchmarks/README.md
-    (#12), four series whose changes won by 2–9 % on validation lost by 3–5× on the next
-    fortnight. 0: the best score wins."""
+    so its fold scores swing as much: on the daily flight delays of benchmarks/HISTORY.md
+    (#12's seventh pass), four series whose changes won by 2–9 % on validation lost by 3–5× on
+    the next fortnight. 0: the best score wins."""
     ensemble: Literal["none", "top2"] = "none"
     """``top2``: the mean of the two best models' predictions competes too, per partition."""
     fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"

@@ -3,7 +3,7 @@
 At a high miss rate this read is the router's throughput, so it skips what ``ReadsMixin``'s
 entities carry (aliases, evaluation, parameters) and, for one version, SQLAlchemy's execution
 path too (``model_ref``). Kept apart from the other reads because it is tuned for one caller
-and its cost is measured (benchmarks/README.md, #17's cold path). Beside it, the batched
+and its cost is measured (benchmarks/HISTORY.md §2, #17's cold path). Beside it, the batched
 reads of many versions' narrow columns that a scoring or forecast plan asks.
 """
 

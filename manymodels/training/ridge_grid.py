@@ -4,7 +4,7 @@ Selection fits every grid point on every validation fold. For the most common ca
 ``sklearn.linear_model.Ridge``, scaled or not, a grid over ``alpha`` — that is a scikit-learn
 ``Pipeline(StandardScaler(), Ridge(alpha))`` fitted ``folds × alphas`` times per partition,
 ~4–5 ms each of which nearly all is scikit-learn's per-call input checks on a few hundred
-rows (benchmarks/README.md, #12: 2,750 such fits were 18 of 28 s of a 91-series run). The
+rows (benchmarks/HISTORY.md, #12's seventh pass: 2,753 such fits were 18 of 28 s). The
 solution itself is a ``p × p`` system: ``(ZᵀZ + αI) w = Zᵀ(y − ȳ)`` on the centred (and, with
 ``scale``, standardised) features ``Z``. One eigendecomposition of ``ZᵀZ`` per fold solves it
 for every ``alpha`` at once, as ``RidgeCV`` and glmnet do.

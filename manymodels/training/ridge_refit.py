@@ -4,7 +4,7 @@ scikit-learn's per-call machinery, into the same fitted scikit-learn objects.
 ``ridge_grid`` already scores a Ridge candidate's alpha grid from one decomposition per fold;
 the winner's refit on all rows was still ``Pipeline(StandardScaler(), Ridge(alpha)).fit``,
 ~2 ms of CPU a partition, nearly all parameter validation, ``check_array`` on copies of the
-rows and the pipeline's step bookkeeping, against ~0.2 ms here (benchmarks/README.md, #12,
+rows and the pipeline's step bookkeeping, against ~0.2 ms here (benchmarks/HISTORY.md, #12,
 twenty-seventh pass). Here the same arithmetic runs in the same order — the scaler's
 corrected two-pass variance, Ridge's centring, ``XᵀX + αI`` solved by
 ``scipy.linalg.solve(assume_a="pos")`` as its cholesky solver does — and the results are set

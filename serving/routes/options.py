@@ -4,10 +4,10 @@ Declared one by one (``version: Annotated[int | None, Query(...)]`` …), six op
 parameters and the two app-state dependencies cost a one-row request to a cached model ~60 µs
 of FastAPI's work (it inspects each parameter's annotation again on every request) — more than
 the rest of the route, the model's arithmetic included, and what kept ``manymodels serve`` at
-0.82 of a bare FastAPI app (benchmarks/README.md §2). Here a request without a query string
-takes the defaults at once; one with a query string is validated as one pydantic model, and a
-bad value is the same 422 FastAPI writes (``loc: ["query", name]``). The OpenAPI document lists
-the same parameters, generated from the same model (``documented``).
+0.82 of a bare FastAPI app (benchmarks/HISTORY.md, #17's fourth pass). Here a request without a
+query string takes the defaults at once; one with a query string is validated as one pydantic model,
+and a bad value is the same 422 FastAPI writes (``loc: ["query", name]``). The OpenAPI document
+lists the same parameters, generated from the same model (``documented``).
 
 Two differences from declared parameters, both for requests that are wrong anyway: FastAPI
 validates the body before the route runs, so a request with a bad body *and* a bad option is
