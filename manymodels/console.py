@@ -214,11 +214,12 @@ def run_summary(
 
         out.print(f"[bold red]fallback {escape(one_line(summary.fallback))}[/]", markup=True)
     d = summary.decisions
-    if d.get("promoted") or d.get("kept") or d.get("overruled"):
+    if d.get("promoted") or d.get("kept") or d.get("overruled") or d.get("returned"):
+        back = f", {d['returned']} back from retirement" if d.get("returned") else ""
         out.print(
             f"retrained: {d.get('promoted', 0)} promoted to production, {d.get('kept', 0)} kept "
             f"the champion (new version is the 'candidate'), "
-            f"{counted(d.get('first', 0), 'new partition')}"
+            f"{counted(d.get('first', 0), 'new partition')}{back}"
         )
     if d.get("overruled"):
         out.print(

@@ -157,7 +157,10 @@ def execute(
             )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                _tally_version(tally, v, overruled=v.key in committed.overruled)
+                _tally_version(
+                    tally, v, overruled=v.key in committed.overruled,
+                    returned=v.key in committed.returned,
+                )  # fmt: skip
 
     def received(kind: str, results: list[Result]) -> None:
         """Progress as each task returns: with an interval pool its versions may be written
@@ -231,11 +234,14 @@ def execute(
                  "errors or more to pool, so each band is its partition's own")  # fmt: skip
 
 
-def _tally_version(tally: Tally, v: NewVersion, *, overruled: bool = False) -> None:
+def _tally_version(
+    tally: Tally, v: NewVersion, *, overruled: bool = False, returned: bool = False
+) -> None:
     """What the run's summary counts of one new version of a partition (``overruled``: its
-    promotion verdict no longer applied when it was written, ``WritesMixin.record``)."""
+    promotion verdict no longer applied when it was written; ``returned``: it put a retired
+    partition back in production; both known once ``WritesMixin.record`` wrote it)."""
     outcome = v.decision.outcome if v.decision else "first"
-    _count(tally.decisions, "overruled" if overruled else outcome)
+    _count(tally.decisions, "overruled" if overruled else "returned" if returned else outcome)
     _count(tally.chosen, v.selection.chosen)
     tally.global_members += bool(v.members)
     if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):

@@ -27,10 +27,11 @@ class RunSummary:
     startup_seconds: float
     versions: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
-    """How new versions fared: ``first`` (no production yet), ``promoted``, ``kept`` (the
-    champion stays; the new version is the ``candidate``), ``overruled`` (its verdict was to
-    promote, but production moved during the run — another run, a promotion or a rollback —
-    so it is the ``candidate``)."""
+    """How new versions fared: ``first`` (no production yet), ``returned`` (back in
+    production after a retirement, uncompared as a first version is), ``promoted``, ``kept``
+    (the champion stays; the new version is the ``candidate``), ``overruled`` (its verdict
+    was to promote, but production moved during the run — another run, a promotion or a
+    rollback — so it is the ``candidate``)."""
     rows_dropped: dict[str, int] = field(default_factory=dict)
     """Rows left out of training, by reason (``missing_target``, ``undefined_lags``), summed
     over the partitions trained."""

@@ -15,15 +15,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Basis = Literal["unseen", "refit"]
-Outcome = Literal["first", "promoted", "kept"]
+Outcome = Literal["first", "returned", "promoted", "kept"]
 
 
 @dataclass(frozen=True)
 class Decision:
     """The promotion policy's verdict on a version (``manymodels.evaluate.decide``): whether
     it replaced the production version it was compared with (``champion_version``; ``None``
-    for a partition's first version), why, and the two scores on the same rows. A version
-    imported from MLflow records no scores: its fields read as their defaults."""
+    for a partition's first version), why, and the two scores on the same rows; for a version
+    that put a retired partition back in production, the version it was retired from
+    (``retired_from``, written by the registry's ``record``). A version imported from MLflow
+    records no scores: its fields read as their defaults."""
 
     promote: bool = False
     reason: str = ""
@@ -33,9 +35,15 @@ class Decision:
     champion_score: float | None = None
     improvement: float | None = None
     basis: Basis | None = None
+    retired_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The document stored as ``evaluation``; ``retired_from`` only where there is one
+        (the registry adds it when it records the version)."""
+        doc = asdict(self)
+        if doc["retired_from"] is None:
+            del doc["retired_from"]
+        return doc
 
     @classmethod
     def parse(cls, doc: Mapping[str, Any]) -> Decision:
@@ -50,15 +58,18 @@ class Decision:
             champion_score=_number(doc.get("champion_score")),
             improvement=_number(doc.get("improvement")),
             basis=doc.get("basis"),
+            retired_from=doc.get("retired_from"),
         )
 
     @property
     def outcome(self) -> Outcome:
-        """``first`` when there was no champion to judge it against, else whether it was
-        promoted. (A first version that became a candidate because another run's first
-        version took production meanwhile reads ``first`` still: its ``promote`` is false,
-        its ``overruled`` says why, and a run's summary counts it apart, from ``record``'s
-        ``Recorded.overruled``.)"""
+        """``returned`` when it put a retired partition back in production, ``first`` when
+        there was no champion to judge it against, else whether it was promoted. (A first
+        version that became a candidate because another run's first version took production
+        meanwhile reads ``first`` still: its ``promote`` is false, its ``overruled`` says
+        why, and a run's summary counts it apart, from ``record``'s ``Recorded.overruled``.)"""
+        if self.retired_from is not None:
+            return "returned"
         if self.champion_version is None:
             return "first"
         return "promoted" if self.promote else "kept"

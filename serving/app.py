@@ -86,7 +86,8 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     jobs = jobs or JobManager(workers=settings.retrain_workers, history=settings.retrain_history)
     retrains = Counter(
         "manymodels_retrain_jobs",
-        "Finished retrain jobs by outcome: promoted, kept, first (no production before), failed.",
+        "Finished retrain jobs by outcome: promoted, kept, first (no production before), "
+        "returned (back after a retirement), failed.",
         ["outcome"],
         registry=metrics.registry,
     )

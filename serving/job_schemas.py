@@ -78,7 +78,10 @@ class ModelScoreOut(BaseModel):
 
 
 class DecisionOut(BaseModel):
-    outcome: str = Field(description="first (no production before), promoted, or kept.")
+    outcome: str = Field(
+        description="first (no production before), returned (back in production after a "
+        "retirement, uncompared as a first version), promoted, or kept."
+    )
     promoted: bool = Field(description="Whether production now points at the new version.")
     reason: str
     policy: str | None

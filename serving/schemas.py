@@ -154,7 +154,8 @@ class AliasMoveOut(BaseModel):
     action: str = Field(
         "promote",
         description="what the move was, as the alias history records it: first (a "
-        "partition's first version), new (a version kept as the candidate), promote, "
+        "partition's first version, or a run's version back in production after a retirement: "
+        "the reason says which), new (a version kept as the candidate), promote, "
         "rollback, or retire (to_version null: the partition left production, served then as "
         "one with no model)",
     )

@@ -25,7 +25,7 @@ from manymodels.registry.alias_moves import AliasMovesMixin
 from manymodels.registry.base import put_meta
 from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
-from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.registry.entities import RETIRED, NewVersion, PartitionOutcome
 from manymodels.registry.named import alias_versions_in
 from manymodels.registry.retention import doomed_versions
 from manymodels.registry.rows import (
@@ -44,13 +44,21 @@ router holding models in memory re-checks the versions it holds when it changes
 
 
 class Recorded(dict[str, int]):
-    """What ``record`` registered: ``{key: new version}``, and the keys whose promotion verdict
+    """What ``record`` registered: ``{key: new version}``, the keys whose promotion verdict
     it ``overruled`` because production moved during their run (each stored as not promoted,
-    and its version made the candidate): a run's summary must not count them as promoted."""
+    and its version made the candidate): a run's summary must not count them as promoted, and
+    the keys ``returned`` to production from a retirement (``retire``): a summary that counted
+    them as new partitions told a user who retired 40 stores that 40 stores were new."""
 
-    def __init__(self, numbers: Mapping[str, int], overruled: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        numbers: Mapping[str, int],
+        overruled: Iterable[str] = (),
+        returned: Iterable[str] = (),
+    ) -> None:
         super().__init__(numbers)
         self.overruled = frozenset(overruled)
+        self.returned = frozenset(returned)
 
 
 class WritesMixin(AliasMovesMixin):
@@ -71,7 +79,10 @@ class WritesMixin(AliasMovesMixin):
     ) -> Recorded:
         """Register a chunk's results in one transaction; returns ``{key: new version}``.
 
-        A partition with no ``production`` alias gets it (reason "first version"); otherwise the
+        A partition with no ``production`` alias gets it (reason "first version", or, for one
+        retired (``retire_aliases``), "back in production after its retirement from vN": its
+        stored ``evaluation`` says so too, with ``retired_from``, and its key is in
+        ``Recorded.returned``); otherwise the
         new version is promoted when ``promote(version)`` gives a reason, or else gets
         ``candidate_alias``. A verdict is only applied while production still points at the
         champion it was made against (``evaluation["champion_version"]``): if production moved
@@ -90,6 +101,10 @@ class WritesMixin(AliasMovesMixin):
             keys = [v.key for v in versions]
             latest = self._latest_versions(conn, keys)
             production = alias_versions_in(conn, keys, "production")
+            # only a known key with nothing in production can be retired: usually none, and
+            # then no statement (the retired rows are read in batches, as production's)
+            unserved = [k for k in keys if k in latest and k not in production]
+            retired = alias_versions_in(conn, unserved, RETIRED) if unserved else {}
             new_numbers = {v.key: latest.get(v.key, 0) + 1 for v in versions}
             fresh = [v for v in versions if v.key not in latest]
             if fresh:
@@ -115,7 +130,11 @@ class WritesMixin(AliasMovesMixin):
             written: list[NewVersion] = []
             for v in versions:
                 reason = promote(v) if promote and v.key in production else None
-                if v.key not in production:
+                if v.key in retired:
+                    v = _returned(v, retired[v.key])
+                    back = str(v.evaluation["reason"])
+                    moves.append((v.key, "production", new_numbers[v.key], back, "first"))
+                elif v.key not in production:
                     moves.append(
                         (v.key, "production", new_numbers[v.key], "first version", "first")
                     )
@@ -161,7 +180,7 @@ class WritesMixin(AliasMovesMixin):
             if rows:
                 _insert_rows(conn, t.run_partitions, _RUN_PARTITION_COLUMNS, rows)
             if not count:
-                return Recorded(new_numbers, overruled)
+                return Recorded(new_numbers, overruled, retired)
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
@@ -172,7 +191,7 @@ class WritesMixin(AliasMovesMixin):
                     + sum(o.status in ("failed", "lost") for o in outcomes),
                 )
             )
-        return Recorded(new_numbers, overruled)
+        return Recorded(new_numbers, overruled, retired)
 
     def sign_unsigned(self, signer: Signer) -> list[tuple[str, int]]:
         """Sign every version that has no signature, and re-sign those whose signature is in
@@ -293,6 +312,15 @@ class WritesMixin(AliasMovesMixin):
 def _overruled(v: NewVersion, why: str, verdict: str) -> NewVersion:
     """``v`` as stored when its promotion verdict no longer applies: not promoted, and why."""
     evaluation = {**v.evaluation, "promote": False, "reason": why, "overruled": verdict}
+    return dataclasses.replace(v, evaluation=evaluation)
+
+
+def _returned(v: NewVersion, retired: int) -> NewVersion:
+    """``v`` as stored when it puts a retired partition back in production: uncompared, as a
+    first version is, and saying from which retirement (``Decision.outcome`` reads
+    ``returned``)."""
+    why = f"back in production after its retirement from v{retired}"
+    evaluation = {**v.evaluation, "promote": True, "reason": why, "retired_from": retired}
     return dataclasses.replace(v, evaluation=evaluation)
 
 

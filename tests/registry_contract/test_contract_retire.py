@@ -5,18 +5,21 @@ kept under ``retired``, the move is in the alias history, and ``rollback`` puts 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from factories import executed, make_run, new_version
 
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound
 from manymodels.registry import Registry
+from manymodels.registry import schema as t
 from manymodels.registry.entities import RETIRED, NewVersion
+from manymodels.registry.writes import Recorded
 
 LIBS = {"python": "3.11"}
 
 
-def record(reg: Registry, run_id: str, *versions: NewVersion) -> dict[str, int]:
+def record(reg: Registry, run_id: str, *versions: NewVersion) -> Recorded:
     reg.store.create_run(make_run(run_id, n_partitions=len(versions)))
     return reg.store.record(run_id, list(versions), [], libraries=LIBS)
 
@@ -75,11 +78,16 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
     assert reg.store.alias_table("production") == {"k=a": 1}
     assert [m.action for m in reg.alias_history("k=a")] == ["first"]
     assert _history(reg, "k=b")[-1] == (1, None, "retire", "retired by hand")
-    # a run's new version of a retired partition is its first in production again
-    record(reg, "r1", new_version("k=b", sha, size))
+    # a run's new version of a retired partition puts it back in production, and says so
+    assert record(reg, "r1", new_version("k=b", sha, size)).returned == {"k=b"}
     assert reg.store.alias_table("production") == {"k=a": 1, "k=b": 2}
     assert reg.store.alias_versions(["k=b"], RETIRED) == {}
-    assert _history(reg, "k=b")[-1][1:3] == (2, "first")
+    assert _history(reg, "k=b")[-1] == (
+        None,
+        2,
+        "first",
+        "back in production after its retirement from v1",
+    )
 
 
 def test_a_retired_partition_s_refusal_says_so_to_every_caller(reg: Registry) -> None:
@@ -122,3 +130,50 @@ def test_a_refresh_reads_the_moved_rows_by_their_stamp(
     assert seen
     for _, plan in plans(reg, seen):
         assert "ix_aliases_updated" in plan, plan
+
+
+def _retired_reads(ran: list[tuple[str, Any]]) -> int:
+    """How many of the statements ``executed`` saw read ``retired`` rows of ``aliases``."""
+    return sum(
+        text.lstrip().startswith("SELECT") and "FROM aliases" in text
+        and RETIRED in (params.values() if isinstance(params, dict) else params)
+        for text, params in ran
+    )  # fmt: skip
+
+
+def test_a_run_brings_retired_partitions_back_as_returned_not_new(reg: Registry) -> None:
+    """A run's versions of retired partitions were recorded as first versions ("first
+    version", outcome ``first``): a user who retired 40 stores and trained again read "40 new
+    partitions". Their keys are ``Recorded.returned`` now, read in one batched statement, and
+    none is issued when every key has production (the usual run)."""
+    sha, size = reg.artifacts.put(b"m")
+    keys = [f"k={i}" for i in range(6)]
+    record(reg, "r0", *(new_version(k, sha, size) for k in keys))
+    record(reg, "r1", *(new_version(k, sha, size) for k in keys))  # v2: candidates
+    reg.retire(["k=0", "k=1"], reason="stores closed")
+    with reg.store.engine.begin() as conn:  # k=5 has versions but was never in production
+        a = t.aliases.c
+        conn.execute(t.aliases.delete().where(a.key == "k=5", a.alias == "production"))
+    with executed(reg.store.engine) as ran:
+        got = record(reg, "r2", *(new_version(k, sha, size) for k in keys))
+    assert _retired_reads(ran) == 1
+    assert got.returned == {"k=0", "k=1"} and dict(got) == dict.fromkeys(keys, 3)
+    assert reg.store.alias_table("production") == dict.fromkeys(["k=0", "k=1", "k=5"], 3) | {
+        "k=2": 1,
+        "k=3": 1,
+        "k=4": 1,
+    }
+    assert reg.store.alias_versions(keys, RETIRED) == {}
+    assert _history(reg, "k=0")[-1] == (
+        None,
+        3,
+        "first",
+        "back in production after its retirement from v1",
+    )
+    assert _history(reg, "k=5")[-1] == (None, 3, "first", "first version")
+    (v3,) = [v for v in reg.list_versions("k=1") if v.version == 3]
+    assert v3.decision is not None and v3.decision.outcome == "returned"
+    assert v3.evaluation["retired_from"] == 1
+    with executed(reg.store.engine) as ran:  # every key in production: no retired read
+        again = record(reg, "r3", *(new_version(k, sha, size) for k in keys))
+    assert _retired_reads(ran) == 0 and again.returned == frozenset()
