@@ -15,6 +15,18 @@ def test_a_recorded_verdict_reads_back_as_the_decision_that_wrote_it() -> None:
     assert Decision.parse({**doc, "champion_version": None}).outcome == "first"
 
 
+def test_a_version_back_from_retirement_reads_returned_not_first() -> None:
+    """The registry's ``record`` adds ``retired_from`` to the version that puts a retired
+    partition back in production: it read ``first``, as a partition never trained. A verdict
+    written by training carries no such key (its documents are as before)."""
+    first = Decision(True, "first version", "if_better", 0.5)
+    assert "retired_from" not in first.to_dict()
+    back = {**first.to_dict(), "reason": "back in production after its retirement from v2"}
+    assert Decision.parse({**back, "retired_from": 2}).outcome == "returned"
+    assert Decision.parse({**back, "retired_from": 2}).retired_from == 2
+    assert Decision.parse(first.to_dict()).outcome == "first"
+
+
 def test_an_imported_versions_verdict_has_no_scores() -> None:
     imported = Decision.parse({"imported": "mlflow:/tmp/m", "champion_version": 2})
     assert (imported.promote, imported.reason, imported.policy) == (False, "", None)
