@@ -140,8 +140,10 @@ def _record(
             "partition model, as the monitor lists them; post rows to their partition's key"
         )
     refuse_other_keys(rows, target.partition, service.aliases.__contains__)
+    # loaded first: a version gc deleted since the table was read is production's now (or the
+    # partition's 404, retired), and the record and the window are that version's
+    target, loaded = service.load(target, fallback=False, asked=False)  # as resolved
     record = service.registry.store.get_version(target.key, target.version)
-    loaded = service.model(target, fallback=False, asked=False)  # as resolved
 
     decision = loaded.schema.decision
 

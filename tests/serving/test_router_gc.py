@@ -240,25 +240,64 @@ def test_a_router_finding_its_version_gone_for_a_retired_key_serves_the_fallback
     }
 
 
-@pytest.mark.parametrize("route", ["predict?fallback=false", "forecast", "explain"])
+def _batch(key: str, rows: list[dict[str, float]]) -> list[dict[str, object]]:
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    return [{"store": int(store), "brand": brand, **row} for row in rows]
+
+
+def _refused(router: str, route: str) -> httpx.Response:
+    """``route``'s request for A (B on the batch route), each refusing the fallback: by
+    ``fallback=false`` (``predict``, ``batch``, the V2 routes) or by what it is."""
+    rows = feature_rows()
+    if route == "explain":
+        return httpx.get(f"{router}/v1/partitions/{A}/explain")
+    if route == "v2 metadata":
+        return httpx.get(f"{router}/v2/models/{A}?fallback=false")
+    if route == "v2 infer":
+        body = {**v2_body(rows), "parameters": {"fallback": False}}
+        return httpx.post(f"{router}/v2/models/{A}/infer", json=body)
+    if route == "batch?fallback=false":
+        return httpx.post(f"{router}/v1/predict?fallback=false", json={"rows": _batch(B, rows)})
+    body = {
+        "forecast": {"horizon": 2},
+        "actuals": {"rows": [{**row, "units": 3.0} for row in rows]},
+    }.get(route, {"rows": rows})
+    return httpx.post(f"{router}/v1/partitions/{A}/{route}", json=body)
+
+
+REFUSING = ["predict?fallback=false", "batch?fallback=false", "v2 infer", "v2 metadata"]
+
+
+@pytest.mark.parametrize("route", [*REFUSING, "forecast", "explain", "actuals"])
 def test_a_route_refusing_the_fallback_says_a_retired_key_has_no_model(
     router: str, registry_path: Path, route: str
 ) -> None:
-    """The same race on a route the fallback does not answer (``?fallback=false``, a forecast,
-    an explanation): the 404 a refreshed router gives, "no partition … in production", not
-    "has no version 1"; only the request that refused the fallback is told it did (a forecast
-    and an explanation were told "the request refused the fallback model (fallback=false)")."""
+    """The same race on a route the fallback does not answer (``fallback=false``, a forecast,
+    an explanation, actuals): the 404 a refreshed router gives, "no partition … in production",
+    not "has no version 1" (actuals: they read the version gc deleted before loading its model)
+    nor the fallback's answer; only a request that refused the fallback is told it did (a
+    forecast and an explanation were told "the request refused the fallback model")."""
     with Registry.open(registry_path) as reg:
         reg.promote(A, 2)
-        reg.retire([A], reason="old target")
-        assert (A, 1) in collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
-    if route == "explain":
-        r = httpx.get(f"{router}/v1/partitions/{A}/explain")
-    else:
-        body = {"horizon": 2} if route == "forecast" else {"rows": feature_rows()}
-        r = httpx.post(f"{router}/v1/partitions/{A}/{route}", json=body)
+        reg.promote(B, 2)
+        reg.retire([A, B], reason="old target")
+        assert {(A, 1), (B, 1)} <= set(collect(reg, keep=1, alias_grace_seconds=0).versions_deleted)
+    r = _refused(router, route)
     assert r.status_code == 404, r.text
-    detail = r.json()["detail"]
-    assert f"no partition '{A}' in production" in detail, r.text
-    assert ("refused the fallback" in detail) == (route == "predict?fallback=false"), detail
+    detail = r.json()["error" if route.startswith("v2") else "detail"]
+    assert f"no partition '{B if 'batch' in route else A}' in production" in detail, r.text
+    assert ("refused the fallback" in detail) == (route in REFUSING), detail
     assert "it was retired from v2" in detail, detail
+
+
+def test_actuals_finding_their_version_gone_go_to_production(
+    router: str, registry_path: Path
+) -> None:
+    """Actuals posted to a router whose table still says v1 after gc deleted it: they were a
+    404 "has no version 1" (the version's record read before the model that re-reads the
+    alias); now they are scored and kept under the version production points at."""
+    promote_then_gc(registry_path, A, alias_grace_seconds=0)
+    rows = [{**row, "units": 3.0} for row in feature_rows()]
+    r = httpx.post(f"{router}/v1/partitions/{A}/actuals", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    assert (r.json()["key"], r.json()["version"], r.json()["rows"]) == (A, 2, len(rows))
