@@ -196,8 +196,9 @@ async def _http(request: Request, exc: Exception) -> Response:
     401's ``WWW-Authenticate``), except the 400 of an unreadable body: a 422."""
     assert isinstance(exc, HTTPException)
     if _under_v2(request) and exc.status_code in (404, 405):  # no V2 route matched it
-        said = missing_server_endpoint(request.url.path) if exc.status_code == 404 else None
-        return JSONResponse({"error": said or str(exc.detail)}, exc.status_code, exc.headers)
+        if (said := missing_server_endpoint(request.url.path, exc.status_code)) is not None:
+            return JSONResponse({"error": said}, 404)  # Triton's, by any method: none such
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, exc.headers)
     if exc.status_code != 400:
         return await http_exception_handler(request, exc)
     return EscapedJSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)

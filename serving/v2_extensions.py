@@ -13,6 +13,8 @@ the server-wide ones (``/v2/repository/…``, shared memory, trace, logging) sai
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from serving.v2_schemas import InferenceRequest, TensorError
 
 # Triton's per-model endpoints (as tritonclient's HTTP client calls them) and what they are
@@ -23,6 +25,7 @@ _ENDPOINTS = {
     "trace/setting": "trace extension",
 }
 _SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
+_PATH_CHARACTERS = "/:@!$&'()*+,;=-._~"  # left as they are in a path (RFC 3986's pchar)
 
 
 def missing_endpoint(text: str) -> str | None:
@@ -49,12 +52,18 @@ _SERVER_ENDPOINTS = {
 }
 
 
-def missing_server_endpoint(path: str) -> str | None:
-    """The 404's message for a path under ``/v2`` that is one of Triton's server-wide
-    extension endpoints, else ``None``."""
+def missing_server_endpoint(path: str, status: int) -> str | None:
+    """The 404's message for a path under ``/v2`` (decoded) that no route answered with
+    ``status`` and is one of Triton's extension endpoints, else ``None``: a server-wide one
+    (a 404), or a per-model one by another method than GET (a 405: ``update_trace_settings``
+    of a model POSTs ``…/trace/setting``, which matched the metadata route). The path is
+    named percent-encoded: a decoded ``%0B`` or ``%E2%80%A8`` broke the message's line."""
+    if status == 405:  # the model's path after /v2/models/: that path alone is a model name
+        models = "/v2/models/"
+        return missing_endpoint(path.removeprefix(models)) if path.startswith(models) else None
     for prefix, what in _SERVER_ENDPOINTS.items():
         if path.startswith(prefix):
-            return f"no endpoint {path}: it is Triton's {what}"
+            return f"no endpoint {quote(path, safe=_PATH_CHARACTERS)}: it is Triton's {what}"
     return None
 
 

@@ -39,6 +39,7 @@ def test_tritons_model_endpoints_are_404s_saying_which_extension(
         (lambda: triton.get_inference_statistics(KEY, "1"), "statistics extension"),
         (lambda: triton.get_inference_statistics(), "statistics extension"),
         (lambda: triton.get_trace_settings(KEY), "trace extension"),
+        (lambda: triton.update_trace_settings(KEY, {"trace_rate": "1"}), "trace extension"),
     ]
     for call, said in calls:
         with pytest.raises(InferenceServerException, match=said) as raised:
@@ -68,6 +69,15 @@ def test_tritons_server_endpoints_say_which_extension_they_are(triton: Any) -> N
         with pytest.raises(InferenceServerException, match=said) as raised:
             call()
         assert raised.value.status() == "404", raised.value
+
+
+def test_a_server_endpoints_404_names_its_path_on_one_line(reading_server: str) -> None:
+    """The 404 named the path decoded: a '%0B' or '%E2%80%A8' in it broke the message's line."""
+    sent = "/v2/repository/models/a%0Bb%E2%80%A8c/load"
+    r = httpx.post(reading_server + sent)
+    assert r.status_code == 404 and set(r.json()) == {"error"}, r.text
+    said = r.json()["error"]
+    assert said.splitlines() == [said] and sent in said, said
 
 
 def _columns(triton_http: Any, rows: list[dict[str, Any]]) -> list[Any]:
