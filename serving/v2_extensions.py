@@ -92,6 +92,6 @@ def refuse_unsupported(request: InferenceRequest) -> None:
         if "classification" in params:
             raise TensorError(
                 f"output '{o.name}' is asked as classification: this server has no "
-                "classification extension; ask for 'predict' (the labels) and 'predict_proba' "
-                "(its 'classes' parameter names the columns)"
+                "classification extension; ask for the outputs GET /v2/models/{name} lists (a "
+                "classifier's 'predict_proba' names its columns in its 'classes' parameter)"
             )
