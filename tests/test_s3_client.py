@@ -68,27 +68,35 @@ def test_s3fs_own_retry_loop_is_off() -> None:
     assert configured(memory) is memory
 
 
-def test_a_config_that_is_not_json_is_named_in_one_line(tmp_path: Path) -> None:
+def test_a_config_that_is_not_json_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``FSSPEC_S3_CONFIG_KWARGS`` with a brace missing, as docs/deployment.md §4's example
     typed by hand may be: fsspec keeps it as text, and ``train`` failed with "cannot list the
     artifacts in s3://…: 'str' object has no attribute 'copy'", nothing saying which setting.
-    Now one line names it and what it should be, before anything is written."""
-    import os
-    import subprocess
-    import sys
-
+    Now one line names it and what it should be, before anything is written. fsspec reads the
+    variable once, when imported: read here by the function it calls then (``set_conf_env``),
+    and the command run by its typer app in this process (a process costs ~3 s of imports)."""
+    import fsspec.config
     from factories import sales_files, sales_toml
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
 
     spec, data, root = sales_files(tmp_path, sales_toml("s3-config"))
-    env = {**os.environ, "FSSPEC_S3_CONFIG_KWARGS": '{"connect_timeout": 10,',
-           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
-           "AWS_SECRET_ACCESS_KEY": "x"}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "manymodels", "train", spec, data, "--registry", root,
-         "--artifacts", "s3://models/prod", "--backend", "local"],
-        env=env, capture_output=True, text=True, timeout=120,
+    monkeypatch.setitem(fsspec.config.conf, "s3", {})
+    fsspec.config.set_conf_env(
+        fsspec.config.conf, {"FSSPEC_S3_CONFIG_KWARGS": '{"connect_timeout": 10,'}
+    )
+    for name, value in (("AWS_ENDPOINT_URL", "http://127.0.0.1:9"), ("AWS_ACCESS_KEY_ID", "x"),
+                        ("AWS_SECRET_ACCESS_KEY", "x")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(root),
+              "--artifacts", "s3://models/prod", "--backend", "local"],
     )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.exit_code == 1, done.output
+    assert done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert line == (
         "error: cannot open the artifact store s3://models/prod: fsspec's s3 config_kwargs "
