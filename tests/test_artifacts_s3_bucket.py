@@ -133,22 +133,50 @@ def test_train_into_a_missing_bucket_is_one_line_and_makes_no_registry(
 
 @pytest.mark.parametrize("where", ["--registry-db", "--registry"])
 def test_train_into_a_missing_bucket_leaves_no_sqlite_file(
-    weed: SeaweedServer, tmp_path: Path, where: str
+    weed: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """The same refusal over a new SQLite registry: SQLite created the file (its header, 4 KB,
     no table) before the bucket was asked for, and it stayed with the directories made for it
     (``a/b/new.db``, or the new ``--registry`` directory ``reg/sub`` and its
-    ``registry.db``). Now the bucket is asked first and nothing is made."""
+    ``registry.db``). Now the bucket is asked first and nothing is made. ``--registry-db``
+    as an operator runs it, in its own process; ``--registry`` by the same typer app in this
+    one (a process costs ~3 s of imports), its exit code and stderr the same."""
     samples = ROOT / "data-samples"
     spec, data = samples / "store_sales.toml", samples / "store_sales.csv"
     place = f"sqlite:///{tmp_path}/a/b/new.db" if where == "--registry-db" else "reg/sub"
     missing = f"s3://no-{BUCKET}/store-sales"
-    done = _manymodels(
-        "train", str(spec), str(data), "--backend", "local", where, place,
-        db="", artifacts=missing, cwd=tmp_path, weed=weed,
-    )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
-    (line,) = done.stderr.strip().splitlines()
+    args = ["train", str(spec), str(data), "--backend", "local", where, place]
+    if where == "--registry-db":
+        done = _manymodels(*args, db="", artifacts=missing, cwd=tmp_path, weed=weed)
+        code, stderr = done.returncode, done.stderr
+    else:
+        code, stderr = _in_process(args, missing, tmp_path, monkeypatch)
+    assert code == 1, stderr
+    (line,) = stderr.strip().splitlines()
     assert line.startswith(f"error: the artifact store {missing} cannot be written: "), line
     assert f"bucket 'no-{BUCKET}' does not exist" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # before: a (or reg), and the file
+
+
+def _in_process(
+    args: list[str], artifacts: str, cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """``_manymodels``'s command run by the typer app in this process, with its variables:
+    its exit code and stderr (stdout must be empty)."""
+    import s3fs
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(cwd)
+    for name, value in (("AWS_ACCESS_KEY_ID", "writer"), ("AWS_SECRET_ACCESS_KEY", "writer-secret"),
+                        ("MANYMODELS_ARTIFACTS", artifacts)):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MANYMODELS_REGISTRY_DB", raising=False)
+    s3fs.S3FileSystem.clear_instance_cache()  # a client of another test's server or key
+    try:
+        result = CliRunner().invoke(app, args)
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert result.stdout == "", result.stdout
+    return result.exit_code, result.stderr
