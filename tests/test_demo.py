@@ -47,7 +47,15 @@ def _check_story(out: str, registry: Path) -> None:
 
 
 def test_demo_story_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _check_story(_run(tmp_path, "local"), tmp_path / "demo")
+    """The whole story, told over an earlier demo's registry, which it replaces. That one is
+    made as ``run_demo`` starts (``fresh_registry``) and trained small: a second demo run,
+    ~4 s, would show no more."""
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+
+    fresh_registry(tmp_path / "demo")
+    train(spec_dict(), linear_frame(2, 20), tmp_path / "demo", backend="local")
     stale = tmp_path / "demo" / "artifacts" / "left-over"
     stale.write_text("an earlier demo's")
     # the README's `.venv/bin/manymodels demo`, its environment not activated, run from
@@ -57,6 +65,8 @@ def test_demo_story_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     out = _run(tmp_path, "local")
     _check_story(out, tmp_path / "demo")  # its own registry: replaced
     assert not stale.exists()
+    with Registry.open(tmp_path / "demo") as reg:
+        assert reg.list_partitions(prefix="pid=") == []  # the earlier demo's partitions
     mine = Path(sys.executable).parent / "manymodels"
     assert f"\n{mine} models list --registry" in out  # not a bare `manymodels`: not found
     assert f"next: {mine} serve --registry" in " ".join(out.split())  # the verdict's too
