@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -101,35 +102,47 @@ class Seen(logging.Handler):
             warmed.set()
 logging.getLogger('manymodels.serving').addHandler(Seen())
 logging.getLogger('manymodels.serving').setLevel(logging.INFO)
-with TestClient(create_app(Settings(registry=sys.argv[1]))) as client:
-    before = 'skops.io' in sys.modules
-    done = warmed.wait(120)
-    print(json.dumps([before, done, 'skops.io' in sys.modules]))
+seen = []
+for registry in sys.argv[1:]:  # one router after another, in this process
+    warmed.clear()
+    with TestClient(create_app(Settings(registry=registry))) as client:
+        before = 'skops.io' in sys.modules
+        done = warmed.wait(120)
+        seen.append([before, done, 'skops.io' in sys.modules])
+print(json.dumps(seen))
 """
 
 
 @pytest.mark.skipif(importlib.util.find_spec("skops") is None, reason="skops not installed")
 @pytest.mark.parametrize(
-    ("trusted", "imported"), [("skops", True), ("pickle", False), ("pickle,skops", False)]
+    ("trusted", "imported"),
+    [(["skops"], True), (["pickle", "pickle,skops"], False)],
+    ids=["skops", "pickle-then-both"],
 )
 def test_the_warm_up_imports_skops_only_for_a_skops_only_registry(
-    shared_registry: Path, tmp_path: Path, trusted: str, imported: bool
+    shared_registry: Path, tmp_path: Path, trusted: list[str], imported: bool
 ) -> None:
     """A router on a registry that trusts skops artifacts alone has ``skops.io`` imported by
     the warm-up, with no request: its first skops load does not pay ~23,000 objects' import
     inside a request. One on a pickle-only registry, which never loads a skops artifact, does
-    not, nor one trusting both (the default: pickles unless a spec said otherwise)."""
-    root = Path(shutil.copytree(shared_registry, tmp_path / "registry"))
-    with Registry.open(root) as reg:
-        reg.set_trusted_formats(frozenset(trusted.split(",")))
+    not, nor one trusting both (the default: pickles unless a spec said otherwise): these two
+    routers, which must leave it unimported, start one after the other in one child."""
+    roots = []
+    for i, formats in enumerate(trusted):
+        root = Path(shutil.copytree(shared_registry, tmp_path / f"registry{i}"))
+        with Registry.open(root) as reg:
+            reg.set_trusted_formats(frozenset(formats.split(",")))
+        roots.append(str(root))
     done = subprocess.run(
-        [sys.executable, "-c", WARMED, str(root)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", WARMED, *roots], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    before, warmed, after = json.loads(done.stdout.splitlines()[-1])
-    assert warmed, done.stderr[-2000:]
-    assert not before  # start-up itself leaves it to the warm-up
-    assert after is imported
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert len(seen) == len(trusted), seen
+    for formats, (before, warmed, after) in zip(trusted, seen, strict=True):
+        assert warmed, (formats, done.stderr[-2000:])
+        assert not before, formats  # start-up itself leaves it to the warm-up
+        assert after is imported, formats
 
 
 BROKEN_SKOPS = """
@@ -182,48 +195,61 @@ def test_a_broken_skops_install_is_logged_and_the_warm_up_still_freezes(
     assert line["skops"] is False and line["skops_error"] == "ArtifactError", line
 
 
-STOPPED_WHILE_READING = """
-import json, logging, sys, threading, warnings
-warnings.simplefilter('ignore')
-from manymodels.registry import Registry
-from manymodels.serialization import TRUSTED_META
-import serving.app
-from serving.warm_up import WarmUp
-said, read = [], threading.Event()
-class Keep(logging.Handler):
-    def emit(self, record):
-        said.append((record.levelname, record.getMessage()))
-logging.getLogger('manymodels.serving').addHandler(Keep())
-logging.getLogger('manymodels.serving').setLevel(logging.INFO)
-reg = Registry(sys.argv[1], create=True)
-reg.store.set_meta(TRUSTED_META, 'onnx')  # a policy this version cannot read
-def formats():  # the router's shutdown, as it comes while the thread reads the policy
-    warm.stop()
-    reg.close()
-    try:
-        return reg.trusted_formats
-    finally:
-        read.set()
-warm = WarmUp(formats)
-warm.start()
-assert read.wait(240)
-warm._thread.join(60)
-print(json.dumps(said))
-"""
-
-
-def test_a_warm_up_stopped_while_it_reads_the_policy_logs_no_error(tmp_path: Path) -> None:
+def test_a_warm_up_stopped_while_it_reads_the_policy_logs_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The router's stop closed the registry and only then stopped the warm-up, whose thread
     reads the trust policy from it: a stop that came as it read logged 'warming skops.io
     failed' at ERROR with a traceback, on a normal shutdown. The lifespan stops the warm-up
     first, and a read failing once stopped is the stop's doing: nothing logged, nothing
-    frozen. In a child: a real registry whose policy this version cannot read."""
-    done = subprocess.run(
-        [sys.executable, "-c", STOPPED_WHILE_READING, str(tmp_path / "reg")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    said = json.loads(done.stdout.splitlines()[-1])
-    assert said == [], said
+    frozen. A real registry whose policy this version cannot read; in this process (what the
+    warm-up imports is imported here already, and a stopped one freezes nothing). The policy
+    read at the registry's opening is cached for ``FORMATS_TTL``, which a router's warm-up
+    outlives: no cache here, so that the warm-up reads it."""
+    import gc
+    import threading
+
+    import serving.app  # noqa: F401  # as a router starts: the modules load_all warms
+    from manymodels.registry import model_access
+    from manymodels.serialization import TRUSTED_META
+    from serving.warm_up import WarmUp
+
+    monkeypatch.setattr(model_access, "FORMATS_TTL", 0.0)
+
+    reg = Registry(tmp_path / "reg", create=True)
+    reg.store.set_meta(TRUSTED_META, "onnx")  # a policy this version cannot read
+    read = threading.Event()
+
+    def formats() -> frozenset[str]:  # the router's shutdown, as it comes while it reads
+        warm.stop()
+        reg.close()
+        try:
+            return reg.trusted_formats
+        finally:
+            read.set()
+
+    warm = WarmUp(formats)
+    frozen = gc.get_freeze_count()
+    keep = _Kept()  # on the logger itself: a router's logging setup stops its propagation
+    served = logging.getLogger("manymodels.serving")
+    served.addHandler(keep)
+    try:
+        warm.start()
+        assert read.wait(240)
+        warm._thread.join(60)
+    finally:
+        served.removeHandler(keep)
+    assert not warm._thread.is_alive()
+    assert keep.said == [], keep.said
+    assert gc.get_freeze_count() == frozen
+
+
+class _Kept(logging.Handler):
+    """Every record's level and message, kept."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.said: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append((record.levelname, record.getMessage()))
