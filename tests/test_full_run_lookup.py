@@ -115,15 +115,17 @@ def test_a_newest_run_the_caller_cannot_use_gives_the_newest_it_can(tmp_path: Pa
         assert reg.store.newest_full_run("other", "interval_pool") is None
 
 
-def _walked(
-    reg: Registry, spec_name: str, option: str, usable: Callable[[Run], bool] | None
-) -> Run | None:
-    """The answer as the lookup gave it before the pointer: every completed run of the spec,
-    newest first (ties by run id), the first full one with ``option`` that ``usable`` takes."""
+def _runs_of(reg: Registry, spec_name: str) -> list[Run]:
+    """Every run of the spec, oldest first (ties by run id): read once for the walks below."""
     c = t.runs.c
     with reg.store.engine.connect() as conn:
         rows = conn.execute(select(t.runs).where(c.spec_name == spec_name)).all()
-    runs = sorted((run_entity(r) for r in rows), key=lambda r: (r.started_at, r.run_id))
+    return sorted((run_entity(r) for r in rows), key=lambda r: (r.started_at, r.run_id))
+
+
+def _walked(runs: list[Run], option: str, usable: Callable[[Run], bool] | None) -> Run | None:
+    """The answer as the lookup gave it before the pointer: every completed run of the spec
+    (``_runs_of``), newest first, the first full one with ``option`` that ``usable`` takes."""
     for run in reversed(runs):
         if full_run_with(option, run.status, run.options) and (usable is None or usable(run)):
             return run
@@ -169,20 +171,22 @@ def test_the_lookup_answers_as_the_walk_did_over_mixed_runs(tmp_path: Path) -> N
                 )
                 reg.store.reopen_run(done.run_id, 0)
                 for spec in ("a", "b"):
+                    runs = _runs_of(reg, spec)
                     for option in full_runs.OPTIONS:
                         for usable in tests:
                             assert reg.store.newest_full_run(spec, option, usable) == _walked(
-                                reg, spec, option, usable
+                                runs, option, usable
                             )
                 reg.store.finish_run(done.run_id, "completed")
             if i % 40 == 39:  # a registry from before the pointers
                 with reg.store.engine.begin() as conn:
                     conn.execute(delete(t.meta).where(t.meta.c.name.like("full_run:%")))
             for spec in ("a", "b", "c"):
+                runs = _runs_of(reg, spec)
                 for option in full_runs.OPTIONS:
                     for usable in tests:
                         assert reg.store.newest_full_run(spec, option, usable) == _walked(
-                            reg, spec, option, usable
+                            runs, option, usable
                         ), (i, spec, option)
 
 
