@@ -71,12 +71,10 @@ def test_a_member_named_twice_among_many_is_refused_without_a_quadratic_search(
     bomb = tmp_path / "twice.tar"
     held = {f"artifacts/{hashlib.sha256(b'%d' % i).hexdigest()}": b"%d" % i for i in range(n)}
     names = list(held)
-    with tarfile.open(bomb, "w") as tar:
-        for name in [names[0], names[0], *names[1:]]:  # the rest is never read
-            info = tarfile.TarInfo(name)
-            info.size = len(held[name])
-            tar.addfile(info, io.BytesIO(held[name]))
-        _add_manifest(tar, held)  # checked against it as they are read, after it is read
+    with bomb.open("wb") as tar:  # the rest is never read
+        tar.writelines(_ustar(name, held[name]) for name in [names[0], names[0], *names[1:]])
+        tar.write(_ustar(MANIFEST, _manifest(held)))  # checked against as they are read
+        tar.write(b"\0" * 1024)  # the end of the archive
     started = time.monotonic()
     result = CliRunner().invoke(
         app, ["import-registry", str(bomb), "--registry", str(tmp_path / "restored")]
@@ -87,9 +85,28 @@ def test_a_member_named_twice_among_many_is_refused_without_a_quadratic_search(
     assert elapsed < 30, f"{elapsed:.0f} s: a generous bound for 'does not hang' (was ~120 s)"
 
 
+def _ustar(name: str, data: bytes) -> bytes:
+    """A tar member as ``tarfile`` writes it in ``USTAR_FORMAT`` (the same header bytes),
+    made ~4x as fast as ``TarFile.addfile``: 80,000 of them took 2.4 s of the test's 5."""
+    head = b"".join([
+        name.encode().ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0",
+        b"%011o\0" % len(data), b"00000000000\0", b" " * 8, b"0", b"\0" * 100, b"ustar\x0000",
+    ]).ljust(512, b"\0")  # fmt: skip
+    head = head[:148] + b"%06o\0 " % sum(head) + head[156:]  # the checksum, spaces counted
+    return head + data.ljust(-(-len(data) // 512) * 512, b"\0")
+
+
 def _add_manifest(tar: tarfile.TarFile, held: dict[str, bytes]) -> None:
     """A manifest listing the artifacts ``held`` (name: bytes) and a database, as an export
     writes it last: the members are refused for what they are, not for a missing manifest."""
+    data = _manifest(held)
+    info = tarfile.TarInfo(MANIFEST)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _manifest(held: dict[str, bytes]) -> bytes:
+    """``_add_manifest``'s member's bytes."""
     members = {n: {"sha256": n.removeprefix("artifacts/"), "size": len(b)} for n, b in held.items()}
     members["registry.db"] = {"sha256": "0" * 64, "size": 0}
     manifest = {
@@ -99,10 +116,7 @@ def _add_manifest(tar: tarfile.TarFile, held: dict[str, bytes]) -> None:
         "counts": {},
         "members": members,
     }
-    data = json.dumps(manifest).encode()
-    info = tarfile.TarInfo(MANIFEST)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
+    return json.dumps(manifest).encode()
 
 
 def test_the_headers_of_a_backup_are_not_kept_while_it_is_listed(tmp_path: Path) -> None:
