@@ -423,6 +423,17 @@ def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> 
         [frame("e", scattered[:30].sort_values()), frame("f", scattered[30:].sort_values())]
     )
     assert "warnings" not in prepare(spec, events)[0].extra  # irregular events
+    # events logged to the minute, busy users and quiet ones: the median step is a frequency
+    # people name (``min``), and the busy users were warned about, told to split the table
+    waits = {"busy": 20.0, "usual": 60.0, "quiet": 300.0}
+    start = pd.Timestamp("2024-01-01")
+    logged = [
+        frame(k, start + pd.to_timedelta(np.cumsum(rng.exponential(w, 40)).round(), unit="min"))
+        for k, w in waits.items()
+    ]
+    table = prepare(spec, pd.concat(logged))[0]
+    assert str(table.extra["frequency"]).endswith("min")
+    assert "warnings" not in table.extra
 
 
 def test_repeated_times_compare_exact_values() -> None:
