@@ -289,11 +289,14 @@ def answered_classes(model_classes: Any, table_classes: list[Any] | None) -> lis
     return labels
 
 
-def model_probabilities(model: Any, X: Any, classes: list[Any] | None, what: str) -> UnitProba:
+def model_probabilities(
+    model: Any, X: Any, classes: list[Any] | None, what: str, proba: Any = None
+) -> UnitProba:
     """``model``'s probabilities of ``X`` over the table's ``classes`` (its version's schema's),
-    as text the router names them by; a model without any is a ``DataError`` naming ``what``."""
+    as text the router names them by; a model without any is a ``DataError`` naming ``what``.
+    ``proba``: its ``predict_proba(X)``, when the caller computed it already."""
     require_probabilities(model, what)
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(X) if proba is None else proba, dtype=np.float64)
     answered, proba = over_table_classes(proba, model.classes_, classes)
     return [str(c) for c in answered], proba
 

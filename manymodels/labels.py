@@ -62,13 +62,17 @@ def sides(decision: Mapping[str, Any], classes: Sequence[Any]) -> tuple[Any, Any
     return positive, classes[0] if positive == classes[-1] else classes[-1]
 
 
-def thresholded(model: Any, X: Any, decision: Mapping[str, Any]) -> tuple[np.ndarray, float] | None:
+def thresholded(
+    model: Any, X: Any, decision: Mapping[str, Any], proba: Any = None
+) -> tuple[np.ndarray, float] | None:
     """The labels of ``X`` at the decision's threshold, and the threshold; ``None`` for a
-    model that is not a binary classifier with probabilities."""
+    model that is not a binary classifier with probabilities. ``proba``: the model's
+    ``predict_proba(X)`` when the caller has it already (a scored table's probability
+    columns), so the rows are not run through the model twice."""
     classes = np.asarray(getattr(model, "classes_", []))
     if len(classes) != 2 or not hasattr(model, "predict_proba") or "threshold" not in decision:
         return None
-    return from_probabilities(model.predict_proba(X), classes, decision)
+    return from_probabilities(model.predict_proba(X) if proba is None else proba, classes, decision)
 
 
 def from_probabilities(

@@ -89,9 +89,11 @@ def unscored_columns(
     return [str(c) for c in schema.classes or ()], bool(schema.decision), levels
 
 
-def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
-    """A classifier's probabilities of ``X``, a column per class of its table."""
-    return model_probabilities(model, X, ref.classes, f"partition '{ref.key}' v{ref.version}")
+def unit_probabilities(model: Any, X: Any, ref: ModelRef, proba: Any = None) -> UnitProba:
+    """A classifier's probabilities of ``X``, a column per class of its table (``proba``: its
+    ``predict_proba(X)``, when the caller has it)."""
+    where = f"partition '{ref.key}' v{ref.version}"
+    return model_probabilities(model, X, ref.classes, where, proba)
 
 
 def probability_columns(

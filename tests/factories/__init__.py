@@ -10,6 +10,7 @@ workers do not have ``tests/`` on their path.
 from .estimators import (
     SLOW_FIT_MODULE,
     Float32Ridge,
+    ProbaCountingLogistic,
     RowCountingRidge,
     fails_on_many_rows,
     levels_fail_on_all_rows,
@@ -94,6 +95,7 @@ __all__ = [
     "SHOPS_HOLIDAYS",
     "SLOW_FIT_MODULE",
     "Float32Ridge",
+    "ProbaCountingLogistic",
     "RowCountingRidge",
     "Tripwire",
     "ago",

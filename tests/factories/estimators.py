@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -53,6 +53,17 @@ class RowCountingRidge(Ridge):
         return super().fit(X, y, sample_weight)
 
 
+class ProbaCountingLogistic(LogisticRegression):
+    """A LogisticRegression that notes the rows of every ``predict_proba`` in ``calls`` (a
+    class list: in-process runs only), so a test can tell how often scoring asked for them."""
+
+    calls: ClassVar[list[int]] = []
+
+    def predict_proba(self, X: Any) -> Any:
+        ProbaCountingLogistic.calls.append(len(X))
+        return super().predict_proba(X)
+
+
 class Float32Ridge(Ridge):
     """A Ridge answering in float32, as some libraries' regressors do (XGBoost's)."""
 
@@ -82,7 +93,7 @@ def levels_fail_on_all_rows(limit: int = 33) -> Ridge:
 
 SLOW_FIT_MODULE = """
 import itertools, os, time
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LogisticRegression, Ridge
 
 _fits = itertools.count(1)
 
