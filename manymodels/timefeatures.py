@@ -149,15 +149,20 @@ def off_frequency(
 
 
 def _scattered(ratio: np.ndarray) -> bool:
-    """Whether fewer than half the steps (each over the table's median step) are a whole
-    number of periods: times of events (a click, a purchase) rather than of periods. Their
-    median step rounds to a frequency people name when the times are whole minutes or
-    seconds (``218min``), and 85 % of 3,000 users' partitions were warned about as stepping
-    "unlike the table", told to train a table per frequency. Periods with gaps, months of
-    28 to 31 days and business days (1 or 3 days) are whole numbers of periods nearly
-    always; scattered times (exponential spacing) about one time in seven."""
+    """Whether the steps (each over the table's median step) are those of events (a click, a
+    purchase) rather than of periods: fewer than half of them a whole number of periods, and
+    fewer than half of one of five lengths (to 5 %). Event times' median step rounds to a
+    frequency people name when they are whole minutes or seconds (``218min``), and 85 % of
+    3,000 users' partitions were warned about as stepping "unlike the table", told to train a
+    table per frequency. Periods with gaps, months of 28 to 31 days and business days (1 or
+    3 days) are whole numbers of periods nearly always, and a table of daily, weekly and
+    monthly partitions (its median weekly: the days and months are not whole weeks) steps by
+    a few lengths; scattered times (exponential spacing) do neither."""
     whole = (ratio > 0.8) & (np.abs(ratio - np.round(ratio)) <= 0.1)
-    return bool(whole.mean() < 0.5)
+    if whole.mean() >= 0.5:
+        return False
+    _, counts = np.unique(np.round(np.log(ratio) / 0.05), return_counts=True)
+    return bool(np.sort(counts)[-5:].sum() < 0.5 * len(ratio))
 
 
 def _regular(frequency: Frequency | None) -> bool:

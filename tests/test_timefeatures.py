@@ -434,6 +434,12 @@ def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> 
     table = prepare(spec, pd.concat(logged))[0]
     assert str(table.extra["frequency"]).endswith("min")
     assert "warnings" not in table.extra
+    # days, weeks and months (a median of weeks, of which days and months are no whole number)
+    # are still periods: the days and months are warned about
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    three = pd.concat([frame("d", days), frame("w", weeks), frame("w2", weeks), frame("m", months)])
+    (warning,) = prepare(spec, three)[0].extra["warnings"]
+    assert "step unlike the table (frequency 7D), e.g. 'k=d'" in warning
 
 
 def test_repeated_times_compare_exact_values() -> None:
