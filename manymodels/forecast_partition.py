@@ -19,6 +19,7 @@ from manymodels.forecast_output import Labels
 from manymodels.forecast_steps import Steps
 from manymodels.labels import thresholded
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
+from manymodels.step_columns import StepColumns
 
 
 def labelled_steps(
@@ -86,6 +87,9 @@ def _steps(
         inputs.append(assemble(schema, values, text))
         return _untransformed(_predict(model, inputs[-1], horizon), schema)
 
+    lag_inputs = [j for j, _ in target_at]
+    split = StepColumns.of(model, list(schema.features), lag_inputs) if text else None
+    Z = None if split is None else split.transformed(assemble(schema, values, text))
     out = []
     for s in range(horizon):
         features = step_features(recent, plan, 1)[0]
@@ -93,7 +97,11 @@ def _steps(
             values[s, j] = features[d]
         row = assemble(schema, values[s : s + 1], {j: t[s : s + 1] for j, t in text.items()})
         inputs.append(row)
-        pred = _predict(model, row, 1)[0]
+        if split is not None and Z is not None:  # the steps' text was transformed once
+            split.put(Z, s, values[s])
+            pred = _predict(split.estimator, Z[s : s + 1], 1)[0]
+        else:
+            pred = _predict(model, row, 1)[0]
         out.append(pred)
         recent = np.append(recent, [[float(pred)]], axis=1)
     return _untransformed(np.asarray(out), schema)
