@@ -222,10 +222,17 @@ def forecast_chunks(
             held = {r.key: held_features(r, given) for r in records}
             frame.attrs["held"] = [k for k, names in held.items() if names]
             frame.attrs["carried"] = list(dict.fromkeys(n for ns in held.values() for n in ns))
+            # each partition's last time: the summary names those ending before the newest
+            frame.attrs["ends"] = [(r.key, _last_time(r)) for r in records]
             yield frame
     finally:
         if own_registry:
             reg.close()
+
+
+def _last_time(record: ModelVersion) -> Any:
+    history = record.schema.history
+    return None if history is None else history.time
 
 
 def _forecast_chunk(

@@ -101,6 +101,13 @@ def test_a_missing_value_is_named_by_partition_time_and_column(
     assert "partition 'pid=1' has no value of 'x1' at 31" in r.json()["detail"]
 
 
+ENDS = (  # pid 2's walk ends at 26: said by forecast_ends, whatever the future table
+    "note: 1 partition(s) end before the newest last time 29, so their steps start earlier: "
+    "pid=2 (the earliest ends 26); a series that stopped (delisted, closed) can be taken out "
+    "of production with `manymodels retire KEY`"
+)
+
+
 def test_a_forecast_without_a_future_table_says_which_features_it_held(
     registry: Path, tmp_path: Path
 ) -> None:
@@ -113,7 +120,8 @@ def test_a_forecast_without_a_future_table_says_which_features_it_held(
     assert result.exit_code == 0, result.output
     assert result.stderr.strip().splitlines() == [
         "note: no --future table: each partition's last known x0, x1 carried forward to all "
-        "3 step(s) (give their future values with --future FILE)"
+        "3 step(s) (give their future values with --future FILE)",
+        ENDS,
     ]
     assert result.stdout.startswith("forecast 3 period(s) of 3 partition(s)")
 
@@ -121,7 +129,7 @@ def test_a_forecast_without_a_future_table_says_which_features_it_held(
     common([30, 31, 32]).to_csv(path, index=False)
     result = runner.invoke(app, [*args, "--future", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert result.stderr.strip().splitlines() == [ENDS]
 
     result = runner.invoke(app, [*args, "--json"])  # the JSON summary alone on stdout
     assert result.exit_code == 0 and result.stderr == "", result.output
@@ -141,7 +149,8 @@ def test_a_future_table_of_some_partitions_names_the_partitions_it_held(
     assert result.exit_code == 0, result.output
     assert result.stderr.strip().splitlines() == [
         "note: --future has no rows of 1 partition(s) (pid=1): their last known x0, x1 "
-        "carried forward to all 3 step(s) (give them rows in --future)"
+        "carried forward to all 3 step(s) (give them rows in --future)",
+        ENDS,
     ]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0 and result.stderr == "", result.output

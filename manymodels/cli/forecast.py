@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from manymodels.cli.options import (
     open_checked,
 )
 from manymodels.oneline import one_line
+
+if TYPE_CHECKING:
+    from manymodels.forecast_ends import Ends
 
 
 def forecast(
@@ -92,6 +95,7 @@ def forecast(
     --probabilities adds a classifier's proba-<class> columns.
     """
     from manymodels import console
+    from manymodels.forecast_ends import Ends, note
     from manymodels.forecast_steps import shown_time
     from manymodels.forecasting import forecast_chunks
     from manymodels.intervals import parse_levels
@@ -125,6 +129,7 @@ def forecast(
         without: list[int] = []
         carried: list[str] = []
         held = Held()
+        ends = Ends()
         chunks = _noting_left_out(
             out,
             forecast_chunks(
@@ -142,6 +147,7 @@ def forecast(
             without,
             carried,
             held,
+            ends,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
@@ -174,7 +180,12 @@ def forecast(
             f"{horizon} step(s) (give them rows in --future)",
             err=True,
         )
-    summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys}
+    behind = note(ends)
+    if behind and not json_out:
+        echo(f"note: {behind}", err=True)
+    n_behind, behind_keys, _, _ = ends.behind()
+    summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys,
+               "behind": n_behind, "behind_keys": behind_keys}  # fmt: skip
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
@@ -204,12 +215,14 @@ def _noting_left_out(
     without: list[int],
     carried: list[str],
     held: Held,
+    ends: Ends,
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
     put in ``left_out``, how many have no version at its alias in ``without``, and the
     exogenous features held at their last values (no future table, or one without rows of
     some partitions) in ``carried``, those of every chunk (each says those its versions read:
-    a chunk of naive baselines reads none), and the partitions held so counted in ``held``. A
+    a chunk of naive baselines reads none), and the partitions held so counted in ``held``;
+    each partition's last time in ``ends`` (``forecast_ends``). A
     Parquet ``out`` whose key column would hold numbers for some partitions and text for
     others (two specs' partitions) is refused before anything is written, saying so:
     pyarrow's "Could not convert '005' … to int64" did not."""
@@ -228,6 +241,7 @@ def _noting_left_out(
                 )
         carried.extend(f for f in frame.attrs.get("carried", []) if f not in carried)
         held.add(frame.attrs.get("held", []))
+        ends.add(frame.attrs.get("ends", []))
         yield frame
 
 
