@@ -257,6 +257,11 @@ def verdict_line(
         parts.append(
             f"{skill.beat_naive} of {skill.compared}{now} ({share:.0%}) beat naive, "
             f"median skill {pct(skill.median)}"
+            + (
+                f" ({skill.zero_naive:,} more not compared: naive's validation error was 0)"
+                if skill.zero_naive
+                else ""
+            )
         )
     parts.append(f"registry: {location}")
     where = "".join(f" {shlex.quote(word)}" for word in flags)

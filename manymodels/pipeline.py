@@ -268,7 +268,7 @@ def _run(
         fallback=tally.fallback,
         backend=name,
         backend_reason=why,
-        skill=SkillSummary.of(tally.skills),
+        skill=SkillSummary.of(tally.skills, tally.zero_naive),
         short_intervals=tally.short_intervals,
         global_members=tally.global_members,
         candidate_failures=tally.candidate_failures,

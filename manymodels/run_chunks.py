@@ -88,6 +88,7 @@ class Tally:
     fallback: str | None = None
     lost: int = 0
     skills: list[float] = field(default_factory=list)
+    zero_naive: int = 0  # new versions whose naive baseline scored a perfect 0: no skill
     global_models: list[dict[str, Any]] = field(default_factory=list)
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     global_members: int = 0  # new versions whose top2 ensemble holds a global model
@@ -246,6 +247,8 @@ def _tally_version(
     tally.global_members += bool(v.members)
     if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
         tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
+    elif v.naive_score == 0 and math.isfinite(v.score):  # a series all zeros of late
+        tally.zero_naive += 1
     for reason, n in v.selection.dropped.items():
         tally.dropped[reason] = tally.dropped.get(reason, 0) + n
     for short in short_levels(v.schema.intervals):
