@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -50,6 +51,7 @@ def write_panel(path: Path) -> None:
     pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
 
+@pytest.mark.slow  # two trains through the CLI: ~26 s on a loaded 2-core machine
 def test_partitions_with_a_perfect_naive_are_counted(tmp_path: Path) -> None:
     (tmp_path / "spec.toml").write_text(SPEC, encoding="utf-8")
     write_panel(tmp_path / "sales.csv")
