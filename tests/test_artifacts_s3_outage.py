@@ -216,8 +216,22 @@ def test_a_run_stops_at_the_first_chunk_its_store_fails_and_resume_finishes_it(
     assert result.exit_code == 0, result.output  # every version's bytes are in the store
 
 
+def _one_try(monkeypatch: pytest.MonkeyPatch, **config: Any) -> None:
+    """Each S3 request tried once (and ``config``'s other botocore options), set as
+    docs/deployment.md has a user set it, ``FSSPEC_S3_CONFIG_KWARGS``: read here as fsspec reads
+    the environment (once, as it is imported). A stopped server's read then fails at once, where
+    the shipped 3 tries waited ~2.7 s for each; a refused connection is the same error either
+    way (``ArtifactStoreUnavailable``)."""
+    import fsspec.config
+
+    value = json.dumps({"retries": {"total_max_attempts": 1}, **config})
+    read: dict[str, dict[str, Any]] = {}
+    fsspec.config.set_conf_env(read, {"FSSPEC_S3_CONFIG_KWARGS": value})
+    monkeypatch.setitem(fsspec.config.conf, "s3", read["s3"])
+
+
 def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
-    server: SeaweedServer, tmp_path: Path
+    server: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rollback checks that the version it goes back to can be loaded, and skipped those
     whose artifact check raised any ``ArtifactError`` — the store not answering included. With
@@ -225,12 +239,19 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
     roll back to that still exists and can be loaded" (the library: ``NothingToRollBack``), a
     verdict clients do not retry, about versions that were fine. Now it is the outage (503,
     ``ArtifactStoreUnavailable``), nothing moves, and once the server is back the rollback goes
-    to v1. Real uvicorn."""
+    to v1. Real uvicorn.
+
+    Two checks each make the 503 here, before any write: ``ModelAccess._servable`` raises the
+    outage at the first version's read; without it every version is skipped, the store's
+    ``rollback_alias`` finds no target (``NothingToRollBack``, nothing written) and
+    ``AliasControl.rollback`` asks ``ownership.check_store``, whose lookup meets the stopped
+    store too. This test fails only with both gone; the next one needs ``_servable``'s."""
     import httpx
 
     from serving.local import running_server
     from serving.settings import Settings
 
+    _one_try(monkeypatch)
     url, registry, key = _url(), tmp_path / "reg", "pid=1"
     with Registry(registry, artifacts=url) as reg:
         train(SPEC, linear_frame(2, seed=1), reg, backend="local")
@@ -263,6 +284,44 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
             again = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
     assert again.status_code == 200, again.text
     assert (again.json()["from_version"], again.json()["to_version"]) == (2, 1), again.text
+
+
+def test_a_rollback_whose_store_fails_one_read_skips_no_version_for_an_older_one(
+    server: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production went v1 → v2 → v3; the store hangs for the one read of v2's artifact (SIGSTOP
+    as that GET is sent, SIGCONT at the next request) and answers every other. A store that
+    does not answer says nothing about the version, so the rollback raises the outage
+    (``ModelAccess._servable``) and moves nothing: taken for a version that cannot be loaded,
+    v2 was skipped and production went to v1, older than the version asked for, and no later
+    check could tell (``check_store`` is asked only when nothing is left to roll back to).
+    Nothing is mocked: the store's own client calls the test back before each request
+    (botocore's events), and the server really hangs."""
+    _one_try(monkeypatch, read_timeout=1)
+    url, registry, key = _url(), tmp_path / "reg", "pid=1"
+    with Registry(registry, artifacts=url) as reg:
+        for seed in (1, 2, 3):  # each run's policy promotes its version
+            train(SPEC, linear_frame(2, seed=seed), reg, backend="local")
+        assert [m.to_version for m in reg.alias_history(key, "production")] == [1, 2, 3]
+        hung = reg.get_version(key, 2).artifact_sha256
+        reads: list[str] = []
+
+        def hang_for_v2(params: dict[str, Any], model: Any, **_: Any) -> None:
+            server.thaw()  # a request after the one that hung: the store answers again
+            if model.name == "GetObject":  # s3fs's HEAD before it, for each artifact
+                reads.append(params["Key"].rsplit("/", 1)[-1])
+                if reads[-1] == hung:
+                    server.freeze()
+
+        events = reg.artifacts.fs.s3.meta.events
+        events.register("before-parameter-build.s3", hang_for_v2)
+        with pytest.raises(ArtifactStoreUnavailable, match=hung[:12]):
+            reg.rollback(key)
+        events.unregister("before-parameter-build.s3", hang_for_v2)
+        assert hung in reads, reads  # the rollback did read v2's artifact, and it hung
+        assert reg.get_version(key).version == 3  # nothing moved
+        server.thaw()
+        assert reg.rollback(key).to_version == 2  # the store answering: one version back
 
 
 def test_a_prediction_the_stopped_store_fails_is_a_503_with_retry_after_on_v1_and_v2(
