@@ -137,12 +137,14 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     pair = (t.key, t.version)
     if threshold is not None or decision.decides(service, pair, lambda: _used(service, pair)):
         held = service.cache.held(*pair)
-        if held is not None and len(body.rows) <= INLINE_ROWS:
+        answered = scored.probabilities
+        if held is not None and answered is not None and decision.answered_probabilities(answered):
+            # asked for: the labels read them back rather than run the rows through again
+            labels = decision.label_answered(held, answered, threshold)
+        elif held is not None and len(body.rows) <= INLINE_ROWS:
             labels = decision.label_rows(held, body.rows, threshold)
         else:  # a big batch (or a model evicted since): off the event loop, as scoring was
-            labels = await run_in_threadpool(
-                lambda: decision.label_rows(_used(service, pair), body.rows, threshold)
-            )
+            labels = await run_in_threadpool(_label, service, pair, body.rows, answered, threshold)
     answer = PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
@@ -159,6 +161,20 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     # written by pydantic in one pass: FastAPI would dump the model, validate the dump against
     # ``response_model`` again and write it with ``json.dumps`` (~1 µs a float)
     return Response(answer.model_dump_json(exclude_unset=True), media_type="application/json")
+
+
+def _label(
+    service: ModelService,
+    pair: tuple[str, int],
+    rows: list[Any],
+    answered: list[dict[str, float]] | None,
+    threshold: float | None,
+) -> decision.Labels:
+    """One partition's labels off the event loop: from the answer's probabilities when it
+    holds them, else by its model (``decision.label_rows``)."""
+    if answered is not None and decision.answered_probabilities(answered):
+        return decision.label_answered(_used(service, pair), answered, threshold)
+    return decision.label_rows(_used(service, pair), rows, threshold)
 
 
 def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> dict[str, Any]:
