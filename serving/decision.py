@@ -8,9 +8,10 @@ threshold, answer as before: no label.
 
 Kept beside the scoring path rather than in it, so the batch path's stacked linear scoring
 (no probabilities) stays untouched. When the request asked for probabilities, the answer
-already holds each row's, and the labels are read from them (``label_answered``): computing
-them again per model was ~30 % of a warm batch over 3,000 users' classifier pipelines. Only
-when it did not are they computed here (one ``predict_proba`` per model).
+already holds each row's, and the labels are read from them: computing them again per model
+was ~30 % of a warm batch over 3,000 users' classifier pipelines. Only when it did not are
+they computed here (one ``predict_proba`` per model). Which of the two is ``labels``' choice,
+made there once for every route that labels.
 """
 
 from __future__ import annotations
@@ -66,7 +67,27 @@ def binary_classes(loaded: ServedModel) -> list[Any]:
     return threshold_classes(loaded.schema, where, loaded.model, error=ScoringFailed)
 
 
-def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None) -> Labels:
+def labels(
+    loaded: ServedModel,
+    rows: Sequence[Row],
+    answered: Sequence[Mapping[str, float] | None] | None,
+    threshold: float | None,
+) -> Labels:
+    """The labels of ``rows`` at ``threshold`` (the version's own when ``None``), as ``loaded``
+    answers them: read back from ``answered`` (each row's ``{class: p}`` as the answer holds
+    it, or ``None`` where it holds none) when it holds every row's, else computed by the
+    model (one ``predict_proba``). The same labels and threshold either way, byte for byte.
+
+    The one place that choice is made: the batch, the one-partition route (on the event loop
+    or off it) and V2 each wrote it out, and kept it in step by hand. A model held as
+    coefficients only (``model`` is ``None``: a linear regressor) is left to ``_label_rows``,
+    whose check names it as no classifier; nothing here asks it for probabilities."""
+    if loaded.model is not None and answered_probabilities(answered):
+        return _label_answered(loaded, answered, threshold)  # back, not computed again
+    return _label_rows(loaded, rows, threshold)
+
+
+def _label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None) -> Labels:
     """The labels of ``rows`` at ``threshold`` (the version's own when ``None``).
 
     A threshold asked of a model that is not a binary classifier is a ``ScoringFailed``
@@ -84,15 +105,15 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     return _labelled(loaded, proba, known, threshold)
 
 
-def label_answered(
+def _label_answered(
     loaded: ServedModel, answered: Sequence[Mapping[str, float]], threshold: float | None
 ) -> Labels:
-    """``label_rows`` for rows whose probabilities the answer already holds (``answered``:
+    """``_label_rows`` for rows whose probabilities the answer already holds (``answered``:
     each row's ``{class: p}``, as ``serving.rows.probabilities`` wrote them from this model's
     ``predict_proba``), without running the rows through the model again.
 
     The model's columns are read back by their text names (every class of the model is one),
-    so the labels and threshold are those ``label_rows`` gives, byte for byte."""
+    so the labels and threshold are those ``_label_rows`` gives, byte for byte."""
     known = binary_classes(loaded)
     names = [str(c) for c in np.asarray(getattr(loaded.model, "classes_", [])).tolist()]
     proba = np.array([[row[n] for n in names] for row in answered], dtype=np.float64)
@@ -103,16 +124,17 @@ def _labelled(loaded: ServedModel, proba: Any, known: list[Any], threshold: floa
     """The labels of rows whose ``predict_proba`` by ``loaded``'s model is ``proba``."""
     columns = getattr(loaded.model, "classes_", [])
     decision = loaded.schema.decision or {}
-    labels, t = from_probabilities(proba, columns, decision, among=known, threshold=threshold)
-    return Labels(labels.tolist(), t)
+    found, t = from_probabilities(proba, columns, decision, among=known, threshold=threshold)
+    return Labels(found.tolist(), t)
 
 
 def answered_probabilities(
-    answers: Sequence[Mapping[str, float] | None],
+    answers: Sequence[Mapping[str, float] | None] | None,
 ) -> TypeGuard[Sequence[Mapping[str, float]]]:
-    """Whether every one of ``answers`` (a row's ``probabilities``, or ``None``) holds its
-    row's probabilities: then ``label_answered`` labels them, else ``label_rows``."""
-    return all(a is not None for a in answers)
+    """Whether every one of ``answers`` (a row's ``probabilities``, or ``None``; ``None``
+    for an answer without any) holds its row's probabilities: then ``labels`` reads them
+    back, and a route may label on the event loop however many rows there are."""
+    return answers is not None and all(a is not None for a in answers)
 
 
 def label_answers(
@@ -131,12 +153,8 @@ def label_answers(
     for pair, idx in by_model.items():
         if threshold is None and not decides(router, pair, partial(load, pair)):
             continue
-        loaded = load(pair)
         probs = [answers[i].get("probabilities") for i in idx]
-        if loaded.model is not None and answered_probabilities(probs):  # asked for: read
-            found = label_answered(loaded, probs, threshold)  # back, not computed again
-        else:
-            found = label_rows(loaded, [rows[i] for i in idx], threshold)
+        found = labels(load(pair), [rows[i] for i in idx], probs, threshold)
         for n, i in enumerate(idx):
             answers[i]["label"] = found.labels[n]
             answers[i]["threshold"] = found.threshold

@@ -138,11 +138,11 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     if threshold is not None or decision.decides(service, pair, lambda: _used(service, pair)):
         held = service.cache.held(*pair)
         answered = scored.probabilities
-        if held is not None and answered is not None and decision.answered_probabilities(answered):
-            # asked for: the labels read them back rather than run the rows through again
-            labels = decision.label_answered(held, answered, threshold)
-        elif held is not None and len(body.rows) <= INLINE_ROWS:
-            labels = decision.label_rows(held, body.rows, threshold)
+        # read back from the answer (any number of rows), or a few rows through the model
+        if held is not None and (
+            decision.answered_probabilities(answered) or len(body.rows) <= INLINE_ROWS
+        ):
+            labels = decision.labels(held, body.rows, answered, threshold)
         else:  # a big batch (or a model evicted since): off the event loop, as scoring was
             labels = await run_in_threadpool(_label, service, pair, body.rows, answered, threshold)
     answer = PartitionPredictions(
@@ -170,11 +170,9 @@ def _label(
     answered: list[dict[str, float]] | None,
     threshold: float | None,
 ) -> decision.Labels:
-    """One partition's labels off the event loop: from the answer's probabilities when it
-    holds them, else by its model (``decision.label_rows``)."""
-    if answered is not None and decision.answered_probabilities(answered):
-        return decision.label_answered(_used(service, pair), answered, threshold)
-    return decision.label_rows(_used(service, pair), rows, threshold)
+    """One partition's labels off the event loop (``decision.labels``), from the model that
+    answered: finding it may load it again, when evicted since."""
+    return decision.labels(_used(service, pair), rows, answered, threshold)
 
 
 def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> dict[str, Any]:

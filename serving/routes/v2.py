@@ -291,10 +291,7 @@ def _answer(
         out["predict_proba"] = output("predict_proba", flat, shape, classes=json.dumps(classes))
     if "label" in wanted:
         answered = scored.probabilities if proba else None
-        if answered is not None and decision.answered_probabilities(answered):
-            labels = decision.label_answered(model, answered, threshold)  # not computed again
-        else:
-            labels = decision.label_rows(model, rows, threshold)
+        labels = decision.labels(model, rows, answered, threshold)
         out["label"] = output("label", labels.labels, threshold=labels.threshold)
     return [out[name] for name in wanted if name in out]
 
