@@ -156,15 +156,21 @@ def score(
     targets = dict(batch.targets)
     head: dict[str, dict[str, Any]] = {}  # each requested key's answer but its prediction
     by_model: dict[Pair, tuple[ServedModel, list[int]]] = {}
-    for pair, keys in batch.pairs.items():
-        loaded = models.get(pair) if models is not None else service.in_memory(*pair)
-        if loaded is None:
-            fresh, loaded = service.load(targets[keys[0]], fallback=batch.fallback)
-            if (fresh.key, fresh.version) != pair:  # its alias moved on (or the partition
-                for key in keys:  # was retired, the fallback answering): so did the answer
-                    targets[key] = replace(
-                        targets[key], key=fresh.key, version=fresh.version, fallback=fresh.fallback
-                    )
+    answering: dict[Pair, list[str]] = {}  # each model's requested keys
+
+    def load(keys: list[str]) -> ServedModel:
+        """The model that answers for ``keys``, loaded; if its alias moved on (or the
+        partition was retired, the fallback answering), so did their answers."""
+        fresh, loaded = service.load(targets[keys[0]], fallback=batch.fallback)
+        if (fresh.key, fresh.version) != (targets[keys[0]].key, targets[keys[0]].version):
+            for key in keys:
+                targets[key] = replace(
+                    targets[key], key=fresh.key, version=fresh.version, fallback=fresh.fallback
+                )
+        return loaded
+
+    def answer_with(loaded: ServedModel, keys: list[str]) -> list[int]:
+        """``loaded`` answers ``keys``' rows (returned): their heads say so."""
         column = loaded.schema.target  # the column this model predicts: its answers name it
         for key in keys:
             t = targets[key]
@@ -176,17 +182,37 @@ def score(
                 "target": column,
             }
         idx = [i for key in keys for i in batch.groups[key]]
+        pair = (loaded.key, loaded.version)
         if used is not None:
-            used[(loaded.key, loaded.version)] = loaded
-        if (loaded.key, loaded.version) in by_model:  # two aliases now at the same version
-            by_model[(loaded.key, loaded.version)][1].extend(idx)
+            used[pair] = loaded
+        answering.setdefault(pair, []).extend(keys)
+        if pair in by_model:  # two aliases now at the same version
+            by_model[pair][1].extend(idx)
         else:
-            by_model[(loaded.key, loaded.version)] = (loaded, idx)
+            by_model[pair] = (loaded, idx)
+        return idx
+
+    for pair, keys in batch.pairs.items():
+        loaded = models.get(pair) if models is not None else service.in_memory(*pair)
+        answer_with(loaded if loaded is not None else load(keys), keys)
 
     out_values: list[Any] = [None] * len(rows)
     proba: list[Any] | None = [None] * len(rows) if with_probabilities else None
+    refused: list[ServedModel] = []  # coefficients that cannot score their rows (a NaN)
     for X, members in _inputs(rows, by_model.values()):
-        _predict_all(X, members, out_values, proba, service)
+        refused += _predict_all(X, members, out_values, proba)
+    if refused:  # their full models, loaded as any other: a version gc deleted is re-read
+        again: list[tuple[ServedModel, list[int]]] = []
+        for slim in refused:
+            pair = (slim.key, slim.version)
+            del by_model[pair]
+            keys = answering.pop(pair)
+            if used is not None:
+                del used[pair]
+            full = load(keys)
+            again.append((full, answer_with(full, keys)))
+        for X, members in _inputs(rows, again):  # the version answering may be another
+            _predict_all(X, members, out_values, proba)
     for loaded, idx in by_model.values():  # a target_transform: answers back in its units
         if loaded.schema.transform is not None:
             mine = to_target_units([out_values[i] for i in idx], [rows[i] for i in idx],
@@ -252,14 +278,11 @@ def _inputs(
 
 
 def _predict_all(
-    X: Any,
-    members: list[Member],
-    answers: list[Any],
-    proba: list[Any] | None,
-    service: ModelService,
-) -> None:
-    """Fill ``answers`` (and ``proba``) for the rows of ``members``, all fed from ``X``; a
-    model held as coefficients only that cannot score its rows is loaded in full."""
+    X: Any, members: list[Member], answers: list[Any], proba: list[Any] | None
+) -> list[ServedModel]:
+    """Fill ``answers`` (and ``proba``) for the rows of ``members``, all fed from ``X``;
+    returns the models held as coefficients only that cannot score their rows (``score``
+    loads them in full, as it loads any model, and scores their rows then)."""
     linear: list[Member] = []
     rest: list[Member] = []
     if len(members) > 1 and proba is None and type(X) is np.ndarray and np.isfinite(X).all():
@@ -274,15 +297,18 @@ def _predict_all(
         rest = members
     if len(rest) > 1 and proba is None:  # partitions on one global model: one call
         rest = _shared(X, rest, answers)
+    refused: list[ServedModel] = []
     for loaded, idx, rows_in_x in rest:
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x].reset_index(drop=True)
         if not can_score(loaded, Xm):
-            loaded = service.cache.get(loaded.key, loaded.version)
+            refused.append(loaded)
+            continue
         preds, probs = predict_one(loaded, Xm, proba is not None, rows=idx)
         for n, i in enumerate(idx):
             answers[i] = preds[n]
             if proba is not None and probs is not None:
                 proba[i] = probs[n]
+    return refused
 
 
 def _shared(X: Any, members: list[Member], answers: list[Any]) -> list[Member]:

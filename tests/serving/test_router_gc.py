@@ -15,14 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from routerkit import TWO_VERSIONS, expected, feature_rows
+from routerkit import SALES_SPEC, TWO_VERSIONS, expected, feature_rows, sales
 
 from manymodels.gc import collect
+from manymodels.pipeline import train
 from manymodels.registry import Registry
 from serving.local import running_server
 from serving.settings import Settings
 
 A, B = TWO_VERSIONS  # at v1 in production, with a v2 candidate
+HGB = "sklearn.ensemble.HistGradientBoostingRegressor"  # takes a missing value as it is
 
 
 @pytest.fixture
@@ -31,11 +33,14 @@ def router(registry_path: Path) -> Iterator[str]:
         yield url
 
 
-def promote_then_gc(root: Path, *keys: str, **options: float) -> list[tuple[str, int]]:
-    """What an operator does from a shell while the router runs: promote v2, then gc."""
+def promote_then_gc(
+    root: Path, *keys: str, version: int = 2, **options: float
+) -> list[tuple[str, int]]:
+    """What an operator does from a shell while the router runs: promote v2 (or ``version``),
+    then gc."""
     with Registry.open(root) as reg:
         for key in keys:
-            reg.promote(key, 2)
+            reg.promote(key, version)
         return collect(reg, keep=1, **options).versions_deleted
 
 
@@ -76,6 +81,40 @@ def test_a_router_finding_its_version_gone_rereads_the_alias(
     r = httpx.post(f"{router}/v1/partitions/{A}/forecast", json={"horizon": 2})
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 2
+
+
+def test_a_batch_loading_the_full_model_behind_coefficients_gone_rereads_the_alias(
+    registry_path: Path,
+) -> None:
+    """A's v1 evicted (a cache of one) and kept as coefficients, then gc deleting it before
+    this router's next refresh: a batch row with a missing price, which coefficients cannot
+    score, loads the full model — and that load went to the cache directly, a 404 "has no
+    version 1" where every other load re-reads the alias. It re-reads too now: A's row is
+    answered by the version production points at (a v3 whose trees take a missing value),
+    and says so; B's row, in the same batch, by its own model as before."""
+    spec = {
+        **SALES_SPEC,
+        "promotion": {"policy": "manual"},
+        "candidates": [{"estimator": HGB, "params": {"max_iter": [20]}}],
+    }
+    with Registry.open(registry_path) as reg:  # A v3, a candidate until promoted below
+        assert train(spec, sales(), reg, backend="local", only={A}).run.n_trained == 1
+    rows = feature_rows(1)
+    settings = Settings(registry=registry_path, refresh_seconds=3600, cache_size=1)
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        for key in (A, B):  # B's load evicts A's v1: its coefficients stay
+            assert http.post(f"/v1/partitions/{key}/predict", json={"rows": rows}).is_success
+        assert {(A, 1), (A, 2)} <= set(
+            promote_then_gc(registry_path, A, version=3, alias_grace_seconds=0)
+        )
+        missing = {**rows[0], "price": None}
+        r = http.post("/v1/predict", json={"rows": [*_batch(A, [missing]), *_batch(B, rows)]})
+    assert r.status_code == 200, r.text  # before: 404 "… has no version 1"
+    a, b = r.json()["predictions"]
+    assert (a["partition"], a["served_by"], a["version"], a["fallback"]) == (A, A, 3, False)
+    assert a["prediction"] == pytest.approx(expected(registry_path, A, [missing], 3)[0])
+    assert (b["served_by"], b["version"]) == (B, 1)
+    assert b["prediction"] == pytest.approx(expected(registry_path, B, rows, 1)[0])
 
 
 def test_a_forecast_finding_its_version_gone_rereads_the_alias(
