@@ -114,6 +114,14 @@ class PartitionForecast(BaseModel):
         "request gave no `future` rows (a flat forecast of a price-driven model says why), none "
         "when it did.",
     )
+    last_time: Any = Field(
+        default=None,
+        description="The partition's last training time, which its steps continue (written "
+        "as the steps' times are). Each partition is forecast from its own last time, as "
+        "statsforecast and mlforecast do: a series that stopped in March (a delisted item) is "
+        "forecast from March, whatever the others' last time. Compare it with the newest "
+        "data you have; the CLI's `forecast` notes such partitions (`--json`'s `behind`).",
+    )
 
 
 @router.post(
@@ -258,7 +266,17 @@ def _forecast(
         carried=held_features(
             schema, None if future is None else future_keys(future), loaded.model
         ),
+        last_time=_last_time(schema, dates),
     )
+
+
+def _last_time(schema: FeatureSchema, dates: bool) -> Any:
+    """The partition's recorded last time as its steps are shown: read from the schema the
+    version already loaded (no history scan), ``None`` where it recorded none."""
+    time = schema.history.time if schema.history is not None else None
+    if isinstance(time, str):
+        return shown_time(pd.Timestamp(time), dates)
+    return time
 
 
 def _future(
