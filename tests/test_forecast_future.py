@@ -230,7 +230,8 @@ def test_the_routers_forecast_names_the_features_it_held(
     assert answer["carried"] == ["x0", "x1"]
     assert (given.json()["carried"], naive.json()["carried"]) == ([], [])
     assert set(answer) == {"partition", "served_by", "version", "fallback", "target",
-                           "threshold", "forecast", "carried"}  # fmt: skip
+                           "threshold", "forecast", "carried", "last_time"}  # fmt: skip
+    assert answer["last_time"] == 29  # a number time, as recorded: the steps are 30, 31, 32
     assert answer["target"] == "y"
     flat = forecast(registry, ["pid=0"], horizon=3)["prediction"].tolist()
     assert [p["prediction"] for p in answer["forecast"]] == pytest.approx(flat)
