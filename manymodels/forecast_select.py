@@ -71,6 +71,7 @@ class Selection:
     # others (two specs' partitions): what to say where a column holds one type (Parquet)
     without_alias: int = 0  # partitions of a whole forecast with no version at ``alias`` (a
     # candidate only some partitions have): not forecast, counted in its summary
+    without_keys: list[str] = field(default_factory=list)  # the first few of those, by key
     held: list[ModelVersion] | None = None  # the records of ``pairs`` when they are one chunk,
     # as ``select`` read them: the first ``chunks`` yields them rather than reading them again
 
@@ -212,20 +213,32 @@ def select(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
         label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
         table, threshold, asked is None, left_out, version, _mixed(key_kinds),
-        _without_alias(reg, asked, version, wanted),
+        *_without_alias(reg, asked, version, wanted, alias),
         records if 0 < len(pairs) <= CHUNK and not left_out else None,  # one chunk, all of it
     )  # fmt: skip
 
 
+SHOWN_WITHOUT = 3  # keys a forecast's summary names of those without its alias
+
+
 def _without_alias(
-    reg: Registry, asked: Sequence[Any] | None, version: int | None, wanted: Sequence[str]
-) -> int:
+    reg: Registry,
+    asked: Sequence[Any] | None,
+    version: int | None,
+    wanted: Sequence[str],
+    alias: str,
+) -> tuple[int, list[str]]:
     """How many partitions a forecast of every partition leaves out for having no version at
-    its alias: a candidate that 2 of 2,000 partitions have forecast 2 of them, and said
-    nothing of the other 1,998. One count of the partitions, beside the alias table read."""
+    its alias, and the first few by key: a candidate that 2 of 2,000 partitions have forecast
+    2 of them, and said nothing of the other 1,998; a new item with no model yet was counted
+    but not named. One count of the partitions beside the alias table read, and one
+    ``LIMIT``ed anti-join only when some are left out."""
     if asked is not None or version is not None:  # named partitions without it are refused
-        return 0
-    return max(0, reg.store.count_partitions(but=FALLBACK_KEY) - len(wanted))
+        return 0, []
+    count = max(0, reg.store.count_partitions(but=FALLBACK_KEY) - len(wanted))
+    if not count:
+        return 0, []
+    return count, reg.store.keys_without(alias, but=FALLBACK_KEY, limit=SHOWN_WITHOUT)
 
 
 NO_TIME_COLUMN = "trained from a spec without a time_column (only time series can be forecast)"

@@ -134,7 +134,8 @@ def forecast(
     partitions named that were trained without a time column (a forecast of every partition
     leaves those out, an MLflow import among them, and lists them in the frame's
     ``attrs["left_out"]``; only when none is left is it refused; it counts the partitions
-    with no version at ``alias``, not forecast, in ``attrs["without_alias"]``), and for a
+    with no version at ``alias``, not forecast, in ``attrs["without_alias"]``, the first few
+    by key in ``attrs["without_keys"]``), and for a
     ``future`` table that lacks columns or covers only some of a partition's steps;
     ``PartitionNotFound`` for keys with no model at ``alias``; ``BadSignature`` (one of them)
     when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
@@ -152,6 +153,7 @@ def forecast(
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame.attrs["left_out"] = frames[0].attrs.get("left_out", [])
     frame.attrs["without_alias"] = frames[0].attrs.get("without_alias", 0)
+    frame.attrs["without_keys"] = frames[0].attrs.get("without_keys", [])
     return frame
 
 
@@ -216,6 +218,7 @@ def forecast_chunks(
             frame.attrs["dates_only"] = chosen.dates_only
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
+            frame.attrs["without_keys"] = chosen.without_keys  # and the first few of them
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
             # the partitions held at their last feature values, and the features: said by the
             # summary, over chunks, as the router's ``carried`` (one answer: held_features)

@@ -239,6 +239,9 @@ def test_a_version_needs_the_partitions_named(root: Path) -> None:
         forecast(root, ["store=99,brand=tropicana"], horizon=2, version=1)
 
 
+LACKING = ["store=1,brand=dominicks", "store=1,brand=minute_maid", "store=2,brand=dominicks"]
+
+
 @pytest.fixture(scope="module")
 def one_candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1 of 4 partitions in production (and a fallback); only ``KEY`` retrained, v2 its
@@ -260,24 +263,52 @@ def test_forecast_of_every_partition_at_an_alias_says_how_many_lack_it(
     """``manymodels forecast --horizon 2 --alias candidate`` printed the one partition with a
     candidate and said nothing of the 3 without one: a user read it as the whole forecast.
     Now a ``note:`` line on stderr counts them (``--json``'s ``without_alias``, and the
-    library's ``attrs["without_alias"]``); a forecast at production leaves none out."""
+    library's ``attrs["without_alias"]``) and names them (``without_alias_keys``,
+    ``attrs["without_keys"]``: it named none, and a user had to list every partition's
+    aliases to find them); a forecast at production leaves none out."""
     args = ["forecast", "--horizon", "2", "--registry", str(one_candidate)]
     result = CliRunner().invoke(app, [*args, "--alias", "candidate"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == (  # then the note of the features held
-        "note: left out 3 partition(s) with no 'candidate' version"
+        "note: left out 3 partition(s) with no 'candidate' version: " + ", ".join(LACKING)
     )
     assert "tropicana" in result.stdout
     result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["partitions"] == 1 and answer["without_alias"] == 3
+    assert answer["without_alias_keys"] == LACKING
     out = one_candidate.parent / "candidate.csv"
     result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "left out 3 partition(s) with no 'candidate' version" in result.stderr
+    assert f"left out 3 partition(s) with no 'candidate' version: {LACKING[0]}," in result.stderr
     result = CliRunner().invoke(app, args)  # production: every partition has it
     assert result.exit_code == 0 and "left out" not in result.stderr, result.output
     assert forecast(one_candidate, horizon=2, alias="candidate").attrs["without_alias"] == 3
+    assert forecast(one_candidate, horizon=2, alias="candidate").attrs["without_keys"] == LACKING
+    assert forecast(one_candidate, horizon=2).attrs["without_keys"] == []
     assert forecast(one_candidate, horizon=2).attrs["without_alias"] == 0
     assert forecast(one_candidate, [KEY], horizon=2, alias="candidate").attrs["without_alias"] == 0
+
+
+def test_the_note_names_the_first_keys_without_the_alias(tmp_path: Path) -> None:
+    """Of 4 partitions without a candidate, the note names the first 3 by key and marks the
+    rest with "…" (as the notes of partitions held and behind); ``--json`` lists the 3."""
+    root = tmp_path / "registry"
+    frame = store_sales(n_stores=3, weeks=40)
+    train(SPEC, frame, root, backend="local")
+    third = frame[frame["store"] == 3]
+    train(SPEC, third.assign(units=third["units"] * 2), root, backend="local")
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--alias", "candidate"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with Registry.open(root) as reg:
+        lacking = sorted(set(reg.store.alias_table("production")) - {"__fallback__"}
+                         - set(reg.store.alias_table("candidate")))  # fmt: skip
+    assert len(lacking) == 4
+    assert result.stderr.splitlines()[0] == (
+        f"note: left out 4 partition(s) with no 'candidate' version: {', '.join(lacking[:3])}, …"
+    )
+    result = CliRunner().invoke(app, [*args, "--json"])
+    answer = json.loads(result.stdout)
+    assert (answer["without_alias"], answer["without_alias_keys"]) == (4, lacking[:3])

@@ -84,7 +84,8 @@ def forecast(
 
     Only models trained from a spec with a time_column can be forecast; the fallback is not
     (a forecast of every partition leaves the others, an MLflow import, out, in a note: line;
-    another note: line counts the partitions with no version at ALIAS, left out too).
+    another note: line counts the partitions with no version at ALIAS, left out too, and
+    names the first few: --json's without_alias, without_alias_keys).
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
     forward (a note: line names them, and counts the partitions --future has no rows of;
@@ -126,7 +127,7 @@ def forecast(
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []
-        without: list[int] = []
+        without: list[tuple[int, list[str]]] = []  # count and the first few keys, once
         carried: list[str] = []
         held = Held()
         ends = Ends()
@@ -160,11 +161,16 @@ def forecast(
             rows = len(frame)
     n = rows // horizon  # every partition has HORIZON rows
     left = left_out[0] if left_out else []
-    missing = without[0] if without else 0
+    missing, missing_keys = without[0] if without else (0, [])
     if left and not json_out:
         echo(f"note: {_left_out(left)}", err=True)
     if missing and not json_out:  # a candidate only some partitions have: say of the others
-        echo(f"note: left out {missing:,} partition(s) with no '{alias}' version", err=True)
+        more = ", …" if missing > len(missing_keys) else ""
+        echo(
+            f"note: left out {missing:,} partition(s) with no '{alias}' version: "
+            f"{', '.join(missing_keys)}{more}",
+            err=True,
+        )
     if carried and not json_out and future is None:  # a flat forecast of a price-driven
         # model: say why (--json: its "carried" member, as "left_out" is theirs)
         echo(
@@ -185,7 +191,8 @@ def forecast(
         echo(f"note: {behind}", err=True)
     n_behind, behind_keys, _, _ = ends.behind()
     summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys,
-               "behind": n_behind, "behind_keys": behind_keys}  # fmt: skip
+               "behind": n_behind, "behind_keys": behind_keys,
+               "without_alias_keys": missing_keys}  # fmt: skip
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
@@ -212,13 +219,14 @@ def _noting_left_out(
     out: Path | None,
     chunks: Iterator[Any],
     left_out: list[list[str]],
-    without: list[int],
+    without: list[tuple[int, list[str]]],
     carried: list[str],
     held: Held,
     ends: Ends,
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
-    put in ``left_out``, how many have no version at its alias in ``without``, and the
+    put in ``left_out``, how many have no version at its alias (and the first few keys) in
+    ``without``, and the
     exogenous features held at their last values (no future table, or one without rows of
     some partitions) in ``carried``, those of every chunk (each says those its versions read:
     a chunk of naive baselines reads none), and the partitions held so counted in ``held``;
@@ -229,7 +237,12 @@ def _noting_left_out(
     for frame in chunks:
         if not left_out:
             left_out.append(list(frame.attrs.get("left_out", [])))
-            without.append(int(frame.attrs.get("without_alias", 0)))
+            without.append(
+                (
+                    int(frame.attrs.get("without_alias", 0)),
+                    list(frame.attrs.get("without_keys", [])),
+                )
+            )
             mixed = frame.attrs.get("mixed_keys")
             # by the writer's own reading of the name: x.csv.gz is a CSV too
             if mixed and out is not None and not out.name.lower().endswith((".csv", ".csv.gz")):

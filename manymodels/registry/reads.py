@@ -91,6 +91,17 @@ class ReadsMixin(StoreBase):
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
+    def keys_without(self, alias: str, *, but: str, limit: int) -> list[str]:
+        """The first ``limit`` keys (in key order) with no version at ``alias``, ``but`` one
+        key not read (the fallback's): what a forecast at an alias left out, named. One
+        anti-join along both primary keys, read only when ``count_partitions`` says some
+        lack it."""
+        p, a = t.partitions.c, t.aliases.c
+        has = select(a.key).where(and_(a.key == p.key, a.alias == alias)).exists()
+        q = select(p.key).where(and_(p.key != but, ~has)).order_by(p.key).limit(limit)
+        with self.engine.connect() as conn:
+            return [k for (k,) in conn.execute(q)]
+
     def list_versions(self, key: str) -> list[ModelVersion]:
         with self.engine.connect() as conn:
             self._require_partition(conn, key)

@@ -126,7 +126,7 @@ def test_readers_of_production_treat_a_retired_partition_as_one_without_a_model(
 
 def test_forecast_leaves_a_retired_partition_out_and_says_so(tmp_path: Path) -> None:
     """As a partition with no production version: left out of a forecast of every
-    partition (counted in its note), refused in one line when named."""
+    partition (counted and named in its note), refused in one line when named."""
     spec, data, root = sales_files(tmp_path, sales_toml("sales"))
     where = ["--registry", str(root)]
     assert (
@@ -138,7 +138,7 @@ def test_forecast_leaves_a_retired_partition_out_and_says_so(tmp_path: Path) -> 
     out = tmp_path / "forecast.csv"
     done = cli.invoke(app, ["forecast", "--horizon", "2", "--out", str(out), *where])
     assert done.exit_code == 0, done.output
-    assert "note: left out 1 partition(s) with no 'production' version\n" in done.stderr
+    assert f"note: left out 1 partition(s) with no 'production' version: {key}\n" in done.stderr
     brands = pd.read_csv(out).query("store == 1")["brand"]
     assert len(brands) > 0 and "tropicana" not in set(brands)
     named = cli.invoke(app, ["forecast", "--horizon", "2", "--partitions", key, *where])
