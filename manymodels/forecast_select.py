@@ -222,17 +222,12 @@ SHOWN_WITHOUT = 3  # keys a forecast's summary names of those without its alias
 
 
 def _without_alias(
-    reg: Registry,
-    asked: Sequence[Any] | None,
-    version: int | None,
-    wanted: Sequence[str],
+    reg: Registry, asked: Sequence[Any] | None, version: int | None, wanted: Sequence[str],
     alias: str,
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str]]:  # fmt: skip
     """How many partitions a forecast of every partition leaves out for having no version at
-    its alias, and the first few by key: a candidate that 2 of 2,000 partitions have forecast
-    2 of them, and said nothing of the other 1,998; a new item with no model yet was counted
-    but not named. One count of the partitions beside the alias table read, and one
-    ``LIMIT``ed anti-join only when some are left out."""
+    its alias (a candidate that 2 of 2,000 have; a retired key), and the first few by key: one
+    count beside the alias table read, and one ``LIMIT``ed anti-join only when some lack it."""
     if asked is not None or version is not None:  # named partitions without it are refused
         return 0, []
     count = max(0, reg.store.count_partitions(but=FALLBACK_KEY) - len(wanted))
