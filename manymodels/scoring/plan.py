@@ -32,6 +32,7 @@ from manymodels.registry.entities import RETIRED
 from manymodels.row_numbers import data_row
 from manymodels.scoring.calendar_columns import with_calendar
 from manymodels.scoring.fallback_spec import plan_columns
+from manymodels.scoring.lag_columns import lag_names, with_lags
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
 from manymodels.trained_keys import trained_spellings
@@ -150,7 +151,7 @@ def make_plan(
     wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
     if fallback is not None and not own.all():
         wanted.add((FALLBACK_KEY, fallback))
-    schemas, refs, transformed, targets = _refs(
+    schemas, refs, transformed, targets, lagged = _refs(
         reg, sorted(wanted), alias=alias, threshold=threshold
     )
     require_one_target(source, alias, targets, reg.store.version_specs)
@@ -173,9 +174,12 @@ def make_plan(
     used = [schemas[i] for i in sorted({u.schema for u in units})]
     read = [name for fs in used for name, _ in feature_kinds(fs)]
     refuse_repeated_columns(df, source, [*read, *(fs.time_column for fs in used)])
+    unit_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    # lags a table of new rows leaves out: from each partition's history, as the router's
+    df = with_lags(df, positions, unit_offsets, units, lagged, source=source, alias=alias)
     return Plan(
         positions=positions,
-        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        offsets=unit_offsets,
         units=units,
         schemas=schemas,
         columns=plan_columns(df, reg, positions, schemas, units, fallback_rows, source, alias),
@@ -225,17 +229,21 @@ def _refs(
     dict[tuple[str, int], ModelRef],
     dict[tuple[str, int], FeatureSchema],
     dict[str | None, list[tuple[str, int]]],
+    dict[tuple[str, int], FeatureSchema],
 ]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
     all of them) share one entry. With a signing key, a version whose signature does not
     verify fails the whole job (``BadSignature``) before any task is shipped. Last, each
     target the versions predict, with the (key, version) pairs predicting it
-    (``champion_targets.require_one_target``)."""
+    (``champion_targets.require_one_target``), and the whole schema of each version with
+    target lags or rolling statistics, whose history computes those a table leaves out
+    (``lag_columns.with_lags``; already parsed, so kept at no cost)."""
     schemas: list[FeatureSchema] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
     parsed: dict[str, FeatureSchema] = {}  # schema JSON text → parsed, once per distinct text
     transformed: dict[tuple[str, int], FeatureSchema] = {}
+    lagged: dict[tuple[str, int], FeatureSchema] = {}
     targets: dict[str | None, list[tuple[str, int]]] = {}
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
@@ -259,11 +267,13 @@ def _refs(
         )  # equal schemas are shared, so a global model's key (and threshold) travels here
         if fs.transform is not None:  # and a transform, with the partition's own history
             transformed[key, version] = fs
+        if lag_names(fs):
+            lagged[key, version] = fs
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]
         raise RegistryError(f"'{alias}' of partition '{key}' points at v{version}, which is gone")
-    return schemas, refs, transformed, targets
+    return schemas, refs, transformed, targets, lagged
 
 
 def _columns(

@@ -1,0 +1,162 @@
+"""A score table's target lags and rolling statistics, computed from each partition's recorded
+history when the table leaves them out (``with_lags``), as the router computes a row's.
+
+A table of new rows for a lag model was refused for lacking ``units_lag1``, while the router
+and ``LoadedModel.predict`` take the same rows with their times and compute the lags from the
+version's history (mlforecast's ``predict`` builds them from the series it was fitted on). A
+user had to compute them by hand. Each partition's rows now go through
+``rowlags.fill_rows``, the router's own code: a row ``s`` periods after the version's last time
+gets the features its forecast step ``s`` would, rows that carry the target (actuals) extend
+the history for the later rows of their partition, and a row that is not one of the next
+periods, or whose lag needs a target neither the history nor the table holds, is refused in
+the router's words, naming its data row. Columns the table does give are read as given.
+
+Cheap at many partitions: the history is the one each version's feature schema records, read
+with the plan's batched version reads; nothing more is read, and the work is one pass over
+the rows of the partitions scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import DataError, InvalidRows
+from manymodels.feature_schema import FeatureSchema
+from manymodels.partition import FALLBACK_KEY
+from manymodels.row_numbers import data_row
+from manymodels.rowlags import fill_rows
+
+if TYPE_CHECKING:
+    from manymodels.scoring.plan import ModelRef
+
+
+def lag_names(schema: FeatureSchema) -> list[str]:
+    """The target lags and rolling statistics a version reads (its history computes them)."""
+    forecast = schema.forecast
+    return [] if forecast is None else [*forecast.lags, *forecast.rolling]
+
+
+def with_lags(
+    df: pd.DataFrame,
+    positions: np.ndarray,
+    offsets: np.ndarray,
+    units: Sequence[ModelRef],
+    own: Mapping[tuple[str, int], FeatureSchema],
+    *,
+    source: str,
+    alias: str,
+) -> pd.DataFrame:
+    """``df`` with the lag and rolling columns its versions read and it lacks, computed per
+    partition from ``own[(key, version)]``'s history (unit ``u`` scores input rows
+    ``positions[offsets[u]:offsets[u+1]]``). Returned as given when it lacks none, or lacks
+    the time column they would be computed from (the missing columns are then refused as
+    before). Raises ``DataError``, one line naming the first bad data row, for rows the
+    history cannot fill, and for the fallback's rows when the fallback reads such a column:
+    it has no series of its own."""
+    wanted: dict[str, None] = {}
+    for ref in units:
+        schema = own.get((ref.key, ref.version))
+        if schema is not None and schema.time_column in df.columns:
+            wanted |= dict.fromkeys(n for n in lag_names(schema) if n not in df.columns)
+    if not wanted:
+        return df
+    _refuse_fallback(df, positions, offsets, units, own, list(wanted), source, alias)
+    out = {name: np.full(len(df), np.nan) for name in wanted}
+    columns = {name: df[name].to_numpy(dtype=object) for name in _read(df, units, own)}
+    for u, ref in enumerate(units):
+        schema = own.get((ref.key, ref.version))
+        if schema is None or schema.time_column not in df.columns:
+            continue
+        names = [n for n in lag_names(schema) if n in wanted]
+        if not names:
+            continue
+        rows = positions[int(offsets[u]) : int(offsets[u + 1])]
+        filled = _partition(rows, schema, columns, ref, source)
+        for name in names:
+            out[name][rows] = [_number(row.get(name)) for row in filled]
+    return df.assign(**out)
+
+
+def _read(
+    df: pd.DataFrame, units: Sequence[ModelRef], own: Mapping[tuple[str, int], FeatureSchema]
+) -> list[str]:
+    """The columns ``fill_rows`` reads of a row: its time, its target (actuals that extend the
+    history), and the derived features it gives (read as given, not computed again)."""
+    names: dict[str, None] = {}
+    for ref in units:
+        schema = own.get((ref.key, ref.version))
+        if schema is not None and schema.forecast is not None:
+            names |= dict.fromkeys([str(schema.time_column), str(schema.target)])
+            names |= dict.fromkeys(schema.forecast.derived)
+    return [name for name in names if name in df.columns]
+
+
+def _partition(
+    rows: np.ndarray,
+    schema: FeatureSchema,
+    columns: Mapping[str, np.ndarray],
+    ref: ModelRef,
+    source: str,
+) -> list[Mapping[str, Any]]:
+    """One partition's rows as ``fill_rows`` takes them: a missing cell left out of its row,
+    as a request leaves out a value it does not know. Calendar parts stand in as given
+    (``None`` for those the table lacks): ``with_calendar`` computes them for the whole
+    table, from the same time, after this."""
+    calendar = schema.forecast.calendar if schema.forecast is not None else {}
+    records: list[dict[str, Any]] = []
+    for at in rows.tolist():
+        row: dict[str, Any] = dict.fromkeys(calendar)
+        for name, values in columns.items():
+            value = values[at]
+            if value is not None and not (isinstance(value, float) and np.isnan(value)):
+                row[name] = value
+        records.append(row)
+    if schema.history is None:  # a version from before histories were recorded
+        raise DataError(
+            f"{source}: partition '{ref.key}' v{ref.version} records no history to compute "
+            f"its lags from: give the table its {', '.join(map(repr, lag_names(schema)))} columns"
+        )
+    try:
+        return fill_rows(records, schema, rows.tolist(), with_changes=False)
+    except InvalidRows as e:
+        raise DataError(
+            f"{source}: partition '{ref.key}' v{ref.version}: {e.as_data_rows()}"
+        ) from None
+
+
+def _refuse_fallback(
+    df: pd.DataFrame,
+    positions: np.ndarray,
+    offsets: np.ndarray,
+    units: Sequence[ModelRef],
+    own: Mapping[tuple[str, int], FeatureSchema],
+    wanted: list[str],
+    source: str,
+    alias: str,
+) -> None:
+    """The fallback's rows cannot have lags computed: it was fitted on every partition's
+    rows and records no series (the router computes only calendar parts for it). Refused
+    before any row is filled, naming the first such row, when the fallback reads one."""
+    if not units or units[-1].key != FALLBACK_KEY:
+        return
+    ref = units[-1]
+    schema = own.get((ref.key, ref.version))
+    reads = [] if schema is None else [n for n in lag_names(schema) if n in wanted]
+    if not reads:
+        return
+    first = int(positions[int(offsets[-2])])
+    shown = ", ".join(map(repr, reads))
+    raise DataError(
+        f"{source}: {data_row(first)}: its partition has no '{alias}' model, and the fallback "
+        f"(v{ref.version}) that scores such rows has no series of its own to compute {shown} "
+        "from: give the table these columns, or leave out the rows of partitions without a "
+        "model"
+    )
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
