@@ -1,7 +1,8 @@
 """Changes of exogenous features as features: ``changes = ["price"]`` derives ``price_change``,
 each row's price minus the price one row earlier in its time-sorted partition (pandas'
 ``diff()``). One module for training, forecasting, ``LoadedModel.predict`` and the router, as
-``lagfeatures`` is for target lags; a ``score`` table carries the column, as it carries lags.
+``lagfeatures`` is for target lags; a ``score`` table carries the column (its lags it may
+leave out: ``scoring.lag_columns`` computes them from the history).
 
 Why a feature of its own: a model of a differenced target (``target_transform =
 "difference"``) predicts each period's change, and what moves a change is a change — a price

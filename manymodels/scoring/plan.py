@@ -307,16 +307,17 @@ def _columns(
 
 
 def _derived_hint(missing: Sequence[str], schemas: Sequence[FeatureSchema]) -> str:
-    """A word on missing columns that training derived (lags, rolling statistics, changes;
-    calendar parts without a time column): a score table carries them as training computed
-    them."""
+    """A word on missing columns that training derived (changes; lags, rolling statistics
+    and calendar parts without a time column): a score table carries them as training
+    computed them, or a time column they are computed from (``lag_columns``)."""
     derived = {name for s in schemas for name in s.derived}
     if not derived.intersection(missing):
         return ""
     return (
         "; lags, rolling statistics and changes are derived by training: a score table "
-        "carries them as training computed them, and its time column gives the calendar "
-        "parts (LoadedModel.predict and the router compute them all from a row's time)"
+        "carries them as training computed them, or its time column gives the calendar "
+        "parts, and with each partition's history its lags and rolling statistics "
+        "(LoadedModel.predict and the router compute them all from a row's time)"
     )
 
 
