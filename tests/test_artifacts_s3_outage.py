@@ -8,6 +8,7 @@ server: for ever) before; the bounds asserted are what they take now, with room 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from factories import linear_frame, spec_dict
 from s3server import SeaweedServer, required_weed
+from tcpproxy import DroppingProxy
 from typer.testing import CliRunner
 
 from manymodels.artifacts import open_store
@@ -246,7 +248,7 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
     ``rollback_alias`` finds no target (``NothingToRollBack``, nothing written) and
     ``AliasControl.rollback`` asks ``ownership.check_store``, whose lookup meets the stopped
     store too. This test fails only with both gone (a store that fails one read only needs
-    ``_servable``'s: untested, its SIGSTOP test was flaky)."""
+    ``_servable``'s: the rollback test with a ``DroppingProxy``)."""
     import httpx
 
     from serving.local import running_server
@@ -285,6 +287,70 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
             again = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
     assert again.status_code == 200, again.text
     assert (again.json()["from_version"], again.json()["to_version"]) == (2, 1), again.text
+
+
+@pytest.fixture
+def proxy(server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[DroppingProxy]:
+    """The module's server behind a ``DroppingProxy``, the S3 client pointed at it as a user
+    points it (``AWS_ENDPOINT_URL``) and trying each request once: a dropped read fails at
+    once, and is not tried again."""
+    dropping = DroppingProxy(int(server.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dropping.endpoint)
+    _one_try(monkeypatch)
+    _forget_clients()
+    yield dropping
+    dropping.close()
+    _forget_clients()
+
+
+def _reads_of(digest: str) -> re.Pattern[bytes]:
+    return re.compile(rb"^GET /\S*/" + digest.encode() + rb"\b")
+
+
+def test_a_rollback_whose_store_drops_one_read_skips_no_version_for_an_older_one(
+    proxy: DroppingProxy, tmp_path: Path
+) -> None:
+    """Production went v1 → v2 → v3 and the store drops the one read of v2's artifact,
+    answering every other. A store that does not answer says nothing about the version, so
+    the rollback raises the outage (``ModelAccess._servable``) and moves nothing: taken for a
+    version that cannot be loaded, v2 was skipped and production went 3 → 1, older than the
+    version asked for, and no later check could tell (``check_store`` is asked only when
+    nothing is left to roll back to). The store answering again, it goes to v2."""
+    url, registry, key = _url(), tmp_path / "reg", "pid=1"
+    with Registry(registry, artifacts=url) as reg:
+        for seed in (1, 2, 3):  # each run's policy promotes its version
+            train(SPEC, linear_frame(2, seed=seed), reg, backend="local")
+        assert [m.to_version for m in reg.alias_history(key, "production")] == [1, 2, 3]
+        v2 = reg.get_version(key, 2).artifact_sha256
+        proxy.drop = _reads_of(v2)
+        with pytest.raises(ArtifactStoreUnavailable, match=v2[:12]):
+            moved = reg.rollback(key)
+            pytest.fail(f"production went {moved.from_version} → {moved.to_version}")
+        assert reg.get_version(key).version == 3  # nothing moved
+        proxy.drop = None
+        assert reg.rollback(key).to_version == 2  # the store answering: one version back
+
+
+def test_a_promotion_whose_store_drops_its_read_raises_and_asks_it_nothing_more(
+    proxy: DroppingProxy, tmp_path: Path
+) -> None:
+    """A promotion whose one read of the version's artifact the store drops raises that
+    outage and moves nothing; it asks the store nothing more (``AliasControl.promote``): the
+    check of a wrong store (``check_store``), made for an artifact found missing or refused,
+    would wait on a store down as long again and report the lookup, not the read."""
+    url, registry, key = _url(), tmp_path / "reg", "pid=1"
+    with Registry(registry, artifacts=url) as reg:
+        for seed in (1, 2):
+            train(SPEC, linear_frame(2, seed=seed), reg, backend="local")
+        v1 = reg.get_version(key, 1).artifact_sha256
+        proxy.drop, asked = _reads_of(v1), len(proxy.requests)
+        with pytest.raises(ArtifactStoreUnavailable, match=v1[:12]):
+            reg.promote(key, 1)
+        tried = proxy.requests[asked:]  # the read, and aiohttp's one retry of a GET dropped
+        assert tried[-len(proxy.dropped) :] == proxy.dropped != [], tried  # nothing after
+        assert reg.get_version(key).version == 2  # nothing moved
+        proxy.drop = None
+        assert reg.promote(key, 1).to_version == 1
 
 
 def test_a_prediction_the_stopped_store_fails_is_a_503_with_retry_after_on_v1_and_v2(
