@@ -292,8 +292,9 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
 @pytest.fixture
 def proxy(server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[DroppingProxy]:
     """The module's server behind a ``DroppingProxy``, the S3 client pointed at it as a user
-    points it (``AWS_ENDPOINT_URL``) and trying each request once: a dropped read fails at
-    once, and is not tried again."""
+    points it (``AWS_ENDPOINT_URL``) and botocore trying each request once: a dropped read
+    fails at once (aiohttp still sends a dropped GET once more, on a new connection, and the
+    proxy drops that too)."""
     dropping = DroppingProxy(int(server.endpoint.rsplit(":", 1)[1]))
     monkeypatch.setenv("AWS_ENDPOINT_URL", dropping.endpoint)
     _one_try(monkeypatch)
