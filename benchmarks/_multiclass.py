@@ -1,0 +1,131 @@
+"""``classification.py --panel visits``: per-user classification of three classes, one rare.
+
+Users × few visits, each ending in ``browse``, ``buy`` or ``leave``. Most users browse about
+as often as each other and almost never buy; 4 % are buyers who mostly buy. Training rows per
+user are few (3 + a geometric number, median ~9: about half the users are below ``min_rows``
+and get a smoothed constant), and 5 more visits per user are held out. One feature nudges
+leaving for everyone. The shape the per-class prior strength (``manymodels.classes
+.class_strengths``) is for: one pooled Dirichlet strength, set by the common classes, drowned
+the rare one for the users who favour it.
+
+Scored per group of users (all; those below ``min_rows``; those whose training rows hold one
+class): the median over users of log loss and Brier score (summed over classes) on their
+held-out visits, and pooled over the group's visits the log loss and the accuracy of the most
+probable class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.partition import FALLBACK_KEY
+from manymodels.registry.client import Registry
+from manymodels.training.classify import aligned_proba, over_classes
+
+CLASSES = np.array(["browse", "buy", "leave"], dtype=object)
+TEST_ROWS, MIN_ROWS = 5, 10
+
+
+def visits(users: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Training rows, held-out rows and the spec."""
+    rng = np.random.default_rng(seed)
+    n = 2 + rng.geometric(1 / 8, users) + TEST_ROWS  # ≥ 3 training rows each
+    buyer = rng.random(users) < 0.04
+    rates = rng.dirichlet(60 * np.array([0.695, 0.005, 0.30]), users)
+    rates[buyer] = rng.dirichlet(10 * np.array([0.15, 0.75, 0.10]), int(buyer.sum()))
+    user = np.repeat(np.arange(users), n)
+    x1 = rng.standard_normal(len(user))
+    p = rates[user] * np.exp(np.outer(x1, [0.0, 0.0, 0.4]))  # x1 nudges leaving
+    p /= p.sum(axis=1, keepdims=True)
+    ended = (rng.random(len(user))[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    visit = np.concatenate([np.arange(k) for k in n])
+    df = pd.DataFrame({"user": user, "visit": visit, "x1": x1, "ended": CLASSES[ended]})
+    held = visit >= np.repeat(n - TEST_ROWS, n)
+    return df[~held], df[held], spec()
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "name": "visits",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "ended",
+        "time_column": "visit",
+        "features": ["x1"],
+        "metric": "neg_log_loss",
+        "min_rows": MIN_ROWS,
+        "validation": {"strategy": "last", "size": 5},
+        "candidates": [
+            {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "scale": True,
+                "params": {"C": [0.1, 1.0]},
+            }
+        ],
+    }
+
+
+def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """Each method's probabilities of every held-out visit, scored per group of users."""
+    rows = train_df.groupby("user").size()
+    kinds = train_df.groupby("user")["ended"].nunique()
+    rate = train_df["ended"].value_counts(normalize=True).reindex(CLASSES).to_numpy()
+    probas: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
+    truth, users = [], []
+    with Registry(root) as reg:
+        fallback = reg.load_model(FALLBACK_KEY).model
+        for key, held in test.groupby("user", sort=True):
+            X = held[["x1"]]
+            truth.append(np.searchsorted(CLASSES, held["ended"].to_numpy()))
+            users.append(key)
+            probas["global"].append(aligned_proba(fallback, X.to_numpy(), CLASSES))
+            probas["base"].append(np.tile(rate, (len(held), 1)))
+            loaded = reg.load_model(f"user={key}")  # every user has one: ≥ 3 training rows
+            answered = np.asarray(loaded.classes, dtype=object)
+            probas["manymodels"].append(over_classes(loaded.predict_proba(X), answered, CLASSES))
+    groups = {
+        "all": np.ones(len(users), dtype=bool),
+        f"< {MIN_ROWS} rows": rows.loc[users].to_numpy() < MIN_ROWS,
+        "one class": kinds.loc[users].to_numpy() == 1,
+    }
+    return {
+        name: {g: _figures(ps, truth, mask) for g, mask in groups.items()}
+        for name, ps in probas.items()
+    } | {"sizes": {g: int(mask.sum()) for g, mask in groups.items()}}
+
+
+def _figures(ps: list[np.ndarray], truth: list[np.ndarray], mask: np.ndarray) -> dict[str, float]:
+    eps = np.finfo(np.float64).eps
+    per_ll, per_brier, hits, lls = [], [], [], []
+    for p, y, keep in zip(ps, truth, mask, strict=True):
+        if not keep:
+            continue
+        picked = np.clip(p[np.arange(len(y)), y], eps, 1.0)
+        onehot = np.eye(len(CLASSES))[y]
+        per_ll.append(float(-np.mean(np.log(picked))))
+        per_brier.append(float(np.mean(np.sum((p - onehot) ** 2, axis=1))))
+        lls.extend((-np.log(picked)).tolist())
+        hits.extend((p.argmax(axis=1) == y).tolist())
+    return {
+        "log_loss": float(np.median(per_ll)),
+        "brier": float(np.median(per_brier)),
+        "pooled_log_loss": float(np.mean(lls)),
+        "accuracy": float(np.mean(hits)),
+    }
+
+
+def report(figures: dict[str, Any], seconds: float, users: int) -> list[list[Any]]:
+    """The panel's table rows: a row per method and group of users."""
+    labels = {"manymodels": "manymodels (local)", "global": "fallback model alone",
+              "base": "base rate"}  # fmt: skip
+    out = []
+    for name, label in labels.items():
+        for group, f in figures[name].items():
+            out.append(
+                [f"{users:,} users, 3 classes", label, f"{group} ({figures['sizes'][group]:,})",
+                 f["log_loss"], f["brier"], f["pooled_log_loss"], f"{f['accuracy']:.1%}"]
+            )  # fmt: skip
+    return out
