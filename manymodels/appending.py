@@ -193,7 +193,9 @@ def learnt_prior(learnt: FeatureSchema | None, table: ClassPrior) -> ClassPrior:
     rates, strength = recorded.get("rates"), recorded.get("strength")
     if isinstance(rates, list) and len(rates) == len(classes):
         known = None if strength is None else float(strength)
-        return ClassPrior(classes, np.asarray(rates, dtype=np.float64), known)
+        per = recorded.get("strengths")  # of 3+ classes, since per-class strengths
+        each = tuple(float(s) for s in per) if isinstance(per, list) else None
+        return ClassPrior(classes, np.asarray(rates, dtype=np.float64), known, each)
     share = np.array([table.rate(c) for c in classes.tolist()])  # half these rows' shares,
     return ClassPrior(classes, (share + 1 / len(classes)) / 2, None)  # half equal ones
 

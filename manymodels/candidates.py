@@ -246,13 +246,20 @@ class ConstantProbabilityClassifier(ClassifierMixin, BaseEstimator):
     ``m = prior_rows``: a user who never clicked in 20 rows, where 30 % of all rows are clicks,
     gets ``(0 + 2·0.3) / 22 ≈ 0.027`` rather than a certain 0. ``classes`` are every class of
     the table, so ``predict_proba`` has the same columns as any other version's.
+
+    ``prior_rows`` may be one strength per class (``ClassPrior.strengths``, a table of three
+    or more classes): each class is then its own Beta, ``q_c = (k_c + m_c·prior_c) / (n +
+    m_c)``, and the ``q`` are renormalised to sum to 1, so a rare class whose rate differs
+    much between partitions is smoothed by its own few pseudo-rows, not by the many the
+    common classes call for. One number is the Dirichlet above (the same arithmetic as
+    before per-class strengths existed).
     """
 
     def __init__(
         self,
         classes: Sequence[Any] = (),
         prior: Sequence[float] | None = None,
-        prior_rows: float = 2.0,
+        prior_rows: float | Sequence[float] = 2.0,
     ) -> None:
         self.classes = classes
         self.prior = prior
@@ -262,10 +269,17 @@ class ConstantProbabilityClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         classes = np.asarray(self.classes) if len(self.classes) else np.unique(y)
         counts = np.array([np.sum(y == c) for c in classes], dtype=np.float64)
-        m = float(self.prior_rows) if self.prior is not None else 0.0
-        prior = np.asarray(self.prior if self.prior is not None else np.zeros(len(classes)))
         self.classes_ = classes
-        self.proba_ = (counts + m * prior) / max(len(y) + m, 1e-12)
+        rows = self.prior_rows
+        if self.prior is None:
+            self.proba_ = counts / max(len(y), 1e-12)
+        elif isinstance(rows, Sequence):
+            m_c = np.asarray(rows, dtype=np.float64)
+            q = (counts + m_c * np.asarray(self.prior)) / np.maximum(len(y) + m_c, 1e-12)
+            self.proba_ = q / q.sum()
+        else:
+            m = float(rows)
+            self.proba_ = (counts + m * np.asarray(self.prior)) / max(len(y) + m, 1e-12)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

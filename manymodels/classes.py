@@ -27,6 +27,11 @@ class ClassPrior:
     strength: float | None = None
     """How many pseudo-rows of the table's rates a partition's own counts are smoothed with,
     estimated from the partitions (``prior_strength``); ``None`` when not estimated."""
+    strengths: tuple[float, ...] | None = None
+    """Of a table of three or more classes, each class's own strength (``class_strengths``:
+    one-vs-rest, in ``classes``' order), which a constant model smooths with instead of the
+    pooled ``strength``; ``None`` for two classes (both would be ``strength``) or when not
+    estimated."""
 
     @property
     def labels(self) -> list[Any]:
@@ -154,10 +159,10 @@ def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
         return ClassPrior(np.asarray([], dtype=y.dtype), np.asarray([], dtype=np.float64))
     classes, counts = np.unique(known, return_counts=True)
     rates = counts / counts.sum()
-    strength = None
-    if offsets is not None and len(classes) >= 2:
-        strength = prior_strength(y, offsets, classes, rates, known_mask)
-    return ClassPrior(classes, rates, strength)
+    if offsets is None or len(classes) < 2:
+        return ClassPrior(classes, rates)
+    counts = class_counts(y, offsets, classes, known_mask)
+    return ClassPrior(classes, rates, strength_of_counts(counts, rates), _per_class(counts, rates))
 
 
 MAX_STRENGTH = 1000.0  # partitions indistinguishable from the table: the table's rates, nearly
@@ -181,29 +186,77 @@ def prior_strength(
     is smoothed hard toward the table), small when they differ much (their own counts
     speak). Partitions of fewer than two rows say nothing about the spread and are left out;
     ``m`` lies in ``[0, MAX_STRENGTH]``."""
+    return strength_of_counts(class_counts(y, offsets, classes, known), rates)
+
+
+def class_counts(
+    y: np.ndarray, offsets: np.ndarray, classes: np.ndarray, known: np.ndarray | None = None
+) -> np.ndarray:
+    """``counts[i, j]``: the rows of partition ``i`` (``offsets``) holding class ``j``."""
     ok = np.ones(len(y), dtype=bool) if known is None else known
     starts = np.asarray(offsets) - offsets[0]
     counts = np.empty((len(starts) - 1, len(classes)), dtype=np.int64)
     for j, c in enumerate(classes):
         counts[:, j] = np.diff(np.concatenate([[0], np.cumsum((y == c) & ok)])[starts])
-    return strength_of_counts(counts, rates)
+    return counts
 
 
 def strength_of_counts(counts: np.ndarray, rates: np.ndarray) -> float:
     """``prior_strength`` from each partition's count of each class (``counts[i, j]``: rows
     of partition ``i`` holding class ``j``): all it reads of the rows, so a table streamed in
     batches (``ClassTally``) gets the strength its rows in memory would."""
+    spread = _spreads(counts, rates)
+    if spread is None:
+        return MAX_STRENGTH
+    chance = float(np.sum(rates * (1 - rates)))
+    return _strength(sum(spread[0].tolist()) / chance, spread[1], spread[2])
+
+
+def class_strengths(counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """Each class's own ``prior_strength``: the same moment estimator on that class against
+    all others (a Beta prior at its rate, ``m_j`` pseudo-rows), as ``counts`` give it.
+
+    A Dirichlet prior has one strength: every class's rate is assumed to vary between
+    partitions alike (a Dirichlet-multinomial's ``Var(k_j) = n·p_j(1−p_j)·(n+m)/(1+m)``,
+    one ``m`` for every ``j``). Users who all browse about as often but differ wildly in
+    whether they buy break that: the pooled ``m``, dominated by the common classes, came out
+    ~37 where buying alone gives a few rows, and a user with 23 of 23 rows "buy" (a rare
+    class) was answered "browse". Each class's marginal is a Beta-binomial, so its own ``m_j``
+    is estimated as the binary strength is; for two classes both equal the pooled one."""
+    spread = _spreads(counts, rates)
+    if spread is None:
+        return np.full(len(rates), MAX_STRENGTH)
+    per, big_p, big_n = spread
+    chance = rates * (1 - rates)
+    return np.array(
+        [_strength(float(s / c), big_p, big_n) for s, c in zip(per, chance, strict=True)]
+    )
+
+
+def _per_class(counts: np.ndarray, rates: np.ndarray) -> tuple[float, ...] | None:
+    """``ClassPrior.strengths``: of three or more classes only (two: the pooled one is
+    each class's, and binary tables keep their exact arithmetic)."""
+    return tuple(class_strengths(counts, rates).tolist()) if len(rates) > 2 else None
+
+
+def _spreads(counts: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, int, float] | None:
+    """Each class's ``Σ (k_ij − n_i·p_j)² / n_i`` over the partitions of two or more rows,
+    their number ``P`` and rows ``N``; ``None`` when they cannot tell spread from chance."""
     n = counts.sum(axis=1)
     use = n >= 2
     big_p, big_n = int(use.sum()), float(n[use].sum())
     if big_p < 2 or big_n <= big_p:
-        return MAX_STRENGTH
-    spread = 0.0
-    for j, p in enumerate(rates):
-        k = counts[use, j]
-        spread += float(np.sum((k - n[use] * p) ** 2 / n[use]))
-    chance = float(np.sum(rates * (1 - rates)))
-    rho = (spread / chance - big_p) / (big_n - big_p)
+        return None
+    spread = np.array(
+        [float(np.sum((counts[use, j] - n[use] * p) ** 2 / n[use])) for j, p in enumerate(rates)]
+    )
+    return spread, big_p, big_n
+
+
+def _strength(ratio: float, big_p: int, big_n: float) -> float:
+    """``m = 1/ρ − 1`` from the spread over chance ``ratio``, ``ρ`` clipped to a strength in
+    ``[0, MAX_STRENGTH]``."""
+    rho = (ratio - big_p) / (big_n - big_p)
     rho = min(max(rho, 1 / (MAX_STRENGTH + 1)), 1.0)
     return 1 / rho - 1
 
@@ -247,8 +300,11 @@ class ClassTally:
         counts = self._counts[np.asarray(partitions)][:, [self._ids[c] for c in order]]
         totals = counts.sum(axis=0)
         rates = totals / totals.sum()
-        strength = strength_of_counts(counts, rates) if len(classes) >= 2 else None
-        return ClassPrior(classes, rates, strength)
+        if len(classes) < 2:
+            return ClassPrior(classes, rates)
+        return ClassPrior(
+            classes, rates, strength_of_counts(counts, rates), _per_class(counts, rates)
+        )
 
 
 UnitProba = tuple[list[str], np.ndarray]

@@ -276,7 +276,9 @@ class Selection(_Frozen):
     with too few rows, the naive candidate) serves ``(k + m·p) / (n + m)`` — its ``k`` rows of
     a class out of ``n``, smoothed toward that class's rate ``p`` over the whole table with
     ``m = prior_rows`` pseudo-rows. ``"auto"``: ``m`` estimated from how much the partitions'
-    class rates vary beyond chance (empirical Bayes, ``manymodels.classes.prior_strength``)."""
+    class rates vary beyond chance (empirical Bayes, ``manymodels.classes.prior_strength``);
+    of three or more classes one ``m`` per class (``class_strengths``), the smoothed rates
+    renormalised, so a rare class some partitions favour is not drowned by the common ones."""
     min_class_rows: Annotated[int, Field(ge=1)] = 5
     """Classification: a ranking or threshold metric (``roc_auc``, ``average_precision``,
     ``f1``…) decides a partition only where each validation window holds at least this many

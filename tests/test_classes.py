@@ -36,6 +36,8 @@ def test_a_tally_of_batches_gives_the_prior_of_the_rows_in_memory(kind: str) -> 
     np.testing.assert_allclose(got.rates, want.rates, rtol=1e-12)
     assert want.strength is not None and 0 < want.strength < 1000
     assert got.strength == pytest.approx(want.strength, rel=1e-9)
+    assert want.strengths is not None and got.strengths is not None  # three classes: per class
+    np.testing.assert_allclose(got.strengths, want.strengths, rtol=1e-9)
 
 
 def test_a_tally_of_one_class_has_no_strength_and_of_nothing_no_classes() -> None:

@@ -334,12 +334,15 @@ def metric_defined(
     return True
 
 
-def prior_rows(spec: Spec, prior: ClassPrior) -> float:
+def prior_rows(spec: Spec, prior: ClassPrior) -> float | list[float]:
     """The pseudo-rows a constant model is smoothed with: the spec's, or with ``"auto"`` the
     table's estimate (``manymodels.classes.prior_strength``; 2 when there is none, as for a
-    table of one partition)."""
+    table of one partition) — of three or more classes, one per class
+    (``manymodels.classes.class_strengths``)."""
     m = spec.selection.prior_rows
     if m == "auto":
+        if prior.strengths is not None and len(prior.strengths) == len(prior.classes):
+            return [float(s) for s in prior.strengths]
         return float(prior.strength) if prior.strength is not None else 2.0
     return float(m)
 

@@ -37,8 +37,10 @@ def with_classes(
         # the table's rates and strength, for an append that sees one partition's rows
         # (``manymodels.appending.learnt_prior``): its own would be the table's
         rates = {"rates": prior.rates.tolist()}
-        out["class_prior"] = rates | (
-            {} if prior.strength is None else {"strength": prior.strength}
+        out["class_prior"] = (
+            rates
+            | ({} if prior.strength is None else {"strength": prior.strength})
+            | ({} if prior.strengths is None else {"strengths": list(prior.strengths)})
         )
     if fitted.decision:
         out["decision"] = fitted.decision
