@@ -18,6 +18,7 @@ import numpy as np
 from manymodels.targetunits import RawTarget
 from manymodels.training import heldout
 from manymodels.training.metrics import Metric, mean_of
+from manymodels.training.shared_columns import SharedColumns
 from manymodels.training.splits import take
 
 
@@ -40,12 +41,25 @@ class Folds:
         self.X, self.y, self.splits = X, y, splits
         self.score_fn, self.raw, self.trail = score_fn, raw, trail
         self.last: list[Any] = []  # the fold fits of the last ``cross_score``
+        # each fold's preprocessing fitted once for every candidate (``shared_columns``), and
+        # each validation fold's rows taken once, so its transform is too (``Remembered``)
+        self.shared = SharedColumns(X, y)
+        self._taken: dict[int, tuple[Any, Any]] = {}
 
     def judge(self, fit: Any, va: Any) -> tuple[Any, Any, np.ndarray]:
         """What the metric sees of ``fit`` on validation rows ``va``: in the target's units."""
         if self.raw is None:
-            return fit, take(self.X, va), self.y[va]
-        return self.raw.judged(fit, va), take(self.X, va), self.raw.y[va]
+            return fit, self.rows(va), self.y[va]
+        return self.raw.judged(fit, va), self.rows(va), self.raw.y[va]
+
+    def rows(self, va: Any) -> Any:
+        """``take(X, va)``, the same object each time for the same ``va`` (kept alive here so
+        its id is not reused): a shared transformer transforms it once for every fit."""
+        found = self._taken.get(id(va))
+        if found is None or found[0] is not va:
+            found = (va, take(self.X, va))
+            self._taken[id(va)] = found
+        return found[1]
 
     def fold_score(self, fit: Any, va: Any) -> float:
         """``fit``'s score on ``va`` (kept by the trail, when there is one)."""
@@ -66,11 +80,7 @@ class Folds:
         if self.trail:
             self.trail.start()
         for at, (tr, va) in enumerate(self.splits):
-            if ready is None:
-                est = make()
-                est.fit(take(self.X, tr), self.y[tr])
-            else:
-                est = ready[at]
+            est = self.shared.fit(make(), at, tr) if ready is None else ready[at]
             scores.append(self.fold_score(est, va))
             self.last.append(est)
         value = mean_of(scores)
