@@ -179,3 +179,34 @@ def expected_scores_numeric(s: Spec, X: np.ndarray, y: np.ndarray) -> dict[tuple
         for cand in s.candidates
         for params in cands.grid(cand)
     }
+
+
+def test_a_top2_mean_refits_one_transform_for_members_of_one_shape(
+    column_fits: list[str],
+) -> None:
+    """Its two members were two ColumnTransformer fits on the same rows; one now, each member
+    keeping its own fitted copy, each pickled as the Pipeline fitted whole."""
+    from manymodels.training import ridge_refit
+
+    X, y = rows()
+    s = spec("regression", REGRESSORS[1:3])  # Lasso and a tree: one shape
+    built = [
+        cands.build(c, p, categorical=CATEGORICAL, numeric=NUMERIC, seed=s.seed)
+        for c in s.candidates
+        for p in list(cands.grid(c))[:1]
+    ]
+    mean = ridge_refit.fit(cands.MeanOf(built), X, y)
+    assert column_fits.count("fit") == 1
+    column_fits.clear()
+    whole = [
+        cands.build(c, p, categorical=CATEGORICAL, numeric=NUMERIC, seed=s.seed).fit(X, y)
+        for c in s.candidates
+        for p in list(cands.grid(c))[:1]
+    ]
+    first, second = mean.members
+    assert first.steps[0][1] is not second.steps[0][1]
+    for member, alone in zip(mean.members, whole, strict=True):
+        assert pickle.dumps(member) == pickle.dumps(alone)
+    held_out, _ = rows(30, seed=9)
+    expected = cands.MeanOf(whole).predict(held_out)
+    np.testing.assert_array_equal(mean.predict(held_out), expected)

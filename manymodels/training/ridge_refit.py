@@ -34,6 +34,7 @@ import pandas as pd
 from manymodels.candidates import MeanOf
 from manymodels.training.ridge_grid import scaler_moments
 from manymodels.training.ridge_scope import finite_rows, plain_alpha, solved
+from manymodels.training.shared_columns import SharedColumns
 
 _RCOND = 1e-10
 """Below this reciprocal condition number (1-norm, LAPACK's estimate) scikit-learn fits: scipy
@@ -44,9 +45,10 @@ by a little, never by six orders of magnitude."""
 def fit(model: Any, X: Any, y: np.ndarray) -> Any:
     """``model`` fitted on ``X, y`` in place, as ``model.fit(X, y)`` would (the members of a
     top-2 ``MeanOf`` each so), and returned."""
-    if type(model) is MeanOf:
+    if type(model) is MeanOf:  # two members of one preprocessing shape transform X once
+        shared = SharedColumns(X, y)
         for member in model.members:
-            if hasattr(member, "fit"):
+            if hasattr(member, "fit") and not shared.in_place(member):
                 fit(member, X, y)
         return model
     if not fitted_here(model, X, y):

@@ -14,12 +14,14 @@ estimator fitted on a copy of it — what ``Pipeline.fit`` does, in the same ord
 and their predictions are the same bits. A fold fit is a ``Pipeline`` of the shared fitted
 transformer (behind ``Remembered``, which transforms each frame it is shown once) and the
 fitted estimator. Anything else (a factory's own pipeline, another layout, a pipeline with a
-memory) is fitted by its own ``fit`` as before. Only fold fits come from here: the model a
-version stores is fitted by scikit-learn (``ridge_refit.fit``), one whole Pipeline.
+memory) is fitted by its own ``fit`` as before. The model a version stores stays a whole
+fitted Pipeline: a top-2 mean's two members of one shape share the refit's transform on all
+rows (``in_place``), each keeping its own copy of the fitted transformer.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sklearn.base import BaseEstimator
@@ -125,3 +127,22 @@ class SharedColumns:
         from sklearn.pipeline import Pipeline
 
         return Pipeline([(first, shared), (last, estimator)], verbose=model.verbose)
+
+    def in_place(self, model: Any) -> bool:
+        """``model`` fitted on all rows in place, its transformer a copy of the one fitted for
+        an earlier model of the same shape (the same state: fitted on the same rows), or
+        fitted here; ``False`` (nothing done) where ``parts`` finds no shared preprocessing."""
+        found = parts(model)
+        if found is None:
+            return False
+        first, pre, _, estimator = found
+        key = (-1, preprocessing_key(pre))
+        if key in self._fitted:
+            shared, Z = self._fitted[key]
+            model.steps[0] = (first, copy.deepcopy(shared.fitted))
+        else:
+            Z = pre.fit_transform(self.X, self.y)
+            self.fits += 1
+            self._fitted[key] = (Remembered(pre), Z)
+        estimator.fit(Z.copy(), self.y)
+        return True
