@@ -16,7 +16,9 @@ transformer (behind ``Remembered``, which transforms each frame it is shown once
 fitted estimator. Anything else (a factory's own pipeline, another layout, a pipeline with a
 memory) is fitted by its own ``fit`` as before. The model a version stores stays a whole
 fitted Pipeline: a top-2 mean's two members of one shape share the refit's transform on all
-rows (``in_place``), each keeping its own copy of the fitted transformer.
+rows (``in_place``), each keeping its own copy of the fitted transformer. That copy's strings
+are the first member's own objects, which pickle writes once: such a mean's artifact is ~200
+bytes smaller (another sha256), its every attribute and prediction the same.
 """
 
 from __future__ import annotations
