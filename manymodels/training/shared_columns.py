@@ -115,8 +115,9 @@ class SharedColumns:
         """``model`` fitted on ``rows`` (fold ``fold``'s training rows): the shared
         preprocessing where ``parts`` finds it, else ``model.fit`` itself."""
         found = parts(model)
-        if found is None:
-            return model.fit(take(self.X, rows), self.y[rows])
+        if found is None:  # the model itself, whatever its ``fit`` returns (a factory's own)
+            model.fit(take(self.X, rows), self.y[rows])
+            return model
         first, pre, last, estimator = found
         key = (fold, preprocessing_key(pre))
         if key not in self._fitted:
