@@ -14,6 +14,7 @@ import gzip
 import io
 import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -137,6 +138,25 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
             fsync_dir(str(path.parent))  # and the name itself: a rename lives in the directory
     finally:
         tmp.unlink(missing_ok=True)
+    return rows
+
+
+STDOUT = "-"
+"""The output path that means standard output (``-o -``), as most commands read it."""
+
+
+def write_stdout(frames: Iterable[pd.DataFrame], *, times_in_full: bool = True) -> int:
+    """Write ``frames`` as one CSV to standard output (``-o -``), each as it comes, with the
+    times in the format ``write_tables`` gives a CSV file; returns the rows written. Unlike a
+    file it cannot be taken back: a failure part-way leaves the rows before it written, as
+    any pipe's writer does, and the command's non-zero exit says so."""
+    rows, header = 0, True
+    for frame in frames:
+        if times_in_full:
+            frame = _times_in_full(frame)
+        frame.to_csv(sys.stdout, index=False, header=header, lineterminator="\n")
+        rows, header = rows + len(frame), False
+    sys.stdout.flush()
     return rows
 
 

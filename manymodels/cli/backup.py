@@ -27,7 +27,8 @@ def export_registry(
         Path,
         typer.Argument(
             help="The tar file to write (replaced if it exists); .tar.gz, .tgz, .tar.bz2 "
-            "or .tar.xz compresses it (a name of another format, .zip or .gz, is refused)."
+            "or .tar.xz compresses it (a name of another format, .zip or .gz, is refused). "
+            "Not '-': a backup is a file, complete or absent, never a stream."
         ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
@@ -46,6 +47,13 @@ def export_registry(
     from manymodels import console
     from manymodels.backup import export_registry as export
 
+    if str(out) == "-":  # was a tar file named '-' in the current directory
+        from manymodels.exceptions import DataError
+
+        raise DataError(
+            "-: export-registry writes a tar file, complete or absent, not standard output: "
+            "name the file (e.g. backup.tar.gz), then copy or pipe it from there"
+        )
     with open_registry(registry, registry_db, artifacts) as reg:
         done = export(reg, out)
     if json_out:

@@ -45,7 +45,12 @@ def forecast(
     ] = None,
     given_out: Annotated[  # text: a Path made file:///x the relative file:/x
         str | None,
-        typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the forecast to this .parquet or .csv file; '-' writes CSV to "
+            "standard output (notes and the summary line to standard error).",
+        ),
     ] = None,
     alias: Annotated[
         str | None,
@@ -119,7 +124,15 @@ def forecast(
 
         future = str(require_table(future, "--future"))
     out = None
-    if given_out is not None:  # file:///x.csv is /x.csv, as --future is read
+    to_stdout = given_out == "-"  # CSV on stdout, as most commands read `-o -`
+    if to_stdout and json_out:
+        from manymodels.exceptions import DataError
+
+        raise DataError(
+            "-o - writes the forecast to standard output, where --json would write too: "
+            "drop -o - (--json holds the forecast), or give -o a file"
+        )
+    if given_out is not None and not to_stdout:  # file:///x.csv is /x.csv, as --future is
         from manymodels.store_urls import out_path
         from manymodels.tables import output_format, write_tables
 
@@ -152,6 +165,10 @@ def forecast(
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
+        elif to_stdout:  # so too, as CSV: a pipe holds no whole table
+            from manymodels.table_output import write_stdout
+
+            rows = write_stdout(chunks)
         else:
             import pandas as pd
 
@@ -193,6 +210,11 @@ def forecast(
     summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys,
                "behind": n_behind, "behind_keys": behind_keys,
                "without_alias_keys": missing_keys}  # fmt: skip
+    if to_stdout:
+        at = "" if alias == "production" else f" at '{alias}'"
+        at = at if version is None else f" at v{version}"
+        echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → standard output", err=True)
+        return
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,

@@ -34,7 +34,9 @@ class ExportFormat(StrEnum):
 
 def export(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
-    out: Annotated[Path, typer.Argument(help="New (or empty) directory to write the model to.")],
+    out: Annotated[
+        Path, typer.Argument(help="New (or empty) directory to write the model to (not '-').")
+    ],
     format: Annotated[
         ExportFormat, typer.Option("--format", help="What to write: an MLflow model directory.")
     ],
@@ -67,6 +69,13 @@ def export(
     from manymodels.registry.model_access import one_version_choice
 
     one_version_choice(version, alias)  # --alias was ignored: the router's 422
+    if str(out) == "-":  # was a model directory named '-' in the current directory
+        from manymodels.exceptions import DataError
+
+        raise DataError(
+            "-: export writes an MLflow model directory, not standard output: name the "
+            "directory to write (e.g. ./model)"
+        )
     require_mlflow()  # before the registry is opened: say what to install first
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         try:

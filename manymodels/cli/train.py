@@ -312,7 +312,12 @@ def score(
     ],
     out: Annotated[  # text: a Path made file:///x the relative file:/x
         str,
-        typer.Option("--out", "-o", help="Scores file, .parquet or .csv (written on success)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Scores file, .parquet or .csv (written on success); '-' writes CSV to "
+            "standard output (the summary line to standard error).",
+        ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     alias: Annotated[
@@ -363,7 +368,15 @@ def score(
     from manymodels.scoring import score_file
     from manymodels.store_urls import out_path
 
-    out = str(out_path(out))  # file:///x.csv is /x.csv; the summary line names the path
+    to_stdout = out == "-"  # CSV on stdout, as most commands read `-o -`
+    if to_stdout and json_out:
+        from manymodels.exceptions import DataError
+
+        raise DataError(
+            "-o - writes the scores to standard output, where --json would write too: give "
+            "--json a file to write the scores to (-o scores.csv), or drop --json"
+        )
+    out = out if to_stdout else str(out_path(out))  # file:///x.csv is /x.csv, as named below
     wanted = parse_levels(levels, "--levels")
     check_threshold(threshold, "--threshold")  # before the data or the registry is read
     if registry_db is None and artifacts is None:
@@ -390,5 +403,7 @@ def score(
         f"scored {console.counted(summary.rows, 'row')} of "
         f"{console.counted(summary.partitions, 'partition')} "
         f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
-        f"in {summary.seconds:.1f}s{WHERE.get(summary.backend, '')} → {out}"
+        f"in {summary.seconds:.1f}s{WHERE.get(summary.backend, '')} → "
+        f"{'standard output' if to_stdout else out}",
+        err=to_stdout,  # stdout holds the CSV alone
     )

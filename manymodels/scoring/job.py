@@ -32,9 +32,11 @@ from manymodels.scoring.probabilities import (
     refuse_taken,
     unscored_columns,
 )
+from manymodels.scoring.spellings import as_spelled, is_csv
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
 from manymodels.store_urls import data_path, out_path
+from manymodels.table_output import STDOUT, write_stdout
 from manymodels.tables import (
     DataSource,
     describe_source,
@@ -244,15 +246,25 @@ def score_file(
     threshold: float | None = None,
     probabilities: bool = False,
 ) -> ScoreSummary:
-    """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
-    when everything succeeded: it is written under a temporary name, then renamed."""
-    out = out_path(out)  # file:///x.csv is /x.csv, as the data's path is read
-    # a bad extension or directory fails before any work; file:///x.csv is /x.csv
-    output_format(out, reads=data_path(data) if isinstance(data, str | Path) else data)
+    """Score ``data`` into ``out`` (Parquet or CSV, by its extension; ``"-"``: CSV on
+    standard output). The file appears only when everything succeeded: it is written under a
+    temporary name, then renamed."""
+    source = data_path(data) if isinstance(data, str | Path) else data
+    kind = "csv"
+    if str(out) != STDOUT:
+        out = out_path(out)  # file:///x.csv is /x.csv, as the data's path is read
+        # a bad extension or directory fails before any work; file:///x.csv is /x.csv
+        kind = output_format(out, reads=source)
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
         skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
         probabilities=probabilities,
     )  # fmt: skip
-    write_table(result.frame, out)
+    frame = result.frame
+    if kind == "csv" and isinstance(source, str | Path) and is_csv(source):
+        frame = as_spelled(frame, Path(source).expanduser())  # true stays true, not True
+    if str(out) == STDOUT:
+        write_stdout([frame], times_in_full=False)  # one frame: pandas' own times, as a file's
+    else:
+        write_table(frame, Path(out))
     return result.summary
