@@ -7,6 +7,7 @@ people read them, its partitions, versions, candidates, alias history and runs. 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -108,10 +109,27 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
             str(v.version), ", ".join(v.aliases) or "", estimator_name(v),
-            json.dumps(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
+            shown_params(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
             str(v.n_rows), v.run_id, v.created_at[:19],
         )  # fmt: skip
     out.print(table)
+
+
+def shown_params(params: Mapping[str, Any]) -> str:
+    """``params`` as JSON, its floats to ``fmt``'s 4 significant digits as the table's other
+    numbers are: a learned ``prior_rows`` read ``3.3333333333333335``. Each stays a JSON
+    number (``0.1``, ``1e-05``, ``3.333``); ``--json`` keeps them whole."""
+    return json.dumps(_short(params))
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(fmt(value))
+    if isinstance(value, Mapping):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_short(v) for v in value]
+    return value
 
 
 def estimator_name(v: ModelVersion) -> str:
@@ -130,7 +148,7 @@ def candidates_table(version: ModelVersion) -> None:
         table.add_column(col)
     for c in version.candidates:
         score = None if c["score"] is None else sign * c["score"]
-        table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
+        table.add_row(c["label"], shown_params(c["params"]), fmt(score), c.get("error") or "")
     out.print(table)
     tried = version.selection.transforms
     if tried:  # target_transform listed several: the candidates above are the chosen one's

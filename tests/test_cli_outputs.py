@@ -1,17 +1,21 @@
 """What the CLI writes for people and pipes: a scored CSV's true/false columns as the input
-spelled them, ``-o -`` as standard output (or one line saying it is not)."""
+spelled them, ``-o -`` as standard output (or one line saying it is not), and ``models show``'s
+parameters to the digits its other numbers are shown with."""
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.pipeline import train
 
 runner = CliRunner()
 
@@ -130,3 +134,35 @@ def test_help_says_what_dash_means() -> None:
                           ("export-registry", "Not '-'")):  # fmt: skip
         result = invoke(command, "--help")
         assert said in " ".join(result.stdout.split()), command
+
+
+def test_models_show_prints_parameters_to_four_digits_and_json_in_full(tmp_path: Path) -> None:
+    """A small partition's ``prior_rows`` printed ``3.3333333333333335`` beside scores shown
+    to 4 digits; ``--json`` keeps every digit."""
+    rng = np.random.default_rng(0)
+    rows = [20, 20, 4]
+    n = sum(rows)
+    df = pd.DataFrame({
+        "asset": np.repeat(np.arange(len(rows)), rows),
+        "day": np.concatenate([np.arange(k) for k in rows]),
+        "x1": rng.standard_normal(n),
+        "failed": (rng.random(n) < 0.4).astype(np.int64),
+    })  # fmt: skip
+    spec = {
+        "name": "assets", "task": "classification", "partition_by": ["asset"],
+        "target": "failed", "time_column": "day", "features": ["x1"], "metric": "neg_log_loss",
+        "min_rows": 10, "validation": {"strategy": "last", "size": 5},
+        "selection": {"prior_rows": 10 / 3},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression",
+                        "params": {"C": [1 / 3]}}],
+    }  # fmt: skip
+    registry = tmp_path / "registry"
+    train(spec, df, registry, backend="local")
+    shown = invoke("models", "show", "asset=2", "--registry", registry)
+    assert shown.exit_code == 0, shown.output
+    assert '{"prior_rows": 3.333}' in shown.stdout
+    assert "3.3333333333333335" not in shown.stdout
+    fitted = invoke("models", "show", "asset=0", "--registry", registry)
+    assert '{"C": 0.3333}' in fitted.stdout and "0.3333333333333333" not in fitted.stdout
+    full = json.loads(invoke("models", "show", "asset=2", "--registry", registry, "--json").stdout)
+    assert full["versions"][0]["params"] == {"prior_rows": 10 / 3}
