@@ -1,8 +1,8 @@
 """Changes of exogenous features as features: ``changes = ["price"]`` derives ``price_change``,
 each row's price minus the price one row earlier in its time-sorted partition (pandas'
 ``diff()``). One module for training, forecasting, ``LoadedModel.predict`` and the router, as
-``lagfeatures`` is for target lags; a ``score`` table carries the column (its lags it may
-leave out: ``scoring.lag_columns`` computes them from the history).
+``lagfeatures`` is for target lags; a ``score`` table may leave the column out, as it may its
+lags: ``scoring.lag_columns`` computes both from the history, through ``rowlags.fill_rows``.
 
 Why a feature of its own: a model of a differenced target (``target_transform =
 "difference"``) predicts each period's change, and what moves a change is a change — a price
@@ -20,11 +20,12 @@ Where the previous value comes from:
 * forecasting — step 1 follows the version's last row with a target (trained on, or left out
   for a missing value), whose features its history records (``History.features``); step
   ``s`` follows step ``s - 1`` of the same forecast;
-* a row scored by time (``/predict``, ``LoadedModel.predict``) that leaves the change out — the
-  row of the period before it in the same request, or the history for the period right after
-  the version's last time; anything else is refused, naming the row. Training takes the
-  previous *row*, as lags do (periods of a regular series); a row scored by time takes the
-  previous *period*, which is the same on a regular series and the only one a lone row has.
+* a row scored by time (``/predict``, ``LoadedModel.predict``, a ``score`` table's) that leaves
+  the change out — the row of the period before it in the same request, or the history for
+  the period right after the version's last time; anything else is refused, naming the row.
+  Training takes the previous *row*, as lags do (periods of a regular series); a row scored by
+  time takes the previous *period*, which is the same on a regular series and the only one a
+  lone row has.
 """
 
 from __future__ import annotations

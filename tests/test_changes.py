@@ -1,6 +1,6 @@
 """Feature changes (``changes = ["price"]``, manymodels/changes.py): computed the same way in
-training, forecasting, ``LoadedModel.predict`` and the router; a ``score`` table carries them,
-as it carries lags."""
+training, forecasting, ``LoadedModel.predict``, the router and ``score``, whose table may leave
+them out as a request may (computed from the version's history, as its lags are)."""
 
 from __future__ import annotations
 
@@ -305,19 +305,34 @@ def test_a_parquet_directory_trains_the_same_changes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(streamed["prediction"], memory["prediction"])
 
 
-def test_score_says_a_missing_change_is_derived_and_scores_one_given(tmp_path: Path) -> None:
-    """A ``score`` table carries derived columns as training computed them; one without
-    ``price_change`` is refused saying so, one with it is scored as the forecast was."""
+def test_score_fills_a_missing_change_from_the_history_as_the_router_does(tmp_path: Path) -> None:
+    """A ``score`` table of raw new rows (time and price, no ``price_change``) is scored as
+    the same rows with the change computed by hand on the full series, and as the forecast:
+    the first row's change from the price the history records, each later one from the
+    table's row of the period before (``scoring.lag_columns``, the router's
+    ``changes.fill_rows``). It was refused, saying the change is derived by training."""
     df = priced()
     held, fc = _trained(tmp_path / "reg", df)
-    with pytest.raises(DataError, match=r"'price_change'.*derived by training: a score table"):
-        score_table(held[["pid", "t", "price"]], tmp_path / "reg")
+    raw = score_table(held[["pid", "t", "price"]], tmp_path / "reg").frame
     whole = df.assign(price_change=df.groupby("pid")["price"].diff())
     given = whole.loc[held.index, ["pid", "t", "price", "price_change"]]
     scored = score_table(given, tmp_path / "reg").frame
+    np.testing.assert_array_equal(raw["prediction"], scored["prediction"])
     np.testing.assert_allclose(
         scored.sort_values(["pid", "t"])["prediction"], fc["prediction"], rtol=1e-12
     )
+
+
+def test_score_refuses_a_change_whose_period_before_it_has_no_price(tmp_path: Path) -> None:
+    """A raw row two periods past the history, without the row before it in the table, has
+    no price to take its change from: one line naming partition and data row, as the router
+    refuses such a row; nothing is guessed."""
+    df = priced()
+    held, _ = _trained(tmp_path / "reg", df)
+    rows = held.loc[held["t"] != 25, ["pid", "t", "price"]].reset_index(drop=True)
+    said = r"'pid=0' v1: data row 1 \(counting from 1\): 'price_change' needs 'price' of the "
+    with pytest.raises(DataError, match=said + "period before 26"):
+        score_table(rows, tmp_path / "reg")
 
 
 ZONE = "Europe/Berlin"

@@ -1,5 +1,6 @@
-"""A score table's target lags and rolling statistics, computed from each partition's recorded
-history when the table leaves them out (``with_lags``), as the router computes a row's.
+"""A score table's target lags, rolling statistics and feature changes, computed from each
+partition's recorded history when the table leaves them out (``with_lags``), as the router
+computes a row's.
 
 A table of new rows for a lag model was refused for lacking ``units_lag1``, while the router
 and ``LoadedModel.predict`` take the same rows with their times and compute the lags from the
@@ -10,6 +11,12 @@ gets the features its forecast step ``s`` would, rows that carry the target (act
 the history for the later rows of their partition, and a row that is not one of the next
 periods, or whose lag needs a target neither the history nor the table holds, is refused in
 the router's words, naming its data row. Columns the table does give are read as given.
+
+Feature changes (``changes = ["price"]``: ``price_change``) are filled first, as the router
+fills them (``manymodels.changes``): a row's price minus the price of the period before it,
+another row of the table or, for the period right after the version's last time, the price its
+history records. A user's raw new rows thus score as the router would answer them; a table
+that gives ``price_change`` is read as given, as before.
 
 Cheap at many partitions: the history is the one each version's feature schema records, read
 with the plan's batched version reads; nothing more is read, and the work is one pass over
@@ -35,9 +42,10 @@ if TYPE_CHECKING:
 
 
 def lag_names(schema: FeatureSchema) -> list[str]:
-    """The target lags and rolling statistics a version reads (its history computes them)."""
+    """The target lags, rolling statistics and feature changes a version reads (its history
+    computes them)."""
     forecast = schema.forecast
-    return [] if forecast is None else [*forecast.lags, *forecast.rolling]
+    return [] if forecast is None else [*forecast.lags, *forecast.rolling, *forecast.changes]
 
 
 def with_lags(
@@ -85,13 +93,15 @@ def _read(
     df: pd.DataFrame, units: Sequence[ModelRef], own: Mapping[tuple[str, int], FeatureSchema]
 ) -> list[str]:
     """The columns ``fill_rows`` reads of a row: its time, its target (actuals that extend the
-    history), and the derived features it gives (read as given, not computed again)."""
+    history), the sources of its changes, and the derived features it gives (read as given,
+    not computed again)."""
     names: dict[str, None] = {}
     for ref in units:
         schema = own.get((ref.key, ref.version))
         if schema is not None and schema.forecast is not None:
             names |= dict.fromkeys([str(schema.time_column), str(schema.target)])
             names |= dict.fromkeys(schema.forecast.derived)
+            names |= dict.fromkeys(schema.forecast.changes.values())
     return [name for name in names if name in df.columns]
 
 
@@ -105,8 +115,10 @@ def _partition(
     """One partition's rows as ``fill_rows`` takes them: a missing cell left out of its row,
     as a request leaves out a value it does not know. Calendar parts stand in as given
     (``None`` for those the table lacks): ``with_calendar`` computes them for the whole
-    table, from the same time, after this."""
+    table, from the same time, after this. A change's source keeps a missing cell as
+    ``null``, as a request sends it: its change is then missing too (``changes``)."""
     calendar = schema.forecast.calendar if schema.forecast is not None else {}
+    sources = set(schema.forecast.changes.values()) if schema.forecast is not None else set()
     records: list[dict[str, Any]] = []
     for at in rows.tolist():
         row: dict[str, Any] = dict.fromkeys(calendar)
@@ -114,14 +126,17 @@ def _partition(
             value = values[at]
             if value is not None and not (isinstance(value, float) and np.isnan(value)):
                 row[name] = value
+            elif name in sources:
+                row[name] = None
         records.append(row)
     if schema.history is None:  # a version from before histories were recorded
         raise DataError(
             f"{source}: partition '{ref.key}' v{ref.version} records no history to compute "
-            f"its lags from: give the table its {', '.join(map(repr, lag_names(schema)))} columns"
+            f"its lags or changes from: give the table its "
+            f"{', '.join(map(repr, lag_names(schema)))} columns"
         )
     try:
-        return fill_rows(records, schema, rows.tolist(), with_changes=False)
+        return fill_rows(records, schema, rows.tolist())
     except InvalidRows as e:
         raise DataError(
             f"{source}: partition '{ref.key}' v{ref.version}: {e.as_data_rows()}"

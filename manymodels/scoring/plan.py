@@ -175,7 +175,7 @@ def make_plan(
     read = [name for fs in used for name, _ in feature_kinds(fs)]
     refuse_repeated_columns(df, source, [*read, *(fs.time_column for fs in used)])
     unit_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    # lags a table of new rows leaves out: from each partition's history, as the router's
+    # lags and changes a table of new rows leaves out: from each partition's history
     df = with_lags(df, positions, unit_offsets, units, lagged, source=source, alias=alias)
     return Plan(
         positions=positions,
@@ -236,8 +236,8 @@ def _refs(
     verify fails the whole job (``BadSignature``) before any task is shipped. Last, each
     target the versions predict, with the (key, version) pairs predicting it
     (``champion_targets.require_one_target``), and the whole schema of each version with
-    target lags or rolling statistics, whose history computes those a table leaves out
-    (``lag_columns.with_lags``; already parsed, so kept at no cost)."""
+    target lags, rolling statistics or changes, whose history computes those a table leaves
+    out (``lag_columns.with_lags``; already parsed, so kept at no cost)."""
     schemas: list[FeatureSchema] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
@@ -316,7 +316,7 @@ def _derived_hint(missing: Sequence[str], schemas: Sequence[FeatureSchema]) -> s
     return (
         "; lags, rolling statistics and changes are derived by training: a score table "
         "carries them as training computed them, or its time column gives the calendar "
-        "parts, and with each partition's history its lags and rolling statistics "
+        "parts, and with each partition's history its lags, rolling statistics and changes "
         "(LoadedModel.predict and the router compute them all from a row's time)"
     )
 
