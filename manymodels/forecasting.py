@@ -59,7 +59,7 @@ from manymodels.forecast_partition import labelled_steps as labelled_steps  # th
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import build_steps, future_keys, held_features
-from manymodels.future_rows import future_table, refuse_unmatched
+from manymodels.future_rows import future_table, refuse_unmatched, unused_rows
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
 from manymodels.key_spellings import registry_spelling
@@ -135,7 +135,9 @@ def forecast(
     leaves those out, an MLflow import among them, and lists them in the frame's
     ``attrs["left_out"]``; only when none is left is it refused; it counts the partitions
     with no version at ``alias``, not forecast, in ``attrs["without_alias"]``, the first few
-    by key in ``attrs["without_keys"]``), and for a
+    by key in ``attrs["without_keys"]``; the rows of ``future`` that no partition forecast
+    reads in ``attrs["future_unused"]``: partitions, rows, the first keys, and how many have
+    no version at ``alias``), and for a
     ``future`` table that lacks columns or covers only some of a partition's steps;
     ``PartitionNotFound`` for keys with no model at ``alias``; ``BadSignature`` (one of them)
     when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
@@ -154,6 +156,7 @@ def forecast(
     frame.attrs["left_out"] = frames[0].attrs.get("left_out", [])
     frame.attrs["without_alias"] = frames[0].attrs.get("without_alias", 0)
     frame.attrs["without_keys"] = frames[0].attrs.get("without_keys", [])
+    frame.attrs["future_unused"] = frames[0].attrs.get("future_unused")
     return frame
 
 
@@ -198,7 +201,7 @@ def forecast_chunks(
             reg, keys, alias, levels, threshold, probabilities=probabilities, version=version
         )
         refuse_overwritten(chosen)
-        fut = None
+        fut, unused = None, None
         if future is not None:
             forecast_keys = {k for k, _ in chosen.pairs}  # in memory already: no query
             fut = future_table(
@@ -209,7 +212,9 @@ def forecast_chunks(
                 spelt=registry_spelling(reg, chosen.key_columns, among=forecast_keys),
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
-            refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
+            known = refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
+            # its rows of partitions not forecast: said, not dropped silently
+            unused = unused_rows(fut, forecast_keys, known)
         shared: dict[str, GlobalModel] = {}
         given = None if fut is None else future_keys(fut)
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
@@ -219,6 +224,7 @@ def forecast_chunks(
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["without_keys"] = chosen.without_keys  # and the first few of them
+            frame.attrs["future_unused"] = unused  # None without a future table
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
             # the partitions held at their last feature values, and the features: said by the
             # summary, over chunks, as the router's ``carried`` (one answer: held_features)

@@ -9,6 +9,7 @@ is one job and building the steps of many partitions another.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Container, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -95,24 +96,48 @@ def future_table(
 
 def refuse_unmatched(
     future: pd.DataFrame, known_of: Callable[[list[str]], Container[str]], forecast: str
-) -> None:
+) -> Container[str]:
     """A future table none of whose partitions the registry has (``known_of``: those of the
     table's keys at the forecast's alias): keys of another type or spelling, another spec's.
     Every partition would carry its last values forward as if it had been given none, the
     table unused without a word. A table of other known partitions only (a file of this
     week's promotions, none for the partitions forecast) is fine: those carry forward, as
-    documented."""
+    documented. Returns those known, for ``unused_rows`` (read once, here)."""
     given = pd.unique(future[_KEY])
     if not len(given):
-        return
+        return set()
     known = known_of([str(k) for k in given])
     if any(k in known for k in given):
-        return
+        return known
     source = future.attrs.get("source", "future")
     raise DataError(
         f"{source}: none of its {len(given)} partition(s) is in the registry (it has "
         f"'{given[0]}'; the forecast has '{forecast}'): check the key columns' values and types"
     )
+
+
+SHOWN_UNUSED = 3  # keys a forecast's summary names of the partitions it did not use
+
+
+def unused_rows(
+    future: pd.DataFrame, forecast: Container[str], known: Container[str]
+) -> dict[str, Any]:
+    """The rows of a future table no partition forecast reads: of keys with no version at the
+    alias (``known``: ``refuse_unmatched``'s answer), or not among the partitions forecast
+    (``forecast``). They were left unused without a word, where a user who sent them expects
+    them read (a key spelt as another spec's, a partition retired or left out by
+    ``--partitions``). The count of such partitions and of their rows, the first few by key
+    (as ``without_keys``), and how many of them have no version at all. One pass over the
+    table's keys; no registry read."""
+    counts = future[_KEY].value_counts(sort=False)
+    left = counts[[key not in forecast for key in counts.index]]
+    keys = [str(key) for key in left.index]
+    return {
+        "partitions": len(keys),
+        "rows": int(left.sum()),
+        "keys": heapq.nsmallest(SHOWN_UNUSED, keys),
+        "without_model": sum(key not in known for key in keys),
+    }
 
 
 def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: str) -> np.ndarray:

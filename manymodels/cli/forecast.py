@@ -94,8 +94,9 @@ def forecast(
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
     forward (a note: line names them, and counts the partitions --future has no rows of;
-    --json: carried, held_partitions, held_keys); with target lags in the spec, each step's
-    prediction feeds the next step's lags.
+    --json: carried, held_partitions, held_keys; rows of --future of partitions not forecast
+    are counted and named in another: future_unused, future_unused_rows, future_unused_keys);
+    with target lags in the spec, each step's prediction feeds the next step's lags.
     Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     A binary classifier trained with [decision] (or asked --threshold) labels each step.
     --probabilities adds a classifier's proba-<class> columns.
@@ -141,6 +142,7 @@ def forecast(
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []
         without: list[tuple[int, list[str]]] = []  # count and the first few keys, once
+        unused: list[dict[str, Any]] = []  # --future's rows no partition forecast read, once
         carried: list[str] = []
         held = Held()
         ends = Ends()
@@ -159,6 +161,7 @@ def forecast(
             ),
             left_out,
             without,
+            unused,
             carried,
             held,
             ends,
@@ -188,6 +191,9 @@ def forecast(
             f"{', '.join(missing_keys)}{more}",
             err=True,
         )
+    not_read = unused[0] if unused else {"partitions": 0, "rows": 0, "keys": []}
+    if not_read["partitions"] and not json_out:
+        echo(f"note: {_unused(not_read, alias)}", err=True)
     if carried and not json_out and future is None:  # a flat forecast of a price-driven
         # model: say why (--json: its "carried" member, as "left_out" is theirs)
         echo(
@@ -209,7 +215,9 @@ def forecast(
     n_behind, behind_keys, _, _ = ends.behind()
     summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys,
                "behind": n_behind, "behind_keys": behind_keys,
-               "without_alias_keys": missing_keys}  # fmt: skip
+               "without_alias_keys": missing_keys, "future_unused": not_read["partitions"],
+               "future_unused_rows": not_read["rows"],
+               "future_unused_keys": not_read["keys"]}  # fmt: skip
     if to_stdout:
         at = "" if alias == "production" else f" at '{alias}'"
         at = at if version is None else f" at v{version}"
@@ -242,13 +250,14 @@ def _noting_left_out(
     chunks: Iterator[Any],
     left_out: list[list[str]],
     without: list[tuple[int, list[str]]],
+    unused: list[dict[str, Any]],
     carried: list[str],
     held: Held,
     ends: Ends,
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
     put in ``left_out``, how many have no version at its alias (and the first few keys) in
-    ``without``, and the
+    ``without``, the rows of ``--future`` no partition forecast reads in ``unused``, and the
     exogenous features held at their last values (no future table, or one without rows of
     some partitions) in ``carried``, those of every chunk (each says those its versions read:
     a chunk of naive baselines reads none), and the partitions held so counted in ``held``;
@@ -265,6 +274,8 @@ def _noting_left_out(
                     list(frame.attrs.get("without_keys", [])),
                 )
             )
+            if frame.attrs.get("future_unused"):
+                unused.append(frame.attrs["future_unused"])
             mixed = frame.attrs.get("mixed_keys")
             # by the writer's own reading of the name: x.csv.gz is a CSV too
             if mixed and out is not None and not out.name.lower().endswith((".csv", ".csv.gz")):
@@ -306,6 +317,23 @@ def _left_out(keys: list[str]) -> str:
     return (
         f"left out {len(keys):,} partition(s) trained without a time_column (an MLflow "
         f"import, or another spec's): {listed(keys)}"
+    )
+
+
+def _unused(rows: dict[str, Any], alias: str) -> str:
+    """The note on ``--future``'s rows of partitions not forecast (``future_rows.unused_rows``),
+    in the shape of the others: a count, the first keys, '…' past them."""
+    count, without = rows["partitions"], rows["without_model"]
+    more = ", …" if count > len(rows["keys"]) else ""
+    if without == count:
+        why = f"no '{alias}' version"
+    elif not without:
+        why = "not among the partitions forecast"
+    else:
+        why = f"{without:,} with no '{alias}' version, the others not among those forecast"
+    return (
+        f"--future's {rows['rows']:,} row(s) of {count:,} partition(s) not forecast were not "
+        f"used ({why}): {', '.join(rows['keys'])}{more}"
     )
 
 
