@@ -154,6 +154,42 @@ def test_rows_the_history_cannot_fill_are_one_line(
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def tolerant(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lag spec with a model that takes missing values, which scores a NaN lag."""
+    path = tmp_path_factory.mktemp("tolerant")
+    hgb = {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+           "params": {"max_iter": [20]}}  # fmt: skip
+    spec: dict[str, Any] = spec_dict(
+        features=["x"],
+        validation={"strategy": "last", "size": 5},
+        selection={"naive_candidate": False},
+        candidates=[hgb],
+        **LAGS,
+    )
+    with Registry(path / "reg") as reg:
+        train(spec, series(days=TRAINED), reg, backend="local")
+    return path / "reg"
+
+
+@pytest.mark.parametrize("dated", [False, True])
+def test_a_row_without_a_time_is_refused_not_scored_on_nan_lags(
+    tolerant: Path, dated: bool
+) -> None:
+    """A row whose time is empty (a blank CSV cell, a NaT) has nothing to compute its lags
+    from: it went through with NaN lags, and a model that takes missing values scored it
+    without a word, where the table lacking the columns had been refused. One line names
+    its data row and the time column now."""
+    raw, _ = new_rows(1)
+    rows = raw.drop(columns="y").reset_index(drop=True)
+    times = pd.to_datetime(rows["t"]) if dated else rows["t"].astype(object)
+    rows["t"] = times.where(rows.index != 1)  # pid=1's row
+    says = r"partition 'pid=1' v1: data row 2 \(counting from 1\): 't' has no value, and its "
+    with pytest.raises(DataError, match=says + r"'y_lag2', 'y_lag3', 'y_roll_mean_lag2_w3' are"):
+        score(rows, tolerant, backend="local")
+    assert score(rows.drop(index=1), tolerant, backend="local")["prediction"].notna().all()
+
+
 def test_the_fallbacks_rows_are_refused_naming_the_columns(tmp_path: Path) -> None:
     """The fallback has no series of its own: a new key's row must give its lags."""
     spec = spec_dict(

@@ -113,7 +113,8 @@ def _partition(
     source: str,
 ) -> list[Mapping[str, Any]]:
     """One partition's rows as ``fill_rows`` takes them: a missing cell left out of its row,
-    as a request leaves out a value it does not know. Calendar parts stand in as given
+    as a request leaves out a value it does not know; a row without a time is refused (its
+    lags have nothing to be computed from). Calendar parts stand in as given
     (``None`` for those the table lacks): ``with_calendar`` computes them for the whole
     table, from the same time, after this. A change's source keeps a missing cell as
     ``null``, as a request sends it: its change is then missing too (``changes``)."""
@@ -124,11 +125,24 @@ def _partition(
         row: dict[str, Any] = dict.fromkeys(calendar)
         for name, values in columns.items():
             value = values[at]
-            if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            if not (
+                value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
+            ):
                 row[name] = value
             elif name in sources:
                 row[name] = None
         records.append(row)
+    time_column = str(schema.time_column)
+    timeless = [
+        at for at, row in zip(rows.tolist(), records, strict=True) if time_column not in row
+    ]
+    if timeless:  # fill_rows passes such a row on as given: its lags NaN, which a model that
+        # takes missing values scores without a word (a table lacking them was refused)
+        raise DataError(
+            f"{source}: partition '{ref.key}' v{ref.version}: {data_row(timeless[0])}: "
+            f"'{time_column}' has no value, and its {', '.join(map(repr, lag_names(schema)))} "
+            "are computed from it: give its time, or the table these columns"
+        )
     if schema.history is None:  # a version from before histories were recorded
         raise DataError(
             f"{source}: partition '{ref.key}' v{ref.version} records no history to compute "
