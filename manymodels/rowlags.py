@@ -18,13 +18,12 @@ table's rows that leave out their lags are filled here too, a partition at a tim
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from manymodels import changes, timefeatures, timekeys
+from manymodels import changes, next_periods, timefeatures, timekeys
 from manymodels.exceptions import InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
@@ -89,9 +88,9 @@ def fill_rows(
     clock = timekeys.series_clock(zone, history.time)
     aware = clock is not None
     off = forecast.holidays
-    upcoming = _upcoming(history.time, frequency, reach, zone, off)
-    steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
-             for row in rows]  # fmt: skip
+    upcoming = next_periods.upcoming(history.time, frequency, reach, zone, off)
+    steps = [next_periods.step(row[time_column], upcoming, frequency, aware)
+             if time_column in row else None for row in rows]  # fmt: skip
     posted, twice = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
@@ -169,9 +168,9 @@ def previous_targets(
     aware = timekeys.series_clock(zone, last_time) is not None
     if time_column and last_time is not None and frequency is not None:
         off = forecast.holidays if forecast is not None else ()
-        upcoming = _upcoming(last_time, frequency, reach, zone, off)
-        steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row
-                 else None for row in rows]  # fmt: skip
+        upcoming = next_periods.upcoming(last_time, frequency, reach, zone, off)
+        steps = [next_periods.step(row[time_column], upcoming, frequency, aware)
+                 if time_column in row else None for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
     if recorded.get("last") is not None:
         known[0] = float(recorded["last"])
@@ -271,48 +270,6 @@ def _unseen(name: str, step: int, needed: int, history: History) -> str:
         f"needs the target of period {needed} after it, which the model has not seen: post "
         f"that period's target in an earlier row, or send '{name}' in the row"
     )
-
-
-def _as_keys(times: Any) -> list[Any]:
-    if isinstance(times, pd.DatetimeIndex):
-        return [t.value for t in times.as_unit("ns")]
-    return [float(t) for t in np.asarray(times, dtype=np.float64)]
-
-
-def _upcoming(
-    last: Any, frequency: Any, reach: int, zone: str | None, off: Sequence[str]
-) -> Sequence[Any]:
-    """The keys of the ``reach`` periods after ``last``. ``score`` fills a table's rows a
-    partition at a time, and its partitions mostly end at one time: the date arithmetic,
-    ~3 ms a partition, is done once for them all (for a reach rounded up to a power of two,
-    cut back to ``reach``: the k-th period after a time does not depend on how many follow)."""
-    if not isinstance(last, str | int | float) or reach > _CACHED_REACH:  # not kept
-        return _as_keys(timefeatures.advance([last], frequency, reach, zone, off))
-    return _advanced(last, frequency, 1 << max(reach - 1, 7).bit_length(), zone, tuple(off))[:reach]
-
-
-_CACHED_REACH = 1024  # a request posting 10,000 actuals keeps no 16,384 periods in the cache
-
-
-@lru_cache(maxsize=1024)
-def _advanced(
-    last: Any, frequency: Any, reach: int, zone: str | None, off: tuple[str, ...]
-) -> tuple[Any, ...]:
-    return tuple(_as_keys(timefeatures.advance([last], frequency, reach, zone, off)))
-
-
-def _step(value: Any, upcoming: Sequence[Any], frequency: Any, aware: bool) -> int | None:
-    """Which of the next periods ``value`` is (1-based), or ``None``."""
-    key = _text_key(value, frequency, aware) if isinstance(value, str) else (
-        timekeys.time_key(value, frequency, aware))  # fmt: skip
-    return upcoming.index(key) + 1 if key is not None and key in upcoming else None
-
-
-@lru_cache(maxsize=65536)
-def _text_key(value: str, frequency: Any, aware: bool) -> int | float | None:
-    """``timekeys.time_key`` of a text time, read once: a score table's partitions repeat
-    the same few dates, and reading one cost ~1 ms."""
-    return timekeys.time_key(value, frequency, aware)
 
 
 def _calendar_rows(

@@ -206,16 +206,3 @@ def test_the_fallbacks_rows_are_refused_naming_the_columns(tmp_path: Path) -> No
         score(rows, tmp_path / "reg", backend="local")
     scored = score(rows[rows["pid"] < 3], tmp_path / "reg", backend="local")
     assert not scored["fallback"].any() and scored["prediction"].notna().all()
-
-
-@pytest.mark.parametrize("reach", [1, 3, 8, 9, 40])
-def test_cached_periods_are_the_uncached_ones(reach: int) -> None:
-    """Filling a table a partition at a time reuses the next periods of a last time, kept
-    for a reach rounded up to a power of two: cut back, they are ``advance``'s own."""
-    from manymodels import timefeatures
-    from manymodels.rowlags import _as_keys, _upcoming
-
-    for last, frequency, zone in [("2024-03-29", "B", None), ("2024-03-30T00:00:00+01:00",
-                                  "D", "Europe/Berlin"), (7, 2, None)]:  # fmt: skip
-        direct = _as_keys(timefeatures.advance([last], frequency, reach, zone, ("2024-04-01",)))
-        assert list(_upcoming(last, frequency, reach, zone, ["2024-04-01"])) == direct
