@@ -32,8 +32,8 @@ def test_cached_periods_are_the_uncached_ones(
     """Filling a table a partition at a time reuses the next periods of a last time, kept
     for a reach rounded up to a power of two: cut back, they are ``advance``'s own."""
     direct = as_keys(timefeatures.advance([last], frequency, reach, zone, off))
-    assert list(upcoming(last, frequency, reach, zone, list(off))) == direct
-    assert list(upcoming(last, frequency, reach, zone, list(off))) == direct  # from the cache
+    assert list(upcoming(last, frequency, reach, zone, list(off)).keys) == direct
+    assert list(upcoming(last, frequency, reach, zone, list(off)).keys) == direct  # from the cache
 
 
 def test_a_rows_time_is_placed_as_text_or_as_a_timestamp() -> None:
@@ -45,3 +45,10 @@ def test_a_rows_time_is_placed_as_text_or_as_a_timestamp() -> None:
     # series lacks is not one of its periods
     assert step(32, upcoming(30, 1, 3, None, []), 1, False) == 2
     assert step("32", upcoming(30, 1, 3, None, []), 1, False) == 2
+
+
+def test_a_time_past_the_reach_is_no_period_though_the_cache_holds_it() -> None:
+    """The cache keeps 8 periods for a reach of 3: the 4th is not one of the 3."""
+    assert step(33, upcoming(29, 1, 8, None, []), 1, False) == 4  # kept for reach 8
+    assert step(33, upcoming(29, 1, 3, None, []), 1, False) is None
+    assert step(32, upcoming(29, 1, 3, None, []), 1, False) == 3
