@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import timefeatures, timekeys
+from manymodels import next_periods, timefeatures, timekeys
 from manymodels.exceptions import DataError, problem
 from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import partition_positions
@@ -247,8 +247,7 @@ class _Periods:
         self.origin = None if self.dated else timekeys.time_key(origin, frequency)
 
     def key(self, value: Any) -> Any:
-        t = (_text_key(value, self.frequency, self.aware) if isinstance(value, str)
-             else timekeys.time_key(value, self.frequency, self.aware))  # fmt: skip
+        t = next_periods.time_key(value, self.frequency, self.aware)
         if t is None or self.dated:
             return t
         if self.origin is None or not np.isfinite(t):
@@ -294,13 +293,6 @@ def _back(stamp: pd.Timestamp, frequency: Any, zone: str | None, off: tuple[str,
         return timefeatures.retreat([stamp], frequency, zone, off)[0]
     except _UNSTEPPABLE:
         return None
-
-
-@lru_cache(maxsize=65536)
-def _text_key(value: str, frequency: Any, aware: bool) -> int | float | None:
-    """``timekeys.time_key`` of a text time, read once (as ``rowlags``' own): a score
-    table's partitions repeat the same few dates, and reading one cost ~1 ms."""
-    return timekeys.time_key(value, frequency, aware)
 
 
 _UNSTEPPABLE = (TypeError, ValueError, OverflowError, NotImplementedError)
