@@ -270,7 +270,8 @@ def test_forecast_of_every_partition_at_an_alias_says_how_many_lack_it(
     result = CliRunner().invoke(app, [*args, "--alias", "candidate"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == (  # then the note of the features held
-        "note: left out 3 partition(s) with no 'candidate' version: " + ", ".join(LACKING)
+        "note: left out 3 partition(s) with no 'candidate' version: "
+        + ", ".join(f"'{k}'" for k in LACKING)
     )
     assert "tropicana" in result.stdout
     result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--json"])
@@ -281,7 +282,7 @@ def test_forecast_of_every_partition_at_an_alias_says_how_many_lack_it(
     out = one_candidate.parent / "candidate.csv"
     result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"left out 3 partition(s) with no 'candidate' version: {LACKING[0]}," in result.stderr
+    assert f"left out 3 partition(s) with no 'candidate' version: '{LACKING[0]}'," in result.stderr
     result = CliRunner().invoke(app, args)  # production: every partition has it
     assert result.exit_code == 0 and "left out" not in result.stderr, result.output
     assert forecast(one_candidate, horizon=2, alias="candidate").attrs["without_alias"] == 3
@@ -307,7 +308,9 @@ def test_the_note_names_the_first_keys_without_the_alias(tmp_path: Path) -> None
                          - set(reg.store.alias_table("candidate")))  # fmt: skip
     assert len(lacking) == 4
     assert result.stderr.splitlines()[0] == (
-        f"note: left out 4 partition(s) with no 'candidate' version: {', '.join(lacking[:3])}, …"
+        "note: left out 4 partition(s) with no 'candidate' version: "
+        + ", ".join(f"'{k}'" for k in lacking[:3])
+        + ", …"
     )
     result = CliRunner().invoke(app, [*args, "--json"])
     answer = json.loads(result.stdout)

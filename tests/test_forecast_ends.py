@@ -52,7 +52,7 @@ def test_a_series_that_stopped_is_named(tmp_path: Path) -> None:
     notes = [line for line in err.splitlines() if "end before" in line]
     assert notes == [
         "note: 1 partition(s) end before the newest last time 2025-03-01T00:00:00, so their "
-        "steps start earlier: item=b (the earliest ends 2025-02-09T00:00:00); a series that "
+        "steps start earlier: 'item=b' (the earliest ends 2025-02-09T00:00:00); a series that "
         "stopped (delisted, closed) can be taken out of production with `manymodels retire KEY`"
     ]
     written = pd.read_csv(tmp_path / "f.csv")

@@ -103,7 +103,7 @@ def test_a_missing_value_is_named_by_partition_time_and_column(
 
 ENDS = (  # pid 2's walk ends at 26: said by forecast_ends, whatever the future table
     "note: 1 partition(s) end before the newest last time 29, so their steps start earlier: "
-    "pid=2 (the earliest ends 26); a series that stopped (delisted, closed) can be taken out "
+    "'pid=2' (the earliest ends 26); a series that stopped (delisted, closed) can be taken out "
     "of production with `manymodels retire KEY`"
 )
 
@@ -148,7 +148,7 @@ def test_a_future_table_of_some_partitions_names_the_partitions_it_held(
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "next.csv")])
     assert result.exit_code == 0, result.output
     assert result.stderr.strip().splitlines() == [
-        "note: --future has no rows of 1 partition(s) (pid=1): their last known x0, x1 "
+        "note: --future has no rows of 1 partition(s) ('pid=1'): their last known x0, x1 "
         "carried forward to all 3 step(s) (give them rows in --future)",
         ENDS,
     ]

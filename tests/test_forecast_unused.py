@@ -54,7 +54,7 @@ def test_rows_of_keys_with_no_model_are_counted_and_named(registry: Path, tmp_pa
     notes, answer = forecast_with(registry, path)
     assert notes == [
         "note: --future's 12 row(s) of 4 partition(s) not forecast were not used (no "
-        "'production' version): pid=10, pid=7, pid=8, …"
+        "'production' version): 'pid=10', 'pid=7', 'pid=8', …"
     ]
     assert (answer["future_unused"], answer["future_unused_rows"]) == (4, 12)
     assert answer["future_unused_keys"] == ["pid=10", "pid=7", "pid=8"]
@@ -71,14 +71,14 @@ def test_rows_of_partitions_left_out_by_partitions_are_named(
     notes, answer = forecast_with(registry, path, "--partitions", "pid=0")
     assert notes == [
         "note: --future's 6 row(s) of 2 partition(s) not forecast were not used (not among "
-        "the partitions forecast): pid=1, pid=2"
+        "the partitions forecast): 'pid=1', 'pid=2'"
     ]
     assert answer["future_unused_keys"] == ["pid=1", "pid=2"]
     rows_of(0, 1, 9).to_csv(path, index=False)
     notes, _ = forecast_with(registry, path, "--partitions", "pid=0")
     assert notes == [
         "note: --future's 6 row(s) of 2 partition(s) not forecast were not used (1 with no "
-        "'production' version, the others not among those forecast): pid=1, pid=9"
+        "'production' version, the others not among those forecast): 'pid=1', 'pid=9'"
     ]
 
 

@@ -21,6 +21,7 @@ from manymodels.cli.options import (
     ThresholdOpt,
     open_checked,
 )
+from manymodels.forecast_ends import shown_keys
 from manymodels.oneline import one_line
 
 if TYPE_CHECKING:
@@ -185,10 +186,9 @@ def forecast(
     if left and not json_out:
         echo(f"note: {_left_out(left)}", err=True)
     if missing and not json_out:  # a candidate only some partitions have: say of the others
-        more = ", …" if missing > len(missing_keys) else ""
         echo(
             f"note: left out {missing:,} partition(s) with no '{alias}' version: "
-            f"{', '.join(missing_keys)}{more}",
+            f"{shown_keys(missing_keys, missing)}",
             err=True,
         )
     not_read = unused[0] if unused else {"partitions": 0, "rows": 0, "keys": []}
@@ -307,8 +307,7 @@ class Held:
         self.keys.extend(keys[: SHOWN_KEYS - len(self.keys)])
 
     def shown(self) -> str:
-        more = ", …" if self.count > len(self.keys) else ""
-        return ", ".join(self.keys) + more
+        return shown_keys(self.keys, self.count)
 
 
 def _left_out(keys: list[str]) -> str:
@@ -324,7 +323,6 @@ def _unused(rows: dict[str, Any], alias: str) -> str:
     """The note on ``--future``'s rows of partitions not forecast (``future_rows.unused_rows``),
     in the shape of the others: a count, the first keys, '…' past them."""
     count, without = rows["partitions"], rows["without_model"]
-    more = ", …" if count > len(rows["keys"]) else ""
     if without == count:
         why = f"no '{alias}' version"
     elif not without:
@@ -333,7 +331,7 @@ def _unused(rows: dict[str, Any], alias: str) -> str:
         why = f"{without:,} with no '{alias}' version, the others not among those forecast"
     return (
         f"--future's {rows['rows']:,} row(s) of {count:,} partition(s) not forecast were not "
-        f"used ({why}): {', '.join(rows['keys'])}{more}"
+        f"used ({why}): {shown_keys(rows['keys'], count)}"
     )
 
 

@@ -138,7 +138,7 @@ def test_forecast_leaves_a_retired_partition_out_and_says_so(tmp_path: Path) -> 
     out = tmp_path / "forecast.csv"
     done = cli.invoke(app, ["forecast", "--horizon", "2", "--out", str(out), *where])
     assert done.exit_code == 0, done.output
-    assert f"note: left out 1 partition(s) with no 'production' version: {key}\n" in done.stderr
+    assert f"note: left out 1 partition(s) with no 'production' version: '{key}'\n" in done.stderr
     brands = pd.read_csv(out).query("store == 1")["brand"]
     assert len(brands) > 0 and "tropicana" not in set(brands)
     named = cli.invoke(app, ["forecast", "--horizon", "2", "--partitions", key, *where])
