@@ -3,6 +3,9 @@
 Tests marked ``slow`` (several processes, kill trials, benchmarks' smoke runs, real clusters)
 run in CI (``CI=true``, as ``.ci/run`` sets it) or with ``--run-slow``; a plain ``pytest``
 skips them, saying so, so that the default run stays a few minutes on two cores.
+
+Every native thread pool (OpenMP, BLAS) gets one thread, here and in the processes tests start
+(``native_threads``): set before any test module loads numpy.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from native_threads import limit_native_threads
+
+limit_native_threads()
 
 DATA_SAMPLES = Path(__file__).resolve().parents[1] / "data-samples"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from native_threads import host_env
 
 from manymodels.exceptions import TrainingError
 from manymodels.execution import (
@@ -194,13 +195,17 @@ def _pool_threads(_item: Any) -> list[int]:
 
 
 def test_in_process_fits_use_one_thread_per_native_pool_as_ray_workers_do() -> None:
+    """The pools start at two threads whatever the tests' own limit (``native_threads``):
+    one thread inside the map is then the backend's doing, two after it its restoring."""
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime HistGradientBoosting uses)
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    before = [pool["num_threads"] for pool in threadpool_info()]
-    ((_, inside),) = list(InProcessBackend().map_unordered(_pool_threads, [0]))
-    assert inside and set(inside) == {1}, inside
-    assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored after
+    with threadpool_limits(limits=2):
+        before = [pool["num_threads"] for pool in threadpool_info()]
+        assert before and set(before) == {2}, before
+        ((_, inside),) = list(InProcessBackend().map_unordered(_pool_threads, [0]))
+        assert inside and set(inside) == {1}, inside
+        assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored after
 
 
 # Two in-process runs in a host's threads overlap: A starts, B starts, A ends, B ends. In a
@@ -241,7 +246,11 @@ def test_overlapping_in_process_runs_in_threads_leave_blas_as_they_found_it() ->
     """BLAS's thread count is the process's: A saved 2 and set 1, B saved 1, A restored 2,
     B restored 1 — the host's BLAS kept one thread for the rest of the process."""
     run = subprocess.run(
-        [sys.executable, "-c", OVERLAPPING_RUNS], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", OVERLAPPING_RUNS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=host_env(),  # the host's pool sizes, not the tests' one thread
     )
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.splitlines()[-1])
@@ -274,7 +283,11 @@ def test_in_process_maps_look_for_thread_pools_once_and_again_after_an_import() 
     9 ms under load: 3 % of pizzaplace's one spec in process). Now the pools are looked for
     once, and again once a module was imported since: a pool loaded later is limited too."""
     run = subprocess.run(
-        [sys.executable, "-c", POOL_LOADED_LATER], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", POOL_LOADED_LATER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=host_env(),  # the host's pool sizes, not the tests' one thread
     )
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.splitlines()[-1])
