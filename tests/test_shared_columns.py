@@ -210,3 +210,26 @@ def test_a_top2_mean_refits_one_transform_for_members_of_one_shape(
     held_out, _ = rows(30, seed=9)
     expected = cands.MeanOf(whole).predict(held_out)
     np.testing.assert_array_equal(mean.predict(held_out), expected)
+
+
+def test_past_its_byte_budget_a_fold_is_fitted_whole_and_nothing_more_is_kept() -> None:
+    """Sharing keeps every fold's transformed training rows for the whole partition (a
+    60,000-row partition at 10 folds peaked at 3.66 GB, 0.84 GB before): past ``keep_bytes``
+    a fold's pipeline is fitted whole, as before sharing, its predictions the same bits."""
+    from sklearn.base import clone
+
+    from manymodels.training.shared_columns import SharedColumns, nbytes
+
+    X, y = rows()
+    s = spec("regression", REGRESSORS)
+    made = [cands.build(c, p, categorical=CATEGORICAL, numeric=NUMERIC, seed=0)
+            for c in s.candidates for p in cands.grid(c)]  # fmt: skip
+    splits = validation_splits(len(y), s, key="item=a")
+    first = made[0].steps[0][1].fit_transform(take(X, splits[0][0]), y[splits[0][0]])
+    shared = SharedColumns(X, y, keep_bytes=nbytes(first))  # room for one matrix
+    for model in made:
+        for at, (tr, va) in enumerate(splits):
+            whole = clone(model).fit(take(X, tr), y[tr])
+            fit = shared.fit(clone(model), at, tr)
+            assert np.array_equal(fit.predict(take(X, va)), whole.predict(take(X, va)))
+    assert shared.fits == 1 and shared.kept == nbytes(first)
