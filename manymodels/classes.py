@@ -166,6 +166,13 @@ def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
 
 
 MAX_STRENGTH = 1000.0  # partitions indistinguishable from the table: the table's rates, nearly
+MIN_STRENGTH = 1.0
+"""The least pseudo-rows an estimated strength gives the table's rates. Partitions that each
+hold a class always or never (a class a few users always pick) make the moment estimate 0:
+a partition that never held the class was then answered ~1e-18 for it, a certain 0 that one
+such row in live data makes an unbounded log loss (3 classes, 40 partitions of 20 rows: per
+class 4.4e-16 pseudo-rows). One pseudo-row keeps it ~rate / (n + 1), as add-one smoothing
+would, and is below what any table with real spread between partitions estimates."""
 
 
 def prior_strength(
@@ -185,7 +192,7 @@ def prior_strength(
     summed over classes) gives ``m``: large when partitions differ little (every partition
     is smoothed hard toward the table), small when they differ much (their own counts
     speak). Partitions of fewer than two rows say nothing about the spread and are left out;
-    ``m`` lies in ``[0, MAX_STRENGTH]``."""
+    ``m`` lies in ``[MIN_STRENGTH, MAX_STRENGTH]``."""
     return strength_of_counts(class_counts(y, offsets, classes, known), rates)
 
 
@@ -255,9 +262,9 @@ def _spreads(counts: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, int, fl
 
 def _strength(ratio: float, big_p: int, big_n: float) -> float:
     """``m = 1/ρ − 1`` from the spread over chance ``ratio``, ``ρ`` clipped to a strength in
-    ``[0, MAX_STRENGTH]``."""
+    ``[MIN_STRENGTH, MAX_STRENGTH]``."""
     rho = (ratio - big_p) / (big_n - big_p)
-    rho = min(max(rho, 1 / (MAX_STRENGTH + 1)), 1.0)
+    rho = min(max(rho, 1 / (MAX_STRENGTH + 1)), 1 / (MIN_STRENGTH + 1))
     return 1 / rho - 1
 
 

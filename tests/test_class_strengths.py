@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from manymodels.candidates import ConstantProbabilityClassifier
-from manymodels.classes import MAX_STRENGTH, class_prior
+from manymodels.classes import MAX_STRENGTH, MIN_STRENGTH, class_prior
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 
@@ -78,7 +78,8 @@ def test_a_user_who_always_buys_is_answered_buy_though_buying_is_rare(tmp_path: 
     prior = class_prior(df["ended"].to_numpy(), offsets)
     assert prior.strength is not None and prior.strength > 30  # the pooled one: large
     assert prior.strengths is not None
-    assert prior.strengths[1] < 1 < 30 < min(prior.strengths[0], prior.strengths[2])
+    # buying alone estimates ~0.02 pseudo-rows, held at MIN_STRENGTH's one
+    assert prior.strengths[1] == MIN_STRENGTH < 30 < min(prior.strengths[0], prior.strengths[2])
     assert record["prior_rows"] == pytest.approx(list(prior.strengths))
     assert schema["class_prior"]["strengths"] == pytest.approx(list(prior.strengths))
 
@@ -158,3 +159,21 @@ def test_per_class_strengths_of_two_classes_are_the_pooled_one() -> None:
     rates = counts.sum(axis=0) / counts.sum()
     pooled = _old_strength(counts, rates)
     assert class_strengths(counts, rates) == pytest.approx([pooled, pooled], rel=1e-12)
+
+
+def test_a_class_held_always_or_never_leaves_no_partition_certain() -> None:
+    """A class each partition holds always or never (40 partitions of 20 rows, a quarter of
+    them all "buy") makes the moment estimate of its strength 0: a partition that never held
+    it was answered ~1e-18 for it, a certain 0 (a log loss without bound the day it happens).
+    The strength is held at one pseudo-row: ~rate / (n + 1)."""
+    labels = [np.full(20, "buy") if i % 4 == 0 else np.resize(["browse", "leave"], 20)
+              for i in range(40)]  # fmt: skip
+    y = np.concatenate(labels)
+    offsets = np.arange(0, 20 * 41, 20)
+    prior = class_prior(y, offsets)
+    assert prior.strengths is not None and min(prior.strengths) == MIN_STRENGTH
+    never = ConstantProbabilityClassifier(prior.labels, prior.rates, list(prior.strengths))
+    proba = never.fit(np.zeros((20, 1)), labels[1]).predict_proba(np.zeros((1, 1)))[0]
+    buy = list(prior.labels).index("buy")
+    assert proba[buy] > 0.25 / 21 / 2  # ~rate / (n + 1), renormalised; 1e-18 before
+    assert proba.sum() == pytest.approx(1.0)
