@@ -90,6 +90,10 @@ class SpecError(ManyModelsError, ValueError):
 class DataError(ManyModelsError, ValueError):
     """The data does not fit the spec: a missing column, a wrong type, an unusable key."""
 
+    chunk_row: int | None = None
+    """A scoring worker's row the model refused, within its chunk (sorted by partition), for
+    the driver to name as the table's data row (``scoring.error_rows``)."""
+
 
 class AmbiguousKey(DataError):
     """A key that is no partition as written but names two or more in other spellings

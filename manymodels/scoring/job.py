@@ -24,6 +24,7 @@ from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.registry.model_access import alias_name
+from manymodels.scoring.error_rows import located
 from manymodels.scoring.output import as_given, labels_as_classes, scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.probabilities import (
@@ -197,7 +198,7 @@ def score_table(
                 chunks[i] = None  # let the chunk's rows go as soon as it is done
                 if isinstance(result, BaseException):
                     runner.cancel()
-                    raise task_error(result)
+                    raise located(task_error(result), plan, starts[i], source)
                 done.append((starts[i], result.predictions))
                 if result.labels:
                     labelled.append((starts[i], result.predictions, result.labels))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.classes import dates_as_text_classes, require_probabilities
@@ -91,10 +92,12 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
                 proba[i] = unit_probabilities(model, X, ref, raw)
         except (ValueError, TypeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise DataError(
+            error = DataError(
                 f"partition '{ref.key}' v{ref.version} could not score its {hi - lo} row(s): "
                 f"{first}{missing_value(X, schema, numbered=False)}"
-            ) from None
+            )
+            error.chunk_row = _first_missing(X, lo)  # the driver names its data row
+            raise error from None
         if pred.shape[:1] != (hi - lo,):
             raise DataError(
                 f"partition '{ref.key}' v{ref.version} returned {len(pred)} prediction(s) for "
@@ -102,6 +105,14 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
             )
         out.append(pred)
     return ChunkScores(out, labels, proba)
+
+
+def _first_missing(X: Any, lo: int) -> int | None:
+    """The chunk position of the unit's first row without a value (``lo``: where the unit
+    starts), or ``None``: the chunk's rows are sorted by partition, so only the driver, which
+    holds the plan's positions, can turn it into the data row a user counts."""
+    rows = np.flatnonzero(pd.DataFrame(X).isna().to_numpy().any(axis=1))
+    return lo + int(rows[0]) if len(rows) else None
 
 
 def _probabilities(model: Any, X: Any) -> Any:
