@@ -264,10 +264,15 @@ def _twice(name: str, needed: int, values: int, history: History | None) -> str 
     )
 
 
+UNSEEN_TARGET = "which the model has not seen"
+"""The words of a lag that needs a target neither the history nor the rows hold: ``score``
+adds its own hint to them (a table of future periods is a forecast's ``--future``)."""
+
+
 def _unseen(name: str, step: int, needed: int, history: History) -> str:
     return (
         f"'{name}' of a row {step} period(s) after the model's last time ({history.time}) "
-        f"needs the target of period {needed} after it, which the model has not seen: post "
+        f"needs the target of period {needed} after it, {UNSEEN_TARGET}: post "
         f"that period's target in an earlier row, or send '{name}' in the row"
     )
 

@@ -151,6 +151,9 @@ def test_rows_the_history_cannot_fill_are_one_line(
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {data}: partition 'pid=1' v1: ")
+    # future periods without their targets are a forecast's: said only of those
+    forecast_hint = "`manymodels forecast --horizon N --future FILE`" in lines[0]
+    assert forecast_hint == (day > TRAINED)
     assert not out.exists()
 
 

@@ -35,7 +35,7 @@ from manymodels.exceptions import DataError, InvalidRows
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
 from manymodels.row_numbers import data_row
-from manymodels.rowlags import fill_rows
+from manymodels.rowlags import UNSEEN_TARGET, fill_rows
 
 if TYPE_CHECKING:
     from manymodels.scoring.plan import ModelRef
@@ -152,8 +152,16 @@ def _partition(
     try:
         return fill_rows(records, schema, rows.tolist())
     except InvalidRows as e:
+        # rows of future periods without their targets: what forecast's --future scores
+        unseen = any(UNSEEN_TARGET in str(err.get("msg", "")) for err in e.errors)
+        hint = (
+            " (rows of periods whose earlier targets are not known yet are a forecast: "
+            "`manymodels forecast --horizon N --future FILE`)"
+            if unseen
+            else ""
+        )
         raise DataError(
-            f"{source}: partition '{ref.key}' v{ref.version}: {e.as_data_rows()}"
+            f"{source}: partition '{ref.key}' v{ref.version}: {e.as_data_rows()}{hint}"
         ) from None
 
 
