@@ -7,37 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
+from test_forecast_ends import SPEC, panel
 
 import manymodels as mm
 from serving.local import running_server
 from serving.settings import Settings
 
-SPEC = {
-    "name": "ends", "task": "regression", "partition_by": ["item"], "target": "sales",
-    "time_column": "date", "features": ["price"], "lags": [1], "min_rows": 20,
-    "validation": {"strategy": "last", "size": 7},
-    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}],
-}  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Daily sales of items a (60 days, to 2025-03-01) and b (stopped after 40 days, on
-    2025-02-09), served by uvicorn."""
-    rng = np.random.default_rng(5)
-    frames = []
-    for item, days in (("a", 60), ("b", 40)):
-        times = pd.date_range("2025-01-01", periods=days, freq="D")
-        frame = pd.DataFrame(
-            {"item": item, "date": times, "price": rng.uniform(1, 3, days),
-             "sales": rng.poisson(4, days).astype(float)}
-        )  # fmt: skip
-        frames.append(frame)
+    """Daily sales of items a and c (60 days, to 2025-03-01) and b (stopped after 40 days,
+    on 2025-02-09): test_forecast_ends' panel, served by uvicorn."""
     root = tmp_path_factory.mktemp("ends") / "registry"
-    mm.train(SPEC, pd.concat(frames, ignore_index=True), registry=root, backend="local")
+    mm.train(SPEC, panel({"b": 40}), registry=root, backend="local")
     with running_server(Settings(registry=root)) as url:
         yield url
 
