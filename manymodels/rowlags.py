@@ -9,7 +9,8 @@ Rows that carry the target (posted actuals, with their time) extend that history
 rows of the same request, and only for them. A row whose missing lag reaches past what is known
 (a lag shorter than its step, and no row posting the target it needs) or whose time is not one
 of the next periods is refused with a problem naming the row and the feature or time, never
-filled with NaN. Rows that carry every derived feature are passed through untouched. Feature
+filled with NaN; so is a row that leaves one out and gives no time, naming the time column.
+Rows that carry every derived feature are passed through untouched. Feature
 changes (``changes = ["price"]``) are filled first, by ``manymodels.changes``. A ``score``
 table's rows that leave out their lags are filled here too, a partition at a time
 (``scoring.lag_columns``).
@@ -95,8 +96,13 @@ def fill_rows(
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
         missing = [name for name in derived if name not in row]
-        if not missing or time_column not in row:
-            out.append(row)  # complete, or without a time: checked as a plain row
+        if not missing:
+            out.append(row)  # complete: checked as a plain row
+            continue
+        if row.get(time_column) is None:  # was "feature 'y_lag1' is missing" (or, for a
+            # null time, "'t' None is not one of the periods"): the time was what it lacked
+            errors.append(problem(where[i], time_column, _no_time(time_column, missing)))
+            out.append(row)
             continue
         if step is None:
             if timekeys.not_iso(row[time_column]):
@@ -327,6 +333,13 @@ def _calendar_rows(
     if errors:
         raise InvalidRows(errors)
     return out
+
+
+def _no_time(time_column: str, missing: Sequence[str]) -> str:
+    return (
+        f"the row has no '{time_column}', and its {', '.join(map(repr, missing))} are computed "
+        f"from it: send its '{time_column}', or these features"
+    )
 
 
 def _not_iso(row: Mapping[str, Any], time_column: str) -> str:

@@ -209,3 +209,45 @@ def test_the_fallbacks_rows_are_refused_naming_the_columns(tmp_path: Path) -> No
         score(rows, tmp_path / "reg", backend="local")
     scored = score(rows[rows["pid"] < 3], tmp_path / "reg", backend="local")
     assert not scored["fallback"].any() and scored["prediction"].notna().all()
+
+
+def test_empty_lag_cells_are_filled_from_the_history_and_given_ones_kept(
+    root: Path, tmp_path: Path
+) -> None:
+    """A CSV with the lag columns whose cells are blank where the user did not know them:
+    they were scored as NaN (a model that takes missing values answered without a word, this
+    Ridge refused "Input X contains NaN"). An empty cell is now what a request row leaving
+    the feature out is to the router: computed from the history; the given cells are read as
+    given (zeros here)."""
+    _, given = new_rows(2)
+    partial = given.drop(columns="y").reset_index(drop=True)
+    partial.loc[[0, 3], DERIVED] = np.nan  # pid=0's first day, pid=1's second: computed
+    partial.loc[[1, 2, 4, 5], "y_lag3"] = 0.0  # given: kept
+    expected = score(partial.fillna(given.reset_index(drop=True)), root, backend="local")
+    data, out = tmp_path / "partial.csv", tmp_path / "scored.csv"
+    partial.to_csv(data, index=False)
+    args = ["score", str(data), "--registry", str(root), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--backend", "local"])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out)
+    assert scored[DERIVED].isna().sum().sum() == 6  # the input's own columns, as read
+    np.testing.assert_allclose(scored["prediction"], expected["prediction"], rtol=1e-12)
+    assert score(partial, root, backend="local")["prediction"].tolist() == pytest.approx(
+        expected["prediction"].tolist(), rel=1e-12
+    )
+
+
+def test_an_empty_lag_cell_the_history_cannot_fill_is_one_line(root: Path) -> None:
+    """Ridge refused a blank 'y_lag2' as "Input X contains NaN"; a cell the history cannot
+    reach (lag 2 of the third day needs day one's target) names partition, row and column,
+    as does one in a table without the time column."""
+    _, given = new_rows(3)
+    rows = given.drop(columns="y").reset_index(drop=True)
+    rows = rows[rows["pid"] == 2].reset_index(drop=True)
+    rows.loc[2, "y_lag2"] = np.nan
+    says = r"partition 'pid=2' v1: data row 3 \(counting from 1\): 'y_lag2' of a row 3 period"
+    with pytest.raises(DataError, match=says):
+        score(rows, root, backend="local")
+    says = r"partition 'pid=2' v1: data row 3 \(counting from 1\): 'y_lag2' has no value, and "
+    with pytest.raises(DataError, match=says + r"the table has no 't' column"):
+        score(rows.drop(columns="t"), root, backend="local")

@@ -10,7 +10,9 @@ user had to compute them by hand. Each partition's rows now go through
 gets the features its forecast step ``s`` would, rows that carry the target (actuals) extend
 the history for the later rows of their partition, and a row that is not one of the next
 periods, or whose lag needs a target neither the history nor the table holds, is refused in
-the router's words, naming its data row. Columns the table does give are read as given.
+the router's words, naming its data row. Columns the table does give are read as given, but
+for their empty cells: a CSV cannot leave one cell out, so a blank is what a request row that
+leaves the feature out is to the router, and is computed (or refused) the same way.
 
 Feature changes (``changes = ["price"]``: ``price_change``) are filled first, as the router
 fills them (``manymodels.changes``): a row's price minus the price of the period before it,
@@ -58,35 +60,105 @@ def with_lags(
     source: str,
     alias: str,
 ) -> pd.DataFrame:
-    """``df`` with the lag and rolling columns its versions read and it lacks, computed per
+    """``df`` with the lag and rolling columns its versions read and it lacks (or gives with
+    empty cells: only those are filled), computed per
     partition from ``own[(key, version)]``'s history (unit ``u`` scores input rows
     ``positions[offsets[u]:offsets[u+1]]``). Returned as given when it lacks none, or lacks
     the time column they would be computed from (the missing columns are then refused as
     before). Raises ``DataError``, one line naming the first bad data row, for rows the
     history cannot fill, and for the fallback's rows when the fallback reads such a column:
     it has no series of its own."""
+    blank = _blank_cells(df, units, own)
     wanted: dict[str, None] = {}
-    for ref in units:
+    for u, ref in enumerate(units):
         schema = own.get((ref.key, ref.version))
-        if schema is not None and schema.time_column in df.columns:
-            wanted |= dict.fromkeys(n for n in lag_names(schema) if n not in df.columns)
+        if schema is None:
+            continue
+        if ref.key == FALLBACK_KEY:  # lacking columns only: _refuse_fallback names them
+            if schema.time_column in df.columns:
+                wanted |= dict.fromkeys(n for n in lag_names(schema) if n not in df.columns)
+            continue
+        rows = positions[int(offsets[u]) : int(offsets[u + 1])]
+        names = _unfilled(schema, df, blank, rows)
+        if schema.time_column in df.columns:
+            wanted |= dict.fromkeys(names)
+        elif any(name in blank for name in names):
+            _refuse_timeless_table(df, rows, names, blank, schema, ref, source)
     if not wanted:
         return df
     _refuse_fallback(df, positions, offsets, units, own, list(wanted), source, alias)
-    out = {name: np.full(len(df), np.nan) for name in wanted}
+    out = {
+        name: df[name].to_numpy(copy=True) if name in blank else np.full(len(df), np.nan)
+        for name in wanted
+    }
     columns = {name: df[name].to_numpy(dtype=object) for name in _read(df, units, own)}
     for u, ref in enumerate(units):
         schema = own.get((ref.key, ref.version))
-        if schema is None or schema.time_column not in df.columns:
-            continue
-        names = [n for n in lag_names(schema) if n in wanted]
-        if not names:
+        if schema is None or ref.key == FALLBACK_KEY or schema.time_column not in df.columns:
             continue
         rows = positions[int(offsets[u]) : int(offsets[u + 1])]
-        filled = _partition(rows, schema, columns, ref, source)
+        names = [n for n in _unfilled(schema, df, blank, rows) if n in wanted]
+        if not names:
+            continue
+        filled = _partition(rows, schema, columns, names, ref, source)
         for name in names:
-            out[name][rows] = [_number(row.get(name)) for row in filled]
+            values = [_number(row.get(name)) for row in filled]
+            if name in blank:  # given cells stay as given: only the empty ones are filled
+                empty = blank[name][rows]
+                out[name][rows[empty]] = np.asarray(values)[empty]
+            else:
+                out[name][rows] = values
     return df.assign(**out)
+
+
+def _blank_cells(
+    df: pd.DataFrame, units: Sequence[ModelRef], own: Mapping[tuple[str, int], FeatureSchema]
+) -> dict[str, np.ndarray]:
+    """For each derived column the table gives, which of its cells are empty (a blank CSV
+    cell, a NaN): such a cell is what a request row that leaves the feature out would be,
+    the table having no other way to leave one cell out, and is filled as the router fills
+    a left-out feature. A table scored its empty lag cells as NaN: a model that takes
+    missing values answered without a word, a Ridge refused naming the column, not the
+    empty cell. One ``isna`` per column, not per partition."""
+    names: dict[str, None] = {}
+    for ref in units:
+        schema = own.get((ref.key, ref.version))
+        if schema is not None:
+            names |= dict.fromkeys(n for n in lag_names(schema) if n in df.columns)
+    return {name: df[name].isna().to_numpy() for name in names}
+
+
+def _unfilled(
+    schema: FeatureSchema, df: pd.DataFrame, blank: Mapping[str, np.ndarray], rows: np.ndarray
+) -> list[str]:
+    """The derived columns a partition's ``rows`` need computed: those the table lacks, and
+    those it gives with an empty cell among these rows."""
+    return [
+        name
+        for name in lag_names(schema)
+        if name not in df.columns or (name in blank and bool(blank[name][rows].any()))
+    ]
+
+
+def _refuse_timeless_table(
+    df: pd.DataFrame,
+    rows: np.ndarray,
+    names: Sequence[str],
+    blank: Mapping[str, np.ndarray],
+    schema: FeatureSchema,
+    ref: ModelRef,
+    source: str,
+) -> None:
+    """An empty cell of a derived column, in a table without the time column it would be
+    computed from: refused naming its partition, data row and column (the router refuses a
+    row that leaves a lag out and gives no time)."""
+    name = next(n for n in names if n in blank and blank[n][rows].any())
+    first = int(rows[np.flatnonzero(blank[name][rows])[0]])
+    raise DataError(
+        f"{source}: partition '{ref.key}' v{ref.version}: {data_row(first)}: '{name}' has no "
+        f"value, and the table has no '{schema.time_column}' column to compute it from: give "
+        "the value, or the table its time column"
+    )
 
 
 def _read(
@@ -109,6 +181,7 @@ def _partition(
     rows: np.ndarray,
     schema: FeatureSchema,
     columns: Mapping[str, np.ndarray],
+    names: Sequence[str],
     ref: ModelRef,
     source: str,
 ) -> list[Mapping[str, Any]]:
@@ -133,8 +206,10 @@ def _partition(
                 row[name] = None
         records.append(row)
     time_column = str(schema.time_column)
-    timeless = [
-        at for at, row in zip(rows.tolist(), records, strict=True) if time_column not in row
+    timeless = [  # of the rows that need one of ``names`` computed: others are given whole
+        at
+        for at, row in zip(rows.tolist(), records, strict=True)
+        if time_column not in row and any(name not in row for name in names)
     ]
     if timeless:  # fill_rows passes such a row on as given: its lags NaN, which a model that
         # takes missing values scores without a word (a table lacking them was refused)

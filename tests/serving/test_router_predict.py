@@ -633,3 +633,30 @@ def test_a_key_misshapen_is_the_same_422_on_every_route(reading_server: str, sen
         assert (r.status_code, r.json()) == (422, said.json()), (path, r.text)
     empty = httpx.get(f"{reading_server}/v1/partitions/store=2,brand=")
     assert empty.status_code == 404 and "no partition 'store=2,brand='" in empty.text, empty.text
+
+
+def test_a_lag_models_row_without_a_time_is_a_422_naming_the_time(tmp_path: Path) -> None:
+    """Over real HTTP: a row that gives no time (left out, or null) for a lag model was a 422
+    "feature 'y_lag1' is missing" (or "'t' None is not one of the periods"), never naming
+    what it lacked. The 422's JSON names the row and the time column now, on both routes."""
+    from serving.local import running_server
+
+    root = _daily_registry(tmp_path / "reg", lags=[1, 2])
+    row = {"x0": 0.5, "x1": -1.0}
+    with running_server(Settings(registry=root)) as url:
+        sent = [
+            (f"{url}/v1/partitions/pid=0/predict", [{"t": "2024-02-10", **row}, row], 1),
+            (f"{url}/v1/partitions/pid=0/predict", [{"t": None, **row}], 0),
+            (f"{url}/v1/predict", [{"pid": 1, "t": "2024-02-10", **row}, {"pid": 0, **row}], 1),
+        ]
+        for at, rows, bad in sent:
+            r = httpx.post(at, json={"rows": rows}, timeout=60)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"] == [
+                {
+                    "loc": ["body", "rows", bad, "t"],
+                    "msg": "the row has no 't', and its 'y_lag1', 'y_lag2' are computed from "
+                    "it: send its 't', or these features",
+                    "type": "value_error",
+                }
+            ]
