@@ -336,9 +336,14 @@ def _calendar_rows(
 
 
 def _no_time(time_column: str, missing: Sequence[str]) -> str:
+    shown, verb, these = (
+        ", ".join(map(repr, missing)),
+        "is" if len(missing) == 1 else "are",
+        ("this feature" if len(missing) == 1 else "these features"),
+    )
     return (
-        f"the row has no '{time_column}', and its {', '.join(map(repr, missing))} are computed "
-        f"from it: send its '{time_column}', or these features"
+        f"the row has no '{time_column}', and its {shown} {verb} computed from it: send its "
+        f"'{time_column}', or {these}"
     )
 
 
