@@ -232,6 +232,7 @@ def _one_try(monkeypatch: pytest.MonkeyPatch, **config: Any) -> None:
     monkeypatch.setitem(fsspec.config.conf, "s3", read["s3"])
 
 
+@pytest.mark.slow
 def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
     server: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,6 +355,7 @@ def test_a_promotion_whose_store_drops_its_read_raises_and_asks_it_nothing_more(
         assert reg.promote(key, 1).to_version == 1
 
 
+@pytest.mark.slow
 def test_a_prediction_the_stopped_store_fails_is_a_503_with_retry_after_on_v1_and_v2(
     server: SeaweedServer, tmp_path: Path
 ) -> None:

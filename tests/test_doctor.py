@@ -336,6 +336,7 @@ def _spec_and_data(tmp_path: Path) -> tuple[Path, Path]:
     return spec, data
 
 
+@pytest.mark.slow
 def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
     root = tmp_path / "reg"
     spec, data = _spec_and_data(tmp_path)
@@ -377,6 +378,7 @@ def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
     assert [p["run_id"] for p in left] == [lossy.run.run_id], out
 
 
+@pytest.mark.slow
 def test_a_killed_run_whose_data_moved_on_is_abandoned_and_doctor_is_clean(
     tmp_path: Path,
 ) -> None:

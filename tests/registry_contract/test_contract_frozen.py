@@ -321,6 +321,7 @@ def test_a_router_stops_in_bounded_time_while_postgresql_is_frozen(
     assert "monitoring flush of 1 partition(s) failed: registry database unavailable" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_routers_retrain_jobs_close_in_bounded_time_while_postgresql_is_frozen(
     server: PostgresServer, trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch

@@ -128,6 +128,7 @@ def _versions(db_url: str, version: int) -> int:
 
 
 # -------------------------------------------------------------------------------------- tests
+@pytest.mark.slow
 @pytest.mark.usefixtures("short_lock_timeout")
 @pytest.mark.parametrize("patience", [10.0, 0.0], ids=["in-its-worker", "with-heartbeats"])
 def test_a_job_ended_under_a_locked_jobs_table_is_recorded_once_it_is_free(
@@ -181,6 +182,7 @@ def test_a_retrain_whose_job_cannot_be_recorded_is_a_503_and_queues_nothing(
         assert _ended(client, again.json()["job_id"])["status"] == "succeeded"
 
 
+@pytest.mark.slow
 def test_jobs_queued_while_postgresql_is_stopped_run_once_it_is_back(
     server: PostgresServer, tmp_path: Path
 ) -> None:

@@ -701,6 +701,7 @@ print("left_running", jobs.left_running, flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["closed", "never-closed"])
 def test_a_program_embedding_the_router_exits_though_a_retrain_fit_runs(
     registry_path: Path, how: str

@@ -72,6 +72,7 @@ print(json.dumps({'ran': ran, 'seen': seen, 'missed': missed}))
 """
 
 
+@pytest.mark.slow
 def test_every_deferred_import_of_the_router_is_warmed() -> None:
     """A function-level import of scikit-learn or SciPy (or of a module that brings them)
     in the router's code that no ``@deferred`` function makes would be paid by the first
