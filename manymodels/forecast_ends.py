@@ -11,8 +11,10 @@ cost a dictionary of that size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
+
+from manymodels.key_lists import listed
 
 SHOWN = 3  # keys the note (and --json's behind_keys) names, earliest first
 
@@ -66,13 +68,7 @@ def note(ends: Ends) -> str | None:
         return None
     return (
         f"{count:,} partition(s) end before the newest last time {newest}, so their steps "
-        f"start earlier: {shown_keys(keys, count)} (the earliest ends {earliest}); a series "
+        f"start earlier: {listed(keys, count)} (the earliest ends {earliest}); a series "
         "that stopped (delisted, closed) can be taken out of production with "
         "`manymodels retire KEY`"
     )
-
-
-def shown_keys(keys: Sequence[str], count: int) -> str:
-    """The first ``keys`` of ``count`` in a note, quoted as errors quote a key (a key of two
-    columns holds a comma: ``'store=1,brand=a', 'store=1,brand=b', …``), '…' past them."""
-    return ", ".join(f"'{k}'" for k in keys) + (", …" if count > len(keys) else "")

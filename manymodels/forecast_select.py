@@ -31,6 +31,7 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import key_kind, label_dtype, on_midnights, second_digits
+from manymodels.key_lists import MAX_LISTED_KEYS, listed
 from manymodels.key_selection import KeySelection, key_list
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
@@ -40,7 +41,6 @@ from manymodels.registry.entities import ModelVersion
 from manymodels.trained_keys import trained_spellings
 
 PRODUCTION = "production"
-MAX_LISTED_KEYS = 10
 CHUNK = 1000
 """Partitions whose version records a forecast holds at once."""
 
@@ -390,8 +390,3 @@ def unforecastable(schema: FeatureSchema) -> str | None:
     if schema.forecast.frequency is None:
         return "the time step is unknown (no partition had two distinct times when trained)"
     return None
-
-
-def listed(keys: Sequence[str]) -> str:
-    more = f" and {len(keys) - MAX_LISTED_KEYS} more" if len(keys) > MAX_LISTED_KEYS else ""
-    return ", ".join(f"'{k}'" for k in keys[:MAX_LISTED_KEYS]) + more

@@ -294,7 +294,8 @@ def test_forecast_of_every_partition_at_an_alias_says_how_many_lack_it(
 
 def test_the_note_names_the_first_keys_without_the_alias(tmp_path: Path) -> None:
     """Of 4 partitions without a candidate, the note names the first 3 by key and marks the
-    rest with "…" (as the notes of partitions held and behind); ``--json`` lists the 3."""
+    rest with "and 1 more" (as the notes of partitions held and behind, and the errors);
+    ``--json`` lists the 3."""
     root = tmp_path / "registry"
     frame = store_sales(n_stores=3, weeks=40)
     train(SPEC, frame, root, backend="local")
@@ -310,7 +311,7 @@ def test_the_note_names_the_first_keys_without_the_alias(tmp_path: Path) -> None
     assert result.stderr.splitlines()[0] == (
         "note: left out 4 partition(s) with no 'candidate' version: "
         + ", ".join(f"'{k}'" for k in lacking[:3])
-        + ", …"
+        + " and 1 more"
     )
     result = CliRunner().invoke(app, [*args, "--json"])
     answer = json.loads(result.stdout)

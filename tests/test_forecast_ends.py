@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import manymodels as mm
 from manymodels.cli import app
-from manymodels.forecast_ends import Ends
+from manymodels.forecast_ends import Ends, note
 
 
 def panel(stops: dict[str, int], days: int = 60) -> pd.DataFrame:
@@ -81,6 +81,8 @@ def test_counts_past_the_keys_shown_earliest_first() -> None:
     count, keys, earliest, newest = ends.behind()
     assert (count, earliest, newest) == (50, "2025-01-10", "2025-02-01")
     assert keys == ["k=0", "k=5", "k=10"]
+    said = note(ends)  # the rest counted, as errors count theirs: it ended in "…"
+    assert said is not None and "start earlier: 'k=0', 'k=5', 'k=10' and 47 more (the" in said
     mixed = Ends()
     mixed.add([("a", "2025-01-01"), ("b", 3)])
     assert mixed.behind() == (0, [], None, None)  # times that do not compare: no note

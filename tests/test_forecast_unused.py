@@ -48,13 +48,13 @@ def forecast_with(registry: Path, path: Path, *extra: str) -> tuple[list[str], d
 def test_rows_of_keys_with_no_model_are_counted_and_named(registry: Path, tmp_path: Path) -> None:
     """Rows of pid 7-10, which have no model, were ignored without a word beside those of the
     three forecast: the note counts their partitions and rows and names the first 3 by key,
-    '…' past them; --json has the counts and the keys."""
+    and how many more; --json has the counts and the keys."""
     path = tmp_path / "future.csv"
     rows_of(0, 1, 2, 7, 8, 9, 10).to_csv(path, index=False)
     notes, answer = forecast_with(registry, path)
     assert notes == [
         "note: --future's 12 row(s) of 4 partition(s) not forecast were not used (no "
-        "'production' version): 'pid=10', 'pid=7', 'pid=8', …"
+        "'production' version): 'pid=10', 'pid=7', 'pid=8' and 1 more"
     ]
     assert (answer["future_unused"], answer["future_unused_rows"]) == (4, 12)
     assert answer["future_unused_keys"] == ["pid=10", "pid=7", "pid=8"]

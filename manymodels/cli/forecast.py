@@ -21,7 +21,7 @@ from manymodels.cli.options import (
     ThresholdOpt,
     open_checked,
 )
-from manymodels.forecast_ends import shown_keys
+from manymodels.key_lists import listed
 from manymodels.oneline import one_line
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ def forecast(
     if missing and not json_out:  # a candidate only some partitions have: say of the others
         echo(
             f"note: left out {missing:,} partition(s) with no '{alias}' version: "
-            f"{shown_keys(missing_keys, missing)}",
+            f"{listed(missing_keys, missing)}",
             err=True,
         )
     not_read = unused[0] if unused else {"partitions": 0, "rows": 0, "keys": []}
@@ -307,12 +307,10 @@ class Held:
         self.keys.extend(keys[: SHOWN_KEYS - len(self.keys)])
 
     def shown(self) -> str:
-        return shown_keys(self.keys, self.count)
+        return listed(self.keys, self.count)
 
 
 def _left_out(keys: list[str]) -> str:
-    from manymodels.forecast_select import listed
-
     return (
         f"left out {len(keys):,} partition(s) trained without a time_column (an MLflow "
         f"import, or another spec's): {listed(keys)}"
@@ -321,7 +319,7 @@ def _left_out(keys: list[str]) -> str:
 
 def _unused(rows: dict[str, Any], alias: str) -> str:
     """The note on ``--future``'s rows of partitions not forecast (``future_rows.unused_rows``),
-    in the shape of the others: a count, the first keys, '…' past them."""
+    in the shape of the others: a count, the first keys, how many more past them."""
     count, without = rows["partitions"], rows["without_model"]
     if without == count:
         why = f"no '{alias}' version"
@@ -331,7 +329,7 @@ def _unused(rows: dict[str, Any], alias: str) -> str:
         why = f"{without:,} with no '{alias}' version, the others not among those forecast"
     return (
         f"--future's {rows['rows']:,} row(s) of {count:,} partition(s) not forecast were not "
-        f"used ({why}): {shown_keys(rows['keys'], count)}"
+        f"used ({why}): {listed(rows['keys'], count)}"
     )
 
 

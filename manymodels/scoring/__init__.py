@@ -22,9 +22,9 @@ chunks), ``worker`` (the task that loads models and predicts), ``output`` (the s
 input order) and ``job`` (the entry points that drive them).
 """
 
+from manymodels.key_lists import MAX_LISTED_KEYS
 from manymodels.scoring.job import ScoreResult, ScoreSummary, score, score_file, score_table
 from manymodels.scoring.plan import (
-    MAX_LISTED_KEYS,
     MIN_FALLBACK_PIECE,
     OUTPUT_COLUMNS,
     ModelRef,

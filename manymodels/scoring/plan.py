@@ -25,6 +25,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.huge_numbers import refuse_infinite
+from manymodels.key_lists import listed
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
@@ -43,7 +44,6 @@ from manymodels.written_columns import DECISION_COLUMNS, SCORED_COLUMNS
 # answered (``__fallback__`` when falling back): the router's JSON answers use the same names.
 # One list with what forecasts write (``written_columns``), which training refuses to read.
 OUTPUT_COLUMNS = SCORED_COLUMNS
-MAX_LISTED_KEYS = 10
 MIN_FALLBACK_PIECE = 10_000  # fallback rows travel in pieces of at least this many rows
 
 
@@ -140,11 +140,9 @@ def make_plan(
     # retired partitions (``manymodels retire``) are scored as unknown keys, and said so
     retired = len(reg.store.alias_versions(unknown, RETIRED)) if alias == "production" else 0
     if fallback is None and unknown and not skip_unknown:
-        shown = ", ".join(f"'{k}'" for k in unknown[:MAX_LISTED_KEYS])
-        more = len(unknown) - MAX_LISTED_KEYS
         raise DataError(
-            f"{source}: no '{alias}' model for partition(s) {shown}"
-            f"{f' and {more} more' if more > 0 else ''}{f' ({retired} retired)' * bool(retired)}"
+            f"{source}: no '{alias}' model for partition(s) {listed(unknown)}"
+            f"{f' ({retired} retired)' * bool(retired)}"
             ", and the registry has no fallback model; skip_unknown (--skip-unknown) leaves "
             "their rows unscored"
         )
