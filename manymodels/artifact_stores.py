@@ -12,11 +12,11 @@ fails a request to a server that does not answer in seconds (``manymodels.s3_cli
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from manymodels.artifact_digests import SHA256_HEX, check_digest, sha256
 from manymodels.artifacts import OWNERS_DIR
 from manymodels.exceptions import (
     ArtifactCorrupted,
@@ -26,22 +26,9 @@ from manymodels.exceptions import (
 )
 from manymodels.serialization import ALL_FORMATS
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Deferred puts (``durable=False``) are written together once this many objects or bytes wait
 PENDING_OBJECTS = 256
 PENDING_BYTES = 64 * 1024 * 1024
-
-
-def _hexdigest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
-def _check(digest: str) -> str:
-    if not _SHA256.fullmatch(digest):
-        raise ArtifactError(f"'{digest[:80]}' is not a sha256 hex digest")
-    return digest
 
 
 def _check_backend(url: str) -> None:
@@ -113,7 +100,7 @@ class FsspecArtifactStore:
     def path(self, digest: str) -> str:
         fs = self.fs
         del fs  # sets _root
-        return f"{self._root}/{_check(digest)[:2]}/{digest[2:4]}/{digest}"
+        return f"{self._root}/{check_digest(digest)[:2]}/{digest[2:4]}/{digest}"
 
     def _error(self, doing: str, digest: str, e: Exception) -> ArtifactError:
         said = str(e) or type(e).__name__
@@ -128,7 +115,7 @@ class FsspecArtifactStore:
         reference it (the local store renews its mtime for the same reason). With ``durable``
         the PUT returns once the store holds the object; without, it waits for ``sync()`` (or
         for ``PENDING_OBJECTS`` / ``PENDING_BYTES`` to fill), which writes them concurrently."""
-        digest = _hexdigest(data)
+        digest = sha256(data)
         if not durable:
             path = self.path(digest)
             self._pending_bytes += 0 if path in self._pending else len(data)
@@ -174,7 +161,7 @@ class FsspecArtifactStore:
             raise
         except Exception as e:  # OSError, or the client's own (botocore: no credentials)
             raise self._error("read", digest, e) from None
-        actual = _hexdigest(data)
+        actual = sha256(data)
         if actual != digest:
             raise ArtifactCorrupted(
                 f"artifact {digest} in {self._url} is corrupted or tampered with "
@@ -243,7 +230,11 @@ class FsspecArtifactStore:
             # registry's ``s3://bucket/prod/eu`` inside ``s3://bucket/prod``) holds none of ours
             parts = path.rstrip("/")[len(root) :].strip("/").split("/")
             name = parts[-1]
-            if len(parts) == 3 and _SHA256.fullmatch(name) and parts[:2] == [name[:2], name[2:4]]:
+            if (
+                len(parts) == 3
+                and SHA256_HEX.fullmatch(name)
+                and parts[:2] == [name[:2], name[2:4]]
+            ):
                 yield name
 
     def claim(self, owner: str, note: str) -> None:

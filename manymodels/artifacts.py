@@ -8,22 +8,23 @@ validated hex digests only.
 
 ``LocalArtifactStore`` writes to a directory (temp file + fsync + atomic rename, with the
 system calls of ``manymodels.durable_files``); stores for object storage implement the same
-``ArtifactStore`` protocol.
+``ArtifactStore`` protocol. What a killed writer or a killed ``gc`` leaves behind is swept,
+put back or read by ``manymodels.artifact_leftovers``; the digests themselves are
+``manymodels.artifact_digests``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from manymodels import artifact_leftovers as leftovers
+from manymodels.artifact_digests import SHA256_HEX, check_digest, sha256
 from manymodels.durable_files import (
     TMP_FLAGS,
-    TMP_PREFIX,
     fsync_dir,
     holds,
     make_dirs,
@@ -34,9 +35,6 @@ from manymodels.durable_files import (
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.serialization import ALL_FORMATS, Format, dumps, loads
 from manymodels.store_urls import store_url
-from manymodels.tempnames import aside_digest, writer_alive
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def serialize(model: Any, format: Format = "pickle") -> bytes:
@@ -52,16 +50,6 @@ def deserialize(
     format outside ``formats`` (a store's ``formats``, its registry's policy) is refused
     before it is read."""
     return loads(data, formats, what=what)
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def check_digest(digest: str) -> str:
-    if not _SHA256.fullmatch(digest):
-        raise ArtifactError(f"'{digest[:80]}' is not a sha256 hex digest")
-    return digest
 
 
 class ArtifactStore(Protocol):
@@ -213,7 +201,7 @@ class LocalArtifactStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            aside = _read_aside(path, digest)
+            aside = leftovers.read_aside(path, digest)
             if aside is None:
                 raise ArtifactNotFound(
                     f"artifact {digest} is missing from {self.root}", digest
@@ -278,7 +266,7 @@ class LocalArtifactStore:
         if not self.root.exists():
             return
         for path in self.root.glob("??/??/*"):
-            if _SHA256.fullmatch(path.name):
+            if SHA256_HEX.fullmatch(path.name):
                 yield path.name
 
     def claim(self, owner: str, note: str) -> None:
@@ -299,95 +287,14 @@ class LocalArtifactStore:
             return {}
 
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
-        """A temp file's name says who writes it. One whose writer died on this machine can
-        never be finished, so it goes at once; one whose writer still runs is left alone,
-        however old. Others (another machine's) go once older than ``older_than``: a live
-        writer's temp file exists for the milliseconds between open and rename, so a grace
-        period of minutes never catches one in flight.
-
-        An artifact ``gc`` moved aside (``delete_if_older``) and did not get to judge — gc was
-        killed in between — is put back under its name if nothing took that name meanwhile:
-        it may be a young artifact gc was about to return, and the next gc judges it again.
-        Older releases' names (``manymodels.tempnames``) are recognised too: their writers
-        cannot be judged, so they wait for ``older_than``, and their gc's asides come back.
-        """
-        files = freed = 0
-        for path, st in self._leftovers(older_than):
-            try:
-                digest = aside_digest(path.name)
-                if digest is not None and _put_back(path, path.parent / digest, dry_run=dry_run):
-                    files += 1
-                    continue
-                if not dry_run:
-                    path.unlink()
-            except FileNotFoundError:  # renamed or removed meanwhile
-                continue
-            files += 1
-            freed += st.st_size
-        return files, freed
+        """``ArtifactStore.sweep_temporaries``: a dead writer's temp files at once, a live
+        one's never, and a killed gc's asides put back (``artifact_leftovers.sweep``)."""
+        return leftovers.sweep(self.root, older_than, dry_run=dry_run)
 
     def moved_aside(self, older_than: float) -> list[str]:
         """The digests of the artifacts a killed gc left moved aside that ``sweep_temporaries``
-        would put back now (their names free): whole artifacts, not half-written files, which
-        ``get`` reads where they are meanwhile."""
-        found = []
-        for path, _ in self._leftovers(older_than):
-            digest = aside_digest(path.name)
-            if digest is not None and not (path.parent / digest).exists():
-                found.append(digest)
-        return found
-
-    def _leftovers(self, older_than: float) -> Iterator[tuple[Path, os.stat_result]]:
-        """Temp files no writer will finish: a dead writer's, or one older than
-        ``older_than`` whose writer cannot be judged (another machine's, an older release's)."""
-        if not self.root.exists():
-            return
-        for path in self.root.glob(f"??/??/{TMP_PREFIX}*"):
-            try:
-                st = path.stat()
-            except FileNotFoundError:  # renamed or removed meanwhile
-                continue
-            alive = writer_alive(path.name)
-            if not (alive or (alive is None and st.st_mtime >= older_than)):
-                yield path, st
-
-
-def _read_aside(path: str, digest: str) -> bytes | None:
-    """The bytes of ``digest`` from a copy a gc moved aside (``delete_if_older``), if one is
-    intact beside ``path``: a gc killed before it moved the artifact back left the name
-    missing, and a version referencing it would not load until the next gc or ``doctor
-    --repair``. Reading it in place keeps that state a read-only one (a router may not write
-    to the store); a running gc deletes it only if it is old, and an open file stays readable.
-    Only a missing artifact pays for this listing of its directory."""
-    parent = os.path.dirname(path)
-    try:
-        names = [n for n in os.listdir(parent) if n.startswith(f"{TMP_PREFIX}gc-{digest}-")]
-    except OSError:
-        return None
-    for name in names:
-        if aside_digest(name) != digest:
-            continue
-        try:
-            with open(os.path.join(parent, name), "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        if sha256(data) == digest:
-            return data
-    return None
-
-
-def _put_back(aside: Path, path: Path, *, dry_run: bool) -> bool:
-    """Return an artifact gc moved aside to its name, unless the name is taken (then the
-    caller deletes the aside copy). ``link`` never replaces an existing name."""
-    if dry_run:
-        return not path.exists()
-    try:
-        os.link(aside, path)
-    except FileExistsError:
-        return False
-    aside.unlink()
-    return True
+        would put back now (``artifact_leftovers.moved_aside``)."""
+        return leftovers.moved_aside(self.root, older_than)
 
 
 def open_store(url: str | Path) -> ArtifactStore:

@@ -21,13 +21,8 @@ from factories import Tripwire, forked_child_tag, fsynced
 from sklearn.linear_model import Ridge
 
 from manymodels import artifacts, durable_files
-from manymodels.artifacts import (
-    LocalArtifactStore,
-    check_digest,
-    deserialize,
-    open_store,
-    serialize,
-)
+from manymodels.artifact_digests import check_digest
+from manymodels.artifacts import LocalArtifactStore, deserialize, open_store, serialize
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 
 

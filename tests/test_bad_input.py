@@ -22,7 +22,8 @@ from factories import job_ended, linear_frame, open_client
 from typer.testing import CliRunner
 
 from manymodels import console
-from manymodels.artifacts import LocalArtifactStore, sha256
+from manymodels.artifact_digests import sha256
+from manymodels.artifacts import LocalArtifactStore
 from manymodels.candidates import resolve
 from manymodels.cli import app
 from manymodels.data import prepare, resolve_columns
