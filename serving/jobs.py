@@ -42,6 +42,7 @@ from manymodels.exceptions import ManyModelsError, RegistryError, RunBusy, first
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.pg_silence import answered_by
 from manymodels.registry.store import now
+from serving.job_heartbeat import Heartbeat
 from serving.job_pool import DaemonPool
 from serving.job_records import (
     Job,
@@ -147,9 +148,7 @@ class JobManager:
         self._pool: DaemonPool | None = None
         self._futures: set[Future[None]] = set()  # submitted, not yet done
         self._closing = threading.Event()  # set while ``close`` runs: retries give up
-        # the heartbeat thread and what stops it: its own, so that a thread left running by
-        # a ``close`` whose join timed out is never woken into beating again
-        self._beating: tuple[threading.Thread, threading.Event] | None = None
+        self._heartbeat = Heartbeat(self._beat, lease_seconds / 4)
 
     def add_listener(self, listener: Callable[[Job], None]) -> None:
         self._listeners.append(listener)
@@ -204,7 +203,7 @@ class JobManager:
             future = self._pool.submit(self._run, record.job_id, work)
             self._futures.add(future)
             future.add_done_callback(self._futures.discard)
-            self._start_heartbeat()
+            self._heartbeat.start()  # one thread per manager, every quarter lease
         logger.info("job %s queued: retrain %s", record.job_id, partition)
         return self._job(record)
 
@@ -255,11 +254,7 @@ class JobManager:
                     "retrain job(s) still running after %.0f s: not waited for; their runs "
                     "end as the router's stop left them", self.stop_seconds,
                 )  # fmt: skip
-        if self._beating is not None:
-            beating, stop = self._beating
-            stop.set()
-            beating.join(CLOSE_SECONDS)
-            self._beating = None
+        self._heartbeat.stop(CLOSE_SECONDS)
         with answered_by(time.monotonic() + CLOSE_SECONDS):
             self._settle()
         with self._lock:
@@ -364,29 +359,10 @@ class JobManager:
     def _cap(self) -> float:
         return min(MAX_WAIT, self.lease_seconds / 4)
 
-    def _start_heartbeat(self) -> None:
-        """One thread per manager says its jobs are alive every quarter lease (the lock is
-        held)."""
-        if self._beating is None or not self._beating[0].is_alive():
-            stop = threading.Event()
-            beating = threading.Thread(
-                target=self._beat, args=(stop,), name="retrain-heartbeat", daemon=True
-            )
-            self._beating = (beating, stop)
-            beating.start()
-
-    def _beat(self, stop: threading.Event) -> None:
-        """Never ends before the manager closes: a heartbeat thread gone would let every
-        running job here be failed as a stopped router's after the lease."""
-        while not stop.wait(self.lease_seconds / 4):
-            try:
-                self._settle()
-                self.table.heartbeat(sorted(self._mine))
-            except Exception as e:  # the database is away for a moment: the next beat retries
-                if transient(e):
-                    logger.warning("retrain job heartbeat failed: %s", first_line(e))
-                else:
-                    logger.exception("retrain job heartbeat failed")
+    def _beat(self) -> None:
+        """What the heartbeat does: the ends not recorded yet, then this router's jobs alive."""
+        self._settle()
+        self.table.heartbeat(sorted(self._mine))
 
     def _job(self, record: JobRecord) -> Job:
         """One job as the API shows it: ``job_views`` of one, the list's one path to versions."""

@@ -104,8 +104,8 @@ def test_the_heartbeat_outlives_an_error_that_is_not_transient(
             while "retrain job heartbeat failed" not in caplog.text:
                 assert time.monotonic() < deadline, caplog.text
                 time.sleep(0.05)
-            assert jobs._beating is not None
-            beating = jobs._beating[0]
+            assert jobs._heartbeat.beating is not None
+            beating = jobs._heartbeat.beating[0]
             with sqlite3.connect(tmp_path / "reg" / "registry.db") as conn:
                 conn.execute("ALTER TABLE jobs_away RENAME TO jobs")
             time.sleep(0.5)  # more beats than one
