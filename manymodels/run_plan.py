@@ -1,14 +1,14 @@
 """Which partitions a run trains, and against which champions: the run record created (or a
-run reopened to resume it), ``only`` and ``changed_only`` applied, each champion's signature
-checked in the driver. Batched queries over the keys being trained, never one per partition.
+run reopened to resume it, ``run_resume``), ``only`` and ``changed_only`` applied, each
+champion's signature checked in the driver. Batched queries over the keys being trained,
+never one per partition.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,22 +17,20 @@ from manymodels.exceptions import (
     BadSignature,
     DataError,
     NothingToTrain,
-    RunTakenOver,
-    TrainingError,
     error_text,
 )
 from manymodels.feature_schema import transform_kind_json
-from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.key_selection import KeySelection, key_list
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import check_training_store, claim_store
 from manymodels.registry.store import ProductionRef, now
-from manymodels.run_busy import refuse_beside_a_run, whereabouts
+from manymodels.run_busy import refuse_beside_a_run
+from manymodels.run_resume import keys_digest, reopen
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tempnames import host_boot, owner_pid, writer_tag
+from manymodels.tempnames import host_boot, writer_tag
 from manymodels.trained_keys import as_trained
 from manymodels.training import Champion, pooled_fingerprint
 from manymodels.weekdays import takes_holidays
@@ -238,43 +236,7 @@ def plan_run(
 
     me = writer_tag()  # this process: the owner its writes are checked against
     if previous is not None:  # a resume: ``previous`` is read only then (an unknown id raised)
-        lost = reg.store.run_outcomes(previous.run_id, status="lost", limit=1)
-        if previous.status == "completed" and not lost:
-            raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
-        if previous.options.get("abandoned"):
-            raise TrainingError(f"run {resume} was abandoned ({previous.error}); start a new run")
-        owner = previous.options.get("owner")
-        mine = owner == me
-        if previous.status == "running" and not mine and previous.owner_alive:
-            raise TrainingError(
-                f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
-                "wait for it to end, or stop it, before resuming it"
-            )
-        if previous.beating and not mine:  # not a heartbeat stamped ahead of this clock
-            raise TrainingError(
-                f"run {resume} is still running ({whereabouts(previous)}; heartbeat at "
-                f"{previous.heartbeat_at}): wait for it to end, or stop it; a run silent for "
-                f"{spoken(SILENT_AFTER)} can be resumed"
-            )
-        _same_partitions(previous, only, changed_only)
-        if previous.spec_hash != spec.spec_hash:
-            raise TrainingError(
-                f"run {resume} was made with a different spec "
-                f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
-            )
-        if previous.data_fingerprint != pooled:
-            raise TrainingError(
-                f"run {resume} was made from different data (fingerprint "
-                f"{previous.data_fingerprint[:12]} vs {pooled[:12]}); "
-                "resume it with the same table, or start a new run"
-            )
-        seen = (previous.status, previous.heartbeat_at)
-        try:  # what it recorded, read as it is reopened: nothing can be recorded after that
-            done = reg.store.reopen_run(
-                previous.run_id, previous.n_partitions, owner=me, seen=seen, host=host_boot()[0]
-            )
-        except RunTakenOver as e:
-            raise TrainingError(str(e)) from None
+        done = reopen(reg, previous, spec, pooled, only=only, changed_only=changed_only, owner=me)
         remaining = todo.select({k for k in todo.keys if k not in done})
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
@@ -372,35 +334,3 @@ def other_specs_fallback(reg: Registry, spec: Spec, version: int) -> str | None:
         f"its partitions, so its fallback was not trained, to leave that one serving (train "
         f"'{spec.name}' into a registry of its own for a fallback of its own)"
     )
-
-
-def keys_digest(keys: Iterable[str]) -> str:
-    """sha256 of a set of canonical keys, whatever their order."""
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-
-
-def _same_partitions(previous: Run, only: set[str] | None, changed_only: bool) -> None:
-    """A resume finishes a run over the partitions it set out to train: a full run resumed
-    with ``--partitions`` or ``--changed-only`` would be marked completed with the others never
-    trained (and count as the spec's newest full run), and a run of named or changed
-    partitions resumed without them would train every partition under it."""
-    o = previous.options
-    named, digest = o.get("only"), o.get("only_sha256")
-    how = "the same --append data" if o.get("append") else "the same --partitions"
-    if named is None and only is not None:
-        raise TrainingError(
-            f"run {previous.run_id} trains every partition: resume it without --partitions "
-            "(then retrain the partitions you want in a run of their own)"
-        )
-    if named is not None and (
-        only is None or len(only) != named or (digest and keys_digest(only) != digest)
-    ):
-        raise TrainingError(
-            f"run {previous.run_id} retrains {named} partition(s) named when it started: "
-            f"resume it with {how}"
-        )
-    if bool(o.get("changed_only")) != changed_only:
-        flag = "with" if o.get("changed_only") else "without"
-        raise TrainingError(
-            f"run {previous.run_id} was started {flag} --changed-only: resume it {flag} it"
-        )
