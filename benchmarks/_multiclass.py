@@ -9,9 +9,15 @@ leaving for everyone. The shape the per-class prior strength (``manymodels.class
 the rare one for the users who favour it.
 
 Scored per group of users (all; those below ``min_rows``; those whose training rows hold one
-class): the median over users of log loss and Brier score (summed over classes) on their
-held-out visits, and pooled over the group's visits the log loss and the accuracy of the most
-probable class.
+class; and by what each user's version chose): the median over users of log loss and Brier
+score (summed over classes) on their held-out visits, and pooled over the group's visits the
+log loss and the accuracy of the most probable class.
+
+One more method is scored that manymodels does not serve (a diagnosis, ``prior shifted``):
+the fallback model's probabilities reweighted, per user, by that user's smoothed constant over
+the table's rates, ``p(c|x) ∝ p_fallback(c|x) · q_c / r_c`` — the pooled model as the prior a
+user's own class counts shift (Saerens et al. 2002's prior-shift adjustment), rather than the
+table's constant rates that ``too_few_rows`` and the naive candidate smooth toward.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.candidates import ConstantProbabilityClassifier
+from manymodels.classes import class_prior
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.training.classify import aligned_proba, over_classes
@@ -73,8 +81,10 @@ def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, An
     rows = train_df.groupby("user").size()
     kinds = train_df.groupby("user")["ended"].nunique()
     rate = train_df["ended"].value_counts(normalize=True).reindex(CLASSES).to_numpy()
-    probas: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
-    truth, users = [], []
+    shifts = _prior_shifts(train_df)
+    probas: dict[str, list[np.ndarray]] = {
+        "manymodels": [], "global": [], "base": [], "shifted": []}  # fmt: skip
+    truth, users, chose = [], [], []
     with Registry(root) as reg:
         fallback = reg.load_model(FALLBACK_KEY).model
         for key, held in test.groupby("user", sort=True):
@@ -83,18 +93,52 @@ def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, An
             users.append(key)
             probas["global"].append(aligned_proba(fallback, X.to_numpy(), CLASSES))
             probas["base"].append(np.tile(rate, (len(held), 1)))
+            shifted = probas["global"][-1] * shifts[key]
+            probas["shifted"].append(shifted / shifted.sum(axis=1, keepdims=True))
             loaded = reg.load_model(f"user={key}")  # every user has one: ≥ 3 training rows
+            chose.append(loaded.version.selection.chosen)
             answered = np.asarray(loaded.classes, dtype=object)
             probas["manymodels"].append(over_classes(loaded.predict_proba(X), answered, CLASSES))
+    n_rows = rows.loc[users].to_numpy()
     groups = {
         "all": np.ones(len(users), dtype=bool),
-        f"< {MIN_ROWS} rows": rows.loc[users].to_numpy() < MIN_ROWS,
+        f"< {MIN_ROWS} rows": n_rows < MIN_ROWS,
         "one class": kinds.loc[users].to_numpy() == 1,
     }
+    choices = np.asarray(chose)
+    by_choice = {f"chose {c}": choices == c for c in sorted(set(chose))}
     return {
         name: {g: _figures(ps, truth, mask) for g, mask in groups.items()}
         for name, ps in probas.items()
-    } | {"sizes": {g: int(mask.sum()) for g, mask in groups.items()}}
+    } | {
+        "sizes": {g: int(mask.sum()) for g, mask in groups.items()},
+        "choices": {
+            g: {
+                "users": int(mask.sum()),
+                "median_rows": float(np.median(n_rows[mask])),
+                **{name: _figures(ps, truth, mask) for name, ps in probas.items()},
+            }
+            for g, mask in by_choice.items()
+        },
+    }
+
+
+def _prior_shifts(train_df: pd.DataFrame) -> dict[Any, np.ndarray]:
+    """Per user, its smoothed constant over the table's rates (``q_c / r_c``): the constant
+    manymodels gives a user below ``min_rows``, with the run's per-class strengths."""
+    ordered = train_df.sort_values(["user", "visit"], kind="stable")
+    sizes = ordered.groupby("user", sort=True).size()
+    offsets = np.concatenate([[0], np.cumsum(sizes.to_numpy())])
+    y = ordered["ended"].to_numpy()
+    prior = class_prior(y, offsets)
+    m = list(prior.strengths) if prior.strengths is not None else prior.strength
+    assert m is not None and list(prior.classes) == list(CLASSES)
+    out = {}
+    for i, key in enumerate(sizes.index):
+        const = ConstantProbabilityClassifier(prior.labels, prior.rates.tolist(), m)
+        const.fit(None, y[offsets[i] : offsets[i + 1]])
+        out[key] = const.proba_ / prior.rates
+    return out
 
 
 def _figures(ps: list[np.ndarray], truth: list[np.ndarray], mask: np.ndarray) -> dict[str, float]:
@@ -120,7 +164,7 @@ def _figures(ps: list[np.ndarray], truth: list[np.ndarray], mask: np.ndarray) ->
 def report(figures: dict[str, Any], seconds: float, users: int) -> list[list[Any]]:
     """The panel's table rows: a row per method and group of users."""
     labels = {"manymodels": "manymodels (local)", "global": "fallback model alone",
-              "base": "base rate"}  # fmt: skip
+              "base": "base rate", "shifted": "prior shifted (diagnosis)"}  # fmt: skip
     out = []
     for name, label in labels.items():
         for group, f in figures[name].items():
@@ -128,4 +172,17 @@ def report(figures: dict[str, Any], seconds: float, users: int) -> list[list[Any
                 [f"{users:,} users, 3 classes", label, f"{group} ({figures['sizes'][group]:,})",
                  f["log_loss"], f["brier"], f["pooled_log_loss"], f"{f['accuracy']:.1%}"]
             )  # fmt: skip
+    return out
+
+
+def report_choices(figures: dict[str, Any]) -> list[list[Any]]:
+    """Rows per choice of the users' versions: how many, their median training rows, and the
+    median / pooled log loss of manymodels, the fallback and the prior-shifted fallback."""
+    out = []
+    for group, f in figures["choices"].items():
+        out.append(
+            [group, f"{f['users']:,}", f"{f['median_rows']:.0f}",
+             *(f"{f[m]['log_loss']:.3f} / {f[m]['pooled_log_loss']:.3f}"
+               for m in ("manymodels", "global", "shifted"))]
+        )  # fmt: skip
     return out

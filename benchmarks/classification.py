@@ -310,13 +310,14 @@ def visits_panel(users: list[int], backend: str, workdir: Path) -> None:
     per method and group of users."""
     import _multiclass
 
-    rows = []
+    rows, by_choice = [], []
     for n in users:
         train_df, test, shape = _multiclass.visits(n)
         root = workdir / f"visits-{n}"
         seconds, summary = timed(lambda: train(shape, train_df, root, backend=backend))  # noqa: B023
         figures = _multiclass.score(root, train_df, test)
         rows += _multiclass.report(figures, seconds, n)
+        by_choice += [[f"{n:,}", *r] for r in _multiclass.report_choices(figures)]
         print(
             f"{n:,} users in {seconds:.1f} s: {summary.run.n_trained:,} trained, "
             f"{summary.run.n_failed} failed, {summary.run.n_skipped} skipped; chose "
@@ -324,6 +325,9 @@ def visits_panel(users: list[int], backend: str, workdir: Path) -> None:
         )
     headers = ["data", "method", "users", "median log loss", "median Brier"]
     print(table([*headers, "pooled log loss", "accuracy"], rows))
+    print("\nBy what each user's version chose (log loss: median / pooled over its visits):")
+    heads = ["users", "choice", "count", "median training rows", "manymodels", "fallback"]
+    print(table([*heads, "prior shifted (diagnosis)"], by_choice))
 
 
 def report(results: list[list[dict[str, Any]]]) -> None:
