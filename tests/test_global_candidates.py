@@ -798,3 +798,45 @@ def test_a_rolling_window_longer_than_every_series_names_why_the_global_fit_had_
     assert glob["error"].startswith(
         "ValueError: no row of any partition is left to fit on: of 252 row(s), 252 undefined lags"
     ), glob["error"]
+
+
+@pytest.mark.slow  # ~3 s at load 16 (a global fit per fold, then the refit)
+def test_a_partition_whose_training_rows_hold_one_class_can_choose_a_global_model(
+    tmp_path: Path,
+) -> None:
+    """Its rows cannot fit a local classifier, but a global model needs none of its own: it is
+    scored on the partition's validation rows against the smoothed constant, and served where
+    it scores better. Before, such a partition never looked at the global models: the user
+    whose first 12 visits never clicked was answered a constant ~0.04 for clicking, though
+    every user clicks where ``x`` is high, and it did on its 4 validation visits."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for u in range(12):
+        x = rng.normal(0, 1, 16)
+        if u == 0:  # low x while it trains, high in its validation rows
+            x = np.concatenate([-np.abs(x[:12]) - 1.0, np.abs(x[12:]) + 1.0])
+        y = (x + rng.normal(0, 0.3, 16) > 0).astype(int)
+        days = pd.date_range("2024-01-01", periods=16)
+        frames.append(pd.DataFrame({"user": f"u{u:02d}", "day": days, "x": x, "click": y}))
+    data = pd.concat(frames, ignore_index=True)
+    assert data[data["user"] == "u00"]["click"].tolist() == [0] * 12 + [1] * 4
+    s = {
+        "name": "clicks", "task": "classification", "partition_by": ["user"],
+        "target": "click", "time_column": "day", "features": ["x"],
+        "metric": "neg_log_loss", "validation": {"strategy": "last", "size": 4},
+        "fallback": {"enabled": False},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression"},
+            {"estimator": "sklearn.linear_model.LogisticRegression", "scope": "global"},
+        ],
+    }  # fmt: skip
+    train(s, data, tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        version = reg.get_version("user=u00")
+        assert version.validation["chosen"] == "global", version.validation
+        assert version.evaluation["single_class"]["where"] == "training rows"
+        scores = {c["label"]: c["score"] for c in version.candidates}
+        assert scores["LogisticRegression"] is None  # no local fit on one class
+        assert scores["LogisticRegression (global)"] > version.naive_score
+        proba = np.asarray(reg.load_model("user=u00").predict_proba(pd.DataFrame({"x": [2.0]})))
+    assert proba[0, 1] > 0.5

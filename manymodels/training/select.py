@@ -214,7 +214,7 @@ def fit_partition(
             score_local(
                 board, folds, local, built, spec, categorical=bool(categorical), names=numeric
             )
-            score_global(board, folds, external, prior)
+        score_global(board, folds, external, prior)  # fitted on every partition: one class too
         try:
             naive_score: float | None = folds.cross_score(
                 naive, naive_fold_fits(), "naive" if spec.selection.naive_candidate else None
@@ -225,20 +225,23 @@ def fit_partition(
         board.prefer_global(spec.selection.global_margin)
         results = board.results
         best, best_fits = board.best, board.best_fits
-        if one_class:  # nothing to fit, nothing to compare: constant probabilities
+        if one_class:  # nothing to fit locally: constant probabilities, or a global model
             why = f"not fitted: its {one_class.removeprefix('all ')} hold one class"
             results = [
-                CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates
-            ]
+                CandidateResult(c.label, c.estimator, {}, None, why)
+                for c in spec.candidates
+                if c.scope == "local"
+            ] + list(board.results)  # the global models' scores, to choose among
             m = classify.prior_rows(spec, _prior(prior, y))
-            best = (folds.cross_score(constant), None, {"prior_rows": m})
-            best_fits = list(folds.last)
+            flat = (folds.cross_score(constant), None, {"prior_rows": m})
+            if best is None or not isinstance(best[1], External) or best[0] <= flat[0]:
+                best, best_fits = flat, list(folds.last)
         if best is None:
             first = next((r.error for r in results if r.error), "no model to fit")
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
         score, cand, params = best
         chosen: Chosen = "candidate"
-        if one_class:
+        if one_class and not isinstance(cand, External):
             chosen, model = "single_class", constant()
             estimator = estimator_path(model)
         elif (
@@ -297,7 +300,7 @@ def fit_partition(
         decision = None
         if spec.decision is not None and prior is not None and prior.binary:
             decision = thresholds.threshold(
-                spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
+                spec.decision, prior, best_fits, splits, X, y, constant=chosen == "single_class"
             )
         truth = y if raw is None else raw.y
         chained = None  # folds of forecast errors already: how many steps
