@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import labels_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.pipeline import train
+from manymodels.scoring.spellings import as_spelled
 
 runner = CliRunner()
 
@@ -77,6 +79,53 @@ def test_a_scored_csv_spells_true_and_false_as_its_input_did(
                     "--backend", "local")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(parquet)["flag"].dtype == bool
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A classifier per shop of a ``true``/``false`` target, with a fallback, trained from a
+    CSV spelling it so; rows to score: two shops' and one new shop's (the fallback's)."""
+    root = tmp_path_factory.mktemp("churn")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2))
+    df = pd.DataFrame({"shop": np.repeat(["s0", "s1"], 60), "x0": x[:, 0], "x1": x[:, 1],
+                       "churned": np.where(x[:, 0] > 0, "true", "false")})  # fmt: skip
+    df.to_csv(root / "train.csv", index=False)
+    spec = labels_spec("churn", "shop", "churned", ["x0", "x1"], fallback={"enabled": True})
+    train(spec, root / "train.csv", root / "registry", backend="local")
+    rows = df.iloc[[0, 1, 60]].assign(shop=["s0", "s1", "new"])
+    rows.to_csv(root / "rows.csv", index=False)
+    return {"registry": root / "registry", "data": root / "rows.csv"}
+
+
+def test_scored_booleans_are_spelled_as_the_input_s(churn: dict[str, Path], tmp_path: Path) -> None:
+    """``fallback``, and a true/false target's ``prediction`` and ``decision_label``, were
+    ``True``/``False`` beside the input's ``true``: they are written in its spelling, or
+    pandas' when the input mixes spellings."""
+    out, local = tmp_path / "scores.csv", ("--registry", churn["registry"], "--backend", "local")
+    result = invoke("score", churn["data"], "-o", out, "--threshold", "0.5", *local)
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out, dtype=str)
+    assert scored["fallback"].tolist() == ["false", "false", "true"]
+    for column in ("churned", "prediction", "decision_label"):
+        assert set(scored[column]) <= {"true", "false"}, scored[column].tolist()
+    upper = tmp_path / "upper.csv"
+    upper.write_text(churn["data"].read_text().replace("true", "TRUE").replace("false", "FALSE"))
+    assert invoke("score", upper, "-o", out, *local).exit_code == 0
+    assert pd.read_csv(out, dtype=str)["fallback"].tolist() == ["FALSE", "FALSE", "TRUE"]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(churn["data"].read_text().replace("true", "TRUE", 1))
+    assert invoke("score", mixed, "-o", out, *local).exit_code == 0
+    assert pd.read_csv(out, dtype=str)["fallback"].tolist() == ["False", "False", "True"]
+
+
+def test_a_missing_boolean_we_add_stays_empty(tmp_path: Path) -> None:
+    """An unscored row's boolean prediction is missing: an empty cell, not a spelling."""
+    csv = tmp_path / "given.csv"
+    csv.write_text("flag\ntrue\nfalse\n")
+    frame = pd.DataFrame({"flag": [True, False],
+                          "prediction": pd.array([True, None], dtype="boolean")})  # fmt: skip
+    assert as_spelled(frame, csv).to_csv(index=False) == "flag,prediction\ntrue,true\nfalse,\n"
 
 
 def test_score_to_dash_writes_the_csv_to_standard_output(sales: dict[str, Path]) -> None:
