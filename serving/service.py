@@ -349,7 +349,9 @@ class ModelService(Resolver):
 
     def retire(self, text: str, *, reason: str) -> AliasMove:
         """Take the partition out of production (``Registry.retire``); this router serves it
-        as one with no model (the fallback, where there is one) from the next request."""
+        as one with no model (the fallback, where there is one) from the next request. One
+        retired already returns the entry that retired it (``moved`` false), applied here
+        too: another router's retirement may not have reached this one's table yet."""
         key = self._existing(text)
         (move,) = self.registry.retire([key], reason=reason)
         self.aliases.apply(key, None, move.at)

@@ -97,8 +97,9 @@ def retire(
     none (score and forecast leave it out as an unknown key). Its versions stay; 'manymodels
     rollback PARTITION' puts production back on the version it served. A later train or
     retrain whose data holds its rows puts their new version in production, as a partition's
-    first (leave its rows out to keep it retired). All or none: nothing changes when a key is
-    unknown or has nothing in production."""
+    first (leave its rows out to keep it retired). One retired already is said so (since
+    when), and left as it is. All or none: nothing changes when a key is unknown or was never
+    in production."""
     from manymodels import console
     from manymodels.reasons import check_reason, given
 
@@ -110,6 +111,11 @@ def retire(
         return
     for m in moves:
         line = f"{m.key}: production v{m.from_version} → retired ({m.reason})"
+        if not m.moved:
+            line = (
+                f"{m.key}: production is already retired from v{m.from_version} "
+                f"(since {m.at}: {m.reason}); nothing changed"
+            )
         console.out.print(one_line(line), **ONE_LINE)
 
 

@@ -104,10 +104,12 @@ class AliasControl(ModelAccess):
         under the ``retired`` alias (gc keeps it), and ``rollback`` puts production back on it.
 
         The way out for a partition a ``train --new-target`` run skipped, left serving the
-        old target's model. Raises ``PartitionNotFound`` for an unknown key,
-        ``AliasNotFound`` for one with nothing in production (retired already), naming it,
-        and ``DataError`` for no key at all or the fallback's (``__fallback__``: it answers
-        the keys without a model, retired ones among them, so it cannot be retired).
+        old target's model. A partition retired already is answered by the entry that
+        retired it (``moved`` false; nothing written for it), as a promotion of the version
+        production serves is. Raises ``PartitionNotFound`` for an unknown key,
+        ``AliasNotFound`` for one never in production, naming it, and ``DataError`` for no
+        key at all or the fallback's (``__fallback__``: it answers the keys without a model,
+        retired ones among them, so it cannot be retired).
         """
         canonical = [self.key(k) for k in keys]
         if not canonical:

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import (
@@ -146,9 +146,11 @@ class AliasMovesMixin(StoreBase):
         """Take ``keys`` out of production, all or none, in one transaction: each one's
         ``production`` row goes, the version it pointed at is kept under ``RETIRED`` (gc
         keeps aliased versions; ``rollback_alias`` puts it back), and the history gets a
-        "retire" entry to ``None``. Nothing is written when any key is unknown, is the
-        fallback, or has no production (``PartitionNotFound``, ``DataError``,
-        ``AliasNotFound``, naming the first such key)."""
+        "retire" entry to ``None``. A key retired already is answered by the entry that
+        retired it, ``moved`` false, and written nothing (as ``set_alias``'s ``idempotent``
+        promotion): a retire script run again succeeds, saying since when. Nothing is written
+        when any key is unknown, is the fallback, or was never in production
+        (``PartitionNotFound``, ``DataError``, ``AliasNotFound``, naming the first such key)."""
         check_reason(reason, "a reason", MAX_RECORDED)
         wanted = list(dict.fromkeys(keys))
         if FALLBACK_KEY in wanted:
@@ -158,31 +160,45 @@ class AliasMovesMixin(StoreBase):
         with self._begin() as conn:
             serving = alias_versions_in(conn, wanted, "production")
             lacking = [k for k in wanted if k not in serving]
-            if lacking:
-                _refuse_lacking(conn, lacking)
+            already = _retirements(conn, lacking) if lacking else {}
+            if refused := [k for k in lacking if k not in already]:
+                _refuse_lacking(conn, refused)
+            fresh = [k for k in wanted if k in serving]
             at = now()
-            moves = [
-                AliasMove(k, "production", serving[k], None, reason, None, at, "retire")
-                for k in wanted
-            ]
-            born = _created_at(conn, [(k, serving[k]) for k in wanted])
-            a = t.aliases.c
-            for batch in batches(wanted):
-                conn.execute(
-                    delete(t.aliases).where(a.alias.in_(["production", RETIRED]), a.key.in_(batch))
-                )
+            moves = {
+                k: AliasMove(k, "production", serving[k], None, reason, None, at, "retire")
+                for k in fresh
+            }
+            if fresh:
+                self._retire(conn, fresh, serving, at, list(moves.values()))
+        return [moves[k] if k in moves else already[k] for k in wanted]
+
+    def _retire(
+        self,
+        conn: Connection,
+        keys: Sequence[str],
+        serving: dict[str, int],
+        at: str,
+        moves: Sequence[AliasMove],
+    ) -> None:
+        """``retire_aliases``' writes: ``keys``' production rows become ``RETIRED`` ones."""
+        born = _created_at(conn, [(k, serving[k]) for k in keys])
+        a = t.aliases.c
+        for batch in batches(keys):
             conn.execute(
-                insert(t.aliases),
-                [
-                    {
-                        "key": k, "alias": RETIRED, "version": serving[k], "updated_at": at,
-                        "version_created_at": born.get((k, serving[k])),
-                    }
-                    for k in wanted
-                ],
-            )  # fmt: skip
-            conn.execute(insert(t.alias_history), [m.row() for m in moves])
-        return moves
+                delete(t.aliases).where(a.alias.in_(["production", RETIRED]), a.key.in_(batch))
+            )
+        conn.execute(
+            insert(t.aliases),
+            [
+                {
+                    "key": k, "alias": RETIRED, "version": serving[k], "updated_at": at,
+                    "version_created_at": born.get((k, serving[k])),
+                }
+                for k in keys
+            ],
+        )  # fmt: skip
+        conn.execute(insert(t.alias_history), [m.row() for m in moves])
 
     def _move_aliases(
         self,
@@ -249,9 +265,39 @@ class AliasMovesMixin(StoreBase):
         return found
 
 
+def _retirements(conn: Connection, keys: Sequence[str]) -> dict[str, AliasMove]:
+    """Those of ``keys`` retired already (a ``RETIRED`` row), each with the history entry
+    that retired it, ``moved`` false: their last ``production`` entries, read by
+    ``ix_alias_history_key`` a batch of keys at a time. An entry that is not that
+    retirement (the table moved outside the history) is answered from the row itself."""
+    a, h = t.aliases.c, t.alias_history.c
+    out: dict[str, AliasMove] = {}
+    for batch in batches(keys):
+        rows = conn.execute(
+            select(a.key, a.version, a.updated_at).where(a.alias == RETIRED, a.key.in_(batch))
+        ).all()
+        if not rows:
+            continue
+        last = (
+            select(func.max(h.id))
+            .where(h.alias == "production", h.key.in_([r.key for r in rows]))
+            .group_by(h.key)
+        )
+        entries = {e.key: e for e in conn.execute(select(t.alias_history).where(h.id.in_(last)))}
+        for key, version, at in rows:
+            entry = entries.get(key)
+            if entry is not None and entry.action == "retire" and entry.from_version == version:
+                out[key] = dataclasses.replace(move_entity(entry), moved=False)
+            else:
+                out[key] = AliasMove(
+                    key, "production", version, None, "retired", None, at, "retire", moved=False
+                )
+    return out
+
+
 def _refuse_lacking(conn: Connection, lacking: Sequence[str]) -> None:
-    """Raise for the first of ``lacking`` (keys with no production): unknown, or known with
-    nothing in production (retired already, or never promoted)."""
+    """Raise for the first of ``lacking`` (keys with no production, none retired): unknown,
+    or known and never in production."""
     p = t.partitions.c
     known: set[str] = set()
     for batch in batches(lacking):
@@ -261,10 +307,7 @@ def _refuse_lacking(conn: Connection, lacking: Sequence[str]) -> None:
     also = f" (and {more} more)" if more else ""
     if unknown:
         raise PartitionNotFound(f"no partition '{unknown[0]}' in the registry{also}")
-    key = lacking[0]
-    retired = retired_in(conn, key)
-    was = f": retired from v{retired} already" if retired is not None else ""
-    raise AliasNotFound(f"partition '{key}' has no production version{was}{also}")
+    raise AliasNotFound(f"partition '{lacking[0]}' has no production version{also}")
 
 
 def _created_at(conn: Connection, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:

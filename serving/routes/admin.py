@@ -34,7 +34,7 @@ UNLOADABLE = (
     "format the registry does not trust."
 )
 NOTHING_BACK = "Nothing to roll back to: every earlier version deleted, or its model unloadable."
-NOT_SERVING = "Unknown partition, or one with nothing in production (retired already)."
+NOT_SERVING = "Unknown partition, or one never in production."
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong admin token."},
     403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
@@ -99,9 +99,15 @@ async def retire(
     """The router's ``manymodels retire``: production's alias leaves the partition, which is
     then served as one with no model (the fallback where the registry has one, else a 404).
     Its versions stay, the one it served kept under the ``retired`` alias; a rollback puts
-    production back on it. The answer is the history's "retire" entry (``to_version`` null)."""
+    production back on it. The answer is the history's "retire" entry (``to_version`` null).
+
+    Idempotent, as a promotion to the version served is: a partition retired already is a
+    200 with the entry that retired it (its time and reason), ``moved`` false, and nothing
+    written. A script retiring partitions can be run again; a 404 there read as a key
+    that never existed."""
     text = path_key(request, key)
     reason = given(body.reason if body is not None else None) or "retired via the router"
     move = await run_in_threadpool(service.retire, text, reason=reason)
-    log_fields(request.scope, partition=move.key, version=move.from_version, admin="retire")
+    action = "retire" if move.moved else "retire (already)"
+    log_fields(request.scope, partition=move.key, version=move.from_version, admin=action)
     return AliasMoveOut.of(move)

@@ -52,14 +52,42 @@ def test_bad_keys_exit_non_zero_in_one_line_and_write_nothing(tmp_path: Path) ->
     long = cli.invoke(app, ["retire", "pid=0", "--reason", "x" * 501, *where])
     assert long.exit_code == 2 and "--reason is 501 characters long" in long.stderr
     assert cli.invoke(app, ["retire", "pid=1", *where]).exit_code == 0
-    twice = cli.invoke(app, ["retire", "pid=0", "pid=1", *where])
-    assert twice.exit_code != 0
-    assert twice.stderr == (
-        "error: partition 'pid=1' has no production version: retired from v1 already\n"
-    )
+    unknown = cli.invoke(app, ["retire", "pid=1", "pid=7", *where])
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: no partition 'pid=7'")
     table, history = _state(root)
     assert "pid=0" in table and "pid=1" not in table
     assert history == [["first"], ["first", "retire"]]
+
+
+def test_retiring_a_retired_partition_again_says_since_when_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A retire script run twice failed the second time ("has no production version:
+    retired from v1 already", exit 1), where promoting the version served says "already"
+    and succeeds: it succeeds, saying when and why it was retired, and writes no new alias
+    row or history entry, while the other keys of the call are retired."""
+    root = _manual_registry(tmp_path)
+    where = ["--registry", str(root)]
+    first = cli.invoke(app, ["retire", "pid=1", "--reason", "store closed", "--json", *where])
+    assert first.exit_code == 0, first.output
+    (retired,) = json.loads(first.stdout)
+    with Registry.open(root) as reg:
+        rows_before = reg.store.alias_changes("production")
+    again = cli.invoke(app, ["retire", "pid=0", "pid=1", *where])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines() == [
+        "pid=0: production v1 → retired (retired by hand: manual)",
+        f"pid=1: production is already retired from v1 (since {retired['at']}: "
+        "retired by hand: store closed); nothing changed",
+    ]
+    table, history = _state(root)
+    assert table == {"__fallback__": 1}
+    assert history == [["first", "retire"], ["first", "retire"]]
+    with Registry.open(root) as reg:
+        rows = {k: r for k, *r in reg.store.alias_changes("production")}
+        assert rows["pid=1"] == next([v, at] for k, v, at in rows_before if k == "pid=1")
+    third = cli.invoke(app, ["retire", "pid=1", "--json", *where])
+    assert json.loads(third.stdout) == [retired | {"moved": False}]
 
 
 def test_retired_partitions_show_their_reason_and_gc_keeps_what_rollback_restores(

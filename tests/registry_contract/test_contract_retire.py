@@ -69,8 +69,8 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
     with pytest.raises(PartitionNotFound, match="no partition 'k=zz'"):
         reg.retire(["k=a", "k=zz"])
     reg.retire(["k=b"])
-    with pytest.raises(AliasNotFound, match="'k=b' has no production version: retired from v1"):
-        reg.retire(["k=a", "k=b"])
+    with pytest.raises(PartitionNotFound, match="no partition 'k=zz'"):
+        reg.retire(["k=a", "k=b", "k=zz"])
     with pytest.raises(DataError, match="fallback model, not a partition"):
         reg.retire(["__fallback__"])
     with pytest.raises(DataError, match="'retired' is kept by 'retire'"):
@@ -88,6 +88,35 @@ def test_retire_is_all_or_none_and_names_the_key_refused(reg: Registry) -> None:
         "first",
         "back in production after its retirement from v1",
     )
+
+
+def test_retiring_a_retired_partition_returns_its_retirement_and_writes_nothing(
+    reg: Registry,
+) -> None:
+    """A second retirement was ``AliasNotFound`` (the router's 404, the CLI's error): it is
+    the entry that retired it, ``moved`` false, as a promotion of the version served is;
+    its ``retired`` row and history stay as they were, and the other keys are retired."""
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r0", *(new_version(f"k={k}", sha, size) for k in "abc"))
+    (retired,) = reg.retire(["k=b"], reason="store closed")
+    rows = {k: (v, at) for k, v, at in reg.store.alias_changes("production")}
+    moves = reg.retire(["k=a", "k=b", "k=b"], reason="again")
+    assert moves[1] == retired and not moves[1].moved and moves[0].moved
+    assert (moves[1].at, moves[1].reason, moves[1].from_version) == (retired.at, "store closed", 1)
+    assert [m.key for m in moves] == ["k=a", "k=b"]
+    now = {k: (v, at) for k, v, at in reg.store.alias_changes("production")}
+    assert now["k=b"] == rows["k=b"] and now["k=a"][0] is None
+    assert _history(reg, "k=b") == [
+        (None, 1, "first", "first version"),
+        (1, None, "retire", "store closed"),
+    ]
+    (alone,) = reg.retire(["k=b"])
+    assert alone == retired and not alone.moved
+    with reg.store.engine.begin() as conn:  # k=c never in production: still refused
+        conn.execute(t.aliases.delete().where(t.aliases.c.key == "k=c"))
+    with pytest.raises(AliasNotFound, match=r"'k=c' has no production version$"):
+        reg.retire(["k=b", "k=c"])
+    assert _history(reg, "k=b")[-1] == (1, None, "retire", "store closed")
 
 
 def test_a_retired_partition_s_refusal_says_so_to_every_caller(reg: Registry) -> None:

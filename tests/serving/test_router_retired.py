@@ -76,8 +76,9 @@ def test_the_routers_retire_is_served_at_once_recorded_and_rolled_back(
 ) -> None:
     """``POST /v1/partitions/{key}/retire``: the CLI's ``retire`` had no HTTP twin. Served
     by the fallback from the next request (a refresh a minute away: the router's own move),
-    answered and recorded as the history's "retire" entry; a second one is a 404 naming the
-    key, and the router's rollback puts production back."""
+    answered and recorded as the history's "retire" entry; a second one was a 404, as for
+    a key never seen: it is a 200 answering that entry (its time and reason), ``moved``
+    false, and writes nothing; the router's rollback puts production back."""
     settings = Settings(registry=registry_path, admin_token=TOKEN, refresh_seconds=60)
     with running_server(settings) as base:
         first = _predict(base).json()
@@ -108,7 +109,11 @@ def test_the_routers_retire_is_served_at_once_recorded_and_rolled_back(
         with Registry.open(registry_path) as reg:  # what `manymodels models show` reads
             assert reg.alias_history(KEY)[-1].action == "retire"
         again = httpx.post(f"{base}/v1/partitions/{KEY}/retire", headers=admin())
-        assert again.status_code == 404 and KEY in again.json()["detail"], again.text
+        assert again.status_code == 200 and again.json() == move | {"moved": False}, again.text
+        assert (
+            httpx.get(f"{base}/v1/partitions/{KEY}").json()["alias_history"]
+            == (detail["alias_history"])
+        )
         back = httpx.post(f"{base}/v1/partitions/{KEY}/rollback", headers=admin())
         assert back.status_code == 200 and back.json()["action"] == "rollback", back.text
         assert _predict(base).json()["predictions"] == first["predictions"]
