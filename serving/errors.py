@@ -9,15 +9,19 @@
     │   ├── NothingToRollBack           409: production has no earlier version to go back to
     │   └── VersionConflict             409
     ├── ArtifactError
-    │   └── ModelNotServed              409: the artifact failed its sha256 check (or is missing)
+    │   └── ModelNotServed              409: the artifact is missing, does not load, is not
+    │       │                                trusted or fails its signature check
+    │       └── ModelCorrupted          500: the artifact failed its sha256 check
     └── TrainingError
         └── RunBusy                     409: a run of the spec is training (manymodels.run_busy)
 
 The registry being unreachable is a 503. Its storage full (a disk or a quota: an artifact or
 the database could not be written) is a 507 Insufficient Storage, whatever error carried it —
 ours, SQLAlchemy's, or an ``OSError`` (a spooled upload): a full disk under a retrain was a 409
-conflict (``manymodels.error_reading.storage_full``). Only a bug is a 500, and even then the
-client gets a JSON body without a traceback (the traceback goes to the server log). A message
+conflict (``manymodels.error_reading.storage_full``). A bug is a 500, and so is an artifact whose
+bytes no longer match their sha256 (the store's fault, which no request can fix: it was a 409
+Conflict, as if the client's request clashed with the model's state); a client gets a JSON
+body without a traceback either way (a bug's traceback goes to the server log). A message
 that names a local path (an artifact directory, the database file) shows it only to a request
 carrying the admin token; others see the path's last component (``serving.redact``).
 
@@ -60,6 +64,7 @@ from serving.v2_extensions import missing_server_endpoint
 
 __all__ = [
     "MODEL_REFUSALS",
+    "ModelCorrupted",
     "ModelNotServed",
     "NothingToRollBack",
     "ScoringFailed",
@@ -89,6 +94,12 @@ class ModelNotServed(ArtifactError):
     """A model that cannot be loaded safely (tampered or missing artifact); never cached."""
 
 
+class ModelCorrupted(ModelNotServed):
+    """A model whose artifact failed its sha256 check: a 500, the store's fault (a disk, a
+    bucket, a hand that changed the bytes), not the request's; never unpickled, never cached.
+    A ``ModelNotServed`` still: what skips or refuses an unloadable model skips this one."""
+
+
 INSUFFICIENT_STORAGE = 507
 RETRY_AFTER_SECONDS = "5"  # an outage's 503: when a client may try again
 
@@ -100,6 +111,8 @@ def status_for(error: ManyModelsError) -> int:
         return 422
     if isinstance(error, ArtifactStoreUnavailable):  # an outage to retry, not a bad artifact
         return 503
+    if isinstance(error, ModelCorrupted):  # the stored bytes changed: no request can fix it
+        return 500
     if isinstance(error, ArtifactError | VersionConflict | NothingToRollBack | RunBusy):
         return 409
     if isinstance(error, LookupError):

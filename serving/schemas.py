@@ -306,10 +306,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Unknown partition or version (and no fallback model, or "
         "`?fallback=false`).",
     },
-    409: {"model": ErrorOut, "description": "The model's artifact failed verification."},
+    409: {
+        "model": ErrorOut,
+        "description": "The model's artifact is missing, does not load, fails its signature "
+        "check, or is in a format the registry does not trust.",
+    },
     422: {
         "model": ErrorOut,
         "description": "Rows that do not fit the model's features, a parameter out of range, "
         "or a body that cannot be read (not JSON, not UTF-8, nested too deeply).",
+    },
+    500: {
+        "model": ErrorOut,
+        "description": "The model's artifact failed its sha256 check (its stored bytes "
+        "changed), or a bug; never a traceback.",
     },
 }

@@ -31,7 +31,7 @@ from manymodels.registry.entities import AliasMove
 from manymodels.targetunits import to_target_units
 from serving.batch import predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
-from serving.errors import ModelNotServed
+from serving.errors import ModelCorrupted, ModelNotServed
 from serving.monitor import RowSampler
 from serving.resolution import PRODUCTION, Resolver, Target
 from serving.row_matrix import input_of
@@ -220,7 +220,7 @@ class ModelService(Resolver):
             ) from e
         except ArtifactCorrupted as e:
             logger.error("refusing to serve %s v%d: %s", key, version, e)
-            raise ModelNotServed(
+            raise ModelCorrupted(
                 f"the artifact of partition '{key}' version {version} failed its sha256 check; "
                 "model not served"
             ) from e

@@ -193,7 +193,7 @@ def test_a_corrected_history_replaces_the_champion_despite_min_improvement(
 
 def test_a_champion_that_cannot_load_is_replaced_and_says_why(tmp_path: Path) -> None:
     """A champion whose artifact is corrupted (or missing) is served by nobody — the router
-    answers 409, ``score`` fails — and ``doctor`` says to train the partition again: that
+    answers 500, ``score`` fails — and ``doctor`` says to train the partition again: that
     retrain used to keep it ("could not be evaluated; kept"), so production stayed broken.
     Two partitions: with one, the pooled fallback is byte-identical to its model, and storing
     it repairs the tampered file before the champion is read."""

@@ -250,7 +250,7 @@ def test_appending_never_reads_rows_the_key_does_not_vouch_for(root: Path) -> No
 def test_a_router_refuses_a_forged_version_as_a_tampered_one(
     root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """409 as for a tampered artifact, for a forged pickle (pid=0) as for a signed model
+    """409 (a tampered artifact's is a 500), for a forged pickle (pid=0) as for a signed model
     whose feature schema was altered (pid=2, features swapped); the start-up line names the
     key by its id only."""
     tripwire = tmp_path / "tripwire"

@@ -151,18 +151,35 @@ def test_promotion_made_elsewhere_is_picked_up(server: str, registry_path: Path)
 def test_tampered_artifact_is_a_clear_error_and_never_cached(
     server: str, registry_path: Path
 ) -> None:
+    """A 500 naming the version, never a traceback: it was a 409 Conflict, a status that
+    tells a client its request clashed with the resource's state and can be fixed by it,
+    where the stored bytes changed under the router. Nothing else answers for the partition
+    (not the fallback), and other keys are served as before."""
     key = "store=4,brand=minute_maid"
     with Registry.open(registry_path) as reg:
         record = reg.get_version(key)
         path = reg.artifacts.path(record.artifact_sha256)  # type: ignore[attr-defined]
     original = path.read_bytes()
     path.write_bytes(original[:-10] + b"0123456789")
+    said = (
+        f"the artifact of partition '{key}' version {record.version} failed its sha256 "
+        "check; model not served"
+    )
     for _ in range(2):
         r = predict(server, key)
-        assert r.status_code == 409
-        assert "sha256" in r.json()["detail"] and "not served" in r.json()["detail"]
-    assert metric(server, "manymodels_model_cache_load_failures_total") == 2
+        assert r.status_code == 500 and r.json() == {"detail": said}, r.text
+    rows = [{"store": 4, "brand": "minute_maid", **feature_rows(1)[0]}]
+    batch = httpx.post(f"{server}/v1/predict", json={"rows": rows})
+    assert batch.status_code == 500 and batch.json() == {"detail": said}, batch.text
+    v2 = httpx.post(
+        f"{server}/v2/models/{key}/infer",
+        json={"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64",
+                          "data": [2.0, 1, 0]}]},
+    )  # fmt: skip
+    assert v2.status_code == 500 and v2.json() == {"error": said}, v2.text
+    assert metric(server, "manymodels_model_cache_load_failures_total") == 4
     assert metric(server, "manymodels_models_loaded") == 0
+    assert predict(server, "store=99,brand=nope").json()["fallback"] is True
     path.write_bytes(original)
     assert predict(server, key).status_code == 200
 
