@@ -199,11 +199,24 @@ def _stray_cell(value: Any) -> int:
     return 2 if math.isinf(number) else 0
 
 
-def wrong_kind(name: str, value: Any, *, numeric: bool) -> str:
+def wrong_kind(name: str, value: Any, *, numeric: bool, boolean: bool = False) -> str:
     """A feature's cell of the wrong kind, as every door words it: "feature 'x0' must be a
-    number, not text 'abc'"."""
+    number, not text 'abc'". ``boolean``: the feature was trained on booleans, and the text
+    "true" or "false" (what a client that quotes every value sends) is answered with the
+    form a JSON row takes them in: "must be a number" alone read as if a boolean were none."""
     wanted = "a number" if numeric else "text"
-    return f"feature '{name}' must be {wanted}, not {_kind(value)} {shown(value)}"
+    said = f"feature '{name}' must be {wanted}, not {_kind(value)} {shown(value)}"
+    if boolean and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        said += " (JSON true/false are accepted)"
+    return said
+
+
+def is_boolean(dtype: str) -> bool:
+    """Whether a recorded dtype name is a boolean's (``bool``, ``boolean``)."""
+    try:
+        return bool(ptypes.is_bool_dtype(ptypes.pandas_dtype(dtype)))
+    except TypeError:
+        return False
 
 
 def _kind(value: Any) -> str:

@@ -19,9 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.derived_nulls import left_out
 from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema
-from manymodels.features import assemble, column_values, feature_kinds, wrong_kind
+from manymodels.features import (
+    assemble,
+    column_values,
+    feature_kinds,
+    is_boolean,
+    wrong_kind,
+)
 from manymodels.huge_numbers import too_large
 from manymodels.rowlags import derived_missing, fill_rows
 from manymodels.tables import refuse_repeated_columns
@@ -38,7 +45,9 @@ def from_rows(
     """The model input for ``rows``; ``positions`` are their indexes in the request (for
     error locations). Raises ``InvalidRows`` naming every bad cell. Rows that leave out the
     target lags, rolling statistics or calendar parts and give their time get them from the
-    version's history (``manymodels.rowlags``)."""
+    version's history (``manymodels.rowlags``); so do rows that send one as ``null`` (a
+    derived feature without a value is one not given: ``manymodels.derived_nulls``)."""
+    rows = left_out(rows, schema)
     if derived_missing(rows, schema):
         rows = fill_rows(rows, schema, positions)
     kinds = feature_kinds(schema)
@@ -80,7 +89,8 @@ def from_rows(
                 continue
             n_errors += 1
             if len(errors) < MAX_REPORTED:
-                errors.append(_describe(where[i], name, v, numeric[j]))
+                boolean = numeric[j] and is_boolean(schema.dtypes.get(name, "float64"))
+                errors.append(_describe(where[i], name, v, numeric[j], boolean))
     if n_errors:
         raise InvalidRows(errors, n_errors)
 
@@ -113,11 +123,14 @@ def _too_large(row: int, column: str, value: float) -> dict[str, Any]:
     return problem(row, column, too_large(what, value), "number_too_large")
 
 
-def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
+def _describe(
+    row: int, column: str, value: Any, numeric: bool, boolean: bool = False
+) -> dict[str, Any]:
     if value is _MISSING:
         return problem(row, column, f"feature '{column}' is missing", "missing")
     kind = "number_type" if numeric else "str_type"
-    return problem(row, column, wrong_kind(column, value, numeric=numeric), kind)
+    said = wrong_kind(column, value, numeric=numeric, boolean=boolean)
+    return problem(row, column, said, kind)
 
 
 def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:

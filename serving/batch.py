@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from manymodels.derived_nulls import any_absent
 from manymodels.exceptions import PartitionNotFound, first_line
 from manymodels.features import missing_value
 from manymodels.partition import FALLBACK_KEY
-from manymodels.rowlags import derived_missing
 from manymodels.targetunits import to_target_units
 from serving.affine import COEF, PACKED
 from serving.answer_text import floats_text, joined_head, predictions_text
@@ -252,7 +252,7 @@ def _inputs(
         shared = bool(loaded.layout)
         plan = loaded.schema.forecast
         if shared and plan is not None and plan.derives:  # lags or calendar parts left out
-            shared = not derived_missing([rows[i] for i in idx], loaded.schema)  # its own
+            shared = not any_absent([rows[i] for i in idx], loaded.schema)  # its own
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []
     errors: list[dict[str, Any]] = []

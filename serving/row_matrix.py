@@ -57,7 +57,9 @@ def input_of(
     if len(rows) and layout and layout[2] == "numpy" and _all_numeric(layout[1]):
         X = numeric_matrix(layout[0], rows)
         if X is not None and not np.isinf(X).any():  # JSON's 1e400: ``model_input`` names it
-            return X
+            plan = loaded.schema.forecast
+            if plan is None or not plan.derives or not np.isnan(X).any():
+                return X  # a derived feature's NaN (V2 binary) is not given: computed there
     return model_input(rows, loaded.schema, positions)
 
 
