@@ -21,18 +21,19 @@ from manymodels.pipeline import train
 from serving.local import running_server
 from serving.settings import Settings
 
-DERIVED = ["y_lag1", "y_lag2", "t_day_of_week", "x0_change"]
+DERIVED = ["y_lag1", "y_lag2", "y_roll_mean_lag1_w3", "t_day_of_week", "x0_change"]
 ROW = {"t": "2024-02-10", "x0": 0.5, "x1": -1.0}  # the period right after the last time
 
 
 @pytest.fixture(scope="module")
 def lag_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Two daily partitions (40 days to 2024-02-09) of a Ridge over target lags, a calendar
-    part and a feature change, behind uvicorn."""
+    """Two daily partitions (40 days to 2024-02-09) of a Ridge over target lags, a rolling
+    mean, a calendar part and a feature change, behind uvicorn."""
     root = tmp_path_factory.mktemp("nulls") / "reg"
     df = linear_frame(2, 40)
     df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D")) * 2
-    spec = spec_dict(lags=[1, 2], calendar=["day_of_week"], changes=["x0"])
+    rolling = [{"lag": 1, "window": 3, "stat": "mean"}]
+    spec = spec_dict(lags=[1, 2], rolling=rolling, calendar=["day_of_week"], changes=["x0"])
     train(spec, df, root, backend="local")
     with running_server(Settings(registry=root)) as url:
         yield url
@@ -67,19 +68,21 @@ def test_a_null_derived_feature_is_computed_as_a_left_out_one(lag_server: str) -
 
 
 def test_an_unreachable_null_lag_is_the_422_of_a_left_out_one(lag_server: str) -> None:
-    """A row three days past the last time is past what its lags reach (and its change needs
-    the 11th's x0): left out, a 422 naming the row, its time and its change; sent as null,
-    the same 422 (it was scored from NaNs)."""
+    """A row three days past the last time needs targets of the 10th and 11th that nobody
+    posted (and its change the 11th's x0): left out, a 422 naming the row and each of them;
+    sent as null, the same 422 (it was scored from NaNs)."""
     later = {**ROW, "t": "2024-02-12"}
     left = _one(lag_server, "pid=0", [ROW, later])
-    nulls = _one(lag_server, "pid=0", [ROW, {**later, "y_lag1": None, "y_lag2": None}])
+    nulls = _one(lag_server, "pid=0", [ROW, {**later, **dict.fromkeys(DERIVED)}])
     assert left.status_code == nulls.status_code == 422, nulls.text
     assert nulls.json() == left.json()
-    assert [e["loc"] for e in nulls.json()["detail"]] == [
-        ["body", "rows", 1, "x0_change"],  # the price of the 11th is not known either
-        ["body", "rows", 1, "t"],
+    assert [e["loc"][-1] for e in nulls.json()["detail"]] == [
+        "x0_change",  # the 11th's x0 is not known either
+        "y_lag1",
+        "y_lag2",
+        "y_roll_mean_lag1_w3",
     ]
-    assert "that its lags reach" in nulls.json()["detail"][1]["msg"]
+    assert "which the model has not seen" in nulls.json()["detail"][1]["msg"]
 
 
 def test_an_ordinary_features_null_stays_a_missing_value(lag_server: str) -> None:
@@ -148,13 +151,14 @@ def test_a_fallback_row_without_its_lags_is_refused_beside_a_partitions_row(
     first one's schema: a fallback row (no series: it cannot know lags) that left out or
     nulled its lags, sent after a complete row of pid=1, had them computed from pid=1's
     history and was answered 200, while sent alone it was a 422. Refused either way now."""
-    full = {**ROW, "y_lag1": 1.0, "y_lag2": 2.0, "t_day_of_week": 5, "x0_change": 0.1}
-    lacking = {k: v for k, v in full.items() if k not in ("y_lag1", "y_lag2")}
-    for sent in (lacking, {**full, "y_lag1": None, "y_lag2": None}):
+    lags = ["y_lag1", "y_lag2", "y_roll_mean_lag1_w3"]
+    full = {**ROW, **dict.fromkeys(lags, 1.0), "t_day_of_week": 5, "x0_change": 0.1}
+    lacking = {k: v for k, v in full.items() if k not in lags}
+    for sent in (lacking, {**full, **dict.fromkeys(lags)}):
         rows = [{"pid": 1, **full}, {"pid": 99, **sent}]
         r = httpx.post(f"{lag_server}/v1/predict", json={"rows": rows}, timeout=60)
         assert r.status_code == 422, r.text
         assert r.json()["detail"] == [
             {"loc": ["body", "rows", 1, name], "msg": f"feature '{name}' is missing",
-             "type": "missing"} for name in ("y_lag1", "y_lag2")
+             "type": "missing"} for name in lags
         ]  # fmt: skip
