@@ -17,13 +17,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from manymodels.feature_schema import FeatureSchema
 
 
 def absent(value: Any) -> bool:
-    """Whether a cell gives no value: ``None`` (JSON ``null``) or a float NaN."""
-    if value is None:
+    """Whether a cell gives no value: ``None`` (JSON ``null``), ``pd.NA`` or a float NaN."""
+    if value is None or value is pd.NA:
         return True
     if type(value) is float or isinstance(value, np.floating):
         return math.isnan(value)

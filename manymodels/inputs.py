@@ -138,7 +138,8 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
 
     Columns are checked whole, as batch scoring checks them; when one fails, its cells are
     checked one by one so that the error names rows and values exactly as the router would
-    (``InvalidRows``)."""
+    (``InvalidRows``). An empty cell of a derived feature's column is read as a row's
+    ``null`` is (``derived_nulls``): not given, so computed from the history."""
     kinds = feature_kinds(schema)
     refuse_repeated_columns(df, "rows", [*(n for n, _ in kinds), schema.time_column])
     missing = [name for name, _ in kinds if name not in df.columns]
@@ -148,6 +149,9 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
         and derived_missing([dict.fromkeys(df.columns)], schema)
     ):
         return from_rows(df.to_dict("records"), schema)  # derived features from the history
+    given = [name for name in schema.derived if name in df.columns]
+    if given and df[given].isna().to_numpy().any():  # as a row's null: not given (computed)
+        return from_rows(df.to_dict("records"), schema)
     if missing:
         errors = [problem(0, name, f"feature '{name}' is missing", "missing") for name in missing]
         raise InvalidRows(errors)
