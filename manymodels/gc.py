@@ -59,6 +59,9 @@ class GcReport:
     artifacts_put_back: int = 0  # whole ones a gc killed mid-way had left moved aside
     kept_for_run: str | None = None  # a run still training: nothing since it started goes
     holiday_sets_deleted: int = 0  # sets of holidays no version names any more
+    # past --keep, yet kept: an alias moved onto or off them within the alias grace (a
+    # `gc --keep 1` right after a retrain deleted nothing, and said nothing of why)
+    versions_kept_alias_grace: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,11 +101,15 @@ def collect(
     now = time.time()
     training = registry.store.live_runs_since()  # a running run's artifacts await versions
     pruned = []
+    spared = 0
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)
         pruned = registry.store.prune_versions(
             keep, dry_run=dry_run, moved_since=since.isoformat(timespec="microseconds")
         )
+        if alias_grace_seconds > 0:
+            past = registry.store.count_past_retention(keep)  # after a real prune: the spared
+            spared = max(past - len(pruned), 0) if dry_run else past
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
     # a router's retrain, before its run exists: read first, for a job whose run starts
@@ -162,4 +169,5 @@ def collect(
         artifacts_put_back=put_back,
         kept_for_run=training[0] if training is not None and cutoff < grace_cutoff else None,
         holiday_sets_deleted=sets_deleted,
+        versions_kept_alias_grace=spared,
     )

@@ -127,12 +127,18 @@ def gc(
     back = report.artifacts_put_back
     verb_back = "would put" if dry_run else "put"
     aside = f"; {verb_back} back {back} artifact(s) a gc killed mid-way had left moved aside"
+    spared = report.versions_kept_alias_grace
+    grace_kept = (
+        f"; {spared} version(s) past --keep kept: an alias moved onto or off them within "
+        f"{alias_grace_seconds:g}s (--alias-grace-seconds), which routers may not have seen yet"
+    )
     console.out.print(
         f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
         f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
         f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
         + (f", or than run {report.kept_for_run}, still training" if report.kept_for_run else "")
-        + aside * bool(back),
+        + aside * bool(back)
+        + grace_kept * bool(spared),
         **ONE_LINE,
     )
 

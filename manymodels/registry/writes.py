@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError
@@ -300,6 +300,14 @@ class WritesMixin(AliasMovesMixin):
                 mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
                 put_meta(conn, VERSIONS_DELETED, mark)
         return [(r.key, r.version, r.artifact_sha256) for r in doomed]
+
+    def count_past_retention(self, keep: int) -> int:
+        """How many versions ``keep`` would delete were no alias move recent: after a prune
+        with a grace, those it spared for it. One read of the prune's own query, counted by
+        the database: ``gc`` says what it kept and why, not only what it deleted."""
+        q = doomed_versions(keep, None).subquery()
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(q)).scalar_one())
 
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
