@@ -3,7 +3,8 @@ text put in canonical form.
 
 Resolution: a canonical key that production points at is served by that version; anything
 else (a partition trained after the last refresh excepted) — an unknown key, text that is not
-``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
+``col=value`` at all, ``../../etc`` (of a registry keyed by one column, a served
+partition's value alone excepted) — is served by the ``__fallback__`` model if the registry has
 one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
 does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
 instead of a plausible answer from the fallback model. A key whose columns are no served
@@ -34,6 +35,7 @@ from manymodels.exceptions import (
     RegistryError,
     retirement,
 )
+from manymodels.key_forms import is_bare_text
 from manymodels.key_lookup import absent
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
@@ -214,7 +216,7 @@ class Resolver:
         try:
             key = normalize_key(text)
         except DataError:
-            return None
+            return self._bare_value(text)
         if key in self.aliases or key == FALLBACK_KEY:
             return key
         order = self._spec_order(key)
@@ -224,6 +226,17 @@ class Resolver:
             return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"
         except AmbiguousKey as e:  # two specs' partitions in other spellings: the user's pick
             raise InvalidRows([key_problem(text, str(e), candidates=e.candidates)]) from None
+
+    def _bare_value(self, text: str) -> str | None:
+        """``pid=u1`` for ``u1`` in a registry keyed by the one column ``pid`` when that
+        partition is in production, as the CLI and Python read such a key: the router served
+        ``/v1/partitions/u1/predict`` by the fallback, a 200 for a partition it has. Other
+        text with no ``=`` (``mymodel``, a V2 client's name) stays no key: the fallback's."""
+        known = list(self.key_columns().values()) if is_bare_text(text) else []
+        if len(known) != 1 or len(known[0]) != 1:
+            return None
+        key = normalize_key(text, known[0])
+        return key if key in self.aliases else None
 
     def resolve(
         self,

@@ -138,3 +138,26 @@ def test_a_request_routed_by_its_encoded_key_is_counted_under_its_route(server: 
     before = count()
     assert httpx.post(f"{server}/v1/partitions/{key}/predict", json={"rows": [ROW]}).is_success
     assert count() == before + 1
+
+
+def test_a_bare_value_of_the_one_key_column_reaches_its_partition(server: str) -> None:
+    """In a registry keyed by one column, ``…/partitions/b/predict`` is partition ``pid=b``,
+    as ``manymodels models show b`` and ``load_model("b")`` read it: the router answered it
+    with the fallback model (a 200 for a partition it serves). Text that is no partition's
+    value stays the fallback's, as a V2 client's model name does."""
+    expected = _v1(server, "pid=b")
+    one = httpx.post(f"{server}/v1/partitions/b/predict", json={"rows": [ROW]})
+    assert one.status_code == 200, one.text
+    assert (one.json()["partition"], one.json()["served_by"]) == ("pid=b", "pid=b")
+    assert one.json()["fallback"] is False and one.json()["predictions"] == [expected]
+    assert httpx.get(f"{server}/v1/partitions/b").json()["partition"] == "pid=b"
+    inputs = [
+        {"name": name, "datatype": "FP64", "shape": [1], "data": [value]}
+        for name, value in ROW.items()
+    ]
+    v2 = httpx.post(f"{server}/v2/models/b/infer", json={"inputs": inputs}).json()
+    assert (v2["model_name"], v2["parameters"]["served_by"]) == ("pid=b", "pid=b")
+    assert v2["outputs"][0]["data"] == [expected]
+    other = httpx.post(f"{server}/v1/partitions/mymodel/predict", json={"rows": [ROW]})
+    assert other.status_code == 200, other.text
+    assert (other.json()["partition"], other.json()["served_by"]) == ("mymodel", "__fallback__")
