@@ -123,6 +123,8 @@ def scheduler(
 
     def started(missed: datetime | None) -> None:
         echo(start_line(parsed.name, plan, missed, state), err=True)
+        if isinstance(data, Path) and not data.exists():  # a typo was told at 03:00 Monday
+            echo(f"warning: {data}: no such file (yet): each firing fails until it is", err=True)
 
     def fire(due: datetime) -> Any:
         """One firing, its failure recorded for a scheduler started later to run it again;

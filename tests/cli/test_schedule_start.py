@@ -47,3 +47,20 @@ def test_a_schedule_of_changed_partitions_may_start_a_new_registry(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert " 1 trained · 2 skipped · 0 failed" in result.output, result.output
     assert (root / "registry.db").exists()
+
+
+def test_a_schedule_of_a_data_file_that_does_not_exist_says_so_at_start(tmp_path: Path) -> None:
+    """A mistyped data file started a scheduler that said only its start line, and told of
+    the file at its first firing (next Monday at 03:00); a file that an upstream job writes
+    before the firing may be missing at start, so it is a warning there, and the firing
+    still fails, in one line."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(sales_toml("scheduled", '[schedule]\ncron = "*/1 * * * * *"\n'))
+    typo = tmp_path / "slaes.csv"
+    args = ["scheduler", str(spec), str(typo), "--registry", str(tmp_path / "reg"),
+            "--max-runs", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("scheduler: scheduled on '*/1 * * * * *'"), lines
+    assert lines[1] == f"warning: {typo}: no such file (yet): each firing fails until it is"
