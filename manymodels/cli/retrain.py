@@ -157,7 +157,7 @@ def retrain(
                 f"nothing to retrain: {'the' if n == 1 else f'all {n:,}'} flagged "
                 f"partition{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} the data "
                 f"{'its' if n == 1 else 'their'} newest version was trained on, under this "
-                "spec; no run recorded",
+                f"spec; no run recorded{_unserved_newest(registry, registry_db, artifacts, only)}",
                 unchanged=n, notes=e.notes,
             )  # fmt: skip
         extra = {"selected": only, "when": sorted(triggers)} if only is not None else {}
@@ -257,6 +257,29 @@ def _dry_run(
             f"{'' if n == 1 else 's'} in {data} {'has' if n == 1 else 'have'} the data "
             f"{'its' if n == 1 else 'their'} newest version was trained on, under this spec"
         )
+
+
+def _unserved_newest(
+    registry: Path, registry_db: str | None, artifacts: str | None, keys: list[str]
+) -> str:
+    """For a retrain of flagged partitions that found each one's rows unchanged: the first
+    (of the first ten) whose newest version is not the one in production, and the command
+    that serves it — a partition rolled back from the version trained on these rows stayed
+    flagged, and the line said only that it had the data of its newest version. One read a
+    key; nothing when each newest version serves (the spec is then what to change)."""
+    with open_checked(registry, registry_db, artifacts) as reg:
+        for key in keys[:10]:
+            found = reg.store.get_partition(key)
+            served = found.aliases.get("production")
+            if served is not None and served != found.latest_version:
+                words = ["manymodels", "promote", key, str(found.latest_version)]
+                command = shlex.join([*words, *repeated_flags(registry, registry_db, artifacts)])
+                return (
+                    f"; {key}'s newest version v{found.latest_version}, trained on these rows, "
+                    f"is not in production (v{served} is: rolled back, or not promoted): "
+                    f"{command} serves it"
+                )
+    return ""
 
 
 def _nothing(keys: list[str], triggers: set[str], *, json_out: bool, dry_run: bool) -> None:

@@ -144,3 +144,25 @@ def test_the_summary_says_unchanged_partitions_were_skipped_only_when_some_were(
     assert as_json.exit_code == 0, as_json.output
     options = json.loads(as_json.stdout)["run"]["options"]
     assert options["changed_only"] is True and options["unchanged"] == 0, options
+
+
+def test_nothing_to_retrain_names_a_flagged_partition_rolled_back_from_its_newest(
+    grown: Grown,
+) -> None:
+    """A partition rolled back from the version trained on its rows stays flagged, and a
+    retrain of it said only "the data its newest version was trained on": now it names the
+    partition whose newest version is not served, and the command that serves it."""
+    assert runner.invoke(cli_app, grown.args).exit_code == 0  # pid=1 and pid=3 → v2
+    base = grown.args[5:]
+    back = runner.invoke(cli_app, ["rollback", "pid=1", *base[:2]])
+    assert back.exit_code == 0, back.output
+    stale = [*grown.args[:3], "--when", "stale", "--max-age-days", "0", *base]
+    result = runner.invoke(cli_app, stale)
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("nothing to retrain: all 5 flagged partitions have the data"), line
+    assert line.endswith(
+        "; pid=1's newest version v2, trained on these rows, is not in production (v1 is: "
+        f"rolled back, or not promoted): manymodels promote pid=1 2 --registry {grown.registry} "
+        "serves it"
+    ), line
