@@ -48,7 +48,7 @@ The record lives in the version's feature schema (``"intervals"``), which every 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -233,19 +233,21 @@ def from_fits(
     y: np.ndarray,
     *,
     ordered: bool,
+    frames: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any] | None:
     """``record`` of the chosen model's validation fits (one per split, as selection fitted
-    them): one more ``predict`` per fold, no fit. ``None`` without ``[intervals]``, for a
-    classifier, or when a fit cannot predict its fold (the version then has no intervals;
-    nothing fails)."""
+    them): one more ``predict`` per fold (of ``frames``, ``Folds.rows``, when given), no fit.
+    ``None`` without ``[intervals]``, for a classifier, or when a fit cannot predict its fold
+    (the version then has no intervals; nothing fails)."""
     if spec.intervals is None or spec.task != "regression" or len(fits) != len(splits):
         return None
     levels = spec.intervals.levels
-    from manymodels.training.splits import take  # training imports this module, not vice versa
+    from manymodels.training.splits import frames_of  # training imports this, not vice versa
 
+    frame = frames_of(X, frames)
     try:
         folds = [
-            (y[va], np.asarray(fit.predict(take(X, va)), dtype=np.float64))
+            (y[va], np.asarray(fit.predict(frame(va)), dtype=np.float64))
             for fit, (_, va) in zip(fits, splits, strict=True)
         ]
         pool = spec.intervals.pool_partitions

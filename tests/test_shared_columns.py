@@ -53,7 +53,7 @@ CLASSIFIERS: list[dict[str, Any]] = [
 ]
 
 
-def spec(task: str, candidates: list[dict[str, Any]]) -> Spec:
+def spec(task: str, candidates: list[dict[str, Any]], **more: Any) -> Spec:
     return Spec.from_dict(
         {
             "name": "shared",
@@ -67,6 +67,7 @@ def spec(task: str, candidates: list[dict[str, Any]]) -> Spec:
             "selection": {"naive_candidate": False},
             "candidates": candidates,
             "seed": 0,
+            **more,
         }
     )
 

@@ -24,7 +24,7 @@ from manymodels.exceptions import DataError, SpecError, first_line
 from manymodels.spec import Calibration, Spec
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.positive_class import metric_positive, positive_at
-from manymodels.training.splits import Split, take
+from manymodels.training.splits import Frames, Split, frames_of, take
 from manymodels.warning_capture import captured
 
 FALLBACK_METRICS = {"log_loss": "neg_log_loss", "brier": "neg_brier_score", "accuracy": "accuracy"}
@@ -213,17 +213,25 @@ def calibration_error(
 
 
 def quality(
-    fits: Sequence[Any], splits: Sequence[Split], X: Any, y: np.ndarray, classes: np.ndarray
+    fits: Sequence[Any],
+    splits: Sequence[Split],
+    X: Any,
+    y: np.ndarray,
+    classes: np.ndarray,
+    *,
+    frames: Frames | None = None,
 ) -> dict[str, float]:
     """How good the chosen model's probabilities were on its validation rows (pooled over
     folds): log loss, Brier score and calibration error, recorded with every classifier; and
     the error rate of its most probable class, which the monitor compares live errors with
     when the spec's metric is not accuracy (``monitoring.report``): a balanced accuracy of
     0.8 and a live error rate are in different units, and the naive majority class's error
-    rate is no bar for a model chosen by balanced accuracy on rare positives."""
+    rate is no bar for a model chosen by balanced accuracy on rare positives. ``frames``
+    (``Folds.rows``): the validation frames selection scored, whose transform is kept."""
     probas, truths = [], []
+    frame = frames_of(X, frames)
     for (_, va), est in zip(splits, fits, strict=True):
-        probas.append(aligned_proba(est, take(X, va), classes))
+        probas.append(aligned_proba(est, frame(va), classes))
         truths.append(np.asarray(y[va]))
     proba, truth = np.concatenate(probas), np.concatenate(truths)
     return {
@@ -234,16 +242,19 @@ def quality(
     }
 
 
-def label_error_rate(fits: Sequence[Any], splits: Sequence[Split], X: Any, y: Any) -> float | None:
+def label_error_rate(
+    fits: Sequence[Any], splits: Sequence[Split], X: Any, y: Any, *, frames: Frames | None = None
+) -> float | None:
     """The error rate of the labels a classifier without probabilities (``RidgeClassifier``,
     ``LinearSVC``) answers on its validation rows, pooled over folds: the bar the monitor holds
     its live error rate to (``quality``'s ``error_rate``). Without it such a model chosen by
     another metric than accuracy was never flagged ``degraded``, all its actuals wrong.
     ``None`` when the fits cannot answer them: a record for the monitor never fails a
-    partition's training."""
+    partition's training. ``frames``: as ``quality``'s."""
+    frame = frames_of(X, frames)
     try:
         wrong = [
-            np.asarray(est.predict(take(X, va))) != np.asarray(y[va])
+            np.asarray(est.predict(frame(va))) != np.asarray(y[va])
             for (_, va), est in zip(splits, fits, strict=True)
         ]
         return float(np.mean(np.concatenate(wrong)))

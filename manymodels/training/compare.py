@@ -31,7 +31,10 @@ from manymodels.targetunits import RawTarget
 from manymodels.training.external import PrecomputedRegressor
 from manymodels.training.global_fit import KeyBound
 from manymodels.training.metrics import Metric
-from manymodels.training.splits import Split, take
+from manymodels.training.splits import Frames, Split, frames_of, take
+
+FoldFit = Callable[[Any, int, Any], Any]
+"""``(model, fold, training rows) → fitted``: ``SharedColumns.fit`` of the partition's folds."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def compare(
     recipe: Recipe | None = None,
     judge: Callable[[Sequence[np.ndarray]], Metric] | None = None,
     champion_units: Callable[[np.ndarray], np.ndarray] | None = None,
+    frames: Frames | None = None,
+    fold_fit: FoldFit | None = None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
@@ -113,11 +118,16 @@ def compare(
     appended rows of one class: ``roc_auc`` was NaN for both, and never promoted).
     ``champion_units`` (a champion of another target transform) predicts rows — this
     version's positions — in the target's units from the champion's own features: it is
-    judged on them as served, and cannot be refitted on this version's features."""
+    judged on them as served, and cannot be refitted on this version's features.
+    ``frames`` and ``fold_fit`` (``Folds.rows``, ``Folds.shared.fit``): the validation frames
+    selection scored, and a fold fit that takes the fold's preprocessing selection fitted
+    when the champion's is of the same shape (``shared_columns``: the same bits)."""
     if unseen is None and champion_units is not None:
         return _other_transform(splits, y, raw)
     if unseen is None:
-        return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
+        return _refit(
+            champion, challenger_fits, splits, X, y, score_fn, raw, recipe, frames, fold_fit
+        )
     compared = [np.arange(n)[va] for _, va in splits]
     compared = [idx[unseen[idx]] for idx in compared]
     used = judge(compared) if judge is not None and any(len(i) for i in compared) else score_fn
@@ -143,7 +153,7 @@ def compare(
         return Comparison(*scores, rows, basis="unseen", metric=metric)
     if champion_units is not None:
         return _other_transform(splits, y, raw)
-    return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
+    return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe, frames, fold_fit)
 
 
 def _other_transform(splits: Sequence[Split], y: np.ndarray, raw: RawTarget | None) -> Comparison:
@@ -170,6 +180,8 @@ def _refit(
     score_fn: Metric,
     raw: RawTarget | None = None,
     recipe: Recipe | None = None,
+    frames: Frames | None = None,
+    fold_fit: FoldFit | None = None,
 ) -> Comparison:
     """The champion's estimator and parameters, fitted on each split's training rows. A
     champion holding a global model cannot be: that model was fitted on every partition's
@@ -186,12 +198,18 @@ def _refit(
         )
         return Comparison(None, None, rows, why, "refit")
     ours, theirs, rows = [], [], 0
+    frame = frames_of(X, frames)
     for i, ((tr, va), est) in enumerate(zip(splits, challenger_fits, strict=True)):
-        Xva, yva = take(X, va), (y if raw is None else raw.y)[va]
+        Xva, yva = frame(va), (y if raw is None else raw.y)[va]
         rows += len(yva)
         ours.append(score_fn(_judged(raw, est, va), Xva, yva))
         try:
-            refitted = given[i] if given is not None else clone(champion).fit(take(X, tr), y[tr])
+            if given is not None:
+                refitted = given[i]
+            elif fold_fit is not None:
+                refitted = fold_fit(clone(champion), i, tr)
+            else:
+                refitted = clone(champion).fit(take(X, tr), y[tr])
             theirs.append(score_fn(_judged(raw, refitted, va), Xva, yva))
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")

@@ -368,17 +368,18 @@ def interval_record(
     raw: RawTarget | None,
     *,
     ordered: bool,
+    frames: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any] | None:
     """The version's interval record (``manymodels.intervals``): from the errors of what
     selection chose on each fold without that fold (``held``), else from the chosen model's
-    own validation errors."""
+    own validation errors (``frames``, ``Folds.rows``: the validation frames selection scored)."""
     recorded = held.record() if held is not None else None
     if recorded is not None:
         return recorded
     judged = best_fits
     if raw is not None:  # residuals in the target's units
         judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
-    return conformal.from_fits(spec, judged, splits, X, truth, ordered=ordered)
+    return conformal.from_fits(spec, judged, splits, X, truth, ordered=ordered, frames=frames)
 
 
 def rerecorded(record: dict[str, Any], held: HeldOutErrors) -> dict[str, Any]:

@@ -289,19 +289,23 @@ def fit_partition(
             )  # fmt: skip
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw,
-                recipe=recipe, judge=judge, champion_units=champion_units,
+                recipe=recipe, judge=judge, champion_units=champion_units, frames=folds.rows,
+                fold_fit=folds.shared.fit,
             )  # fmt: skip
         probability: dict[str, float] = {}
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
-            probability = classify.quality(best_fits, splits, X, y, prior.classes)
+            probability = classify.quality(
+                best_fits, splits, X, y, prior.classes, frames=folds.rows
+            )
         elif prior is not None and best_fits:  # labels only: their error rate, the monitor's bar
-            rate = classify.label_error_rate(best_fits, splits, X, y)
+            rate = classify.label_error_rate(best_fits, splits, X, y, frames=folds.rows)
             probability = {} if rate is None else {"error_rate": rate}
         decision = None
         if spec.decision is not None and prior is not None and prior.binary:
             decision = thresholds.threshold(
-                spec.decision, prior, best_fits, splits, X, y, constant=chosen == "single_class"
-            )
+                spec.decision, prior, best_fits, splits, X, y,
+                constant=chosen == "single_class", frames=folds.rows,
+            )  # fmt: skip
         truth = y if raw is None else raw.y
         chained = None  # folds of forecast errors already: how many steps
         if raw is not None and raw.transform.kind == "difference":
@@ -311,7 +315,7 @@ def fit_partition(
             chained = heldout.direct_steps(spec, splits, rows, ordered=ordered)
         held = heldout.replay(spec, trail, splits, truth, ordered=ordered, chained=chained)
         recorded = heldout.interval_record(
-            spec, held, best_fits, splits, X, truth, raw, ordered=ordered
+            spec, held, best_fits, splits, X, truth, raw, ordered=ordered, frames=folds.rows
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread

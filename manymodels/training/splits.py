@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -106,6 +108,17 @@ class SplitsByCount:
         if isinstance(known, str):
             raise PartitionSkipped(known)
         return list(known)
+
+
+Frames = Callable[[Any], Any]
+"""The frame of a partition's rows (``take(X, rows)``), given the rows: ``Folds.rows`` hands
+out the same object for the same validation rows, whose transform a fold's shared
+``ColumnTransformer`` then does once for every fit (``shared_columns.Remembered``)."""
+
+
+def frames_of(X: Any, frames: Frames | None) -> Frames:
+    """``frames``, or ``take`` of ``X`` when none is given (a new frame each time)."""
+    return frames if frames is not None else partial(take, X)
 
 
 def take(X: Any, rows: Any) -> Any:

@@ -18,7 +18,7 @@ from manymodels.classes import ClassPrior
 from manymodels.spec import Decision
 from manymodels.training.classify import aligned_proba
 from manymodels.training.positive_class import positive_at
-from manymodels.training.splits import Split, take
+from manymodels.training.splits import Frames, Split, frames_of
 
 
 def threshold(
@@ -30,10 +30,12 @@ def threshold(
     y: np.ndarray,
     *,
     constant: bool = False,
+    frames: Frames | None = None,
 ) -> dict[str, Any]:
     """The partition's decision threshold on the positive class's probability, chosen on its
     validation rows (``chosen_on = "validation"``), or the global one when they hold fewer
-    than ``min_positives`` positives or the model is constant (``chosen_on = "global"``)."""
+    than ``min_positives`` positives or the model is constant (``chosen_on = "global"``).
+    ``frames`` (``Folds.rows``): the validation frames selection scored."""
     at = positive_at(decision, prior)
     positive = prior.classes[at]
     rule = decision.threshold
@@ -41,8 +43,9 @@ def threshold(
     if rule == "cost":
         out["cost"] = {"fp": decision.cost.fp, "fn": decision.cost.fn}
     p_parts, y_parts = [], []
+    frame = frames_of(X, frames)
     for (_, va), est in zip(splits, fits, strict=True):
-        p_parts.append(aligned_proba(est, take(X, va), prior.classes)[:, at])
+        p_parts.append(aligned_proba(est, frame(va), prior.classes)[:, at])
         y_parts.append(np.asarray(y[va]) == positive)
     p, truth = np.concatenate(p_parts), np.concatenate(y_parts)
     positives = int(truth.sum())
