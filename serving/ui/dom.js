@@ -29,6 +29,13 @@ export const known = (x) => x !== null && x !== undefined;
 export const fmt = (x, digits = 3) => (known(x) ? Number(x).toPrecision(digits) : "–");
 export const pct = (x) => (known(x) ? `${(100 * x).toFixed(1)} %` : "–");
 export const days = (x) => (known(x) ? `${Number(x).toFixed(1)} d` : "–");
+/** A score as `manymodels models list` prints it: scikit-learn's neg_ scorers are stored
+ * higher-is-better (a log_loss of 0.494 as -0.494), so they show negated under their plain name.
+ * Returns [name, the score as shown]. */
+export function metricView(metric, score) {
+  const neg = (metric || "").startsWith("neg_");
+  return [neg ? metric.slice(4) : metric || "score", known(score) && neg ? -score : score];
+}
 export const shortEstimator = (name) => (name || "").split(/[.:]/).pop();
 
 /** A step's or an actual's time as a row of a list shows it: "2024-02-10" for a midnight,

@@ -1,7 +1,7 @@
 // The partitions list: a page at a time from GET /v1/partitions, in the router's order — by key,
 // or the whole registry worst first by skill, score or model age (sort=…: ordered on the server
 // along an index, so "Load more" continues the same order over every partition).
-import { $, age, badges, el, fmt, readable, readableKey, shortEstimator, skillCell } from "./dom.js";
+import { $, age, badges, el, fmt, metricView, readable, readableKey, shortEstimator, skillCell } from "./dom.js";
 import { api, pageSize, canonicalPrefix, go, state, status } from "./api.js";
 
 let listed = []; // the rows loaded so far, in the API's order
@@ -28,7 +28,7 @@ function drawList() {
         el("td", { class: "num" }, v ? `v${v.version}` : "–"),
         el("td", {}, v ? shortEstimator(v.estimator) : "–"),
         skillCell(v ? v.skill : null),
-        el("td", { class: "num" }, v ? fmt(v.score) : "–"),
+        el("td", { class: "num", title: v ? metricView(v.metric)[0] : null }, v ? fmt(metricView(v.metric, v.score)[1]) : "–"),
         el("td", {}, v ? age(v.created_at) : "–"),
         el("td", {}, badges(p.aliases)),
       );

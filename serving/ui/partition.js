@@ -1,6 +1,6 @@
 // One partition: its health row, versions, alias history with reasons, the runs that made
 // them, why this model, and its forecast (with prediction intervals when the version has them).
-import { $, age, badges, el, fmt, known, pct, period, readable, shortEstimator, skillCell, table } from "./dom.js";
+import { $, age, badges, el, fmt, known, metricView, pct, period, readable, shortEstimator, skillCell, table } from "./dom.js";
 import { api, go, keyPath, status } from "./api.js";
 import { chart, levelsOf } from "./chart.js";
 import { healthRow, monitorOf } from "./health.js";
@@ -9,13 +9,15 @@ const HORIZON = 8; // forecast periods drawn
 const LEVELS = "80,95"; // interval levels asked for when the version's own are not known
 
 function explanation(ex) {
+  const [metric, score] = metricView(ex.metric, ex.score);
+  const shown = (x) => fmt(metricView(ex.metric, x)[1], 4);
   const biggest = Math.max(1e-12, ...ex.terms.map((t) => Math.abs(t.value)));
   return el("div", {},
-    el("p", {}, `v${ex.version} · ${ex.estimator} · ${ex.metric} ${fmt(ex.score, 4)} vs naive ${fmt(ex.naive_score, 4)} (skill ${pct(ex.skill)})`),
-    table(["candidate", "params", "score", "error"], ex.candidates.map((c) => el("tr", {},
+    el("p", {}, `v${ex.version} · ${ex.estimator} · ${metric} ${fmt(score, 4)} vs naive ${shown(ex.naive_score)} (skill ${pct(ex.skill)})`),
+    table(["candidate", "params", metric, "error"], ex.candidates.map((c) => el("tr", {},
       el("td", {}, c.label || shortEstimator(c.estimator)),
       el("td", {}, el("code", {}, JSON.stringify(c.params || {}))),
-      el("td", { class: "num" }, fmt(c.score, 4)),
+      el("td", { class: "num" }, shown(c.score)),
       el("td", { class: "bad" }, c.error || ""),
     ))),
     el("p", { class: "hint" }, `${ex.kind}: ${ex.units}` + (ex.intercept.length ? ` · intercept ${ex.intercept.map((x) => fmt(x, 4)).join(", ")}` : "")),
@@ -124,12 +126,14 @@ export async function renderPartition(key) {
     el("div", { class: "grid" },
       el("div", {},
         el("h2", {}, "Versions"),
-        table(["version", "estimator", "score", "naive", "skill", "rows", "created", "aliases"],
+        // the metric's natural sign and name, as `models list` prints them ("log_loss 0.494",
+        // not "score -0.494": neg_ scorers are stored higher-is-better)
+        table(["version", "estimator", metricView(detail.versions[0]?.metric)[0], "naive", "skill", "rows", "created", "aliases"],
           detail.versions.map((v) => el("tr", { "data-version": v.version },
             el("td", { class: "num" }, `v${v.version}`),
             el("td", {}, shortEstimator(v.estimator)),
-            el("td", { class: "num" }, fmt(v.score, 4)),
-            el("td", { class: "num" }, fmt(v.naive_score, 4)),
+            el("td", { class: "num", title: metricView(v.metric)[0] }, fmt(metricView(v.metric, v.score)[1], 4)),
+            el("td", { class: "num" }, fmt(metricView(v.metric, v.naive_score)[1], 4)),
             skillCell(v.skill),
             el("td", { class: "num" }, v.n_rows),
             el("td", { class: "when" }, age(v.created_at)),

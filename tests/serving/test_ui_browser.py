@@ -227,5 +227,5 @@ def test_sorting_by_raw_score_says_it_is_in_metric_units_and_points_to_skill(
     note = text_of(dom, "list-note")
     assert "metric units, not comparable across partitions" in note, note
     assert "sort by skill vs naive for the worst models first" in note, note
-    assert "raw score, metric units (lowest first)</option>" in dom
+    assert "raw score, metric units (worst first)</option>" in dom
     assert ">score (metric units)</th>" in dom

@@ -98,3 +98,23 @@ def test_the_alias_history_says_a_retirement_is_one(
     newest, first = cells[0], cells[-1]  # newest first
     assert newest[0] == "retire" and newest[1][1:5] == ["production", "retire", "v1 → –", reason]
     assert first[0] == "first" and first[1][2:5] == ["first", "– → v1", "first version"], cells
+
+
+@pytest.mark.slow  # two page loads: ~4 s
+def test_scores_read_as_models_list_prints_them(chromium: str, server: str, tmp_path: Path) -> None:
+    """A neg_ scorer's score is stored higher-is-better: `manymodels models list` printed a
+    classifier's "log_loss 0.4937" while the page showed "-0.494" under "score". Now the
+    versions table and the list show the metric's natural sign under its plain name."""
+    detail = httpx.get(f"{server}/v1/partitions/{KEY}").json()
+    v = detail["versions"][0]
+    assert v["metric"] == "neg_mean_absolute_error" and v["score"] < 0, v
+    dom = html.unescape(browse(chromium, view(server, p=KEY), tmp_path))
+    versions = dom.split("<h2>Versions</h2>")[1].split("</table>")[0]
+    assert "<th>mean_absolute_error</th>" in versions, versions
+    row = versions.split(f'<tr data-version="{v["version"]}">')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row)
+    assert float(cells[1]) == pytest.approx(-v["score"], rel=1e-3), row
+    assert float(cells[2]) == pytest.approx(-v["naive_score"], rel=1e-3), row
+    listed = html.unescape(browse(chromium, view(server, q=KEY), tmp_path))
+    cell = listed.split(f'<tr data-key="{KEY}"')[1].split("</tr>")[0]
+    assert re.search(r'title="mean_absolute_error">([0-9.e+]+)</td>', cell), cell
