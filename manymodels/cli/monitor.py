@@ -100,6 +100,7 @@ def monitor(
     partitions flagged degraded here are those `retrain --when degraded` trains)."""
     from manymodels import browse_tables, console
     from manymodels.monitoring import pages, report
+    from manymodels.monitoring.drift import MIN_DRIFT_ROWS
     from manymodels.registry import pg_silence
 
     # the error and naive orders read whole tables, silent until answered: as long as the
@@ -132,11 +133,16 @@ def monitor(
         table.add_column(col, justify="left" if col in ("feature", "flags") else "right")
     for r in page:
         table.add_row(
-            r.key, str(r.version), console.fmt(r.drift, 3), r.drift_feature or "—",
+            r.key, str(r.version), _drift(r.drift, r.sampled_rows), r.drift_feature or "—",
             str(r.live_rows), _ratio(r.error_ratio), _ratio(r.naive_ratio),
             f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
         )  # fmt: skip
     console.out.print(table)
+    if any(r.drift is None and 0 < r.sampled_rows < MIN_DRIFT_ROWS for r in page):
+        echo(
+            f"note: drift is scored from {MIN_DRIFT_ROWS} sampled rows of traffic on; "
+            f"'— (n/{MIN_DRIFT_ROWS} rows)' is a partition whose routers have sampled fewer"
+        )
     unjudged = [r for r in page if r.note(limits)]
     for why, keys in (
         (
@@ -156,6 +162,17 @@ def monitor(
                 f"note: {len(keys)} partition(s) on this page cannot be flagged degraded "
                 f"({', '.join(keys[:5]) + more}): {why}; --json says so in each row's 'note'"
             )
+
+
+def _drift(score: float | None, sampled: float) -> str:
+    """A drift cell: ``— (30/50 rows)`` for a partition sampled too little to be scored, where
+    a bare ``—`` read as if its traffic had not been looked at (or nothing were wrong)."""
+    from manymodels import console
+    from manymodels.monitoring.drift import MIN_DRIFT_ROWS
+
+    if score is None and 0 < sampled < MIN_DRIFT_ROWS:
+        return f"— ({sampled:g}/{MIN_DRIFT_ROWS} rows)"
+    return console.fmt(score, 3)
 
 
 def _ratio(x: float | None) -> str:
