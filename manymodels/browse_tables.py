@@ -101,7 +101,7 @@ def partitions_table(
 
 def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
     name, sign = metric_view(versions[0].metric) if versions else ("score", 1.0)
-    table = Table(title=f"versions of {key} ({name} on validation)", title_justify="left")
+    table = Table(title=f"versions of {key} ({scored_on(name, versions)})", title_justify="left")
     for col in ("version", "aliases", "estimator", "params", "model", "naive", "skill", "rows",
                 "run", "created"):  # fmt: skip
         table.add_column(col)
@@ -113,6 +113,19 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
             str(v.n_rows), v.run_id, v.created_at[:19],
         )  # fmt: skip
     out.print(table)
+
+
+def scored_on(name: str, versions: Sequence[ModelVersion]) -> str:
+    """What the versions' scores were measured on: a classifier's version of a partition below
+    ``min_rows`` (``chosen = "too_few_rows"``) has no rows held out, so its score is on its own
+    training rows; "log_loss on validation" read as if it had been validated."""
+    own = [v for v in versions if v.validation.get("chosen") == "too_few_rows"]
+    if not own:
+        return f"{name} on validation"
+    why = "on its own rows, in-sample: below min_rows, none held out"
+    if len(own) == len(versions):
+        return f"{name} {why}"
+    return f"{name} on validation; {', '.join(f'v{v.version}' for v in own)} {why}"
 
 
 def shown_params(params: Mapping[str, Any]) -> str:
@@ -142,7 +155,9 @@ def estimator_name(v: ModelVersion) -> str:
 
 def candidates_table(version: ModelVersion) -> None:
     name, sign = metric_view(version.metric)
-    table = Table(title=f"candidates tried for version {version.version} ({name} on validation)",
+    small = version.validation.get("chosen") == "too_few_rows"  # none fitted, none validated
+    where = "none fitted: below min_rows" if small else f"{name} on validation"
+    table = Table(title=f"candidates tried for version {version.version} ({where})",
                   title_justify="left")  # fmt: skip
     for col in ("candidate", "params", name, "error"):
         table.add_column(col)

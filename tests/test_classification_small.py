@@ -174,3 +174,24 @@ def test_monitoring_compares_live_answers_with_the_naive_training_compared_with(
         profile = reg.get_version("asset=8").feature_schema["profile"]
     assert df.loc[small, "failed"].mean() > 0.5  # its own majority: failed
     assert profile["naive"] == 0  # smoothed toward the table's rate of ~4 %: not failed
+
+
+def test_models_show_says_a_small_partition_s_score_is_on_its_own_rows(tmp_path: Path) -> None:
+    """``models show`` of a partition below min_rows headed its table "(log_loss on
+    validation)", though its constant had no rows held out and was scored on its own; a
+    validated partition's table still says "on validation"."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    train(spec(), assets([20, 6]), tmp_path / "registry", backend="local")
+    shown = {}
+    for key in ("asset=0", "asset=1"):
+        argv = ["models", "show", key, "--registry", str(tmp_path / "registry")]
+        result = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        shown[key] = result.output
+    assert "on validation" in shown["asset=0"].splitlines()[0], shown
+    small = shown["asset=1"]
+    assert "(log_loss on its own rows, in-sample" in small.splitlines()[0], small
+    assert "validation" not in small, small  # nor its candidates' table: none was fitted
