@@ -227,16 +227,26 @@ class Resolver:
         except AmbiguousKey as e:  # two specs' partitions in other spellings: the user's pick
             raise InvalidRows([key_problem(text, str(e), candidates=e.candidates)]) from None
 
-    def _bare_value(self, text: str) -> str | None:
+    def _bare_value(self, text: str, *, served: bool = True) -> str | None:
         """``pid=u1`` for ``u1`` in a registry keyed by the one column ``pid`` when that
         partition is in production, as the CLI and Python read such a key: the router served
         ``/v1/partitions/u1/predict`` by the fallback, a 200 for a partition it has. Other
-        text with no ``=`` (``mymodel``, a V2 client's name) stays no key: the fallback's."""
+        text with no ``=`` (``mymodel``, a V2 client's name) stays no key: the fallback's;
+        ``served=False`` (``named``) reads it whether production serves it or not."""
         known = list(self.key_columns().values()) if is_bare_text(text) else []
         if len(known) != 1 or len(known[0]) != 1:
             return None
         key = normalize_key(text, known[0])
-        return key if key in self.aliases else None
+        return key if not served or key in self.aliases else None
+
+    def named(self, text: str) -> str | None:
+        """``canonical`` where nothing falls back (a version, a non-production alias, a move):
+        a bare value of the one key column is its partition served or not. ``…/u1/retire``
+        was a 200, then ``…/u1/rollback`` and ``?version=1`` 404s calling ``u1`` no key."""
+        key = self.canonical(text)
+        if key is None and text and len(text) <= MAX_KEY_LENGTH:
+            key = self._bare_value(text, served=False)
+        return key
 
     def resolve(
         self,
@@ -259,6 +269,8 @@ class Resolver:
         (``retired``: one registry read; the batch path, whose 404 is its own, passes False)."""
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
+            if key is None and (key := self.named(text)) is not None:
+                text = key  # a bare value: its 404 names the key it was read as
             if key is None:
                 raise self.missing(text, None, "in the registry")
             if version is None:
@@ -308,7 +320,7 @@ class Resolver:
         return self.resolve(key, fallback=fallback, retired=False)  # memory only: ``plan``
 
     def _existing(self, text: str) -> str:
-        key = self.canonical(text)
+        key = self.named(text)
         if key is None:
             raise self.missing(text, None, "in the registry")
         return key

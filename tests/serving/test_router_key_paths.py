@@ -30,6 +30,7 @@ NAMES = [
     "pct%2Fname",  # a value holding the text %2F (sent as %252F)
 ]
 ROW = {"x0": 0.5, "x1": -1.0}
+TOKEN = "key-paths-admin"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     df = linear_frame(len(NAMES), 30)
     df["pid"] = df["pid"].map(dict(enumerate(NAMES)))
     train(spec_dict(), df, root, backend="local")
-    with running_server(Settings(registry=root)) as base:
+    with running_server(Settings(registry=root, admin_token=TOKEN)) as base:
         yield base
 
 
@@ -161,3 +162,24 @@ def test_a_bare_value_of_the_one_key_column_reaches_its_partition(server: str) -
     other = httpx.post(f"{server}/v1/partitions/mymodel/predict", json={"rows": [ROW]})
     assert other.status_code == 200, other.text
     assert (other.json()["partition"], other.json()["served_by"]) == ("mymodel", "__fallback__")
+
+
+def test_a_bare_value_names_its_partition_where_nothing_falls_back(server: str) -> None:
+    """A retired partition's bare value: ``…/c/retire`` answered 200, then ``…/c/rollback``
+    (its way back) and ``…/c/predict?version=1`` were 404s calling ``c`` "not a key", though
+    ``manymodels rollback c`` reads it as ``pid=c``. ``mymodel`` still answers by fallback."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    retired = httpx.post(f"{server}/v1/partitions/c/retire", json={}, headers=auth)
+    assert retired.status_code == 200 and retired.json()["partition"] == "pid=c", retired.text
+    try:
+        one = httpx.post(f"{server}/v1/partitions/c/predict?version=1", json={"rows": [ROW]})
+        assert one.status_code == 200, one.text
+        assert (one.json()["partition"], one.json()["fallback"]) == ("pid=c", False)
+        none = httpx.post(f"{server}/v1/partitions/zz/predict?version=1", json={"rows": [ROW]})
+        assert none.status_code == 404 and "pid=zz" in none.json()["detail"], none.text
+    finally:  # the module's server serves it again, whatever failed above
+        back = httpx.post(f"{server}/v1/partitions/c/rollback", headers=auth)
+    assert back.status_code == 200, back.text
+    assert (back.json()["partition"], back.json()["to_version"]) == ("pid=c", 1)
+    other = httpx.post(f"{server}/v1/partitions/mymodel/predict", json={"rows": [ROW]})
+    assert other.json()["served_by"] == "__fallback__", other.text
