@@ -284,7 +284,9 @@ class Resolver:
         if current is not None:
             answers = key or text
             return _noted(Target(answers, answers, current, key == FALLBACK_KEY, from_alias=True))
-        if not fallback:
+        if not fallback:  # a bare value's 404 names its key, and says it was retired
+            if key is None and (key := self.named(text)) is not None:
+                text = key
             why = f", {REFUSED}" if asked else ""
             if retired and (note := self.retired_note(key)):
                 why = f"{why}; {note}"
