@@ -197,14 +197,14 @@ def _forecast(
     threshold: float | None = None,
     probabilities: bool = False,
 ) -> PartitionForecast:
-    key = service.canonical(text)
+    key = service.named(text)  # never the fallback's: a bare value is its partition
     if key == FALLBACK_KEY:
         raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
     if chosen.version is None and chosen.alias in (None, PRODUCTION):
         version = service.aliases.get(key) if key is not None else None
         if key is None or version is None:
             note = service.retired_note(key)  # the refusal's path only: one primary-key read
-            raise service.missing(text, key, "in production", f"; {note}" if note else "")
+            raise service.missing(key or text, key, "in production", f"; {note}" if note else "")
         wanted = Target(key, key, version, False, from_alias=True)
     else:  # another version of a known partition: its own 404 when it has none such
         wanted = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)

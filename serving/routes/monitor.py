@@ -242,7 +242,7 @@ def _page(
             after = canonical
     one = None
     if key is not None:
-        one = service.canonical(key)
+        one = service.named(key)  # a bare value of the one key column is its partition
         if one is None:
             raise service.missing(key, None, "in the registry")
         if one == FALLBACK_KEY:  # a 200 with no row read as a partition not yet monitored

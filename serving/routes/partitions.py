@@ -166,7 +166,7 @@ def _item(p: PartitionSummary) -> PartitionItem:
 
 
 def _detail(service: ModelService, text: str, show_paths: bool) -> PartitionDetail:
-    key = service.canonical(text)
+    key = service.named(text)  # a retired partition's bare value too
     if key is None:
         raise service.missing(text, None, "in the registry")
     reg = service.registry

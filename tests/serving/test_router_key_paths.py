@@ -181,6 +181,8 @@ def test_a_bare_value_names_its_partition_where_nothing_falls_back(server: str) 
         assert refused.status_code == 404, refused.text  # it said 'c' is "not a key"
         assert "'pid=c'" in refused.json()["detail"], refused.text
         assert "retired from v1" in refused.json()["detail"], refused.text
+        detail = httpx.get(f"{server}/v1/partitions/c")  # was a 404: "not a key"
+        assert detail.status_code == 200 and detail.json()["partition"] == "pid=c", detail.text
         none = httpx.post(f"{server}/v1/partitions/zz/predict?version=1", json={"rows": [ROW]})
         assert none.status_code == 404 and "pid=zz" in none.json()["detail"], none.text
     finally:  # the module's server serves it again, whatever failed above
