@@ -256,8 +256,12 @@ def _tally_version(
         tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
     unfitted = v.selection.chosen in ("single_class", "too_few_rows")  # no candidate was tried
     failed = {} if unfitted else {c.label: c.error for c in v.candidates if c.error}
+    # one class, a global model chosen: its local candidates were not tried, not failed
+    one_class = "single_class" in v.evaluation
     for label, error in failed.items():  # the first error of each label, once per partition
         if label in tally.local:
+            if one_class:
+                continue
             into = tally.candidate_failures
         elif label.endswith(GLOBAL_SUFFIX):  # a global model not judged on this partition
             into, label = tally.global_unjudged, label.removesuffix(GLOBAL_SUFFIX)

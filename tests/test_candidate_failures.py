@@ -228,3 +228,39 @@ def test_a_run_that_trained_nothing_says_no_global_share(tmp_path: Path) -> None
     assert result.exit_code != 0, result.output
     assert "warning: global model Ridge failed" in result.output, result.output
     assert "serve a global model" not in result.output, result.output
+
+
+def test_a_single_class_partition_choosing_a_global_model_is_no_candidate_failure(
+    tmp_path: Path,
+) -> None:
+    """Since one-class partitions score the global candidates (c0490c9), one that chose a
+    global model counted its local candidates' "not fitted: its training rows hold one class"
+    as failures: "warning: candidate LogisticRegression failed on 1 partition"."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for u in range(12):
+        x = rng.normal(0, 1, 16)
+        if u == 0:  # low x (no click) while it trains, high in its validation rows
+            x = np.concatenate([-np.abs(x[:12]) - 1.0, np.abs(x[12:]) + 1.0])
+        y = (x + rng.normal(0, 0.3, 16) > 0).astype(int)
+        days = pd.date_range("2024-01-01", periods=16)
+        frames.append(pd.DataFrame({"user": f"u{u:02d}", "day": days, "x": x, "click": y}))
+    data = tmp_path / "visits.csv"
+    pd.concat(frames).to_csv(data, index=False)
+    spec = tmp_path / "clicks.toml"
+    spec.write_text(
+        'name = "clicks"\ntask = "classification"\npartition_by = ["user"]\ntarget = "click"\n'
+        'time_column = "day"\nfeatures = ["x"]\nmetric = "neg_log_loss"\n'
+        '[validation]\nstrategy = "last"\nsize = 4\n[fallback]\nenabled = false\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+        'scope = "global"\n'
+    )
+    reg = tmp_path / "reg"
+    result = CliRunner().invoke(app, ["train", str(spec), str(data), "--registry", str(reg)])
+    assert result.exit_code == 0, result.output
+    with Registry(reg) as registry:
+        version = registry.get_version("user=u00")
+    assert version.validation["chosen"] == "global", version.validation  # the case at hand
+    assert "single_class" in version.evaluation
+    assert "failed on" not in result.output, result.output
