@@ -237,6 +237,10 @@ class Resolver:
         if len(known) != 1 or len(known[0]) != 1:
             return None
         key = normalize_key(text, known[0])
+        try:  # "2.0" is the trained "pid=2", as "pid=2.0" is (it was the fallback's)
+            key = as_trained(key, self.aliases.__contains__)
+        except AmbiguousKey as e:
+            raise InvalidRows([key_problem(text, str(e), candidates=e.candidates)]) from None
         return key if not served or key in self.aliases else None
 
     def named(self, text: str) -> str | None:

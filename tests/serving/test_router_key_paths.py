@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, open_client, spec_dict
 
 from manymodels.keys import encode_key
 from manymodels.pipeline import train
@@ -191,3 +191,14 @@ def test_a_bare_value_names_its_partition_where_nothing_falls_back(server: str) 
     assert (back.json()["partition"], back.json()["to_version"]) == ("pid=c", 1)
     other = httpx.post(f"{server}/v1/partitions/mymodel/predict", json={"rows": [ROW]})
     assert other.json()["served_by"] == "__fallback__", other.text
+
+
+def test_a_bare_number_written_as_a_float_is_its_trained_partition(tmp_path: Path) -> None:
+    """``/v1/partitions/2.0/predict`` of a registry keyed by an integer ``pid`` was the
+    fallback's (a 200) while ``pid=2.0`` is partition ``pid=2``, as training wrote it."""
+    root = tmp_path / "registry"
+    train(spec_dict(), linear_frame(3, 30), root, backend="local")
+    with open_client(Settings(registry=root)) as client:
+        for text in ("2", "2.0", "pid=2.0"):
+            r = client.post(f"/v1/partitions/{text}/predict", json={"rows": [ROW]})
+            assert r.status_code == 200 and r.json()["served_by"] == "pid=2", (text, r.text)
