@@ -29,6 +29,9 @@ from manymodels.exceptions import ArtifactStoreUnavailable
 from manymodels.pipeline import Progress, train
 from manymodels.registry import Registry
 
+# slow (CI; the default run's 10 minutes): fault trials: an S3 server stopped or frozen
+pytestmark = pytest.mark.slow
+
 BUCKET = "manymodels-outage"
 SPEC = spec_dict(features=["x0", "x1"], fallback={"enabled": False})
 

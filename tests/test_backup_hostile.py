@@ -24,6 +24,9 @@ from manymodels import restore, restore_archive
 from manymodels.backup import MANIFEST
 from manymodels.cli import app
 
+# slow (CI; the default run's 10 minutes): hostile archives built at size
+pytestmark = pytest.mark.slow
+
 CLAIMED = 64 << 20  # bytes of zeros the member claims; the tar holds 1 KB of it
 
 

@@ -29,6 +29,9 @@ from serving.app import create_app
 from serving.jobs import Job, JobManager
 from serving.settings import Settings
 
+# slow (CI; the default run's 10 minutes): fault trials of jobs on a failing registry
+pytestmark = pytest.mark.slow
+
 TOKEN = "job-faults-admin-token"
 ADMIN = {"authorization": f"Bearer {TOKEN}"}
 SPEC = spec_dict(features=["x0", "x1"], promotion={"policy": "always"})

@@ -32,6 +32,9 @@ from manymodels.exceptions import RegistryError
 from manymodels.registry import Registry, engine, pg_silence
 from manymodels.registry import schema as t
 
+# slow (CI; the default run's 10 minutes): fault trials on PostgreSQL and pgbouncer
+pytestmark = pytest.mark.slow
+
 # how long ``table_locked`` holds its lock from the start of its block: past two silences,
 # as the tests' ``took > 2 * SILENCE`` asks (it was held 3 s from the lock taken, ~0.7 s more
 # than that asks, in each of five tests)

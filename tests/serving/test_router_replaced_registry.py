@@ -11,11 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from routerkit import TWO_VERSIONS, feature_rows
 
 from manymodels.registry import Registry
 from serving.local import running_server
 from serving.settings import Settings
+
+# slow (CI; the default run's 10 minutes): a registry replaced under a running router
+pytestmark = pytest.mark.slow
 
 
 def served_version(base: str, key: str) -> int:
