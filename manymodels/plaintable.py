@@ -134,9 +134,7 @@ class LazyConsole:
     def rich(self) -> Any:
         """The rich ``Console`` (for ``rich.progress`` and anything else that needs one)."""
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
+            self._console = _pipe_console()(**self._options)
         return self._console
 
     def __getattr__(self, name: str) -> Any:
@@ -177,3 +175,17 @@ class LazyConsole:
                 self._file().write(text)
                 return
         self.rich.print(*(o.to_rich() if isinstance(o, Table) else o for o in objects), **options)
+
+
+def _pipe_console() -> Any:
+    """rich's ``Console``, but a reader that left the pipe is a ``BrokenPipeError`` again: rich
+    itself would exit 1 (``on_broken_pipe``), and the command ends as ``SIGPIPE`` would
+    (``manymodels.cli.pipe_closed``)."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write, whoever writes next
+            raise BrokenPipeError
+
+    return PipeConsole

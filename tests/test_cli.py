@@ -6,6 +6,7 @@ import inspect
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,7 +134,45 @@ def test_a_reader_that_left_the_pipe_is_no_traceback(
         )  # fmt: skip
     finally:
         os.close(write)
-    assert done.stderr == "" and done.returncode == 1, done.stderr  # as rich's console exits
+    # killed by SIGPIPE, as `seq 100000 | head -1` is: it exited 1, every other failure's code
+    assert done.stderr == "" and done.returncode == -signal.SIGPIPE, done.stderr
+
+
+@pytest.mark.slow  # two commands of the typer app, ~3-10 s each on a shared machine
+def test_a_reader_that_left_typer_commands_ends_them_as_sigpipe(
+    trained: dict[str, Any], samples_dir: Path
+) -> None:
+    """``manymodels score d.csv -o - | head -1`` under ``set -o pipefail``: typer's own EPIPE
+    handler exited 1, so a script could not tell its reader leaving from a failure; now the
+    pipeline's status is seq's, 141. ``monitor`` prints through rich's console, whose own
+    handler exited 1 too: with its reader gone before the first write, it dies of SIGPIPE."""
+    import os
+    import shlex
+
+    command = shlex.join([sys.executable, "-m", "manymodels.cli"])
+    data, registry = (
+        shlex.quote(str(p)) for p in (samples_dir / "store_sales.csv", trained["registry"])
+    )
+    score = f"{command} score {data} --registry {registry}"
+    script = f'seq 100000 | head -1; echo "seq $?" >&2; {score} -o - | head -1'
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stderr.splitlines()[0] == "seq 141", done.stderr  # the shell's SIGPIPE status
+    assert done.returncode == 141, done.stderr
+    assert done.stdout.splitlines()[1].startswith("store,brand,week,"), done.stdout
+    assert "Traceback" not in done.stderr and "error" not in done.stderr, done.stderr
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "manymodels.cli", "monitor", "--registry", trained["registry"]],
+            stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert shown.stderr == "" and shown.returncode == -signal.SIGPIPE, shown.stderr
 
 
 # ------------------------------------------------------------------------------ models

@@ -18,7 +18,6 @@ is built on first use.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -27,17 +26,15 @@ def main() -> None:
     """The ``manymodels`` command: a read-only command ``fastpath`` understands is answered
     there (in ~0.1 s instead of ~1 s), anything else by the typer app."""
     from manymodels.cli.fastpath import answer
+    from manymodels.cli.pipe_closed import ReaderLeft, reader_left
 
     try:
         if answer(sys.argv[1:]) is None:
             from manymodels.cli.commands import app
 
             app()
-    except BrokenPipeError:  # `manymodels runs show ID | head -1`: the reader left. No
-        # traceback, and Python's final flush of stdout must not raise again: the recipe of
-        # Python's `signal` documentation, with its exit code 1, as rich's consoles do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+    except (BrokenPipeError, ReaderLeft):  # `manymodels score d.csv -o - | head -1`: the
+        reader_left()  # reader left; we go as `seq 100000 | head -1` goes (pipe_closed)
 
 
 def __getattr__(name: str) -> Any:

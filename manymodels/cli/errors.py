@@ -2,7 +2,8 @@
 
 Kept apart from the commands because every group (the top-level app and ``models``/``runs``)
 uses the same class, and the rules for exit codes live in one place: 2 for bad input (spec, data,
-unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C.
+unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C; a reader
+that left the pipe ends the process as ``SIGPIPE`` would (``manymodels.cli.pipe_closed``).
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ class Group(TyperGroup):
             raise
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
+        from manymodels.cli.pipe_closed import ReaderLeft
         from manymodels.exceptions import DataError, ManyModelsError, SpecError
 
         try:
             return super().invoke(ctx)
+        except BrokenPipeError as e:  # typer would exit 1 on it: main() ends the process
+            raise ReaderLeft() from e
         except ManyModelsError as e:
             echo_error(str(e))  # a key or path it quotes
             bad_input = isinstance(e, SpecError | DataError | LookupError)
