@@ -26,6 +26,7 @@ from manymodels.cli.options import (
 from manymodels.cli.schedule_lines import overlap_json, report_json
 from manymodels.cli.schedule_lines import report as _report
 from manymodels.cli.schedule_lines import when as _when
+from manymodels.cli.schedule_start import running, said_at_start
 from manymodels.cli.schedule_state import CatchUp, start_line
 
 if TYPE_CHECKING:  # read-only commands import none of these
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry.firings import FailedFiring
 
 
+@said_at_start  # Ctrl-C before it runs: nothing started, nothing to resume
 def scheduler(
     spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a schedule (cron = …).")],
     given: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
@@ -122,6 +124,7 @@ def scheduler(
     ran_as = parsed.name
 
     def started(missed: datetime | None) -> None:
+        running()  # a Ctrl-C from now on stops it after the current run (run_schedule)
         echo(start_line(parsed.name, plan, missed, state), err=True)
         if isinstance(data, Path) and not data.exists():  # a typo was told at 03:00 Monday
             echo(f"warning: {data}: no such file (yet): each firing fails until it is", err=True)
