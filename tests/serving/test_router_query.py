@@ -106,6 +106,20 @@ def test_a_v2_version_that_is_not_a_number_from_1_is_a_404(
     assert r.json() == {"error": detail}
 
 
+def test_a_version_with_leading_zeros_is_that_version_on_every_route(http: httpx.Client) -> None:
+    """``/versions/02`` and ``?version=02`` are version 2, as the CLI's ``promote KEY 02``
+    and MLflow's REST API (``version`` a string read with ``int()``) take it: lenient on
+    purpose, the same on /v1, V2 and the command line (a decision, not an accident)."""
+    key = TWO_VERSIONS[0]
+    body = {"inputs": [{"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+                       for c, v in feature_rows(1)[0].items()]}  # fmt: skip
+    v2 = http.post(f"/v2/models/{key}/versions/02/infer", json=body)
+    assert v2.status_code == 200 and v2.json()["model_version"] == "2", v2.text
+    v1 = http.post(f"/v1/partitions/{key}/predict", params={"version": "02"},
+                   json={"rows": feature_rows(1)})  # fmt: skip
+    assert v1.status_code == 200 and v1.json()["version"] == 2, v1.text
+
+
 def test_a_v2_models_readiness_probe_answers_whatever_the_query(http: httpx.Client) -> None:
     """KServe's per-model readiness probe, like /v2/health/ready: a prober's cache-buster is
     not refused (it answered 400 'unknown query parameter')."""
