@@ -100,16 +100,14 @@ def collect(
     # a run that commits its versions once the references below are read was one or the other
     now = time.time()
     training = registry.store.live_runs_since()  # a running run's artifacts await versions
-    pruned = []
-    spared = 0
+    pruned: list[tuple[str, int, str]] = []
+    spared = 0  # past --keep, kept by the alias grace: counted by the prune's own one read
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)
-        pruned = registry.store.prune_versions(
+        prune = registry.store.prune_versions(
             keep, dry_run=dry_run, moved_since=since.isoformat(timespec="microseconds")
         )
-        if alias_grace_seconds > 0:
-            past = registry.store.count_past_retention(keep)  # after a real prune: the spared
-            spared = max(past - len(pruned), 0) if dry_run else past
+        pruned, spared = prune.deleted, prune.spared
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
     # a router's retrain, before its run exists: read first, for a job whose run starts

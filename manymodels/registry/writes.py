@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError
@@ -27,7 +27,7 @@ from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import RETIRED, NewVersion, PartitionOutcome
 from manymodels.registry.named import alias_versions_in
-from manymodels.registry.retention import doomed_versions
+from manymodels.registry.retention import Pruned, past_retention
 from manymodels.registry.rows import (
     VERSION_COLUMNS,
     JsonMemo,
@@ -262,7 +262,7 @@ class WritesMixin(AliasMovesMixin):
 
     def prune_versions(
         self, keep: int, *, dry_run: bool = False, moved_since: str | None = None
-    ) -> list[tuple[str, int, str]]:
+    ) -> Pruned:
         """Delete versions older than each partition's ``keep`` newest, except aliased ones,
         each partition's newest version that kept its training rows (``train --append``
         builds on them: after an MLflow import, which keeps none, ``gc --keep 1`` deleted the
@@ -272,18 +272,21 @@ class WritesMixin(AliasMovesMixin):
 
         One transaction, which also deletes the deleted versions' actuals windows
         (``monitor_actuals``); returns ``(key, version, sha256)`` of what was (or would be)
-        deleted.
-        A dry run only reads, outside the write lock (``retention.doomed_versions``).
+        deleted, and how many versions the alias grace spared — split from the same one read
+        (``retention.past_retention``): ``gc`` says what it kept and why, and a second query
+        to count them was a second full scan.
+        A dry run only reads, outside the write lock.
         """
         if keep < 1:
             raise RegistryError("retention must keep at least 1 version per partition")
-        q = doomed_versions(keep, moved_since)
+        q = past_retention(keep, moved_since)
         if dry_run:  # a read: it must not hold the write lock, nor wait for it
             with self.engine.connect() as conn:
-                doomed = conn.execute(q).all()
-            return [(r.key, r.version, r.artifact_sha256) for r in doomed]
+                past = conn.execute(q).all()
+            return _split(past)
         with self._begin() as conn:
-            doomed = conn.execute(q).all()
+            past = conn.execute(q).all()
+            doomed = [r for r in past if not r.spared]
             if doomed:
                 ids = [r.id for r in doomed]
                 for batch in batches(ids):
@@ -299,15 +302,7 @@ class WritesMixin(AliasMovesMixin):
                 )
                 mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
                 put_meta(conn, VERSIONS_DELETED, mark)
-        return [(r.key, r.version, r.artifact_sha256) for r in doomed]
-
-    def count_past_retention(self, keep: int) -> int:
-        """How many versions ``keep`` would delete were no alias move recent: after a prune
-        with a grace, those it spared for it. One read of the prune's own query, counted by
-        the database: ``gc`` says what it kept and why, not only what it deleted."""
-        q = doomed_versions(keep, None).subquery()
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(q)).scalar_one())
+        return _split(past)
 
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -315,6 +310,12 @@ class WritesMixin(AliasMovesMixin):
         for batch in batches(keys):
             out.update(conn.execute(select(c.key, c.latest_version).where(c.key.in_(batch))).all())
         return out
+
+
+def _split(past: Sequence[Any]) -> Pruned:
+    """Rows of ``past_retention`` as what a prune deletes and how many the grace spared."""
+    deleted = [(r.key, r.version, r.artifact_sha256) for r in past if not r.spared]
+    return Pruned(deleted=deleted, spared=len(past) - len(deleted))
 
 
 def _overruled(v: NewVersion, why: str, verdict: str) -> NewVersion:

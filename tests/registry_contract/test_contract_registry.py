@@ -130,7 +130,7 @@ def test_pruning_keeps_aliased_versions(reg: Registry) -> None:
     sha, size = reg.artifacts.put(b"m")
     for i in range(4):
         record(reg, f"r{i}", new_version("k=a", sha, size))
-    doomed = reg.store.prune_versions(1)
+    doomed = reg.store.prune_versions(1).deleted
     assert sorted(v for _, v, _ in doomed) == [2, 3]  # v1 production, v4 candidate and newest
     assert [v.version for v in reg.list_versions("k=a")] == [4, 1]
 
@@ -142,7 +142,7 @@ def test_pruning_marks_the_deletion_for_routers(reg: Registry) -> None:
     sha, size = reg.artifacts.put(b"m")
     for i in range(4):
         record(reg, f"r{i}", new_version("k=a", sha, size))
-    assert reg.store.prune_versions(1, dry_run=True)
+    assert reg.store.prune_versions(1, dry_run=True).deleted
     assert reg.store.get_meta(VERSIONS_DELETED) is None  # a dry run deletes nothing
     reg.store.prune_versions(1)
     first = reg.store.get_meta(VERSIONS_DELETED)
@@ -153,7 +153,7 @@ def test_pruning_marks_the_deletion_for_routers(reg: Registry) -> None:
     reg.store.prune_versions(1)  # v4 goes: v5 is the newest, v1 production
     second = reg.store.get_meta(VERSIONS_DELETED)
     assert second not in (None, first)
-    assert reg.store.prune_versions(1) == []
+    assert reg.store.prune_versions(1).deleted == []
     assert reg.store.get_meta(VERSIONS_DELETED) == second  # nothing deleted: no new mark
 
 

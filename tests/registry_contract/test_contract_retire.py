@@ -47,7 +47,7 @@ def test_retire_removes_production_keeps_the_version_and_rollback_restores_it(
     changes = reg.store.alias_changes("production")
     assert sorted((k, v) for k, v, _ in changes) == [("k=a", None), ("k=b", None)]
     # gc's retention keeps the retired version (aliased) though two newer ones exist
-    doomed = reg.store.prune_versions(1)
+    doomed = reg.store.prune_versions(1).deleted
     assert sorted(v for _, v, _ in doomed) == [2, 2]
     assert reg.rollback("k=a").to_version == 1
     assert reg.store.alias_table("production") == {"k=a": 1}
