@@ -153,11 +153,13 @@ def retrain(
         warn_not_in_data(e.notes, data)
         if only is not None:
             n = e.unchanged
+            with_rows = _in_data(only, e.notes.get("not_in_data"))
             e = NothingToTrain(
                 f"nothing to retrain: {'the' if n == 1 else f'all {n:,}'} flagged "
                 f"partition{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} the data "
                 f"{'its' if n == 1 else 'their'} newest version was trained on, under this "
-                f"spec; no run recorded{_unserved_newest(registry, registry_db, artifacts, only)}",
+                f"spec; no run recorded"
+                f"{_unserved_newest(registry, registry_db, artifacts, with_rows)}",
                 unchanged=n, notes=e.notes,
             )  # fmt: skip
         extra = {"selected": only, "when": sorted(triggers)} if only is not None else {}
@@ -259,14 +261,29 @@ def _dry_run(
         )
 
 
+def _in_data(keys: list[str], absent: dict[str, Any] | None) -> list[str]:
+    """The flagged ``keys`` the data holds rows of, as far as the run's ``not_in_data`` note
+    tells: it lists the ``first`` (smallest) ten of the sorted absent keys and their
+    ``count``, so when it lists fewer than all, a key after the last listed one may be
+    absent too and is left out: ``_unserved_newest`` says its newest version was trained on
+    these rows, untrue of a partition the data has none of."""
+    if not absent:
+        return keys
+    listed = set(absent["first"])
+    whole = absent["count"] <= len(listed)
+    last = max(listed, default="")
+    return [k for k in keys if k not in listed and (whole or k < last)]
+
+
 def _unserved_newest(
     registry: Path, registry_db: str | None, artifacts: str | None, keys: list[str]
 ) -> str:
     """For a retrain of flagged partitions that found each one's rows unchanged: the first
-    (of the first ten) whose newest version is not the one in production, and the command
-    that serves it — a partition rolled back from the version trained on these rows stayed
-    flagged, and the line said only that it had the data of its newest version. One read a
-    key; nothing when each newest version serves (the spec is then what to change)."""
+    (of the first ten ``keys``, those the data holds rows of: ``_in_data``) whose newest
+    version is not the one in production, and the command that serves it — a partition
+    rolled back from the version trained on these rows stayed flagged, and the line said only
+    that it had the data of its newest version. One read a key; nothing when each newest
+    version serves (the spec is then what to change)."""
     with open_checked(registry, registry_db, artifacts) as reg:
         for key in keys[:10]:
             found = reg.store.get_partition(key)

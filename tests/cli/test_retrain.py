@@ -166,3 +166,56 @@ def test_nothing_to_retrain_names_a_flagged_partition_rolled_back_from_its_newes
         f"rolled back, or not promoted): manymodels promote pid=1 2 --registry {grown.registry} "
         "serves it"
     ), line
+
+
+def test_the_promote_hint_names_no_partition_the_data_has_no_rows_of(grown: Grown) -> None:
+    """pid=0 and pid=1 rolled back from their newest versions, then pid=0 gone from DATA: the
+    hint walked the flagged keys, the absent one too, and said "pid=0's newest version v2,
+    trained on these rows" of a partition DATA holds no row of. Now it names pid=1."""
+    _grow_every_partition(grown.data)
+    assert runner.invoke(cli_app, grown.args).exit_code == 0  # each of the five → v2
+    base = grown.args[5:]
+    for key in ("pid=0", "pid=1"):
+        back = runner.invoke(cli_app, ["rollback", key, *base[:2]])
+        assert back.exit_code == 0, back.output
+    pd.read_parquet(grown.data)[lambda d: d.pid != 0].to_parquet(grown.data)
+    stale = [*grown.args[:3], "--when", "stale", "--max-age-days", "0", *base]
+    result = runner.invoke(cli_app, stale)
+    assert result.exit_code == 0, result.output
+    assert "have no rows in" in result.stderr and "not retrained: pid=0\n" in result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.endswith(
+        "; pid=1's newest version v2, trained on these rows, is not in production (v1 is: "
+        f"rolled back, or not promoted): manymodels promote pid=1 2 --registry {grown.registry} "
+        "serves it"
+    ), line
+
+
+def test_the_promote_hint_names_no_partition_past_the_absent_ones_listed(tmp_path: Path) -> None:
+    """13 partitions, DATA then holding pid=3's rows alone: the run lists the first ten of
+    the 12 absent keys (pid=0 … pid=7, in text order), so pid=8 and pid=9 are absent unlisted.
+    With pid=0 and pid=9 rolled back, the hint named pid=0 (listed absent) — and skipping
+    the listed ones alone, pid=9: neither has rows in DATA. Now nothing is named until pid=3,
+    which has, is rolled back too."""
+    spec, data, registry = tmp_path / "spec.toml", tmp_path / "d.parquet", tmp_path / "reg"
+    spec.write_text(SPEC_TOML)
+    base = ["--registry", str(registry), "--backend", "local"]
+    for seed in (0, 1):  # each partition → v2, promoted
+        _frame(seed=seed, pids=13).to_parquet(data)
+        done = runner.invoke(cli_app, ["train", str(spec), str(data), *base])
+        assert done.exit_code == 0, done.output
+    _frame(seed=1, pids=13)[lambda d: d.pid == 3].to_parquet(data)
+    stale = ["retrain", str(spec), str(data), "--when", "stale", "--max-age-days", "0", *base]
+    lines = []
+    for key in ("pid=0 pid=9", "pid=3"):
+        for one in key.split():
+            back = runner.invoke(cli_app, ["rollback", one, *base[:2]])
+            assert back.exit_code == 0, back.output
+        result = runner.invoke(cli_app, stale)
+        assert result.exit_code == 0, result.output
+        assert "12 flagged partition(s) have no rows in" in result.stderr, result.stderr
+        (line,) = result.stdout.splitlines()
+        lines.append(line)
+    said = "nothing to retrain: the flagged partition has the data its newest version was "
+    assert lines[0] == f"{said}trained on, under this spec; no run recorded", lines[0]
+    assert lines[1].startswith(f"{said}trained on") and "; pid=3's newest version v2" in lines[1]
