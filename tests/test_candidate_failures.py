@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from factories import train_cli
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -110,17 +111,12 @@ def test_single_class_and_small_partitions_are_no_candidate_failure(tmp_path: Pa
         temp = rng.normal(50, 10, n)
         label = np.zeros(n, int) if k == 0 else (temp + rng.normal(0, 5, n) > 50).astype(int)
         rows.append(pd.DataFrame({"asset": f"a{k}", "temp": temp, "fail": label}))
-    data = tmp_path / "pumps.csv"
-    pd.concat(rows).to_csv(data, index=False)
-    spec = tmp_path / "pumps.toml"
-    spec.write_text(
+    toml = (
         'name = "pumps"\ntask = "classification"\npartition_by = ["asset"]\ntarget = "fail"\n'
         'features = ["temp"]\nmin_rows = 10\n[validation]\nstrategy = "holdout"\nsize = 0.25\n'
         '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
     )
-    result = CliRunner().invoke(
-        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "reg")]
-    )
+    result, _ = train_cli(tmp_path, toml, pd.concat(rows))
     assert result.exit_code == 0, result.output
     assert "single-class" in result.output and "too few rows" in result.output, result.output
     assert "failed on" not in result.output, result.output
@@ -245,10 +241,7 @@ def test_a_single_class_partition_choosing_a_global_model_is_no_candidate_failur
         y = (x + rng.normal(0, 0.3, 16) > 0).astype(int)
         days = pd.date_range("2024-01-01", periods=16)
         frames.append(pd.DataFrame({"user": f"u{u:02d}", "day": days, "x": x, "click": y}))
-    data = tmp_path / "visits.csv"
-    pd.concat(frames).to_csv(data, index=False)
-    spec = tmp_path / "clicks.toml"
-    spec.write_text(
+    toml = (
         'name = "clicks"\ntask = "classification"\npartition_by = ["user"]\ntarget = "click"\n'
         'time_column = "day"\nfeatures = ["x"]\nmetric = "neg_log_loss"\n'
         '[validation]\nstrategy = "last"\nsize = 4\n[fallback]\nenabled = false\n'
@@ -256,8 +249,7 @@ def test_a_single_class_partition_choosing_a_global_model_is_no_candidate_failur
         '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
         'scope = "global"\n'
     )
-    reg = tmp_path / "reg"
-    result = CliRunner().invoke(app, ["train", str(spec), str(data), "--registry", str(reg)])
+    result, reg = train_cli(tmp_path, toml, pd.concat(frames))
     assert result.exit_code == 0, result.output
     with Registry(reg) as registry:
         version = registry.get_version("user=u00")

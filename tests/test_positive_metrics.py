@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import churn_frame, churn_spec
+from factories import churn_frame, churn_spec, train_cli
 
 import manymodels as mm
 from manymodels.exceptions import DataError, SpecError
@@ -163,21 +163,13 @@ def test_text_labels_minus_1_and_plus_1_warn_that_minus_1_is_taken(tmp_path: Pat
 
 def test_the_taken_positive_is_printed_by_train(tmp_path: Path) -> None:
     """The warning reaches the user of the CLI, as the run's other warnings do."""
-    from typer.testing import CliRunner
-
-    from manymodels.cli import app
-
-    data = tmp_path / "churn.csv"
-    frame().to_csv(data, index=False)
-    toml = tmp_path / "spec.toml"
-    toml.write_text(
+    toml = (
         'name = "churn"\ntask = "classification"\npartition_by = ["user"]\ntarget = "label"\n'
         'features = ["x1", "x2"]\nmetric = "accuracy"\nmin_rows = 20\n'
         '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
         '[decision]\nthreshold = "f1"\n'
     )
-    registry = tmp_path / "reg"
-    result = CliRunner().invoke(app, ["train", str(toml), str(data), "--registry", str(registry)])
+    result, _ = train_cli(tmp_path, toml, frame())
     assert result.exit_code == 0, result.output
     assert "set [decision] positive = 'stay' (or 'churn')" in result.output
 

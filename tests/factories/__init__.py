@@ -79,6 +79,7 @@ from .specs import (
     sales_toml,
     spec_dict,
     synthetic_ridge_toml,
+    train_cli,
     users_spec,
 )
 
@@ -140,6 +141,7 @@ __all__ = [
     "spec_dict",
     "sqlite_plan",
     "synthetic_ridge_toml",
+    "train_cli",
     "trained_shops",
     "users_spec",
     "versions_numbered",

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    pass
+    import pandas as pd
+    from typer.testing import Result
 
 
 RIDGE = "sklearn.linear_model.Ridge"
@@ -92,6 +93,25 @@ def sales_files(
     spec.write_text(spec_text)
     store_sales(n_stores=n_stores).to_csv(data, index=index)
     return spec, data, tmp_path / "registry"
+
+
+def train_cli(
+    tmp_path: Path, spec_text: str, frame: pd.DataFrame, *args: str
+) -> tuple[Result, Path]:
+    """``manymodels train`` through the CLI runner, of ``frame`` (``tmp_path``'s ``data.csv``,
+    written without its index) under ``spec_text`` (``spec.toml``) into ``tmp_path``'s
+    ``reg``, with any further ``args``: the result, its exit code unchecked (a test of a
+    refusal reads it), and the registry. What a test of what a run over its own frame says
+    would otherwise build by hand: three files, and the command that names them."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    spec, data, registry = tmp_path / "spec.toml", tmp_path / "data.csv", tmp_path / "reg"
+    spec.write_text(spec_text)
+    frame.to_csv(data, index=False)
+    command = ["train", str(spec), str(data), "--registry", str(registry), *args]
+    return CliRunner().invoke(app, command), registry
 
 
 def spec_dict(**overrides: Any) -> dict[str, Any]:
