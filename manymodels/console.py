@@ -99,7 +99,7 @@ def run_summary(
 ) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``). Its ``warning:`` lines go to
-    stderr, as a run of nothing says them (``cli.train.nothing``) and as Unix tools do: the
+    stderr, as a run of nothing says them (``cli.run_report.nothing``) and as Unix tools do: the
     summary on stdout is what a pipe keeps; ``--json`` has them as ``warnings``."""
     run = summary.run
     n_failed = run.n_failed - summary.lost  # the row counts lost partitions as failed

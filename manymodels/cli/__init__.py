@@ -6,7 +6,7 @@ for bad input (spec, data, unknown names) and 1 for everything else — never a 
 command line (an option out of range, an unknown option, a missing argument) is one such line
 too, with exit code 2.
 
-The commands live in modules by job: ``train`` (train, score, forecast), ``registry``
+The commands live in modules by job: ``train``, ``score``, ``forecast``, ``registry``
 (promote, rollback, retire, gc, doctor, sign, and the ``models`` and ``runs`` groups), ``intro``
 (demo, version) and ``serving.command`` (serve); ``errors`` holds the error handling every group
 shares and ``options`` the options several commands share. ``commands`` assembles the app in

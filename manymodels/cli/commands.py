@@ -20,6 +20,7 @@ from manymodels.cli import (
     registry,
     runs,
     schedule,
+    score,
     train,
     trust,
 )
@@ -52,7 +53,7 @@ app.command()(trust.trust)
 app.command("serve")(serve)
 app.command()(intro.demo)
 app.command()(intro.version)
-app.command()(train.score)
+app.command()(score.score)
 app.command()(forecast.forecast)
 app.command()(schedule.scheduler)
 app.command()(interop.export)

@@ -119,7 +119,7 @@ def retrain(
         _dry_run(spec, data, registry, registry_db, artifacts, None, triggers,
                  append=append, json_out=json_out)  # fmt: skip
         return
-    from manymodels.cli.train import _report, nothing
+    from manymodels.cli.run_report import nothing, report
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
@@ -175,9 +175,7 @@ def retrain(
     warn_not_in_data(summary.run.options, data)
     # the members a retrain of nothing has: a script read `selected` of that one only
     more = {"selected": only, "when": sorted(triggers)} if only is not None else None
-    _report(
-        summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts, more=more
-    )
+    report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts, more=more)
 
 
 def warn_not_in_data(options: dict[str, Any], data: str | Path) -> None:

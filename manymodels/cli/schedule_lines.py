@@ -62,7 +62,7 @@ def report_json(
     db_url: str | None = None,
 ) -> None:
     """``scheduler --json``: one JSON object a line per firing, flushed as it happens. A
-    firing that trained has the members ``retrain --json`` prints (``cli.train.summary_json``);
+    firing that trained has the members ``retrain --json`` prints (``cli.run_report.summary_json``);
     one that did not, those of ``retrain --json``'s run of nothing (``run`` null, ``trained``
     false, ``reason``, ``unchanged``, ``warnings``: the same whether nothing was flagged or
     nothing flagged had changed), or its ``error``. Each names its schedule (``schedule``: the
@@ -91,7 +91,7 @@ def report_json(
         reason = "nothing to retrain: no partition is flagged"
         body = {"event": "nothing", **none, "unchanged": 0, "reason": reason}
     else:
-        from manymodels.cli.train import summary_json
+        from manymodels.cli.run_report import summary_json
 
         body = {"event": "trained", "trained": True,
                 **summary_json(firing.summary, registry, db_url=db_url)}  # fmt: skip

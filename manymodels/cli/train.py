@@ -1,9 +1,11 @@
-"""The commands that run models over data: ``train`` and ``score`` (``forecast`` is in
-``manymodels.cli.forecast``).
+"""``manymodels train SPEC DATA``: one model per partition of DATA into the registry.
 
-They share the compute choices (``--backend``, ``--ray-address``) and report a summary of the
-work done; the commands that look after a registry (promote, rollback, gc, browsing) are in
-``manymodels.cli.registry``. Heavy imports stay inside the commands so ``--help`` is instant.
+The command reads its options, runs the pipeline and, when the run fails or is interrupted,
+names the command line that finishes it (``--resume``). How a run is reported is
+``manymodels.cli.run_report`` (``retrain`` and ``scheduler`` report theirs the same way);
+``score`` and ``forecast`` are in ``manymodels.cli.score`` and ``manymodels.cli.forecast``, the
+commands that look after a registry (promote, rollback, gc, browsing) in
+``manymodels.cli.registry``. Heavy imports stay inside the command so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -21,18 +23,12 @@ from manymodels.cli.options import (
     ArtifactsOpt,
     Backend,
     JsonOpt,
-    LevelsOpt,
     RegistryDbOpt,
     RegistryOpt,
-    ThresholdOpt,
     located,
-    open_checked,
     repeated_flags,
-    signer,
 )
-
-WHERE = {"local": " in this process", "ray": " on Ray"}
-"""What ``score``'s summary line says of where it ran (``auto`` chooses)."""
+from manymodels.cli.run_report import failed, nothing, report
 
 
 def train(
@@ -167,7 +163,7 @@ def train(
         words += ["--new-target"] if new_target else []
         words += ["--ray-address", ray_address] if ray_address else []
         if isinstance(e, RunFailed):
-            _failed(e, words, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+            failed(e, words, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
         run_id = e.run_id
         echo(
             f"interrupted: run {run_id} keeps what it committed; finish it with: "
@@ -175,119 +171,7 @@ def train(
             err=True,
         )
         raise typer.Exit(130) from None
-    _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
-
-
-def nothing(error: Any, *, json_out: bool, **more: Any) -> None:
-    """A changed-only run that found nothing to train (``NothingToTrain``): its line, or with
-    ``--json`` no run and how many partitions were left as they were (``more``: the caller's
-    members, ``retrain``'s)."""
-    from manymodels import console
-
-    said = error.said()
-    if json_out:
-        console.print_json(
-            {"run": None, "trained": False, "unchanged": error.unchanged, "reason": str(error),
-             "warnings": said, **more}
-        )  # fmt: skip
-    else:
-        for line in said:
-            echo(f"warning: {line}", err=True)
-        echo(str(error))
-
-
-def _failed(
-    error: Any, again: list[str], registry: Path, *, json_out: bool, **where: Any
-) -> NoReturn:
-    """Report a failed run and raise its error. A run that lost partitions says how to finish
-    it with commands that name this registry (``again``: this command, without ``--resume``),
-    as the summary's ``next:`` does; the library's own message cannot know them."""
-    from dataclasses import replace
-
-    from manymodels.exceptions import RunFailed
-    from manymodels.pipeline import lost_failure
-
-    summary = error.summary
-    if not summary.lost:
-        _report(summary, registry, json_out=json_out, **where)
-        raise error
-    run = summary.run
-    flags = "".join(f" {shlex.quote(w)}" for w in repeated_flags(registry, **where))
-    resume = shlex.join([*again, "--resume", run.run_id])
-    why = lost_failure(run.run_id, summary.lost, run.n_partitions, where=flags, resume=resume)
-    shown = summary if json_out else replace(summary, run=replace(run, error=why))
-    _report(shown, registry, json_out=json_out, **where)
-    raise RunFailed(why, summary) from None
-
-
-def _report(
-    summary: Any,
-    registry: Path,
-    *,
-    json_out: bool,
-    db_url: str | None = None,
-    artifacts: str | None = None,
-    more: dict[str, Any] | None = None,
-) -> None:
-    """The run's summary, or with ``--json`` its members, and the caller's (``more``:
-    ``retrain``'s ``selected`` and ``when``, which its run of nothing has too)."""
-    from manymodels import console
-    from manymodels.registry.store import describe_url
-
-    location = describe_url(db_url) if db_url is not None else None
-    if json_out:
-        console.print_json(summary_json(summary, registry, db_url=db_url, more=more))
-    else:
-        flags = repeated_flags(registry, db_url, artifacts)
-        console.run_summary(summary, flags, location or str(registry))
-
-
-def summary_json(
-    summary: Any, registry: Path, *, db_url: str | None = None, more: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The members ``--json`` prints of a run that was recorded: ``train``'s, ``retrain``'s,
-    and each firing of ``scheduler --json`` that trained."""
-    from dataclasses import asdict
-
-    from manymodels.exceptions import data_warnings
-    from manymodels.registry.store import describe_url
-
-    location = describe_url(db_url) if db_url is not None else None
-    return {
-        "run": summary.run.to_dict(),
-        "decisions": summary.decisions,
-        "chosen": summary.chosen,
-        "global_members": summary.global_members,
-        "rows_dropped": summary.rows_dropped,
-        "fallback": summary.fallback,
-        "failures": [f.to_dict() for f in summary.failures],
-        "lost": summary.lost,  # of run's n_failed: infrastructure's, not the data's
-        "seconds": summary.seconds,
-        "startup_seconds": summary.startup_seconds,
-        "backend": summary.backend,
-        "backend_reason": summary.backend_reason,
-        "skill": asdict(summary.skill) if summary.skill else None,
-        "short_intervals": [
-            {"level": level, **asdict(short)}
-            for level, short in sorted(summary.short_intervals.items())
-        ],
-        "candidate_failures": [
-            {"candidate": label, **asdict(failed)}
-            for label, failed in sorted(summary.candidate_failures.items())
-        ],
-        "global_unjudged": [
-            {"candidate": label, **asdict(failed)}
-            for label, failed in sorted(summary.global_unjudged.items())
-        ],
-        # as a run of nothing has them (``nothing``): a script reading `warnings`
-        # met a KeyError exactly when a run was recorded
-        "warnings": data_warnings(summary.run.options),
-        # a --new-target run's partitions left serving the old target (champion_targets)
-        "old_target": summary.run.options.get("old_target"),
-        "registry": str(registry),
-        **({"registry_db": location} if location is not None else {}),
-        **(more or {}),
-    }
+    report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
 
 
 def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
@@ -304,106 +188,3 @@ def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
             raise DataError(f"{path}: cannot read the partitions file ({e.strerror})") from None
         out += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     return out
-
-
-def score(
-    data: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
-        str, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
-    ],
-    out: Annotated[  # text: a Path made file:///x the relative file:/x
-        str,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Scores file, .parquet or .csv (written on success); '-' writes CSV to "
-            "standard output (the summary line to standard error).",
-        ),
-    ],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    alias: Annotated[
-        str, typer.Option(help="Which version of each partition scores its rows.")
-    ] = "production",
-    backend: Annotated[
-        Backend,
-        typer.Option(
-            help="'auto' (default): in this process, on Ray from 20,000 partitions or with "
-            "--ray-address; 'ray' or 'local' to choose."
-        ),
-    ] = "auto",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
-    ] = None,
-    skip_unknown: Annotated[
-        bool,
-        typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
-    ] = False,
-    levels: LevelsOpt = None,
-    threshold: ThresholdOpt = None,
-    probabilities: Annotated[
-        bool,
-        typer.Option(
-            "--probabilities",
-            help="Also write a classifier's class probabilities: a proba-<class> column per "
-            "class (0 for a class a partition never held).",
-        ),
-    ] = False,
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Score every row of DATA with its partition's model.
-
-    The model at ALIAS scores each row, into OUT.
-
-    Keys with no such model (unknown, too small to train, or without the alias) are scored by
-    the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
-    model_version, partition (the key), served_by (whose model answered) and fallback; models
-    trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose), and
-    --probabilities a classifier's proba-<class> columns.
-    """
-    from manymodels import console
-    from manymodels.intervals import parse_levels
-    from manymodels.labels import check_threshold
-    from manymodels.scoring import score_file
-    from manymodels.store_urls import out_path
-
-    to_stdout = out == "-"  # CSV on stdout, as most commands read `-o -`
-    if to_stdout and json_out:
-        from manymodels.exceptions import DataError
-
-        raise DataError(
-            "-o - writes the scores to standard output, where --json would write too: give "
-            "--json a file to write the scores to (-o scores.csv), or drop --json"
-        )
-    out = out if to_stdout else str(out_path(out))  # file:///x.csv is /x.csv, as named below
-    wanted = parse_levels(levels, "--levels")
-    check_threshold(threshold, "--threshold")  # before the data or the registry is read
-    if registry_db is None and artifacts is None:
-        summary = score_file(
-            data, out, registry,
-            alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
-            signer=signer(registry), levels=wanted, threshold=threshold,
-            probabilities=probabilities,
-        )  # fmt: skip
-    else:
-        with open_checked(registry, registry_db, artifacts, models=True) as reg:
-            summary = score_file(
-                data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
-                skip_unknown=skip_unknown, levels=wanted, threshold=threshold,
-                probabilities=probabilities,
-            )  # fmt: skip
-    if json_out:
-        console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
-        return
-    unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
-    if summary.retired_partitions:
-        unscored += f"; {summary.retired_partitions:,} retired partition(s) among them"
-    echo(
-        f"scored {console.counted(summary.rows, 'row')} of "
-        f"{console.counted(summary.partitions, 'partition')} "
-        f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
-        f"in {summary.seconds:.1f}s{WHERE.get(summary.backend, '')} → "
-        f"{'standard output' if to_stdout else out}",
-        err=to_stdout,  # stdout holds the CSV alone
-    )
