@@ -3,7 +3,8 @@
 Blocking and thread-safe; the routes call it from worker threads. Per request it costs a dict
 lookup (the alias table) and, on a cache hit, nothing else: no database, no disk. Which model
 answers for a key (the alias table, canonical keys, the fallback) is ``serving.resolution``;
-this module loads, caches and scores that model and moves aliases.
+this module caches and scores that model and moves aliases. How a miss loads it, and what
+the router says of a version it will not serve, is ``serving.model_load``.
 """
 
 from __future__ import annotations
@@ -13,30 +14,23 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from manymodels.artifacts import LocalArtifactStore
-from manymodels.exceptions import (
-    ArtifactCorrupted,
-    ArtifactNotFound,
-    BadSignature,
-    PartitionNotFound,
-    RegistryError,
-    UntrustedArtifact,
-    VersionNotFound,
-)
+from manymodels.exceptions import PartitionNotFound, VersionNotFound
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
 from manymodels.targetunits import to_target_units
 from serving.batch import predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
-from serving.errors import ModelCorrupted, ModelNotServed
+from serving.errors import ModelNotServed
+from serving.model_load import load_for_serving, local_registry
 from serving.monitor import RowSampler
 from serving.resolution import PRODUCTION, Resolver, Target
 from serving.row_matrix import input_of
 from serving.rows import finite_answers, to_json_list
-from serving.served import ServedModel, can_score, coefficients_only, load_served, needs_formats
+from serving.served import ServedModel, can_score, coefficients_only, needs_formats
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -77,7 +71,7 @@ class ModelService(Resolver):
             else coefficient_cache_size
         )
         self.cache: ModelCache[ServedModel] = ModelCache(
-            self._load,
+            partial(load_for_serving, registry),
             max_size=cache_size,
             on_load=on_load,
             on_evict=self._keep_coefficients,
@@ -208,54 +202,6 @@ class ModelService(Resolver):
             )
         fresh = replace(target, version=current)
         return fresh, self.cache.get(fresh.key, fresh.version)
-
-    def _load(self, key: str, version: int) -> ServedModel:
-        try:
-            return load_served(self.registry, key, version)
-        except BadSignature as e:
-            logger.error("refusing to serve %s v%d: %s", key, version, e)
-            raise ModelNotServed(
-                f"the artifact of partition '{key}' version {version} failed its signature "
-                "check; model not served"
-            ) from e
-        except ArtifactCorrupted as e:
-            logger.error("refusing to serve %s v%d: %s", key, version, e)
-            raise ModelCorrupted(
-                f"the artifact of partition '{key}' version {version} failed its sha256 check; "
-                "model not served"
-            ) from e
-        except UntrustedArtifact as e:  # a pickle in a skops-only registry: never unpickled
-            logger.error("refusing to serve %s v%d: %s", key, version, e)
-            raise ModelNotServed(f"{e}; model not served") from e
-        except ModelNotServed as e:  # its artifact does not load (``load_served``)
-            logger.error("refusing to serve %s v%d: %s", key, version, e)
-            raise
-        except ArtifactNotFound as e:
-            logger.error("cannot serve %s v%d: %s", key, version, e)
-            raise ModelNotServed(
-                f"{self._missing(key, version, e.digest)}; model not served"
-            ) from e
-
-    def _missing(self, key: str, version: int, digest: str | None) -> str:
-        """Which artifact a load missed: the version's own, a global model its ``top2``
-        ensemble names (``members``), or the global model it serves — the fix differs (a
-        retrain of the partition brings back only its own)."""
-        try:  # the store's read: ``key`` is already the stored form
-            record = self.registry.store.get_version(key, version)
-        except RegistryError:
-            record = None
-        what = f"partition '{key}' version {version}"
-        if record is not None and digest is not None and digest in record.members:
-            return (
-                f"the global model {digest[:12]} that {what} averages with its own (a top2 "
-                "ensemble member) is missing from the artifact store"
-            )
-        if record is not None and record.selection.chosen == "global":
-            return (
-                f"the global model {record.artifact_sha256[:12]} that {what} serves (one model "
-                "over every partition's rows) is missing from the artifact store"
-            )
-        return f"the artifact of {what} is missing from the artifact store"
 
     def follow_trust(self) -> int:
         """Drop cached models stored in a format the registry no longer trusts (``manymodels
@@ -392,11 +338,3 @@ class ModelService(Resolver):
             "size": float(len(self.aliases)),
             "age_seconds": time.time() - last if last is not None else float("nan"),
         }
-
-
-def local_registry(registry: Registry) -> bool:
-    """A SQLite file and a local artifact directory: a cache miss reads only local files
-    (~0.1 ms from the page cache), never waiting on a network."""
-    return registry.store.engine.dialect.name == "sqlite" and isinstance(
-        registry.artifacts, LocalArtifactStore
-    )
