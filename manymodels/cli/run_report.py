@@ -43,7 +43,7 @@ def failed(
     from dataclasses import replace
 
     from manymodels.exceptions import RunFailed
-    from manymodels.pipeline import lost_failure
+    from manymodels.run_verdict import lost_failure
 
     summary = error.summary
     if not summary.lost:
