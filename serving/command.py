@@ -178,7 +178,7 @@ def serve(
     if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
         _refuse_unusable_address(settings.host, settings.port)
     # a wrong path, or an artifact store that holds none of the registry's models (a misspelt
-    # --artifacts: every model would answer 409 "missing"): one clear line, no traceback
+    # --artifacts: every model would answer 500 "missing"): one clear line, no traceback
     from manymodels.registry.client import Registry
     from manymodels.registry.ownership import check_store
     from manymodels.signing import unverified_warning

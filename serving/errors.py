@@ -8,12 +8,21 @@
     │   ├── …NotFound(LookupError)      404
     │   ├── NothingToRollBack           409: production has no earlier version to go back to
     │   └── VersionConflict             409
-    ├── ArtifactError
-    │   └── ModelNotServed              409: the artifact is missing, does not load, is not
+    ├── ArtifactError                   409: a request refused for a version's artifact (a
+    │   │                                    promotion of one no reader can load)
+    │   ├── ArtifactStoreUnavailable    503: an outage to retry (manymodels.artifact_stores)
+    │   └── ModelNotServed              500: the artifact is missing, does not load, is not
     │       │                                trusted or fails its signature check
     │       └── ModelCorrupted          500: the artifact failed its sha256 check
     └── TrainingError
         └── RunBusy                     409: a run of the spec is training (manymodels.run_busy)
+
+A model the router cannot serve is a 500, whatever the reason (missing, unloadable, a format
+the registry does not trust, a bad signature, bytes that changed): it was a 409 Conflict, which
+tells a client that its request clashed with state it can change, and a client asking for a
+prediction can change none of these; only whoever runs the registry can (a retrain, ``trust``,
+restoring the store). A promotion of such a version stays a 409: that request asks to move
+production onto a version in a state that refuses it, and the client can ask for another.
 
 The registry being unreachable is a 503. Its storage full (a disk or a quota: an artifact or
 the database could not be written) is a 507 Insufficient Storage, whatever error carried it —
@@ -91,7 +100,8 @@ MODEL_REFUSALS = (ValueError, TypeError, RuntimeWarning)
 
 
 class ModelNotServed(ArtifactError):
-    """A model that cannot be loaded safely (tampered or missing artifact); never cached."""
+    """A model that cannot be loaded safely (tampered, missing, unreadable or untrusted
+    artifact); never cached. A 500: the request is sound, the registry cannot answer it."""
 
 
 class ModelCorrupted(ModelNotServed):
@@ -111,7 +121,7 @@ def status_for(error: ManyModelsError) -> int:
         return 422
     if isinstance(error, ArtifactStoreUnavailable):  # an outage to retry, not a bad artifact
         return 503
-    if isinstance(error, ModelCorrupted):  # the stored bytes changed: no request can fix it
+    if isinstance(error, ModelNotServed):  # the registry's fault, which no request can fix
         return 500
     if isinstance(error, ArtifactError | VersionConflict | NothingToRollBack | RunBusy):
         return 409

@@ -15,7 +15,9 @@ import logging
 from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import (
     ArtifactCorrupted,
+    ArtifactError,
     ArtifactNotFound,
+    ArtifactStoreUnavailable,
     BadSignature,
     RegistryError,
     UntrustedArtifact,
@@ -29,7 +31,7 @@ logger = logging.getLogger("manymodels.serving")
 
 def load_for_serving(registry: Registry, key: str, version: int) -> ServedModel:
     """``load_served``, with each reason the model cannot answer said as a ``ModelNotServed``
-    (409) or ``ModelCorrupted`` (500) and logged."""
+    or ``ModelCorrupted`` (both 500) and logged."""
     try:
         return load_served(registry, key, version)
     except BadSignature as e:
@@ -55,6 +57,12 @@ def load_for_serving(registry: Registry, key: str, version: int) -> ServedModel:
         raise ModelNotServed(
             f"{missing_artifact(registry, key, version, e.digest)}; model not served"
         ) from e
+    except ArtifactStoreUnavailable:  # an outage to retry (503), not this model's fault
+        raise
+    except ArtifactError as e:  # bytes that cannot be read (EIO, permissions, a directory
+        # in the way): the same 500 as any model not served
+        logger.error("cannot serve %s v%d: %s", key, version, e)
+        raise ModelNotServed(f"{e}; model not served") from e
 
 
 def missing_artifact(registry: Registry, key: str, version: int, digest: str | None) -> str:

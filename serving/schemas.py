@@ -306,11 +306,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Unknown partition or version (and no fallback model, or "
         "`?fallback=false`).",
     },
-    409: {
-        "model": ErrorOut,
-        "description": "The model's artifact is missing, does not load, fails its signature "
-        "check, or is in a format the registry does not trust.",
-    },
     422: {
         "model": ErrorOut,
         "description": "Rows that do not fit the model's features, a parameter out of range, "
@@ -318,7 +313,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     },
     500: {
         "model": ErrorOut,
-        "description": "The model's artifact failed its sha256 check (its stored bytes "
-        "changed), or a bug; never a traceback.",
+        "description": "The model cannot be served: its artifact is missing, does not load, "
+        "fails its sha256 or signature check, or is in a format the registry does not trust "
+        "(the registry's fault, not the request's; the body names partition, version and "
+        "reason); or a bug. Never a traceback.",
     },
 }

@@ -263,7 +263,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
             fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
         model = key_binding()(model, schema.bound)
     except ArtifactUnreadable as e:  # verified bytes that do not load (a crafted skops file,
-        # a pickle of a library version this one cannot read): a 409 as for a tampered one
+        # a pickle of a library version this one cannot read): a 500 as for a tampered one
         raise _not_served(key, version, e.why) from None
     except ManyModelsError:
         raise

@@ -17,7 +17,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from manymodels.exceptions import PartitionNotFound, VersionNotFound
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactStoreUnavailable,
+    PartitionNotFound,
+    VersionNotFound,
+)
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
@@ -206,7 +211,7 @@ class ModelService(Resolver):
     def follow_trust(self) -> int:
         """Drop cached models stored in a format the registry no longer trusts (``manymodels
         trust --trusted-formats skops`` while the router runs): a cold load would refuse them
-        (409), and a model already in memory must not answer on. Called with each alias
+        (500), and a model already in memory must not answer on. Called with each alias
         refresh; costs one cached read of the policy (``FORMATS_TTL``) unless it changed."""
         trusted = self.registry.trusted_formats
         if trusted == self._trusted:
@@ -282,7 +287,13 @@ class ModelService(Resolver):
         returns the move that put it there, ``moved`` false.
         """
         key = self._existing(text)
-        move = self.registry.promote(key, version, reason=reason)
+        try:
+            move = self.registry.promote(key, version, reason=reason)
+        except ArtifactStoreUnavailable:
+            raise
+        except ArtifactError as e:  # a 409 (``serving.errors``): said of which version, as the
+            # 500 of a prediction is ("artifact 7268a8… is missing from …" named neither)
+            raise ArtifactError(f"cannot promote partition '{key}' version {version}: {e}") from e
         self.aliases.apply(key, move.to_version or version, move.at)
         return move
 

@@ -306,7 +306,7 @@ def test_a_member_that_is_not_a_global_model_is_refused() -> None:
 
 
 def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
-    """A 409 that says which artifact went missing: the global model an ensemble names, the
+    """A 500 that says which artifact went missing: the global model an ensemble names, the
     global model a version serves, or the version's own artifact — only the last comes back
     with a retrain of the partition."""
     import httpx
@@ -333,7 +333,7 @@ def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
             u.key: httpx.post(f"{base}/v1/partitions/{u.key}/predict", json=rows)
             for u in (v, glob, own)
         }
-    assert {a.status_code for a in answers.values()} == {409}, answers
+    assert {a.status_code for a in answers.values()} == {500}, answers
     assert answers[v.key].json()["detail"] == (
         f"the global model {sha[:12]} that partition '{v.key}' version {v.version} averages "
         "with its own (a top2 ensemble member) is missing from the artifact store; model not "

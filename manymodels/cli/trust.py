@@ -43,7 +43,7 @@ def trust(
 
     With '--trusted-formats skops' every reader of the registry — serve, score, forecast,
     retrains, Registry.load_model — refuses a pickled model before unpickling a byte of it
-    (exit 1 here, HTTP 409 from the router), so a shared store can be read without running
+    (exit 1 here, HTTP 500 from the router), so a shared store can be read without running
     code from it. Train with '[artifacts] format = "skops"' in the spec; a spec that would
     store pickles is refused before it trains. Models already stored as pickles stay, and
     are refused until retrained.

@@ -282,7 +282,7 @@ def load_champion(
         return linked(model, GlobalModels(store.get, store.formats)), None, None
     except UntrustedArtifact as e:
         return None, error_text(e), "is in a format this registry no longer loads"
-    except (ArtifactNotFound, ArtifactCorrupted) as e:  # the router: 409 missing, 500 corrupted
+    except (ArtifactNotFound, ArtifactCorrupted) as e:  # the router: a 500 for both
         return None, error_text(e), "cannot be loaded"
     except Exception as e:
         return None, error_text(e), None

@@ -30,8 +30,10 @@ from serving.schemas import (
 router = APIRouter(tags=["admin"], dependencies=[Admin], route_class=FastJSONRoute)
 
 UNLOADABLE = (
-    "The version's model cannot be loaded: its artifact is missing or corrupted, or in a "
-    "format the registry does not trust."
+    "The version asked for cannot be served: its artifact is missing or corrupted, fails its "
+    "signature check, or is in a format the registry does not trust; nothing moved. A 409, "
+    "not the 500 a prediction from such a version gets: this request asks to put production "
+    "on it, and another version can be asked for."
 )
 NOTHING_BACK = "Nothing to roll back to: every earlier version deleted, or its model unloadable."
 NOT_SERVING = "Unknown partition, or one never in production."

@@ -74,8 +74,11 @@ INLINE_ROWS = 100  # as /v1: a cached model scores this many rows faster than a 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request does not fit the model"},
     404: {"model": ErrorResponse, "description": "No such model (partition) or version"},
-    409: {"model": ErrorResponse, "description": "The model's artifact cannot be served"},
-    500: {"model": ErrorResponse, "description": "The model's artifact failed its sha256 check"},
+    500: {
+        "model": ErrorResponse,
+        "description": "The model's artifact cannot be served: missing, does not load, fails "
+        "its sha256 or signature check, or in a format the registry does not trust",
+    },
 }
 Fallback = Annotated[
     bool, Query(description="Let the fallback model answer for a key without a model.")

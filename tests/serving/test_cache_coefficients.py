@@ -93,7 +93,7 @@ def test_coefficients_go_when_the_registry_stops_trusting_their_format(
         service.registry.set_trusted_formats(frozenset({"skops"}))
         assert service.follow_trust() == 2  # the cached model and the coefficients
         assert len(service.coefficients) == 0
-        assert _predict(client, first, feature_rows(1)).status_code == 409
+        assert _predict(client, first, feature_rows(1)).status_code == 500
 
 
 def test_the_coefficient_cache_is_a_bounded_lru() -> None:

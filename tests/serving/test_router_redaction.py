@@ -61,7 +61,7 @@ def test_a_router_without_a_token_shows_nobody_paths(trained_from_file: Path) ->
 @pytest.fixture
 def unreadable_artifact(registry_path: Path) -> Iterator[Path]:
     """KEY's artifact replaced by a directory: reading it fails with the artifact directory
-    in the message (a 409), unlike a missing or tampered file, which the router words itself."""
+    in the message (a 500), unlike a missing or tampered file, which the router words itself."""
     with Registry.open(registry_path) as reg:
         path = reg.artifacts.path(reg.get_version(KEY).artifact_sha256)  # type: ignore[attr-defined]
     path.unlink()
@@ -82,7 +82,7 @@ def test_an_error_naming_the_artifact_directory_is_redacted_without_the_token(
         url = f"/v1/partitions/{KEY}/predict"
         hidden = client.post(url, json={"rows": feature_rows(1)})
         shown = client.post(url, json={"rows": feature_rows(1)}, headers=admin())
-    assert hidden.status_code == shown.status_code == 409, hidden.text
+    assert hidden.status_code == shown.status_code == 500, hidden.text
     artifacts = str(registry / "artifacts")
     assert artifacts in shown.json()["detail"]
     detail = hidden.json()["detail"]
