@@ -40,6 +40,7 @@ from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
 from manymodels.store_outage import stop_if_down
 from manymodels.training import Result, train_chunk, train_fallback
+from manymodels.training.fallback import worse_than_naive
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ def execute(
                 "trained" if isinstance(outcome, NewVersion) else
                 f"{outcome.status}: {outcome.error_type}: {outcome.message}"
             )  # fmt: skip
+            if isinstance(outcome, NewVersion) and (said := worse_than_naive(outcome)):
+                warn(reg, plan, said)  # printed with the run's summary, kept on the run
         for v in new:
             if kind == "chunk":
                 _tally_version(

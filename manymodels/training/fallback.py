@@ -4,6 +4,7 @@ unknown keys and partitions too small to train."""
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
-from manymodels.registry.entities import PartitionOutcome
+from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.spec import Candidate, Spec
 from manymodels.training.chunk import Result, train_one
 from manymodels.training.compare import Champion
@@ -89,6 +90,24 @@ def train_fallback(
         champion=champion,
         dropped=dropped,
         prior=table.extra.get("class_prior"),
+    )
+
+
+def worse_than_naive(version: NewVersion) -> str | None:
+    """The run's warning when the fallback scores worse than the naive baseline on its own
+    validation rows, else ``None``. Naive is no candidate for the fallback (see
+    ``train_fallback``), so nothing else says it: a retrained fallback at skill -92 % was
+    promoted on a tie and the run's output said nothing, while every request for an unknown
+    partition gets it. A warning, not a failure: it is still the only model those keys have."""
+    score, naive = version.score, version.naive_score
+    if naive is None or naive == 0 or not (math.isfinite(score) and math.isfinite(naive)):
+        return None
+    skill = (score - naive) / abs(naive)  # as ``ModelVersion.skill``: < 0 is worse
+    if skill >= 0:
+        return None
+    return (
+        f"the fallback model scores worse than naive (skill {skill:+.0%}) on its validation "
+        "rows; requests for unknown partitions get it"
     )
 
 
