@@ -23,7 +23,7 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
-from manymodels.cli.schedule_lines import overlap_json, report_json
+from manymodels.cli.schedule_lines import overlap_json, report_json, warn_if_absent
 from manymodels.cli.schedule_lines import report as _report
 from manymodels.cli.schedule_lines import when as _when
 from manymodels.cli.schedule_start import running, said_at_start
@@ -98,6 +98,7 @@ def scheduler(
     if not next_times(plan.cron, plan.timezone, 1):  # "0 3 31 2 *": it would wait for ever
         raise SpecError(f"{spec}: schedule: cron '{plan.cron}' never fires")
     if next_ is not None:
+        warn_if_absent(data)  # exit 0 still: --next only lists times, as a start only warns
         coming = [when.isoformat() for when in next_times(plan.cron, plan.timezone, next_)]
         if json_out:  # one JSON line, as each firing's: the bare times were not JSON
             from manymodels.jsonout import print_json_line
@@ -126,8 +127,7 @@ def scheduler(
     def started(missed: datetime | None) -> None:
         running()  # a Ctrl-C from now on stops it after the current run (run_schedule)
         echo(start_line(parsed.name, plan, missed, state), err=True)
-        if isinstance(data, Path) and not data.exists():  # a typo was told at 03:00 Monday
-            echo(f"warning: {data}: no such file (yet): each firing fails until it is", err=True)
+        warn_if_absent(data)
 
     def fire(due: datetime) -> Any:
         """One firing, its failure recorded for a scheduler started later to run it again;

@@ -107,3 +107,12 @@ def overlap_json(at: datetime, *, spec_name: str, cron: str) -> None:
         "run": None, "trained": False, "reason": "skipped: the previous run is still going",
         "warnings": [],
     })  # fmt: skip
+
+
+def warn_if_absent(data: Path | str) -> None:
+    """One ``warning:`` line on stderr when the data file is not there: a typo was told only
+    at the first firing (03:00 Monday), and ``scheduler --next`` said nothing of it at all.
+    Not an error: an upstream job may write the file before the firing, so the scheduler
+    starts (and ``--next`` lists its times, exit 0) all the same."""
+    if isinstance(data, Path) and not data.exists():
+        echo(f"warning: {data}: no such file (yet): each firing fails until it is", err=True)
