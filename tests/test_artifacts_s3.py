@@ -530,6 +530,36 @@ def test_a_parquet_directory_in_the_bucket_is_read_whatever_the_schemes_case(
         assert (got.n_trained, got.n_skipped) == (want.n_trained, want.n_skipped), where
 
 
+@pytest.mark.parametrize("command", [["models", "list"], ["doctor"], ["train"], ["serve"]])
+def test_a_store_url_beside_no_database_says_to_name_the_database(
+    trained: dict[str, Any], samples_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """docs/deployment.md §3 + §4 leave nothing on the box; a shell that exports
+    MANYMODELS_ARTIFACTS but not MANYMODELS_REGISTRY_DB was told 'restore the database from
+    a backup' (a loss that had not happened), where a local artifacts/ directory was told to
+    give --registry-db. Now the same line for both; nothing made, nothing written."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # a client cached without credentials, above
+    where = tmp_path / "mmregistry"
+    before = sorted(open_store(trained["url"]).digests())
+    args = ["--registry", str(where), "--artifacts", trained["url"]]
+    if command == ["train"]:
+        data = [str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv")]
+        result = runner.invoke(app, ["train", *data, *args, "--backend", "local"])
+    elif command == ["serve"]:
+        result = _serve_here(*args)
+    else:
+        result = runner.invoke(app, [*command, *args])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: no registry database at {where / 'registry.db'}, yet "), line
+    assert "give it with --registry-db or MANYMODELS_REGISTRY_DB" in line, line
+    assert "restore the database from a backup" not in line, line
+    assert not where.exists()
+    assert sorted(open_store(trained["url"]).digests()) == before
+
+
 def test_the_router_answers_503_while_its_object_store_is_down(
     s3_server: SeaweedServer, tmp_path: Path
 ) -> None:

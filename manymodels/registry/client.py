@@ -38,6 +38,7 @@ from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE
     ARTIFACTS_DIR,
     DB_FILE,
     Location,
+    database_not_given,
     holds_artifacts,
     locate,
     lost,
@@ -130,6 +131,9 @@ class Registry(AliasControl, RunViews):
             )
         except NoRegistry as e:
             if held or holds_artifacts(self.artifacts):
+                if where.own_db and where.root is not None and not (where.root / DB_FILE).exists():
+                    # no URL given and no file: a database elsewhere (PostgreSQL) not named
+                    raise database_not_given(where.root, self.artifacts) from e
                 raise lost(e, self.artifacts) from e
             raise
         self.signer = signer

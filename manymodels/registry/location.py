@@ -70,7 +70,14 @@ def locate(
                         raise refused
             elif not create:
                 missing = NoRegistry(f"no registry at {where} (train something first)")
-                raise missing_or_lost(missing, artifacts)
+                if artifacts is None:
+                    raise missing
+                opened = open_store(artifacts) if isinstance(artifacts, str | Path) else artifacts
+                # docs/deployment.md §3 + §4: nothing of the registry is on this box, so a
+                # shell without MANYMODELS_REGISTRY_DB reads a directory that never existed;
+                # "restore the database from a backup" sent that user after a loss that had
+                # not happened, as it did beside a local store (below)
+                raise database_not_given(where, opened) if holds_artifacts(opened) else missing
             else:  # made with its database, once the store's checks pass (``SqlStore``):
                 # made here, a refused first train removed it again, and a train of the same
                 # new directory about to make its database there found none
@@ -90,13 +97,7 @@ def locate(
                 # models beside no database file: most often a registry whose database is
                 # in PostgreSQL, opened from a shell without its URL — "restore it from a
                 # backup" alone sent that user after a loss that had not happened
-                raise LostDatabase(
-                    f"no registry database at {where / DB_FILE}, yet {opened.url} holds "
-                    "models: refusing to start a new registry over them (is its database "
-                    "elsewhere, in PostgreSQL? give it with --registry-db or "
-                    "MANYMODELS_REGISTRY_DB; else restore registry.db from a backup, or move "
-                    "the artifacts aside to start afresh)"
-                )
+                raise database_not_given(where, opened)
             raise missing
     if where is None:  # both named (the first check refused anything else)
         assert db_url is not None and artifacts is not None
@@ -176,12 +177,15 @@ def store_not_found(store: Path, db_url: str) -> NoRegistry | None:
     )
 
 
-def missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
-    """``missing`` as it is, or ``LostDatabase`` when the artifact store named holds models."""
-    if store is None:
-        return missing
-    opened = open_store(store) if isinstance(store, str | Path) else store
-    return lost(missing, opened) if holds_artifacts(opened) else missing
+def database_not_given(where: Path, store: ArtifactStore) -> LostDatabase:
+    """A reader given no database URL, whose directory ``where`` has no ``registry.db``
+    while ``store`` holds models: told first as the likely cause, the URL not given."""
+    return LostDatabase(
+        f"no registry database at {where / DB_FILE}, yet {store.url} holds models: refusing "
+        "to start a new registry over them (is its database elsewhere, in PostgreSQL? give it "
+        "with --registry-db or MANYMODELS_REGISTRY_DB; else restore registry.db from a "
+        "backup, or move the artifacts aside to start afresh)"
+    )
 
 
 def lost(missing: NoRegistry, store: ArtifactStore) -> LostDatabase:
