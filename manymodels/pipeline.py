@@ -39,6 +39,7 @@ from manymodels.run_verdict import all_skipped, fallback_failed_before, run_fail
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
+from manymodels.store_outage import database_stopped
 from manymodels.tables import DataSource, describe_source, require_found
 from manymodels.training.global_fit import global_candidates
 
@@ -220,7 +221,15 @@ def _run(
                 _close(reg, plan, "failed", str(e))
                 raise
             except Exception as e:
-                _close(reg, plan, "failed", f"{type(e).__name__}: {e}")
+                down = database_stopped(e, run_id)
+                try:
+                    _close(reg, plan, "failed", f"{type(e).__name__}: {e}")
+                except Exception as closing:  # the database away: the run stays running
+                    down = down or database_stopped(closing, run_id)
+                    if down is None:
+                        raise
+                if down is not None:
+                    raise down from e
                 raise
             finally:
                 if owned and runner is not None:
