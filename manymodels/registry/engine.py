@@ -177,7 +177,8 @@ def _wal_bytes(path: str) -> int:
 
 
 def _refuse_unknown_scheme(url: str) -> None:
-    """``RegistryError`` for a URL whose scheme names no database SQLAlchemy knows: a typo
+    """``RegistryError`` for a URL whose scheme names no database SQLAlchemy knows (a typo),
+    or one it knows that is not SQLite or PostgreSQL: a typo
     (``postgresq://``) read "NoSuchModuleError: Can't load plugin: sqlalchemy.dialects:
     postgresq", SQLAlchemy's words for its plugin system, not what to write instead."""
     try:
@@ -191,6 +192,15 @@ def _refuse_unknown_scheme(url: str) -> None:
         ) from None
     except Exception:  # an unreadable URL: create_engine says so, as it always has
         return
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):  # a database SQLAlchemy knows, we do not
+        # "the driver is not installed: no module 'MySQLdb'" sent a user to install one, to
+        # meet a schema and locks written for these two only
+        shown = parsed.render_as_string(hide_password=True)
+        raise RegistryError(
+            f"registry database {shown}: a registry is kept in SQLite or PostgreSQL, not "
+            f"{backend} (give postgresql+psycopg://… or sqlite:///…)"
+        )
 
 
 def make_engine(url: str) -> Engine:

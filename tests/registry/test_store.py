@@ -136,3 +136,27 @@ def test_a_scheme_that_names_no_database_is_one_line(
         "(give postgresql+psycopg://… or sqlite:///…)"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "backend"),
+    [("mysql://mm:secret@db/mm", "mysql://mm:***@db/mm", "mysql"),
+     ("mssql+pyodbc://db/mm", "mssql+pyodbc://db/mm", "mssql")],
+)  # fmt: skip
+def test_a_database_other_than_sqlite_or_postgresql_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str, backend: str
+) -> None:
+    """A MySQL URL said "the registry database's driver is not installed: no module
+    'MySQLdb'", as if installing it were the way on; the registry's schema, locks and
+    collation are SQLite's and PostgreSQL's only. Now one line naming both, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    linear_frame(2, 30).to_csv("rows.csv", index=False)
+    Path("spec.toml").write_text(synthetic_ridge_toml("scheme"))
+    for command in (["train", "spec.toml", "rows.csv"], ["models", "list"]):
+        done = CliRunner().invoke(app, [*command, "--registry-db", url])
+        assert done.exit_code == 1, done.output
+        assert done.stderr.splitlines() == [
+            f"error: registry database {shown}: a registry is kept in SQLite or PostgreSQL, "
+            f"not {backend} (give postgresql+psycopg://… or sqlite:///…)"
+        ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "spec.toml"]
