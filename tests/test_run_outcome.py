@@ -319,7 +319,8 @@ def test_every_partition_too_small_but_the_fallback_serving_them_is_a_success(
     assert "(the first, pid=" in warning and "< min_rows 50" in warning
     partly = train(spec_dict(min_rows=10), linear_frame(3, 12).query("pid != 1 or t < 5"),
                    tmp_path / "reg3", backend="local")  # fmt: skip
-    assert partly.run.n_skipped == 1 and "warnings" not in partly.run.options
+    assert partly.run.n_skipped == 1  # one skipped of three is no spec's mistake: not said
+    assert not [w for w in partly.run.options.get("warnings", []) if "skipped" in w]
     # without a fallback nothing would serve them: that run trained nothing, and fails
     with pytest.raises(
         RunFailed, match=r"0 of 10 failed, 10 skipped \(the first, pid=.*< min_rows 50"
