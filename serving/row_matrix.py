@@ -18,6 +18,7 @@ from manymodels.features import is_numeric
 from serving.rows import model_input
 
 if TYPE_CHECKING:
+    from manymodels.feature_schema import ForecastPlan
     from serving.served import ServedModel
 
 Row = Mapping[str, Any]
@@ -58,9 +59,23 @@ def input_of(
         X = numeric_matrix(layout[0], rows)
         if X is not None and not np.isinf(X).any():  # JSON's 1e400: ``model_input`` names it
             plan = loaded.schema.forecast
-            if plan is None or not plan.derives or not np.isnan(X).any():
-                return X  # a derived feature's NaN (V2 binary) is not given: computed there
+            if plan is None or not plan.derives or not _derived_nan(X, layout[0], plan):
+                return X  # an ordinary feature's NaN is a missing value, for the model
     return model_input(rows, loaded.schema, positions)
+
+
+def _derived_nan(X: np.ndarray, features: tuple[str, ...], plan: ForecastPlan) -> bool:
+    """Whether a derived feature's cell of ``X`` is NaN (V2 binary's only missing value):
+    one not given, which ``model_input`` computes from the history (``derived_nulls``).
+    Only those columns are looked at: a NaN anywhere sent V2 binary requests with a missing
+    ordinary feature to ``model_input``, cell by cell, for the same matrix."""
+    derived = tuple(plan.derived)
+    columns = _DERIVED.get((features, derived))
+    if columns is None:
+        names = set(derived)
+        columns = [j for j, name in enumerate(features) if name in names]
+        _DERIVED[(features, derived)] = columns
+    return bool(columns) and bool(np.isnan(X[:, columns]).any())
 
 
 def numeric_matrix(features: tuple[str, ...], rows: Sequence[Row]) -> np.ndarray | None:
@@ -81,6 +96,8 @@ def numeric_matrix(features: tuple[str, ...], rows: Sequence[Row]) -> np.ndarray
 
 NUMBER_TYPES = frozenset({float, int, bool})
 _NUMERIC: dict[tuple[str, ...], bool] = {}
+_DERIVED: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
+"""A layout's features and a plan's derived ones → the derived features' columns."""
 
 
 def _all_numeric(dtypes: tuple[str, ...]) -> bool:
