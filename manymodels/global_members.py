@@ -1,5 +1,5 @@
 """An ensemble's global members, stored by reference: one copy of a global model, not one per
-ensemble.
+ensemble (nor one per prior-shifted partition: ``manymodels.prior_shift``).
 
 A ``top2`` ensemble (``candidates.MeanOf``) may pair a local model with the run's global
 model bound to the partition's key (``training.global_fit.KeyBound``). Pickled as it is, every
@@ -67,7 +67,7 @@ def stored_form(model: Any) -> tuple[Any, list[str]]:
             stored.append(m)
     if not names:
         return model, []
-    return type(model)(stored), names
+    return _rebuilt(model, stored), names
 
 
 def linked(model: Any, load: Callable[[str], Any]) -> Any:
@@ -78,9 +78,10 @@ def linked(model: Any, load: Callable[[str], Any]) -> Any:
         return model
     from manymodels.training.global_fit import bound  # pandas and scikit-learn: loaded already
 
-    return type(model)(
+    return _rebuilt(
+        model,
         [bound(load(m.sha256), m.key, m.sha256) if isinstance(m, GlobalMember) else m
-         for m in members]
+         for m in members],
     )  # fmt: skip
 
 
@@ -91,10 +92,21 @@ def member_names(model: Any) -> list[str]:
 
 
 def _members(model: Any) -> list[Any] | None:
-    """An ensemble's members; ``None`` for any other model."""
-    if not _is(model, "manymodels.candidates", "MeanOf"):
-        return None
-    return list(model.members)
+    """The members of a model that holds global ones: an ensemble's, or the one global model
+    a ``PriorShifted`` reweights (``manymodels.prior_shift``); ``None`` for any other model."""
+    if _is(model, "manymodels.candidates", "MeanOf"):
+        return list(model.members)
+    if _is(model, "manymodels.prior_shift", "PriorShifted"):
+        return [model.member]
+    return None
+
+
+def _rebuilt(model: Any, members: list[Any]) -> Any:
+    """``model`` over other forms of its members (``_members``' order), itself unchanged."""
+    if _is(model, "manymodels.prior_shift", "PriorShifted"):
+        (member,) = members
+        return model.with_member(member)
+    return type(model)(members)
 
 
 def _is(obj: Any, module: str, name: str) -> bool:

@@ -52,6 +52,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "manymodels.training.global_fit.KeyBound",  # a GlobalModel and a key (older top2 MeanOf)
     "manymodels.global_members.GlobalMember",  # a global model's sha256 and a key, in a top2
     "manymodels.training.global_fit.KeyBoundClassifier",
+    "manymodels.prior_shift.PriorShifted",  # a global member (by sha256) and two lists
     # the fitted parts of CalibratedClassifierCV ([calibration] in a spec): arrays and floats
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
