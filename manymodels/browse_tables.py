@@ -150,7 +150,9 @@ def estimator_name(v: ModelVersion) -> str:
     ``models list`` as in ``models show``: the list said ``Ridge`` where show said
     ``Ridge (global)``."""
     chosen = v.selection.chosen
-    return short(v.estimator) + (f" ({chosen})" if chosen in ("global", "ensemble") else "")
+    return short(v.estimator) + (
+        f" ({chosen})" if chosen in ("global", "ensemble", "prior_shifted") else ""
+    )
 
 
 def candidates_table(version: ModelVersion) -> None:

@@ -1,22 +1,30 @@
-"""A pooled classifier shifted to one partition's class rates (``manymodels.prior_shift``),
-stored with the global model by reference (``manymodels.global_members``)."""
+"""A run's global classifier shifted to each partition's class rates (``manymodels.prior_shift``,
+``training.shifted``): stored with the global model by reference, offered to every partition
+as ``"<global> prior-shifted"`` and served where it scores strictly better."""
 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
+from manymodels.artifacts import deserialize
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.global_members import GlobalMember, linked, member_names, stored_form
+from manymodels.pipeline import train
 from manymodels.prior_shift import PriorShifted
+from manymodels.registry.client import Registry
+from manymodels.registry.entities import ModelVersion
 from manymodels.training.global_fit import GlobalModel, bound
 
 SHA = "c" * 64
+SHIFTED = "LogisticRegression (global) prior-shifted"
 
 
 def _global(estimator: Any) -> GlobalModel:
@@ -75,3 +83,119 @@ def test_skops_stores_and_loads_it_as_a_trusted_type() -> None:
     stored, _ = stored_form(PriorShifted(bound(glob, {"user": "u1"}, SHA), [1.0, 2.0, 3.0], "abc"))
     again = linked(loads(dumps(stored, "skops"), {"skops"}), {SHA: glob}.__getitem__)
     assert again.shift == [1.0, 2.0, 3.0] and again.member.model is glob
+
+
+def clicks(users: int = 18, n: int = 14, seed: int = 0, small: int = 3) -> pd.DataFrame:
+    """Users who click more or less often (a rate of their own) where ``x`` is high (one
+    slope for all): a global model learns the slope, each user's rows its rate. The last
+    ``small`` users have 6 rows, below ``clicks_spec``'s ``min_rows``."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for u in range(users + small):
+        n = 6 if u >= users else n
+        base, x = rng.normal(0, 1.5), rng.normal(0, 1, n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-(2 * x + base)))).astype(int)
+        days = pd.date_range("2024-01-01", periods=n)
+        frames.append(pd.DataFrame({"user": f"u{u:02d}", "day": days, "x": x, "click": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def clicks_spec(**overrides: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "clicks", "task": "classification", "partition_by": ["user"],
+        "target": "click", "time_column": "day", "features": ["x"],
+        "metric": "neg_log_loss", "validation": {"strategy": "last", "size": 4},
+        "fallback": {"enabled": False}, "min_rows": 8,
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression"},
+            {"estimator": "sklearn.linear_model.LogisticRegression", "scope": "global"},
+        ],
+    }  # fmt: skip
+    out.update(overrides)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shifted") / "reg"
+    train(clicks_spec(), clicks(), root, backend="local")
+    return root
+
+
+def versions(reg: Registry) -> list[ModelVersion]:
+    return [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+
+
+def test_every_partition_scores_the_shifted_global_model_and_it_wins_only_strictly(
+    trained: Path,
+) -> None:
+    with Registry(trained) as reg:  # those below min_rows have no validation rows
+        found = [v for v in versions(reg) if v.validation["chosen"] != "too_few_rows"]
+    picked = [v for v in found if v.validation["chosen"] == "prior_shifted"]
+    assert picked and len(picked) < len(found), [v.validation["chosen"] for v in found]
+    for v in found:
+        scores = {c["label"]: c["score"] for c in v.candidates}
+        assert scores[SHIFTED] is not None, v.candidates
+        others = [s for k, s in scores.items() if k != SHIFTED and s is not None]
+        if v.naive_score is not None:
+            others.append(v.naive_score)
+        if v.validation["chosen"] == "prior_shifted":
+            assert v.score == scores[SHIFTED] > max(others)
+        else:
+            assert scores[SHIFTED] <= v.score
+
+
+def _shifted_by_hand(v: ModelVersion, data: pd.DataFrame) -> np.ndarray:
+    """The shift of ``v``'s user recomputed here: its smoothed constant (with the strength and
+    rates its version records) over the table's rates."""
+    doc = v.feature_schema["class_prior"]
+    own = data[data["user"] == v.key.split("=")[1]]["click"].to_numpy()
+    q = ConstantProbabilityClassifier([0, 1], doc["rates"], doc.get("strength", 2.0))
+    return np.asarray(q.fit(None, own).proba_ / np.asarray(doc["rates"]))
+
+
+def test_a_version_on_it_names_the_global_model_and_serves_its_shifted_rates(
+    trained: Path,
+) -> None:
+    data = clicks()
+    with Registry(trained) as reg:
+        (glob,) = reg.list_runs(limit=1)[0].options["global"]
+        v = next(v for v in versions(reg) if v.validation["chosen"] == "prior_shifted")
+        stored = reg.artifacts.get(v.artifact_sha256)
+        pooled = deserialize(reg.artifacts.get(glob["sha256"]))
+        served = reg.load_model(v.key)
+    assert v.members == (glob["sha256"],) and v.artifact_size < glob["size"]
+    assert b"GlobalModel" not in stored
+    assert v.estimator == "manymodels.prior_shift.PriorShifted"
+    assert v.params["member"] == "LogisticRegression (global)"
+    shift = _shifted_by_hand(v, data)
+    assert np.allclose(v.params["shift"], shift)
+    X = pd.DataFrame({"x": [-1.5, 0.0, 1.5]})
+    raw = pooled.predict_proba(X, [[v.key.split("=")[1]]]) * shift
+    assert np.allclose(served.predict_proba(X), raw / raw.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.slow  # a uvicorn server and three routes' first loads: ~4 s on a busy machine
+def test_the_router_serves_it_over_http_and_loads_the_global_model_once(trained: Path) -> None:
+    import httpx
+
+    from serving import served
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    with Registry(trained) as reg:
+        found = versions(reg)
+        shifted = [v for v in found if v.validation["chosen"] == "prior_shifted"][:2]
+        alone = next(v for v in found if v.validation["chosen"] == "global")
+        expected = {v.key: reg.load_model(v.key).predict_proba(pd.DataFrame({"x": [1.0]}))[0]
+                    for v in [*shifted, alone]}  # fmt: skip
+    served._SHARED.clear()  # what other tests loaded
+    served._FORMATS.clear()
+    with running_server(Settings(registry=trained)) as base:
+        for key, want in expected.items():
+            url = f"{base}/v1/partitions/{key}/predict?probabilities=true"
+            got = httpx.post(url, json={"rows": [{"x": 1.0}]})
+            assert got.status_code == 200, got.text
+            (answer,) = got.json()["probabilities"]
+            assert np.allclose([answer["0"], answer["1"]], want), (key, answer, want)
+        assert list(served._SHARED) == [alone.artifact_sha256]  # one global model, loaded once

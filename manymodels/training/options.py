@@ -74,11 +74,19 @@ class Board:
         self.results.append(CandidateResult(label, estimator, params, None, error_text(e) + why))
 
     def offer(
-        self, value: float, cand: Any, params: dict[str, Any], fits: list[Any], *, scope: str
+        self,
+        value: float,
+        cand: Any,
+        params: dict[str, Any],
+        fits: list[Any],
+        *,
+        scope: str,
+        pairs: bool = True,
     ) -> None:
-        """A candidate or global model scored ``value`` with these fold fits."""
+        """A candidate or global model scored ``value`` with these fold fits; ``pairs``: one
+        the top-2 mean may take as a member."""
         self.results.append(CandidateResult(cand.label, cand.estimator, params, value))
-        if self.top2:
+        if self.top2 and pairs:
             self.scored.append((value, cand, params, fits))
         if scope == "global" and (self.best_global is None or value > self.best_global[0][0]):
             self.best_global = ((value, cand, params), fits)
@@ -87,11 +95,13 @@ class Board:
 
     def prefer_global(self, margin: float) -> None:
         """The best global model, unless a local option (or the top-2 mean) beats it by
-        ``margin``: a local win within the margin is noise."""
+        ``margin``: a local win within the margin is noise. A global model shifted to the
+        partition's rates (``training.shifted``) is no local option: it keeps a win."""
         if (
             self.best_global is not None
             and self.best is not None
             and not isinstance(self.best[1], External)
+            and not getattr(self.best[1], "pooled", False)  # a global model, shifted
             and not beats(self.best[0], self.best_global[0][0], margin)
         ):
             self.best, self.best_fits = self.best_global

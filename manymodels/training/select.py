@@ -36,6 +36,7 @@ from manymodels.training.options import (
     score_local,
     score_top2,
 )
+from manymodels.training.shifted import Shifted, score_shifted
 from manymodels.training.splits import (
     PartitionSkipped,
     SplitsByCount,
@@ -45,7 +46,9 @@ from manymodels.training.splits import (
 )
 from manymodels.warning_capture import captured
 
-Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
+Chosen = Literal[
+    "candidate", "naive", "single_class", "global", "ensemble", "too_few_rows", "prior_shifted"
+]
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,8 @@ def fit_partition(
                 board, folds, local, built, spec, categorical=bool(categorical), names=numeric
             )
         score_global(board, folds, external, prior)  # fitted on every partition: one class too
+        if prior is not None:  # and each shifted to this partition's rates (``shifted``)
+            score_shifted(board, folds, external, spec, prior)
         try:
             naive_score: float | None = folds.cross_score(
                 naive, naive_fold_fits(), "naive" if spec.selection.naive_candidate else None
@@ -234,14 +239,15 @@ def fit_partition(
             ] + list(board.results)  # the global models' scores, to choose among
             m = classify.prior_rows(spec, _prior(prior, y))
             flat = (folds.cross_score(constant), None, {"prior_rows": m})
-            if best is None or not isinstance(best[1], External) or best[0] <= flat[0]:
+            pooled = isinstance(best[1], (External, Shifted)) if best is not None else False
+            if best is None or not pooled or best[0] <= flat[0]:
                 best, best_fits = flat, list(folds.last)
         if best is None:
             first = next((r.error for r in results if r.error), "no model to fit")
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
         score, cand, params = best
         chosen: Chosen = "candidate"
-        if one_class and not isinstance(cand, External):
+        if one_class and not isinstance(cand, (External, Shifted)):
             chosen, model = "single_class", constant()
             estimator = estimator_path(model)
         elif (
@@ -252,6 +258,9 @@ def fit_partition(
             chosen, score, best_fits = "naive", naive_score, list(folds.last)
             model = naive()
             estimator, params = estimator_path(model), {}
+        elif isinstance(cand, Shifted):  # the global model by reference, and the shift
+            chosen, model, estimator = "prior_shifted", cand.model(y), cand.estimator
+            params = {"member": cand.ext.label, "shift": list(model.shift)}
         elif isinstance(cand, External):
             chosen, model, estimator = "global", None, cand.estimator
         elif cand == "top2":  # the mean of the two best: a local one refitted, a global as is

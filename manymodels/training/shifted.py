@@ -1,0 +1,104 @@
+"""The option ``"<global> prior-shifted"``: a run's global classifier shifted to one
+partition's class rates (``manymodels.prior_shift``), scored on the partition's validation
+rows beside the global model itself, its local candidates and the naive constant.
+
+On each fold the shift ``q_c / r_c`` comes from the fold's training rows — ``q`` the smoothed
+constant the partition would get from them (``classify.smoothed_constant``: the same strengths),
+``r`` the table's rates — and multiplies the global model's predictions of the fold's
+validation rows (``External.pred``: made by a fit that left them out). Chosen, the shift is
+taken again from all the partition's rows, and the version's artifact holds the shift and the
+global model by reference (``global_members``), never a copy of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from manymodels.classes import ClassPrior
+from manymodels.prior_shift import PriorShifted, shift_factors
+from manymodels.spec import Spec
+from manymodels.training import classify
+from manymodels.training.external import External, PrecomputedClassifier
+from manymodels.training.folds import Folds
+from manymodels.training.metrics import mean_of
+from manymodels.training.options import Board
+
+SUFFIX = " prior-shifted"
+ESTIMATOR = "manymodels.prior_shift.PriorShifted"
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """A global classifier (``ext``) shifted to this partition's rates: an option on the
+    board, beside the ``External`` it comes from."""
+
+    ext: External
+    spec: Spec
+    prior: ClassPrior
+    pooled: ClassVar[bool] = True  # ``Board.prefer_global`` does not take it for a local fit
+
+    @property
+    def label(self) -> str:
+        return f"{self.ext.label}{SUFFIX}"
+
+    @property
+    def estimator(self) -> str:
+        return ESTIMATOR
+
+    def shift(self, y: np.ndarray) -> list[float]:
+        """``q_c / r_c`` of rows ``y``: their smoothed constant over the table's rates."""
+        own = classify.smoothed_constant(self.spec, self.prior).fit(None, y).proba_
+        return shift_factors(own, self.prior.rates)
+
+    def model(self, y: np.ndarray) -> PriorShifted:
+        """The served model: the global model bound to the key, shifted by all of ``y``."""
+        return PriorShifted(self.ext.bound(), self.shift(y), self.prior.labels)
+
+
+def score_shifted(
+    board: Board,
+    folds: Folds,
+    external: Sequence[External],
+    spec: Spec,
+    prior: ClassPrior | None,
+) -> None:
+    """Each global classifier of the run, shifted fold by fold, offered as one more option
+    (not to the top-2 mean: its member would be a copy of the global model). It wins only by
+    scoring strictly better than the best so far."""
+    if prior is None:
+        return
+    classes = prior.classes
+    rows = np.arange(len(folds.y))
+    for ext in external:
+        if ext.pred.ndim != 2:
+            continue
+        option = Shifted(ext, spec, prior)
+        try:
+            fits = []
+            for tr, va in folds.splits:
+                at = rows[va]
+                given = ext.pred[at]
+                if np.isnan(given).any():
+                    raise ValueError(
+                        ext.unscored
+                        or "the global model has no prediction of these validation "
+                        "rows (rows it was fitted on)"
+                    )
+                full = np.full_like(ext.pred, np.nan)
+                shifted = given * np.asarray(option.shift(folds.y[tr]))
+                full[at] = shifted / shifted.sum(axis=1, keepdims=True)
+                fits.append(PrecomputedClassifier(full, at, classes))
+            value = mean_of(
+                [folds.fold_score(f, va) for f, (_, va) in zip(fits, folds.splits, strict=True)]
+            )
+            if not math.isfinite(value):
+                raise ValueError(f"{folds.score_fn.name} is not finite ({value})")
+        except Exception as e:
+            board.failed(option.label, option.estimator, dict(ext.params), e)
+            continue
+        board.offer(value, option, dict(ext.params), fits, scope="shifted", pairs=False)
