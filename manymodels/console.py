@@ -137,7 +137,8 @@ def run_summary(
     if few:
         out.print(
             f"{few} too few rows → constant: partitions below min_rows serve their own rates "
-            'smoothed toward the table\'s ([selection] too_few_rows = "fallback" skips them)',
+            "smoothed toward the table's (with a global classifier: that model shifted to "
+            'those rates; [selection] too_few_rows = "fallback" skips them)',
             markup=False,  # "[selection]" is text, not a Rich tag
         )
     for model in run.options.get("global", []):  # [[candidates]] scope = "global"

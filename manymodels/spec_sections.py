@@ -288,8 +288,10 @@ class Selection(_Frozen):
     too_few_rows: Literal["auto", "constant", "fallback"] = "auto"
     """A partition with fewer than ``min_rows`` rows: ``"constant"`` gives it a version of its
     own, constant probabilities smoothed as above (classification only); ``"fallback"`` skips
-    it and the fallback model serves it. ``"auto"``: constant for classification, fallback
-    for regression."""
+    it and the fallback model serves it. ``"auto"``: for classification a version of its own,
+    the spec's global classifier shifted to those smoothed rates where it has one
+    (``manymodels.prior_shift``: the constant is its special case), else the constant;
+    fallback for regression."""
 
 
 def _one_line(error: BaseException) -> str:

@@ -199,3 +199,42 @@ def test_the_router_serves_it_over_http_and_loads_the_global_model_once(trained:
             (answer,) = got.json()["probabilities"]
             assert np.allclose([answer["0"], answer["1"]], want), (key, answer, want)
         assert list(served._SHARED) == [alone.artifact_sha256]  # one global model, loaded once
+
+
+def test_a_partition_below_min_rows_is_served_the_global_model_shifted_to_its_rates(
+    trained: Path,
+) -> None:
+    """Before, it was served its smoothed constant: the same answer whatever ``x``, though
+    the global model knows that a high ``x`` clicks."""
+    data = clicks()
+    with Registry(trained) as reg:
+        (glob,) = reg.list_runs(limit=1)[0].options["global"]
+        small = [v for v in versions(reg) if v.validation["chosen"] == "too_few_rows"]
+        pooled = deserialize(reg.artifacts.get(glob["sha256"]))
+        served = [reg.load_model(v.key) for v in small]
+    assert len(small) == 3
+    X = pd.DataFrame({"x": [-2.0, 0.0, 2.0]})
+    for v, model in zip(small, served, strict=True):
+        record = v.validation["too_few_rows"]
+        assert record["rows"] == 6 and record["served"] == "prior_shifted", record
+        assert record["member"] == v.params["member"] == "LogisticRegression (global)"
+        assert v.estimator == "manymodels.prior_shift.PriorShifted"
+        assert v.members == (glob["sha256"],)
+        shift = _shifted_by_hand(v, data)
+        assert np.allclose(v.params["shift"], shift)
+        raw = pooled.predict_proba(X, [[v.key.split("=")[1]]]) * shift
+        proba = model.predict_proba(X)
+        assert np.allclose(proba, raw / raw.sum(axis=1, keepdims=True))
+        assert proba[0, 1] < proba[2, 1]  # it uses x, which a constant cannot
+
+
+def test_too_few_rows_constant_keeps_the_bare_constant(tmp_path: Path) -> None:
+    s = clicks_spec(selection={"too_few_rows": "constant"})
+    train(s, clicks(users=6), tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        small = [v for v in versions(reg) if v.validation["chosen"] == "too_few_rows"]
+        proba = reg.load_model(small[0].key).predict_proba(pd.DataFrame({"x": [-2.0, 2.0]}))
+    assert len(small) == 3 and not small[0].members
+    assert "served" not in small[0].validation["too_few_rows"]
+    assert small[0].estimator.endswith("ConstantProbabilityClassifier")
+    assert np.allclose(proba[0], proba[1])

@@ -146,7 +146,7 @@ def fit_partition(
     if n < spec.min_rows and spec.task == "classification" and classify.gets_constant(spec, n):
         from manymodels.training.small import few_rows_constant  # it builds a ``Fitted``
 
-        return few_rows_constant(X, y, spec, _prior(prior, y))
+        return few_rows_constant(X, y, spec, _prior(prior, y), external)
     if n < spec.min_rows:
         raise PartitionSkipped(f"{n} rows < min_rows {spec.min_rows}")
     _check_target(y, spec)

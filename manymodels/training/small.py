@@ -9,10 +9,23 @@ of 9 a little more its own. The version records ``chosen = "too_few_rows"``, its
 the constant's ``fallback_metric`` on its own rows (in-sample: there are no others), and the
 run summary counts these apart. ``[selection] too_few_rows = "fallback"`` opts out: the
 partition is skipped and the fallback model answers for it (regression always does so).
+
+Where the run has a ``scope = "global"`` classifier, such a partition is served that model
+shifted to its rates instead (``manymodels.prior_shift``): ``p(c | x) · q_c / r_c``, ``q`` the
+same smoothed constant, ``r`` the table's rates. The constant is the special case of an
+uninformative pooled model (``p(c | x) = r_c``), so nothing it knew is lost, and what the
+pooled model learnt from the features is gained — which a constant cannot use (the visits
+panel of ``benchmarks/classification.py``: 6,116 of 10,000 users below ``min_rows``). Neither
+is validated on the partition's rows (it has none to spare); the global model was on every
+other partition's. ``too_few_rows = "constant"`` keeps the bare constant. The version records
+``chosen = "too_few_rows"`` still (why it was not validated), the estimator
+``PriorShifted`` and, in ``validation.too_few_rows``, ``served = "prior_shifted"`` and which
+global model (``member``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,13 +34,34 @@ from manymodels.classes import ClassPrior
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
 from manymodels.training import classify, thresholds
+from manymodels.training.external import External
 from manymodels.training.select import Fitted, estimator_path
+from manymodels.training.shifted import Shifted
 
 
-def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> Fitted:
-    """The constant-probability version of a partition of ``len(y)`` < ``min_rows`` rows."""
-    model = classify.smoothed_constant(spec, prior).fit(X, y)
-    m = model.prior_rows
+def few_rows_constant(
+    X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior, external: Sequence[External] = ()
+) -> Fitted:
+    """The version of a partition of ``len(y)`` < ``min_rows`` rows: its smoothed constant,
+    or with a global classifier among ``external`` (the run's, first in the spec's order) that
+    model shifted to the constant's rates (``shifted_global``)."""
+    constant = classify.smoothed_constant(spec, prior).fit(X, y)
+    m = constant.prior_rows
+    model: Any = constant
+    params: dict[str, Any] = {"prior_rows": m}
+    served: dict[str, Any] = {}
+    warnings: list[str] = []
+    pooled = shifted_global(spec, external)
+    if pooled is not None:
+        option = Shifted(pooled, spec, prior)
+        try:
+            model = option.model(y)
+        except Exception as e:  # the store, not the partition: its constant still serves
+            model = constant
+            warnings.append(f"{option.label} not served: {type(e).__name__}: {e}")
+        else:
+            served = {"served": "prior_shifted", "member": pooled.label}
+            params = {"member": pooled.label, "shift": list(model.shift), "prior_rows": m}
     scorer = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
     classes, counts = np.unique(y, return_counts=True)
     why = f"not fitted: {len(y)} rows < min_rows {spec.min_rows}"
@@ -45,7 +79,7 @@ def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> F
     return Fitted(
         model=model,
         estimator=estimator_path(model),
-        params={"prior_rows": m},
+        params=params,
         score=scorer(model, X, y),
         naive_score=None,
         candidates=[CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates],
@@ -60,10 +94,20 @@ def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> F
                 "classes": {
                     str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist(), strict=True)
                 },
+                **served,
             },
         },
-        warnings=[],
+        warnings=warnings,
         chosen="too_few_rows",
         metric=scorer.name if scorer.name != spec.metric_name else None,
         decision=decision,
     )
+
+
+def shifted_global(spec: Spec, external: Sequence[External]) -> External | None:
+    """The global classifier a small partition is served shifted (``[selection]
+    too_few_rows = "auto"``, the default): the run's first that can be loaded here. None are
+    validated on its rows, so none is preferred by a score; ``"constant"`` asks for none."""
+    if spec.selection.too_few_rows == "constant":
+        return None
+    return next((e for e in external if e.pred.ndim == 2 and e.load is not None), None)
