@@ -55,7 +55,40 @@ def visits(users: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[
     return df[~held], df[held], spec()
 
 
-def spec() -> dict[str, Any]:
+def pooled_logistic() -> Any:
+    """A logistic regression on ``x1`` alone, for a ``scope = "global"`` candidate: the key
+    column a global model is handed (the user, a category) is dropped, so it is the pooled
+    model the diagnosis shifts, fitted as a global candidate is (each fold's rows held out)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(ColumnTransformer([("x", StandardScaler(), ["x1"])]), LogisticRegression())
+
+
+POOLED_LR = {"estimator": "benchmarks._multiclass:pooled_logistic", "scope": "global"}
+"""The variant ``+ pooled global LR``: ``pooled_logistic`` as the run's global candidate."""
+
+GLOBAL_LR = {
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "scope": "global",
+    "scale": True,
+    "params": {"C": 1.0},
+}
+"""The variant ``+ global LR``: one pooled logistic regression over every user's rows (the
+user as a one-hot category), which each user may choose as it is or shifted to its own rates
+(``manymodels.prior_shift``), and which users below ``min_rows`` are served shifted."""
+
+
+def spec(with_global: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The panel's spec: local logistic regressions, and the global candidate ``with_global``
+    (``GLOBAL_LR``, ``POOLED_LR``)."""
+    local = {
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "scale": True,
+        "params": {"C": [0.1, 1.0]},
+    }
     return {
         "name": "visits",
         "task": "classification",
@@ -66,18 +99,20 @@ def spec() -> dict[str, Any]:
         "metric": "neg_log_loss",
         "min_rows": MIN_ROWS,
         "validation": {"strategy": "last", "size": 5},
-        "candidates": [
-            {
-                "estimator": "sklearn.linear_model.LogisticRegression",
-                "scale": True,
-                "params": {"C": [0.1, 1.0]},
-            }
-        ],
+        "candidates": [local, with_global] if with_global else [local],
     }
 
 
-def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
-    """Each method's probabilities of every held-out visit, scored per group of users."""
+VARIANTS = {"manymodels_global": GLOBAL_LR, "manymodels_pooled": POOLED_LR}
+"""Each variant's name (a method of ``score``) and the global candidate its spec adds."""
+
+
+def score(
+    root: Any, train_df: pd.DataFrame, test: pd.DataFrame, variants: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Each method's probabilities of every held-out visit, scored per group of users;
+    ``variants``: the registry of each ``VARIANTS`` run, scored as one more method (its
+    choices counted apart: ``choices_<name>``)."""
     rows = train_df.groupby("user").size()
     kinds = train_df.groupby("user")["ended"].nunique()
     rate = train_df["ended"].value_counts(normalize=True).reindex(CLASSES).to_numpy()
@@ -85,6 +120,19 @@ def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, An
     probas: dict[str, list[np.ndarray]] = {
         "manymodels": [], "global": [], "base": [], "shifted": []}  # fmt: skip
     truth, users, chose = [], [], []
+    chose_in: dict[str, list[str]] = {}
+    for name, where in (variants or {}).items():
+        probas[name], chose_in[name] = [], []
+        with Registry(where) as reg:
+            for key, held in test.groupby("user", sort=True):
+                loaded = reg.load_model(f"user={key}")
+                chosen = loaded.version.selection.chosen
+                small = loaded.version.validation.get("too_few_rows") or {}
+                served = f"{chosen} ({small['served']})" if "served" in small else chosen
+                chose_in[name].append(served)
+                answered = np.asarray(loaded.classes, dtype=object)
+                p = loaded.predict_proba(held[["x1"]])
+                probas[name].append(over_classes(p, answered, CLASSES))
     with Registry(root) as reg:
         fallback = reg.load_model(FALLBACK_KEY).model
         for key, held in test.groupby("user", sort=True):
@@ -107,20 +155,27 @@ def score(root: Any, train_df: pd.DataFrame, test: pd.DataFrame) -> dict[str, An
     }
     choices = np.asarray(chose)
     by_choice = {f"chose {c}": choices == c for c in sorted(set(chose))}
-    return {
-        name: {g: _figures(ps, truth, mask) for g, mask in groups.items()}
-        for name, ps in probas.items()
-    } | {
-        "sizes": {g: int(mask.sum()) for g, mask in groups.items()},
-        "choices": {
-            g: {
-                "users": int(mask.sum()),
-                "median_rows": float(np.median(n_rows[mask])),
-                **{name: _figures(ps, truth, mask) for name, ps in probas.items()},
-            }
-            for g, mask in by_choice.items()
-        },
-    }
+    return (
+        {
+            name: {g: _figures(ps, truth, mask) for g, mask in groups.items()}
+            for name, ps in probas.items()
+        }
+        | {
+            "sizes": {g: int(mask.sum()) for g, mask in groups.items()},
+            "choices": {
+                g: {
+                    "users": int(mask.sum()),
+                    "median_rows": float(np.median(n_rows[mask])),
+                    **{name: _figures(ps, truth, mask) for name, ps in probas.items()},
+                }
+                for g, mask in by_choice.items()
+            },
+        }
+        | {
+            f"choices_{name}": {c: chose.count(c) for c in sorted(set(chose))}
+            for name, chose in chose_in.items()
+        }
+    )
 
 
 def _prior_shifts(train_df: pd.DataFrame) -> dict[Any, np.ndarray]:
@@ -164,9 +219,13 @@ def _figures(ps: list[np.ndarray], truth: list[np.ndarray], mask: np.ndarray) ->
 def report(figures: dict[str, Any], seconds: float, users: int) -> list[list[Any]]:
     """The panel's table rows: a row per method and group of users."""
     labels = {"manymodels": "manymodels (local)", "global": "fallback model alone",
-              "base": "base rate", "shifted": "prior shifted (diagnosis)"}  # fmt: skip
+              "base": "base rate", "shifted": "prior shifted (diagnosis)",
+              "manymodels_global": "manymodels + global LR (user one-hot)",
+              "manymodels_pooled": "manymodels + pooled global LR (x1 only)"}  # fmt: skip
     out = []
     for name, label in labels.items():
+        if name not in figures:
+            continue
         for group, f in figures[name].items():
             out.append(
                 [f"{users:,} users, 3 classes", label, f"{group} ({figures['sizes'][group]:,})",

@@ -315,7 +315,19 @@ def visits_panel(users: list[int], backend: str, workdir: Path) -> None:
         train_df, test, shape = _multiclass.visits(n)
         root = workdir / f"visits-{n}"
         seconds, summary = timed(lambda: train(shape, train_df, root, backend=backend))  # noqa: B023
-        figures = _multiclass.score(root, train_df, test)
+        variants = {}
+        for name, candidate in _multiclass.VARIANTS.items():
+            where = variants[name] = workdir / f"visits-{n}-{name}"
+            also_spec = _multiclass.spec(with_global=candidate)
+            spent, also = timed(lambda: train(also_spec, train_df, where, backend=backend))  # noqa: B023
+            print(
+                f"{n:,} users, {name} in {spent:.1f} s: {also.run.n_trained:,} trained, "
+                f"{also.run.n_failed} failed; chose {dict(also.chosen)}"
+            )
+        figures = _multiclass.score(root, train_df, test, variants)
+        for name in variants:
+            print(f"  {name}, per choice (below min_rows: what is served): "
+                  f"{figures[f'choices_{name}']}")  # fmt: skip
         rows += _multiclass.report(figures, seconds, n)
         by_choice += [[f"{n:,}", *r] for r in _multiclass.report_choices(figures)]
         print(
