@@ -292,6 +292,12 @@ class Selection(_Frozen):
     the spec's global classifier shifted to those smoothed rates where it has one
     (``manymodels.prior_shift``: the constant is its special case), else the constant;
     fallback for regression."""
+    prior_shifted: bool = True
+    """Classification with a ``scope = "global"`` classifier: offer each partition that model
+    shifted to its own smoothed class rates (``manymodels.prior_shift``), and serve it to the
+    partitions below ``min_rows`` (with ``too_few_rows = "auto"``). ``false``: neither — for a
+    global model that holds the key (a user one-hot, a category), whose own rate for the
+    partition the shift by the table's rates counts twice (benchmarks/README.md, h109)."""
 
 
 def _one_line(error: BaseException) -> str:

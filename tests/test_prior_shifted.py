@@ -238,3 +238,17 @@ def test_too_few_rows_constant_keeps_the_bare_constant(tmp_path: Path) -> None:
     assert "served" not in small[0].validation["too_few_rows"]
     assert small[0].estimator.endswith("ConstantProbabilityClassifier")
     assert np.allclose(proba[0], proba[1])
+
+
+def test_prior_shifted_false_offers_no_shift_and_keeps_the_constant(tmp_path: Path) -> None:
+    """For a global model that holds the key (its own rate for each user), the spec turns
+    both uses of the shift off: no option on the board, the bare constant below min_rows."""
+    s = clicks_spec(selection={"prior_shifted": False})
+    train(s, clicks(users=6), tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        found = versions(reg)
+    labels = {c["label"] for v in found for c in v.candidates}
+    assert "LogisticRegression (global)" in labels and SHIFTED not in labels
+    small = [v for v in found if v.validation["chosen"] == "too_few_rows"]
+    assert len(small) == 3 and all(not v.members for v in small)
+    assert all(v.estimator.endswith("ConstantProbabilityClassifier") for v in small)

@@ -218,7 +218,7 @@ def fit_partition(
                 board, folds, local, built, spec, categorical=bool(categorical), names=numeric
             )
         score_global(board, folds, external, prior)  # fitted on every partition: one class too
-        if prior is not None:  # and each shifted to this partition's rates (``shifted``)
+        if prior is not None and spec.selection.prior_shifted:  # and shifted (``shifted``)
             score_shifted(board, folds, external, spec, prior)
         try:
             naive_score: float | None = folds.cross_score(

@@ -17,10 +17,10 @@ uninformative pooled model (``p(c | x) = r_c``), so nothing it knew is lost, and
 pooled model learnt from the features is gained — which a constant cannot use (the visits
 panel of ``benchmarks/classification.py``: 6,116 of 10,000 users below ``min_rows``). Neither
 is validated on the partition's rows (it has none to spare); the global model was on every
-other partition's. ``too_few_rows = "constant"`` keeps the bare constant. The version records
-``chosen = "too_few_rows"`` still (why it was not validated), the estimator
-``PriorShifted`` and, in ``validation.too_few_rows``, ``served = "prior_shifted"`` and which
-global model (``member``).
+other partition's. ``too_few_rows = "constant"`` or ``prior_shifted = false`` keep the bare
+constant. The version records ``chosen = "too_few_rows"`` still (why it was not
+validated), the estimator ``PriorShifted`` and, in ``validation.too_few_rows``, ``served =
+"prior_shifted"`` and which global model (``member``).
 """
 
 from __future__ import annotations
@@ -108,6 +108,6 @@ def shifted_global(spec: Spec, external: Sequence[External]) -> External | None:
     """The global classifier a small partition is served shifted (``[selection]
     too_few_rows = "auto"``, the default): the run's first that can be loaded here. None are
     validated on its rows, so none is preferred by a score; ``"constant"`` asks for none."""
-    if spec.selection.too_few_rows == "constant":
+    if spec.selection.too_few_rows == "constant" or not spec.selection.prior_shifted:
         return None
     return next((e for e in external if e.pred.ndim == 2 and e.load is not None), None)
