@@ -99,6 +99,7 @@ def spec(with_global: dict[str, Any] | None = None) -> dict[str, Any]:
         "metric": "neg_log_loss",
         "min_rows": MIN_ROWS,
         "validation": {"strategy": "last", "size": 5},
+        "selection": {"prior_shifted": with_global is not None},  # the shift is asked for
         "candidates": [local, with_global] if with_global else [local],
     }
 

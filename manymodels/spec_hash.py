@@ -65,7 +65,7 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "ensemble": "none",
             "min_class_rows": 5,
             "too_few_rows": "auto",
-            "prior_shifted": True,
+            "prior_shifted": False,
         },
         "validation": {"global_refit": True, "global_refit_last": 0, "step_size": None},
         "decision": {"positive": None},

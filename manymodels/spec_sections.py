@@ -289,15 +289,18 @@ class Selection(_Frozen):
     """A partition with fewer than ``min_rows`` rows: ``"constant"`` gives it a version of its
     own, constant probabilities smoothed as above (classification only); ``"fallback"`` skips
     it and the fallback model serves it. ``"auto"``: for classification a version of its own,
-    the spec's global classifier shifted to those smoothed rates where it has one
-    (``manymodels.prior_shift``: the constant is its special case), else the constant;
-    fallback for regression."""
-    prior_shifted: bool = True
+    with ``prior_shifted`` the spec's global classifier shifted to those smoothed rates where
+    it has one (``manymodels.prior_shift``: the constant is its special case), else the
+    constant; fallback for regression."""
+    prior_shifted: bool = False
     """Classification with a ``scope = "global"`` classifier: offer each partition that model
     shifted to its own smoothed class rates (``manymodels.prior_shift``), and serve it to the
-    partitions below ``min_rows`` (with ``too_few_rows = "auto"``). ``false``: neither — for a
-    global model that holds the key (a user one-hot, a category), whose own rate for the
-    partition the shift by the table's rates counts twice (benchmarks/README.md, h109)."""
+    partitions below ``min_rows`` (with ``too_few_rows = "auto"``). Off unless asked for: it is
+    right for a pooled model that does not see the key (visits panel: median log loss 0.619
+    against the fallback's 0.633), but a global model holding the key (a user one-hot, a
+    LightGBM category, as global candidates are by default) already learnt each partition's
+    rate, which the shift by the table's rates counts twice (binary users panel: every figure
+    slightly worse; benchmarks/README.md, h109)."""
 
 
 def _one_line(error: BaseException) -> str:

@@ -106,6 +106,7 @@ def clicks_spec(**overrides: Any) -> dict[str, Any]:
         "target": "click", "time_column": "day", "features": ["x"],
         "metric": "neg_log_loss", "validation": {"strategy": "last", "size": 4},
         "fallback": {"enabled": False}, "min_rows": 8,
+        "selection": {"prior_shifted": True},
         "candidates": [
             {"estimator": "sklearn.linear_model.LogisticRegression"},
             {"estimator": "sklearn.linear_model.LogisticRegression", "scope": "global"},
@@ -229,7 +230,7 @@ def test_a_partition_below_min_rows_is_served_the_global_model_shifted_to_its_ra
 
 
 def test_too_few_rows_constant_keeps_the_bare_constant(tmp_path: Path) -> None:
-    s = clicks_spec(selection={"too_few_rows": "constant"})
+    s = clicks_spec(selection={"too_few_rows": "constant", "prior_shifted": True})
     train(s, clicks(users=6), tmp_path / "reg", backend="local")
     with Registry(tmp_path / "reg") as reg:
         small = [v for v in versions(reg) if v.validation["chosen"] == "too_few_rows"]
@@ -240,10 +241,14 @@ def test_too_few_rows_constant_keeps_the_bare_constant(tmp_path: Path) -> None:
     assert np.allclose(proba[0], proba[1])
 
 
-def test_prior_shifted_false_offers_no_shift_and_keeps_the_constant(tmp_path: Path) -> None:
+@pytest.mark.parametrize("selection", [{"prior_shifted": False}, {}])
+def test_prior_shifted_false_offers_no_shift_and_keeps_the_constant(
+    tmp_path: Path, selection: dict[str, Any]
+) -> None:
     """For a global model that holds the key (its own rate for each user), the spec turns
-    both uses of the shift off: no option on the board, the bare constant below min_rows."""
-    s = clicks_spec(selection={"prior_shifted": False})
+    both uses of the shift off: no option on the board, the bare constant below min_rows —
+    and so does a spec that does not ask for the shift (off by default)."""
+    s = clicks_spec(selection=selection)
     train(s, clicks(users=6), tmp_path / "reg", backend="local")
     with Registry(tmp_path / "reg") as reg:
         found = versions(reg)
