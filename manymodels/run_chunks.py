@@ -157,7 +157,7 @@ def execute(
                 "trained" if isinstance(outcome, NewVersion) else
                 f"{outcome.status}: {outcome.error_type}: {outcome.message}"
             )  # fmt: skip
-            if isinstance(outcome, NewVersion) and (said := worse_than_naive(outcome)):
+            if isinstance(outcome, NewVersion) and (said := worse_than_naive(outcome, committed)):
                 warn(reg, plan, said)  # printed with the run's summary, kept on the run
         for v in new:
             if kind == "chunk":

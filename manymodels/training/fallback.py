@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from manymodels.training.compare import Champion
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema
 from manymodels.training.splits import take
+
+if TYPE_CHECKING:  # the workers that train a fallback never import the registry's writes
+    from manymodels.registry.writes import Recorded
 
 
 def pooled_fingerprint(table: PartitionedTable) -> str:
@@ -93,12 +97,20 @@ def train_fallback(
     )
 
 
-def worse_than_naive(version: NewVersion) -> str | None:
+def worse_than_naive(version: NewVersion, recorded: Recorded) -> str | None:
     """The run's warning when the fallback scores worse than the naive baseline on its own
     validation rows, else ``None``. Naive is no candidate for the fallback (see
     ``train_fallback``), so nothing else says it: a retrained fallback at skill -92 % was
     promoted on a tie and the run's output said nothing, while every request for an unknown
-    partition gets it. A warning, not a failure: it is still the only model those keys have."""
+    partition gets it. A warning, not a failure: it is still the only model those keys have.
+
+    Only of a version production now serves (promoted and not ``overruled`` by ``record``, or
+    ``returned``): one that lost to the fallback in production serves no request, and the
+    warning's "requests for unknown partitions get it" was untrue of it."""
+    key = version.key
+    promoted = bool(version.evaluation.get("promote")) and key not in recorded.overruled
+    if not (promoted or key in recorded.returned):
+        return None
     score, naive = version.score, version.naive_score
     if naive is None or naive == 0 or not (math.isfinite(score) and math.isfinite(naive)):
         return None

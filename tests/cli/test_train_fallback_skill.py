@@ -56,3 +56,20 @@ def test_a_fallback_that_beats_naive_says_nothing(here: Path) -> None:
         skill = reg.get_version(FALLBACK_KEY).skill
     assert skill is not None and skill > 0
     assert "fallback" not in err + out, err
+
+
+def test_a_worse_fallback_left_out_of_production_is_not_said_to_serve(here: Path) -> None:
+    """A second train whose constant fallback loses to the Ridge one in production (policy
+    ``if_better``): unknown keys keep getting the Ridge fallback, so "requests for unknown
+    partitions get it" would be untrue of the version the run trained."""
+    assert _train(here)[0] == 0
+    spec = here / "spec.toml"
+    spec.write_text(re.sub(r"estimator = .*\nparams = .*\n", CONSTANT, spec.read_text()))
+    code, out, err = _train(here)
+    assert code == 0, out + err
+    with Registry.open(here / "reg") as reg:
+        newest = reg.get_version(FALLBACK_KEY, 2)
+        served = reg.get_version(FALLBACK_KEY)
+    assert newest.skill is not None and newest.skill < 0  # worse than naive, yet not served
+    assert served.version == 1 and not newest.evaluation["promote"], newest.evaluation
+    assert "fallback model scores worse" not in err, err
