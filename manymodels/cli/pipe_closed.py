@@ -24,6 +24,7 @@ the process, through ``reader_left``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -40,11 +41,16 @@ def reader_left() -> NoReturn:
     """End the process as a Unix tool whose reader left does: killed by ``SIGPIPE``, silent.
 
     Standard output goes to /dev/null first, so that nothing buffered can raise again (where
-    there is no ``SIGPIPE``, Windows, the process exits 1 and Python's final flush is quiet)."""
+    there is no ``SIGPIPE``, Windows, the process exits 1 and Python's final flush is quiet).
+    The exit handlers run before the signal, as at any exit: a signal skips them, and with
+    them every ``weakref.finalize`` of an object still alive (the traceback being handled
+    holds the command's frames) — a Parquet dataset's shuffled copy of its rows
+    (``manymodels.datasets``) was left in the temporary directory, the whole table's size."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sigpipe = getattr(signal, "SIGPIPE", None)
     if sigpipe is not None:
+        atexit._run_exitfuncs()  # each runs once: none again at the exit
         with contextlib.suppress(OSError):  # stderr may be the closed pipe too (2>&1)
             sys.stderr.flush()  # a warning printed before the reader left is kept
         signal.signal(sigpipe, signal.SIG_DFL)
