@@ -60,9 +60,13 @@ def load_for_serving(registry: Registry, key: str, version: int) -> ServedModel:
     except ArtifactStoreUnavailable:  # an outage to retry (503), not this model's fault
         raise
     except ArtifactError as e:  # bytes that cannot be read (EIO, permissions, a directory
-        # in the way): the same 500 as any model not served
+        # in the way): the same 500 as any model not served, naming partition and version as
+        # the others do (the store's message names only the artifact's sha256)
         logger.error("cannot serve %s v%d: %s", key, version, e)
-        raise ModelNotServed(f"{e}; model not served") from e
+        raise ModelNotServed(
+            f"the artifact of partition '{key}' version {version} cannot be read ({e}); "
+            "model not served"
+        ) from e
 
 
 def missing_artifact(registry: Registry, key: str, version: int, digest: str | None) -> str:
