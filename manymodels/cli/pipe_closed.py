@@ -54,5 +54,5 @@ def reader_left() -> NoReturn:
         with contextlib.suppress(OSError):  # stderr may be the closed pipe too (2>&1)
             sys.stderr.flush()  # a warning printed before the reader left is kept
         signal.signal(sigpipe, signal.SIG_DFL)
-        os.kill(os.getpid(), sigpipe)
+        signal.raise_signal(sigpipe)  # to this thread (os.kill may pick another on macOS)
     sys.exit(1)
