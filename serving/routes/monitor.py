@@ -13,6 +13,7 @@ from manymodels.keys import FALLBACK_KEY
 from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
+from manymodels.monitoring.drift import MIN_DRIFT_ROWS
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
@@ -99,6 +100,12 @@ class MonitorPage(BaseModel):
         default=None,
         description="With `key`: the production version's newest posted actuals (at most "
         "64 per day kept), oldest first, each with the version's prediction.",
+    )
+    drift_min_rows: int = Field(
+        default=MIN_DRIFT_ROWS,
+        description="Sampled rows of traffic a partition's drift is scored from: a row whose "
+        "`drift` is null with fewer `sampled_rows` has been sampled too little to score yet "
+        "(the dashboard says `— (30/50 rows)`, as `manymodels monitor` does).",
     )
 
 

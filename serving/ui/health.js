@@ -8,6 +8,7 @@ import { api, pageSize, go, status } from "./api.js";
 let healthRows = [];
 let healthTotal = 0;
 let healthAfter = null; // the last key shown when more follow (the page's next_after)
+let driftMinRows = null; // the router's drift_min_rows, read with each page
 
 const HEADERS = ["drift (feature)", "live / validation", "live / naive", "live error", "actuals", "model age", "data age", "flags"];
 
@@ -18,10 +19,22 @@ function errorName(metric) {
   return metric === "accuracy" ? "error rate" : metric.replace(/^neg_/, "");
 }
 
+/** A drift cell: "— (30/50 rows)" for a partition sampled too little to be scored, as
+ * `manymodels monitor` prints it, where a bare "–" read as if its traffic had not been looked
+ * at (or nothing were wrong); `minRows` is the page's `drift_min_rows`. */
+function driftCell(h, minRows) {
+  if (known(h.drift)) return el("td", { class: "num drift" }, `${fmt(h.drift)} (${h.drift_feature})`);
+  if (h.sampled_rows > 0 && h.sampled_rows < minRows) {
+    return el("td", { class: "num drift", title: `drift is scored from ${minRows} sampled rows of traffic on; this partition's routers have sampled ${h.sampled_rows}` },
+      `— (${h.sampled_rows}/${minRows} rows)`);
+  }
+  return el("td", { class: "num drift" }, "–");
+}
+
 /** The monitor's cells of one partition, after its key and version. */
-function cells(h) {
+function cells(h, minRows) {
   return [
-    el("td", { class: "num drift" }, known(h.drift) ? `${fmt(h.drift)} (${h.drift_feature})` : "–"),
+    driftCell(h, minRows),
     ratioCell(h.error_ratio, h.live_error, h.validation_error),
     ratioCell(h.naive_ratio, h.live_error, h.naive_error),
     el("td", { class: "num", title: known(h.label_error) ? "the most probable class's error (as validation and naive are counted) · the labels' at the threshold" : "" },
@@ -42,6 +55,7 @@ async function loadHealth(sort, after) {
   healthRows = healthRows.concat(page.partitions.filter((h) => !shown.has(h.key)));
   healthTotal = page.total;
   healthAfter = page.next_after;
+  driftMinRows = page.drift_min_rows;
 }
 
 function drawHealth() {
@@ -49,7 +63,7 @@ function drawHealth() {
     ...healthRows.map((h) => el("tr", { "data-key": h.key },
       el("td", {}, el("a", { href: "#", title: h.key, onclick: (e) => { e.preventDefault(); go({ p: h.key, health: "" }); } }, readableKey(h.key))),
       el("td", { class: "num" }, `v${h.version}`),
-      ...cells(h),
+      ...cells(h, driftMinRows),
     )),
   );
   $("#health-more").hidden = !healthAfter;
@@ -96,6 +110,6 @@ export function healthRow(page) {
       el("tr", { "data-health": h.key },
         el("td", { class: "num" }, `v${h.version}`),
         el("td", { class: "num" }, known(h.validation_error) ? `${errorName(h.live_metric)} ${fmt(h.validation_error, 4)}` : "–"),
-        ...cells(h))),
+        ...cells(h, page.drift_min_rows))),
     el("p", { class: "hint" }, h.live_rows ? `Live error on ${h.live_rows} posted actual(s).` : "No actuals posted for this version yet (POST …/actuals)."));
 }

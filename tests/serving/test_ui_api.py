@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from factories import executed, sqlite_plan
-from routerkit import KEY, SALES_SPEC, TOKEN, open_client, sales
+from routerkit import KEY, SALES_SPEC, TOKEN, TWO_VERSIONS, open_client, sales
 
 from manymodels.exceptions import PartitionNotFound
 from manymodels.pipeline import train
@@ -246,6 +246,35 @@ def test_one_partitions_health_row(client: Any) -> None:
         got = client.get("/v1/monitor", params={"key": bad})
         assert got.status_code == status, got.text
         assert "detail" in got.json()
+
+
+def test_the_monitor_says_how_many_sampled_rows_drift_is_scored_from(
+    client: Any, registry_path: Path
+) -> None:
+    """A partition sampled 30 rows has no drift score yet, which the dashboard showed as a
+    bare "–" (as if its traffic had not been looked at): the page had no way to know drift
+    needs ``MIN_DRIFT_ROWS``. Each monitor page says so now (``drift_min_rows``), beside each
+    row's ``sampled_rows``, and the Health view reads "— (30/50 rows)" (test_ui_health_pages)."""
+    from test_monitor_pages import samples
+
+    from manymodels.monitoring import store
+    from manymodels.monitoring.drift import MIN_DRIFT_ROWS
+
+    other = TWO_VERSIONS[0]
+    with Registry.open(registry_path) as reg:
+        few = MIN_DRIFT_ROWS - 20
+        batch = [samples(reg, KEY, few, shift=1), samples(reg, other, 4 * MIN_DRIFT_ROWS, 1)]
+        store.add_samples(reg.store.engine, batch)
+    one = client.get("/v1/monitor", params={"key": KEY}).json()
+    assert one["drift_min_rows"] == MIN_DRIFT_ROWS, one
+    row = one["partitions"][0]
+    assert (row["drift"], row["sampled_rows"]) == (None, few), row
+    whole = client.get("/v1/monitor", params={"sort": "key", "limit": 1000}).json()
+    assert whole["drift_min_rows"] == MIN_DRIFT_ROWS
+    scored = next(h for h in whole["partitions"] if h["key"] == other)
+    assert scored["drift"] is not None and scored["sampled_rows"] >= MIN_DRIFT_ROWS, scored
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["MonitorPage"]
+    assert "drift_min_rows" in schema["properties"]
 
 
 @pytest.mark.parametrize("sort", ["drift", "age", "error", "naive"])
