@@ -100,17 +100,25 @@ def partitions_table(
 
 
 def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
-    name, sign = metric_view(versions[0].metric) if versions else ("score", 1.0)
+    """One row a version, each score in its own metric's sign. Versions of one partition can
+    be scored on different metrics (a constant below ``min_rows`` on the fallback metric
+    beside versions on the spec's, a spec whose metric changed): the title named the first
+    version's metric for all, and turned a ``log_loss`` of 0.64 into "-0.6365" under
+    accuracy. Mixed, a ``metric`` column names each row's, as ``models list`` does."""
+    metrics = {v.metric for v in versions}
+    mixed = len(metrics) > 1
+    name = "" if mixed else metric_view(metrics.pop())[0] if metrics else "score"
     table = Table(title=f"versions of {key} ({scored_on(name, versions)})", title_justify="left")
-    for col in ("version", "aliases", "estimator", "params", "model", "naive", "skill", "rows",
-                "run", "created"):  # fmt: skip
+    for col in ("version", "aliases", "estimator", "params", *(("metric",) if mixed else ()),
+                "model", "naive", "skill", "rows", "run", "created"):  # fmt: skip
         table.add_column(col)
     for v in versions:
+        metric, sign = metric_view(v.metric)
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
             str(v.version), ", ".join(v.aliases) or "", estimator_name(v),
-            shown_params(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
-            str(v.n_rows), v.run_id, v.created_at[:19],
+            shown_params(v.params), *((metric,) if mixed else ()), fmt(sign * v.score),
+            fmt(naive), pct(v.skill), str(v.n_rows), v.run_id, v.created_at[:19],
         )  # fmt: skip
     out.print(table)
 
@@ -118,14 +126,16 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
 def scored_on(name: str, versions: Sequence[ModelVersion]) -> str:
     """What the versions' scores were measured on: a classifier's version of a partition below
     ``min_rows`` (``chosen = "too_few_rows"``) has no rows held out, so its score is on its own
-    training rows; "log_loss on validation" read as if it had been validated."""
+    training rows; "log_loss on validation" read as if it had been validated. ``name`` is
+    ``""`` when the versions' metrics differ (the table names each row's)."""
     own = [v for v in versions if v.validation.get("chosen") == "too_few_rows"]
+    named = f"{name} " if name else ""
     if not own:
-        return f"{name} on validation"
+        return f"{named}on validation"
     why = "on its own rows, in-sample: below min_rows, none held out"
     if len(own) == len(versions):
-        return f"{name} {why}"
-    return f"{name} on validation; {', '.join(f'v{v.version}' for v in own)} {why}"
+        return f"{named}{why}"
+    return f"{named}on validation; {', '.join(f'v{v.version}' for v in own)} {why}"
 
 
 def shown_params(params: Mapping[str, Any]) -> str:

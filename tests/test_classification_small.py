@@ -194,4 +194,38 @@ def test_models_show_says_a_small_partition_s_score_is_on_its_own_rows(tmp_path:
     assert "on validation" in shown["asset=0"].splitlines()[0], shown
     small = shown["asset=1"]
     assert "(log_loss on its own rows, in-sample" in small.splitlines()[0], small
+    assert "metric" not in small.split("candidates tried")[0], small  # one metric: no column
     assert "validation" not in small, small  # nor its candidates' table: none was fitted
+
+
+def test_models_show_names_each_versions_metric_when_they_differ(tmp_path: Path) -> None:
+    """A partition whose v1 was a constant below min_rows (scored on log_loss, its fallback
+    metric) and whose v2 was validated on the spec's accuracy: ``models show`` headed both
+    "accuracy" (the first version's) and printed v1's log_loss of 0.64 as "-0.6365". Now a
+    ``metric`` column names each row's, its score in that metric's sign (a table of one
+    metric keeps its name in the title, test above)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from manymodels.browse_tables import metric_view
+    from manymodels.cli import app
+    from manymodels.console import fmt
+
+    root = tmp_path / "registry"
+    train(spec(metric="accuracy"), assets([6]), root, backend="local")
+    train(spec(metric="accuracy"), assets([40], seed=1), root, backend="local")
+    argv = ["models", "show", "asset=0", "--registry", str(root)]
+    stored = json.loads(CliRunner().invoke(app, [*argv, "--json"]).output)["versions"]
+    metrics = {v["version"]: v["metric"] for v in stored}
+    assert metrics == {1: "neg_log_loss", 2: "accuracy"}, metrics
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("versions of asset=0 (on validation; v1 on its own rows"), lines[0]
+    header = next(x for x in lines if "version" in x and "aliases" in x)
+    assert [c.strip() for c in header.split("┃")[5:7]] == ["metric", "model"], header
+    for v in stored:
+        row = next(x for x in lines if x.startswith(f"│ {v['version']} "))
+        name, sign = metric_view(v["metric"])
+        assert [c.strip() for c in row.split("│")[5:7]] == [name, fmt(sign * v["score"])], row

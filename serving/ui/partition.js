@@ -104,6 +104,11 @@ async function forecastBox(key, actuals, asked) {
   }
 }
 
+/** A metric's name that may wrap after each "_" (a <wbr>, no character added): in the
+ * versions table's narrow column "root_mean_squared_error" ran into the next column, or broke
+ * anywhere ("root_mean_s|quared_erro|r"). */
+const breakable = (name) => name.split("_").flatMap((part, i, all) => (i < all.length - 1 ? [`${part}_`, el("wbr", {})] : [part]));
+
 export async function renderPartition(key) {
   const view = $("#partition-view");
   const detail = await api(`/v1/partitions/${keyPath(key)}`);
@@ -114,6 +119,7 @@ export async function renderPartition(key) {
     forecastBox(key, actuals, recordedLevels(detail)),
   ]);
   const health = healthRow(monitor);
+  const mixed = new Set(detail.versions.map((v) => v.metric)).size > 1;
   const production = detail.aliases.production;
   view.dataset.key = detail.partition;
   view.replaceChildren(
@@ -127,11 +133,15 @@ export async function renderPartition(key) {
       el("div", {},
         el("h2", {}, "Versions"),
         // the metric's natural sign and name, as `models list` prints them ("log_loss 0.494",
-        // not "score -0.494": neg_ scorers are stored higher-is-better)
-        table(["version", "estimator", metricView(detail.versions[0]?.metric)[0], "naive", "skill", "rows", "created", "aliases"],
+        // not "score -0.494": neg_ scorers are stored higher-is-better); versions scored on
+        // different metrics (a constant below min_rows on log_loss beside the spec's) each
+        // name theirs in a "metric" column, as `models show` does: the first version's named
+        // the column for all
+        table(["version", "estimator", ...(mixed ? ["metric", "score"] : [metricView(detail.versions[0]?.metric)[0]]), "naive", "skill", "rows", "created", "aliases"],
           detail.versions.map((v) => el("tr", { "data-version": v.version },
             el("td", { class: "num" }, `v${v.version}`),
             el("td", {}, shortEstimator(v.estimator)),
+            ...(mixed ? [el("td", { class: "metric" }, breakable(metricView(v.metric)[0]))] : []),
             el("td", { class: "num", title: metricView(v.metric)[0] }, fmt(metricView(v.metric, v.score)[1], 4)),
             el("td", { class: "num" }, fmt(metricView(v.metric, v.naive_score)[1], 4)),
             skillCell(v.skill),

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from browserkit import Driven, browse, view
-from routerkit import KEY, admin, doubled_rows
+from routerkit import KEY, SALES_SPEC, admin, doubled_rows, sales
+
+from manymodels.pipeline import train
 
 # how far the page reaches past the window's right edge (0 when everything fits)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -100,11 +102,18 @@ def test_the_alias_history_says_a_retirement_is_one(
     assert first[0] == "first" and first[1][2:5] == ["first", "– → v1", "first version"], cells
 
 
-@pytest.mark.slow  # two page loads: ~4 s
-def test_scores_read_as_models_list_prints_them(chromium: str, server: str, tmp_path: Path) -> None:
+@pytest.mark.slow  # three page loads and a training run of one partition: ~8 s
+def test_scores_read_as_models_list_prints_them(
+    chromium: str, server: str, registry_path: Path, tmp_path: Path
+) -> None:
     """A neg_ scorer's score is stored higher-is-better: `manymodels models list` printed a
     classifier's "log_loss 0.4937" while the page showed "-0.494" under "score". Now the
-    versions table and the list show the metric's natural sign under its plain name."""
+    versions table and the list show the metric's natural sign under its plain name.
+
+    Versions scored on different metrics (here a v2 after the spec's metric changed to RMSE;
+    a constant below min_rows on log_loss beside a classifier's is another) sat under the
+    first version's metric alone ("root_mean_squared_error" over v1's MAE); each names its
+    own in a "metric" column now, as `manymodels models show` prints them."""
     detail = httpx.get(f"{server}/v1/partitions/{KEY}").json()
     v = detail["versions"][0]
     assert v["metric"] == "neg_mean_absolute_error" and v["score"] < 0, v
@@ -118,3 +127,17 @@ def test_scores_read_as_models_list_prints_them(chromium: str, server: str, tmp_
     listed = html.unescape(browse(chromium, view(server, q=KEY), tmp_path))
     cell = listed.split(f'<tr data-key="{KEY}"')[1].split("</tr>")[0]
     assert re.search(r'title="mean_absolute_error">([0-9.e+]+)</td>', cell), cell
+
+    rmse = {**SALES_SPEC, "metric": "neg_root_mean_squared_error"}
+    train({**rmse, "promotion": {"policy": "manual"}}, sales(), registry_path, only={KEY})
+    after = httpx.get(f"{server}/v1/partitions/{KEY}").json()["versions"]
+    assert [x["metric"] for x in after] == ["neg_root_mean_squared_error", v["metric"]], after
+    dom = html.unescape(browse(chromium, view(server, p=KEY), tmp_path))
+    versions = dom.split("<h2>Versions</h2>")[1].split("</table>")[0]
+    assert "<th>estimator</th><th>metric</th><th>score</th><th>naive</th>" in versions, versions
+    for x in after:
+        row = versions.split(f'<tr data-version="{x["version"]}">')[1].split("</tr>")[0]
+        name = x["metric"].removeprefix("neg_")
+        assert f'<td class="metric">{name}</td>' in row.replace("<wbr>", ""), row
+        score = re.search(rf'<td class="num" title="{name}">([^<]*)</td>', row)
+        assert score and float(score[1]) == pytest.approx(-x["score"], rel=1e-3), row
