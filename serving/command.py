@@ -33,6 +33,7 @@ from serving.settings import (
     Settings,
     host_names,
 )
+from serving.threads import limit_native_threads
 
 
 def serve(
@@ -177,6 +178,8 @@ def serve(
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
         _refuse_unusable_address(settings.host, settings.port)
+    # before anything loads numpy or scikit-learn: their runtimes read it when they load
+    limit_native_threads()
     # a wrong path, or an artifact store that holds none of the registry's models (a misspelt
     # --artifacts: every model would answer 500 "missing"): one clear line, no traceback
     from manymodels.registry.client import Registry
