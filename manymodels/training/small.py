@@ -12,8 +12,9 @@ partition is skipped and the fallback model answers for it (regression always do
 
 Where the run has a ``scope = "global"`` classifier and the spec asks for the shift
 (``[selection] prior_shifted = true``; off by default: a global model holding the key counts
-its rate twice), such a partition is served that model shifted to its rates instead (``manymodels.prior_shift``): ``p(c | x) · q_c / r_c``, ``q`` the
-same smoothed constant, ``r`` the table's rates. The constant is the special case of an
+its rate twice), such a partition is served that model shifted to its rates instead
+(``manymodels.prior_shift``): ``p(c | x) · q_c / r_c``, ``q`` the same smoothed constant,
+``r`` the table's rates. The constant is the special case of an
 uninformative pooled model (``p(c | x) = r_c``), so nothing it knew is lost, and what the
 pooled model learnt from the features is gained — which a constant cannot use (the visits
 panel of ``benchmarks/classification.py``: 6,116 of 10,000 users below ``min_rows``). Neither
