@@ -27,6 +27,7 @@ from manymodels.exceptions import (
     error_text,
 )
 from manymodels.global_members import GlobalModels, linked
+from manymodels.prior_shift import PriorShifted
 from manymodels.targetunits import RawTarget
 from manymodels.training.external import PrecomputedRegressor
 from manymodels.training.global_fit import KeyBound
@@ -189,7 +190,9 @@ def _refit(
     global phase fitted its recipe (``recipe``), those fold fits are the champion refitted;
     otherwise it is not scored, and the decision says why (it was a ``TypeError`` from
     ``clone``)."""
-    given = recipe.fits if holds_global(champion) and recipe is not None else None
+    # a shifted champion's recipe would be its global model unshifted: another method
+    shifted = isinstance(champion, PriorShifted)
+    given = recipe.fits if holds_global(champion) and recipe is not None and not shifted else None
     if holds_global(champion) and given is None:
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
@@ -245,9 +248,13 @@ def _config(model: Any) -> Any:
 
 def holds_global(model: Any) -> bool:
     """Whether ``model`` is, or has among its ensemble members, a global model bound to a
-    partition (``global_fit.KeyBound``)."""
+    partition (``global_fit.KeyBound``), or is one shifted to the partition's rates
+    (``PriorShifted``: ``clone`` keeps its member fitted, so a "refit" scored the global
+    model on the very rows it was fitted on, and the champion won in-sample)."""
     if isinstance(model, MeanOf):
         return any(holds_global(m) for m in model.members)
+    if isinstance(model, PriorShifted):
+        return holds_global(model.member)
     return isinstance(model, KeyBound)
 
 
