@@ -17,6 +17,7 @@ from manymodels.oneline import one_line
 from manymodels.plaintable import LazyConsole, Table
 from manymodels.registry.entities import (
     PartitionOutcome,
+    Run,
 )
 
 if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
@@ -94,6 +95,26 @@ def _after_startup(summary: RunSummary) -> str:
     return f" after {startup:.1f}s start-up" if startup >= 0.05 else ""
 
 
+def _too_few_rows_line(few: int, run: Run) -> str:
+    """What the partitions below ``min_rows`` serve. The line said "with a global classifier:
+    that model shifted to those rates" of every run, while only a spec that asks for it
+    (``[selection] prior_shifted = true``, off by default) and keeps ``too_few_rows = "auto"``
+    is served so: a default run with a global candidate served the bare constant."""
+    selection = (run.spec or {}).get("selection") or {}
+    pooled = [g for g in run.options.get("global", []) if not g.get("error")]
+    if selection.get("prior_shifted") and selection.get("too_few_rows") != "constant" and pooled:
+        return (
+            f"{few} too few rows → global model shifted: partitions below min_rows serve the "
+            "global classifier shifted to their own rates smoothed toward the table's "
+            "(validation.too_few_rows.served says so; where it could not be loaded, those "
+            'rates alone; [selection] too_few_rows = "constant" keeps the constant)'
+        )
+    return (
+        f"{few} too few rows → constant: partitions below min_rows serve their own rates "
+        'smoothed toward the table\'s ([selection] too_few_rows = "fallback" skips them)'
+    )
+
+
 def run_summary(
     summary: RunSummary, flags: Sequence[str], location: str, *, command: str = "manymodels"
 ) -> None:
@@ -135,12 +156,7 @@ def run_summary(
         )
     few = summary.chosen.get("too_few_rows", 0)
     if few:
-        out.print(
-            f"{few} too few rows → constant: partitions below min_rows serve their own rates "
-            "smoothed toward the table's (with a global classifier: that model shifted to "
-            'those rates; [selection] too_few_rows = "fallback" skips them)',
-            markup=False,  # "[selection]" is text, not a Rich tag
-        )
+        out.print(_too_few_rows_line(few, run), markup=False)  # "[selection]" is text
     for model in run.options.get("global", []):  # [[candidates]] scope = "global"
         label = model.get("label", "?")
         if model.get("error"):
