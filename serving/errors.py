@@ -14,6 +14,8 @@
     │   └── ModelNotServed              500: the artifact is missing, does not load, is not
     │       │                                trusted or fails its signature check
     │       └── ModelCorrupted          500: the artifact failed its sha256 check
+    ├── UploadNotStored                 500: a retrain's rows the artifact store could not
+    │                                        write (permissions, EIO): the server's fault
     └── TrainingError
         └── RunBusy                     409: a run of the spec is training (manymodels.run_busy)
 
@@ -108,6 +110,13 @@ class ModelCorrupted(ModelNotServed):
     """A model whose artifact failed its sha256 check: a 500, the store's fault (a disk, a
     bucket, a hand that changed the bytes), not the request's; never unpickled, never cached.
     A ``ModelNotServed`` still: what skips or refuses an unloadable model skips this one."""
+
+
+class UploadNotStored(ManyModelsError):
+    """A retrain's checked rows the artifact store refused to write (permissions, EIO, a file
+    where a directory must be): a 500, the server's fault, where the store's raw
+    ``ArtifactError`` answered a 409 Conflict, as if the client could change it. An outage
+    stays a 503 and a full disk a 507: those are not turned into this."""
 
 
 INSUFFICIENT_STORAGE = 507

@@ -19,13 +19,21 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from manymodels.deferred import deferred
-from manymodels.exceptions import BadSignature, DataError, RunFailed
+from manymodels.error_reading import storage_full
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactStoreUnavailable,
+    BadSignature,
+    DataError,
+    RunFailed,
+)
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.job_outcomes import JOB_NOTE
 from manymodels.registry.job_record import warnings_in
 from manymodels.spec import Spec
+from serving.errors import UploadNotStored
 from serving.jobs import JobFailed, RetrainResult, UploadedData
 from serving.retrain_rows import RetrainTarget, refuse_lost_columns, to_parquet, training_frame
 from serving.service import ModelService
@@ -135,7 +143,12 @@ class Retrainer:
         data = to_parquet(table)
         if before_store is not None:
             before_store()
-        sha, size = self.service.registry.artifacts.put(data)
+        try:
+            sha, size = self.service.registry.artifacts.put(data)
+        except ArtifactError as e:  # an outage (503) and a full disk (507) keep their status
+            if isinstance(e, ArtifactStoreUnavailable) or storage_full(e):
+                raise
+            raise UploadNotStored(f"the uploaded rows could not be stored: {e}") from e
         uploaded = UploadedData(sha, size, len(table), fmt, filename)
         return RetrainPlan(target, uploaded, mode, warnings)
 
