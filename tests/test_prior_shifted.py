@@ -257,3 +257,29 @@ def test_prior_shifted_false_offers_no_shift_and_keeps_the_constant(
     small = [v for v in found if v.validation["chosen"] == "too_few_rows"]
     assert len(small) == 3 and all(not v.members for v in small)
     assert all(v.estimator.endswith("ConstantProbabilityClassifier") for v in small)
+
+
+@pytest.mark.slow  # two full runs: ~5 s
+def test_a_shifted_champion_is_judged_by_the_runs_global_model_not_in_sample(
+    tmp_path: Path,
+) -> None:
+    """A full run on the same rows again. A ``PriorShifted`` champion was refitted as a local
+    one (its ``fit`` keeps it as it is): its member, fitted on these validation rows too,
+    scored better than the same shifted model judged out of fold (u06: -0.246 against
+    -0.490) and kept every champion for ever. Now it is judged as a global champion: the run's
+    global model it names, each fold shifted by the fold's training rows, so choosing it again
+    ties, the same method."""
+    root = tmp_path / "reg"
+    train(clicks_spec(), clicks(), root, backend="local")
+    train(clicks_spec(), clicks(), root, backend="local")
+    with Registry(root) as reg:
+        firsts = [reg.get_version(p.key, 1) for p in reg.list_partitions(limit=1000)]
+        on_shift = [v.key for v in firsts if v.validation["chosen"] == "prior_shifted"]
+        seconds = {k: reg.get_version(k, 2) for k in on_shift}
+    again = [k for k, v in seconds.items() if v.validation["chosen"] == "prior_shifted"]
+    assert again, {k: v.validation["chosen"] for k, v in seconds.items()}
+    for key in again:
+        ev = seconds[key].evaluation
+        assert ev["basis"] == "refit" and ev["champion_score"] is not None, ev
+        assert ev["champion_score"] == ev["challenger_score"], (key, ev)
+        assert ev["reason"] == "identical to champion v1 (same bytes); kept", ev

@@ -248,9 +248,8 @@ def _config(model: Any) -> Any:
 
 def holds_global(model: Any) -> bool:
     """Whether ``model`` is, or has among its ensemble members, a global model bound to a
-    partition (``global_fit.KeyBound``), or is one shifted to the partition's rates
-    (``PriorShifted``: ``clone`` keeps its member fitted, so a "refit" scored the global
-    model on the very rows it was fitted on, and the champion won in-sample)."""
+    partition (``global_fit.KeyBound``), or shifts one to its rates (``PriorShifted``): either
+    way its member was fitted on every partition's rows, these validation rows too."""
     if isinstance(model, MeanOf):
         return any(holds_global(m) for m in model.members)
     if isinstance(model, PriorShifted):

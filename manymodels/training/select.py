@@ -36,7 +36,7 @@ from manymodels.training.options import (
     score_local,
     score_top2,
 )
-from manymodels.training.shifted import Shifted, score_shifted
+from manymodels.training.shifted import Shifted, score_shifted, shifted_recipe
 from manymodels.training.splits import (
     PartitionSkipped,
     SplitsByCount,
@@ -291,9 +291,10 @@ def fit_partition(
             elif chosen == "ensemble" and any(ridge_grid.made(f) for *_, f in top2):
                 refits = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
                 best_fits = [cands.MeanOf(list(pair)) for pair in zip(*refits, strict=True)]
-            same = cand if chosen == "global" else None
+            same = cand if chosen in ("global", "prior_shifted") else None
             recipe = (
                 refitted_recipe(external, champion_recipe, folds, prior, chosen=same)
+                or shifted_recipe(external, champion_recipe, folds, spec, prior, chosen=same)
                 if holds_global(champion) and champion_units is None else None
             )  # fmt: skip
             comparison = compare(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from manymodels.classes import ClassPrior
 from manymodels.prior_shift import PriorShifted, shift_factors
 from manymodels.spec import Spec
 from manymodels.training import classify
+from manymodels.training.compare import Recipe
 from manymodels.training.external import External, PrecomputedClassifier
 from manymodels.training.folds import Folds
 from manymodels.training.metrics import mean_of
@@ -55,6 +56,27 @@ class Shifted:
         own = classify.smoothed_constant(self.spec, self.prior).fit(None, y).proba_
         return shift_factors(own, self.prior.rates)
 
+    def fold_fits(self, folds: Folds) -> list[PrecomputedClassifier]:
+        """The global model's predictions of each validation fold (made by a fit that left
+        it out), shifted by that fold's training rows' rates: a ``ValueError`` when some row
+        has none (one the model was fitted on: NaN in ``External.pred``)."""
+        rows = np.arange(len(folds.y))
+        fits = []
+        for tr, va in folds.splits:
+            at = rows[va]
+            given = self.ext.pred[at]
+            if np.isnan(given).any():
+                raise ValueError(
+                    self.ext.unscored
+                    or "the global model has no prediction of these validation "
+                    "rows (rows it was fitted on)"
+                )
+            full = np.full_like(self.ext.pred, np.nan)
+            shifted = given * np.asarray(self.shift(folds.y[tr]))
+            full[at] = shifted / shifted.sum(axis=1, keepdims=True)
+            fits.append(PrecomputedClassifier(full, at, self.prior.classes))
+        return fits
+
     def model(self, y: np.ndarray) -> PriorShifted:
         """The served model: the global model bound to the key, shifted by all of ``y``."""
         return PriorShifted(self.ext.bound(), self.shift(y), self.prior.labels)
@@ -72,27 +94,12 @@ def score_shifted(
     scoring strictly better than the best so far."""
     if prior is None:
         return
-    classes = prior.classes
-    rows = np.arange(len(folds.y))
     for ext in external:
         if ext.pred.ndim != 2:
             continue
         option = Shifted(ext, spec, prior)
         try:
-            fits = []
-            for tr, va in folds.splits:
-                at = rows[va]
-                given = ext.pred[at]
-                if np.isnan(given).any():
-                    raise ValueError(
-                        ext.unscored
-                        or "the global model has no prediction of these validation "
-                        "rows (rows it was fitted on)"
-                    )
-                full = np.full_like(ext.pred, np.nan)
-                shifted = given * np.asarray(option.shift(folds.y[tr]))
-                full[at] = shifted / shifted.sum(axis=1, keepdims=True)
-                fits.append(PrecomputedClassifier(full, at, classes))
+            fits = option.fold_fits(folds)
             value = mean_of(
                 [folds.fold_score(f, va) for f, (_, va) in zip(fits, folds.splits, strict=True)]
             )
@@ -102,3 +109,33 @@ def score_shifted(
             board.failed(option.label, option.estimator, dict(ext.params), e)
             continue
         board.offer(value, option, dict(ext.params), fits, scope="shifted", pairs=False)
+
+
+def shifted_recipe(
+    external: Sequence[External],
+    recipe: tuple[str, Any] | None,
+    folds: Folds,
+    spec: Spec,
+    prior: ClassPrior | None,
+    *,
+    chosen: Any,
+) -> Recipe | None:
+    """A ``PriorShifted`` champion as this run refits it, as a global champion is
+    (``options.refitted_recipe``): the run's global model it names (``params["member"]``),
+    each validation fold predicted by a fit that left it out and shifted by the fold's
+    training rows' rates. Scoring the stored one would judge its member on rows it was fitted
+    on. ``None`` when the run has no such model, or only the stored one (which saw these
+    rows); ``chosen``: the option this partition chose (the same shifted model: only the rows
+    differ)."""
+    if recipe is None or recipe[0] != ESTIMATOR or prior is None:
+        return None
+    params = recipe[1] if isinstance(recipe[1], dict) else {}
+    for ext in external:
+        if ext.label != params.get("member") or ext.pred.ndim != 2:
+            continue
+        try:
+            fits = Shifted(ext, spec, prior).fold_fits(folds)
+        except ValueError:  # the stored model: it saw these rows
+            return None
+        return Recipe(fits, chosen=isinstance(chosen, Shifted) and chosen.ext is ext)
+    return None
