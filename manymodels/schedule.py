@@ -245,6 +245,7 @@ def run_schedule(
     scheduler = BlockingScheduler(timezone=ZoneInfo(schedule.timezone))
     fired: list[Firing] = []
 
+    gone: list[BrokenPipeError] = []  # stdout's reader left (``reader_left``)
     idle = threading.Event()  # no firing running: a stop need not wait for one
     idle.set()
 
@@ -281,8 +282,22 @@ def run_schedule(
         # …but not past a database that refuses the login: every firing would fail alike
         done = (max_runs is not None and len(fired) >= max_runs) or refused
         job_ref = scheduler.get_job("retrain")
-        report(firing, None if done or job_ref is None else job_ref.next_run_time)
+        try:
+            report(firing, None if done or job_ref is None else job_ref.next_run_time)
+        except BrokenPipeError as e:  # the reader of stdout left (``| head -1``): stop
+            reader_left(e)
+            return
         if done and scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def reader_left(error: BrokenPipeError) -> None:
+        """Stdout's reader is gone: no firing can be reported again, so the scheduler stops
+        (the run that was just reported has ended); the main thread re-raises ``error``
+        once the scheduler is down, where the command ends as any whose reader left
+        (``cli.pipe_closed``). Raised in APScheduler's worker, it was logged and the
+        schedule went on firing, every report lost."""
+        gone.append(error)
+        if scheduler.running:
             scheduler.shutdown(wait=False)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -301,11 +316,14 @@ def run_schedule(
     def overlapped(event: Any) -> None:  # APScheduler would log its own multi-line warning
         # a firing's line, on stdout with the others (a log of stdout missed every skipped
         # firing), and flushed now: a pipe's buffer held it until the run ended
-        if overlap is not None:
-            overlap(event.scheduled_run_times[0])
-            return
-        late = event.scheduled_run_times[0].isoformat(timespec="seconds")
-        print(f"{late} skipped: the previous run is still going", flush=True)
+        try:
+            if overlap is not None:
+                overlap(event.scheduled_run_times[0])
+                return
+            late = event.scheduled_run_times[0].isoformat(timespec="seconds")
+            print(f"{late} skipped: the previous run is still going", flush=True)
+        except BrokenPipeError as e:  # stops after the run going on, which it cannot cut
+            reader_left(e)
 
     start = datetime.now(ZoneInfo(schedule.timezone))
     last_due = due_time(when, start)
@@ -327,6 +345,8 @@ def run_schedule(
         # a second SIGTERM killed it saying nothing
         while not idle.wait(0.2):
             pass
+        if gone:  # here, in the main thread: the process ends from it (``cli.pipe_closed``)
+            raise gone[0]
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
