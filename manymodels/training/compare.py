@@ -190,9 +190,9 @@ def _refit(
     global phase fitted its recipe (``recipe``), those fold fits are the champion refitted;
     otherwise it is not scored, and the decision says why (it was a ``TypeError`` from
     ``clone``)."""
-    # a shifted champion's recipe would be its global model unshifted: another method
-    shifted = isinstance(champion, PriorShifted)
-    given = recipe.fits if holds_global(champion) and recipe is not None and not shifted else None
+    # a shifted champion's recipe is its global model's folds shifted as it was
+    # (``training.shifted.shifted_recipe``), never the global model unshifted
+    given = recipe.fits if holds_global(champion) and recipe is not None else None
     if holds_global(champion) and given is None:
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
