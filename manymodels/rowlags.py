@@ -36,8 +36,11 @@ def derived_missing(rows: Sequence[Mapping[str, Any]], schema: FeatureSchema) ->
     if schema.forecast is None:
         return False
     # without a history of its own (the fallback, a model of every partition) only the
-    # calendar parts can be computed: they are the row's time's own
-    derived = schema.forecast.derived if schema.history is not None else schema.forecast.calendar
+    # calendar parts can be computed: they are the row's time's own; a lag or rolling
+    # statistic it lacks is refused there, saying why (``_calendar_rows``)
+    forecast = schema.forecast
+    derived = (forecast.derived if schema.history is not None
+               else [*forecast.calendar, *forecast.lags, *forecast.rolling])  # fmt: skip
     return bool(derived) and any(name not in row for row in rows for name in derived)
 
 
@@ -292,10 +295,11 @@ def _calendar_rows(
 ) -> list[Mapping[str, Any]]:
     """``rows`` with the calendar parts they leave out, for a version without a history of
     its own (the fallback, fitted on every partition's rows): its calendar parts are the
-    row's time's own, as for any version; lags it cannot know are left out, and the row is
-    then refused for lacking them (``inputs.from_rows``). A date of the other kind than the
-    series' — with a UTC offset where its times have none, or without where they have one
-    — is refused, as a partition's own version refuses it (``timekeys.time_key``)."""
+    row's time's own, as for any version; a lag or rolling statistic it cannot know and
+    the row leaves out is refused, saying that this model has no series to read it from. A
+    date of the other kind than the series' — with a UTC offset where its times have none,
+    or without where they have one — is refused, as a partition's own version refuses it
+    (``timekeys.time_key``)."""
     forecast = schema.forecast
     assert forecast is not None  # derived_missing asked for calendar parts
     time_column = str(schema.time_column)
@@ -304,6 +308,10 @@ def _calendar_rows(
     dated = isinstance(forecast.frequency, str)
     out: list[Mapping[str, Any]] = []
     for i, row in enumerate(rows):
+        # was "feature 'y_lag1' is missing" alone, though the row gave its time: a sender
+        # whose key has no model of its own could not tell why the time did not do
+        errors += [problem(where[i], name, _no_series(name), "missing")
+                   for name in plan.columns if name not in row]  # fmt: skip
         missing = [name for name in calendar if name not in row]
         value = row.get(time_column)
         if not missing or value is None:
@@ -333,6 +341,14 @@ def _calendar_rows(
     if errors:
         raise InvalidRows(errors)
     return out
+
+
+def _no_series(name: str) -> str:
+    return (
+        f"feature '{name}' is missing, and the model that answers this row has no series of "
+        "its own to compute it from (the fallback, which answers a key without a model, was "
+        f"fitted on every partition's rows): send '{name}' in the row"
+    )
 
 
 def _no_time(time_column: str, missing: Sequence[str]) -> str:

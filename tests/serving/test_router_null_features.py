@@ -158,7 +158,11 @@ def test_a_fallback_row_without_its_lags_is_refused_beside_a_partitions_row(
         rows = [{"pid": 1, **full}, {"pid": 99, **sent}]
         r = httpx.post(f"{lag_server}/v1/predict", json={"rows": rows}, timeout=60)
         assert r.status_code == 422, r.text
-        assert r.json()["detail"] == [
-            {"loc": ["body", "rows", 1, name], "msg": f"feature '{name}' is missing",
-             "type": "missing"} for name in lags
-        ]  # fmt: skip
+        detail = r.json()["detail"]
+        assert [(d["loc"], d["type"]) for d in detail] == [
+            (["body", "rows", 1, name], "missing") for name in lags
+        ]
+        # and why: the fallback that answers pid=99 has no series to compute them from
+        assert all(d["msg"].startswith(f"feature '{name}' is missing, and the model")
+                   and "no series of its own" in d["msg"]
+                   for d, name in zip(detail, lags, strict=True))  # fmt: skip

@@ -1,0 +1,56 @@
+"""A key without a model of its own, scored through the router by the fallback of a spec with
+target lags: the fallback has no series to read a lag from, so a row that gives its time and
+leaves the lag out is refused, and the refusal says why (as ``manymodels score`` says it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from routerkit import open_client
+
+from manymodels.pipeline import train
+from serving.settings import Settings
+
+pytestmark = pytest.mark.slow  # a training run and a router: ~11 s on a loaded machine
+
+ROW = {"t": "2024-02-10", "x0": 0.5, "x1": -1.0}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    df = linear_frame(3, 40)
+    df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D")) * 3
+    registry: Path = tmp_path_factory.mktemp("fallback_lags") / "reg"
+    spec = spec_dict(calendar=["day_of_week"], lags=[1], fallback={"enabled": True})
+    train(spec, df, registry, backend="local")
+    with open_client(Settings(registry=registry)) as c:
+        yield c
+
+
+def _why(detail: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(d["loc"][-1]): d["msg"] for d in detail}
+
+
+def test_a_fallback_row_without_its_lag_is_told_the_fallback_has_no_series(client: Any) -> None:
+    """It was "feature 'y_lag1' is missing" alone: the row gave its time, as a partition's
+    row may, and nothing said that its key had no model and the fallback cannot compute it."""
+    r = client.post("/v1/partitions/pid=99/predict", json={"rows": [ROW]})
+    assert r.status_code == 422, r.text
+    why = _why(r.json()["detail"])
+    assert list(why) == ["y_lag1"]
+    assert "has no series of its own" in why["y_lag1"] and "fallback" in why["y_lag1"]
+    batch = client.post("/v1/predict", json={"rows": [{"pid": 0, **ROW}, {"pid": 99, **ROW}]})
+    assert batch.status_code == 422, batch.text
+    detail = batch.json()["detail"]
+    assert [d["loc"][2] for d in detail] == [1]  # the fallback's row only: pid=0 computes its own
+    assert "has no series of its own" in detail[0]["msg"]
+
+
+def test_a_fallback_row_that_gives_its_lag_is_answered(client: Any) -> None:
+    r = client.post("/v1/partitions/pid=99/predict", json={"rows": [{**ROW, "y_lag1": 2.0}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["fallback"] is True
