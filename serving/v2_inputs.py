@@ -29,6 +29,9 @@ class RowInputs:
     text: frozenset[str] = frozenset()  # features of text: a 2-D tensor's words go there
     time: str | None = None  # the time column, when it is one of ``extra``
     time_needed: bool = False  # by every row (a differenced model's; rowlags refuses one without)
+    # lags and rolling statistics a version without a history (the fallback) cannot compute:
+    # a request that leaves them out is told so, not only that they are missing
+    no_series: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, schema: FeatureSchema) -> RowInputs:
@@ -47,7 +50,9 @@ class RowInputs:
         optional = frozenset(schema.derived if schema.may_derive else calendar)
         extra = [c for c in extra if c not in schema.features]
         time = schema.time_column if schema.time_column in extra else None
-        return cls(optional, tuple(extra), text, time, differenced)
+        forecast = schema.forecast
+        lags = [*forecast.lags, *forecast.rolling] if forecast and schema.history is None else []
+        return cls(optional, tuple(extra), text, time, differenced, frozenset(lags))
 
 
 def row_inputs(model: ServedModel) -> RowInputs:

@@ -85,6 +85,12 @@ def to_rows(
         if missing:
             parts.append(f"missing input(s) {', '.join(missing)}")
         also = f"; the model also takes {', '.join(inputs.extra)}" if inputs.extra else ""
+        if unseen := [f for f in missing if f in inputs.no_series]:  # the time did not do
+            also += (
+                f"; the model that answers has no series of its own to compute "
+                f"{', '.join(unseen)} from (the fallback, which answers a key without a "
+                "model, was fitted on every partition's rows): send them"
+            )
         raise TensorError(
             f"{' and '.join(parts)}: send one tensor per feature ({expected}) or one 2-D "
             f"tensor{also}"

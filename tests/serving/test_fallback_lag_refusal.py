@@ -54,3 +54,18 @@ def test_a_fallback_row_that_gives_its_lag_is_answered(client: Any) -> None:
     r = client.post("/v1/partitions/pid=99/predict", json={"rows": [{**ROW, "y_lag1": 2.0}]})
     assert r.status_code == 200, r.text
     assert r.json()["fallback"] is True
+
+
+def test_v2_says_so_too(client: Any) -> None:
+    """V2 said "missing input(s) y_lag1: … the model also takes t", the time it was sent."""
+    inputs = [
+        {"name": "x0", "datatype": "FP64", "shape": [1], "data": [0.5]},
+        {"name": "x1", "datatype": "FP64", "shape": [1], "data": [-1.0]},
+        {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["2024-02-10"]},
+    ]
+    r = client.post("/v2/models/pid=99/infer", json={"inputs": inputs})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert "missing input(s) y_lag1" in error and "no series of its own" in error
+    own = client.post("/v2/models/pid=0/infer", json={"inputs": inputs})
+    assert own.status_code == 200, own.text  # a partition's own model computes it
