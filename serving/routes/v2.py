@@ -230,6 +230,11 @@ async def infer(
         or not 0 <= threshold <= 1
     ):
         raise TensorError("parameter 'threshold' must be a number from 0 to 1")
+    if "levels" in params:  # /v1's ?levels=80,95: answered without intervals, unsaid, before
+        raise TensorError(
+            "parameter 'levels': V2 answers no prediction intervals (no output holds them); "
+            "ask /v1/partitions/{key}/predict?levels=80,95 for them"
+        )
     target = service.resolve(model_name(request, key), version=_version(version), fallback=fallback)
     cached = service.cache.peek(target.key, target.version)
     if cached is None:

@@ -69,3 +69,18 @@ def test_v2_says_so_too(client: Any) -> None:
     assert "missing input(s) y_lag1" in error and "no series of its own" in error
     own = client.post("/v2/models/pid=0/infer", json={"inputs": inputs})
     assert own.status_code == 200, own.text  # a partition's own model computes it
+
+
+def test_v2_refuses_levels_it_cannot_answer(client: Any) -> None:
+    """``"parameters": {"levels": "80"}`` (as /v1's ``?levels=80``) was answered 200 with no
+    interval in it and nothing said: a client read a prediction as if it had its band."""
+    inputs = [
+        {"name": "x0", "datatype": "FP64", "shape": [1], "data": [0.5]},
+        {"name": "x1", "datatype": "FP64", "shape": [1], "data": [-1.0]},
+        {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["2024-02-10"]},
+    ]
+    for levels in ("80", [80, 95]):
+        body = {"inputs": inputs, "parameters": {"levels": levels}}
+        r = client.post("/v2/models/pid=0/infer", json=body)
+        assert r.status_code == 400, r.text
+        assert "parameter 'levels'" in r.json()["error"] and "/v1/" in r.json()["error"]
