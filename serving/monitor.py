@@ -14,9 +14,10 @@ dropped (counted) and the flusher is woken early. So memory is bounded by
 ``max_partitions × rows_per_partition`` rows whatever the traffic.
 
 Every ``flush_seconds`` (and at shutdown) the flusher swaps the reservoirs out, bins each
-partition's rows with its version's training profile (``manymodels.monitoring.profile``) and
-adds the counts to the registry (``monitoring.store.add_samples``) in one transaction, off the
-request path. Prometheus sees totals only — rows sampled and dropped, actuals received, and
+partition's rows with its version's training profile (``manymodels.monitoring.profile``),
+counts its text values that training never had (``monitoring.unseen``: a set lookup a row)
+and adds the counts to the registry (``monitoring.store.add_samples``) in one transaction, off
+the request path. Prometheus sees totals only — rows sampled and dropped, actuals received, and
 how many partitions are over the drift threshold — never a label per partition.
 """
 
@@ -35,6 +36,7 @@ from prometheus_client.registry import Collector
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.profile import live_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
+from manymodels.monitoring.unseen import unseen_counts
 from manymodels.registry.engine import batches
 from manymodels.registry.pg_silence import answered_by, long_statements
 
@@ -319,6 +321,7 @@ class Monitor:
             name: live_counts(stats, [row.get(name) for row in rows if name in row])
             for name, stats in profile.get("features", {}).items()
         }
+        counts.update(unseen_counts(profile, rows))  # text values training never had
         return Sample(key, version, len(rows), counts, profile)
 
     def collector(self) -> Collector:

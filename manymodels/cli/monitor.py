@@ -72,6 +72,17 @@ MaxDataAgeOpt = Annotated[
     ),
 ]
 
+UnseenOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        callback=finite,
+        help="Unseen: at least this share of sampled rows carry a text value no training row "
+        "had (a new category; not a retrain trigger).",
+    ),
+]
+
 
 def thresholds(**values: Any) -> Any:
     from manymodels.monitoring.report import Thresholds
@@ -89,6 +100,7 @@ def monitor(
     # bounded as `list --offset`: pushed down to SQL's OFFSET, past 2**63 - 1 a traceback
     offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     confidence: ConfidenceOpt = 0.95,
+    unseen: UnseenOpt = 0.05,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -97,7 +109,9 @@ def monitor(
 
     Each with its drift, live error against validation and naive, model and data age, and
     the retrain triggers it meets (default thresholds; --confidence as retrain's, so the
-    partitions flagged degraded here are those `retrain --when degraded` trains)."""
+    partitions flagged degraded here are those `retrain --when degraded` trains); flagged
+    unseen, with a line each, when sampled requests carry text values its training rows
+    never had."""
     from manymodels import browse_tables, console
     from manymodels.monitoring import pages, report
     from manymodels.monitoring.drift import MIN_DRIFT_ROWS
@@ -105,7 +119,7 @@ def monitor(
 
     # the error and naive orders read whole tables, silent until answered: as long as the
     # server says it is at work
-    limits = report.Thresholds(confidence=confidence)
+    limits = report.Thresholds(confidence=confidence, unseen=unseen)
     with open_registry(registry, registry_db, artifacts) as reg, pg_silence.long_statements():
         page, total = pages.monitor_page(reg.store.engine, sort, limit, offset, limits)
     if json_out:
@@ -129,13 +143,14 @@ def monitor(
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)
-    for col in ("v", "drift", "feature", "live rows", "live/val", "live/naive", "age d", "flags"):
+    columns = ("v", "drift", "feature", "unseen", "live rows", "live/val", "live/naive", "age d")
+    for col in (*columns, "flags"):
         table.add_column(col, justify="left" if col in ("feature", "flags") else "right")
     for r in page:
         table.add_row(
             r.key, str(r.version), _drift(r.drift, r.sampled_rows), r.drift_feature or "—",
-            str(r.live_rows), _ratio(r.error_ratio), _ratio(r.naive_ratio),
-            f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
+            _unseen(r.unseen_share, r.unseen_feature), str(r.live_rows), _ratio(r.error_ratio),
+            _ratio(r.naive_ratio), f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
         )  # fmt: skip
     console.out.print(table)
     if any(r.drift is None and 0 < r.sampled_rows < MIN_DRIFT_ROWS for r in page):
@@ -143,6 +158,11 @@ def monitor(
             f"note: drift is scored from {MIN_DRIFT_ROWS} sampled rows of traffic on; "
             f"'— (n/{MIN_DRIFT_ROWS} rows)' is a partition whose routers have sampled fewer"
         )
+    new = [r for r in page if "unseen" in r.flags(limits)]
+    for r in new[:5]:
+        echo(f"unseen: {r.key}: {r.unseen_reason()}")
+    if len(new) > 5:
+        echo(f"unseen: and {len(new) - 5} more partition(s) on this page; --json gives each")
     unjudged = [r for r in page if r.note(limits)]
     for why, keys in (
         (
@@ -173,6 +193,16 @@ def _drift(score: float | None, sampled: float) -> str:
     if score is None and 0 < sampled < MIN_DRIFT_ROWS:
         return f"— ({sampled:g}/{MIN_DRIFT_ROWS} rows)"
     return console.fmt(score, 3)
+
+
+def _unseen(share: float | None, feature: str | None) -> str:
+    """An unseen cell: ``12 % promo``, the worst text feature's share of sampled rows with a
+    value training never had; ``—`` when none is judged (no text feature whose training
+    values the profile lists in full — a capped list, a version trained before the list was
+    kept — or fewer sampled rows than drift's minimum)."""
+    if share is None or feature is None:
+        return "—"
+    return f"{share * 100:.0f} % {feature}" if share == 0 or share >= 0.01 else f"<1 % {feature}"
 
 
 def _ratio(x: float | None) -> str:

@@ -246,14 +246,17 @@ def monitor_page(
     (``page_keys``), so ``manymodels monitor --limit 1`` reads one partition's rows, not every
     partition's as it did; ``error`` and ``naive`` still take the whole pass (see the
     module), flagged ``degraded`` at ``limits`` (``report.Thresholds``) first. The router's
-    ``GET /v1/monitor`` and the CLI page alike."""
+    ``GET /v1/monitor`` and the CLI page alike; the page's rows carry their data ages and
+    unseen shares (``monitoring.unseen``), read for them alone."""
     from manymodels.monitoring import report  # report reads the stores; this module, indexes
+    from manymodels.monitoring.unseen import with_unseen
 
     if sort in PAGED_SORTS:
         keys, count = page_keys(engine, sort, limit, offset)
-        return report.with_data_age(engine, rows_of(engine, keys)), count
+        return with_unseen(engine, report.with_data_age(engine, rows_of(engine, keys))), count
     rows = report.ranked(report.health(engine), sort, limits)
-    return report.with_data_age(engine, rows[offset : offset + limit]), len(rows)
+    shown = report.with_data_age(engine, rows[offset : offset + limit])
+    return with_unseen(engine, shown), len(rows)
 
 
 def rows_of(engine: Engine, keys: list[str]) -> list[Any]:

@@ -1,6 +1,6 @@
 """What the monitor says of one partition: its production version's numbers
 (``PartitionHealth``), the limits they are judged by (``Thresholds``) and the judgements
-(drifted, degraded, stale) ``retrain --when`` acts on.
+(drifted, degraded, stale) ``retrain --when`` acts on, and ``unseen``, which it does not.
 
 Apart from the report, which reads the registry to build these rows: the judgements read
 the row alone, no query per partition, and are what tests and the dashboard call directly.
@@ -36,6 +36,10 @@ class Thresholds:
     """Model age (since its version was trained)."""
     max_data_age_days: float | None = None
     """Age of its newest training row (a time column's dates only)."""
+    unseen: float = 0.05
+    """Unseen: share of sampled rows whose value of a text feature no training row had
+    (``monitoring.unseen``; from ``MIN_DRIFT_ROWS`` such rows on, as drift). Not a retrain
+    trigger: it tells that requests carry new categories."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,29 @@ class PartitionHealth:
     naive_error_se: float | None = None
     """Standard errors of the three errors (``monitoring.evidence``): what ``degraded``
     weighs the ratios against."""
+    unseen_share: float | None = None
+    unseen_feature: str | None = None
+    unseen_rows: float = 0.0
+    """The worst text feature's share of sampled rows with a value its training rows never
+    had, and the rows it is of (``monitoring.unseen.with_unseen``, read for rows shown);
+    ``None`` when no text feature's training values are all known or too few were sampled."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: a non-finite ratio (an error against a perfect one) is ``None``."""
-        return {
+        """JSON-ready: a non-finite ratio (an error against a perfect one) is ``None``; with
+        ``unseen_reason``, the unseen share as ``manymodels monitor`` words it."""
+        out = {
             k: None if isinstance(v, float) and not math.isfinite(v) else v
             for k, v in asdict(self).items()
         }
+        return {**out, "unseen_reason": self.unseen_reason()}
+
+    def unseen_reason(self) -> str | None:
+        """``unseen values in 'promo': 12 % of 64 sampled rows``, or ``None`` (not judged)."""
+        share, feature = self.unseen_share, self.unseen_feature
+        if share is None or feature is None:
+            return None
+        percent = f"{share * 100:.0f}" if share == 0 or share >= 0.01 else f"{share * 100:.1g}"
+        return f"unseen values in '{feature}': {percent} % of {self.unseen_rows:.0f} sampled rows"
 
     def degraded(self, limits: Thresholds) -> bool:
         """The live error is above ``error_ratio`` × validation's, or ``naive_ratio`` ×
@@ -123,6 +143,8 @@ class PartitionHealth:
         out = []
         if self.drift is not None and self.drift >= limits.drift:
             out.append("drifted")
+        if self.unseen_share and self.unseen_share >= limits.unseen:
+            out.append("unseen")
         if self.live_rows >= limits.min_actuals and self.degraded(limits):
             out.append("degraded")
         old_data = (

@@ -4,9 +4,12 @@ alike (``live_counts``): what ``monitoring.drift`` compares.
 At training time each version records a **profile** in its feature schema (``"profile"``):
 per feature, fixed bins and the share of training rows in each — numeric features get the
 training deciles as bin edges (at most 9 interior edges, so at most 10 bins; missing values
-are not counted), text features their 8 commonest values and one bin for every other value —
+are not counted), text features their 8 commonest values and one bin for every other value
+(and the full list of values they had, up to ``SEEN_VALUES``: ``monitoring.unseen``) —
 plus the target's, the newest training time (data age) and the naive baseline's answer. It is
-a few hundred bytes per version, so it travels with the version and costs no extra table.
+a few hundred bytes per version (a text feature of many values adds its list: ~0.8 KB for
+50 promo codes, ~9 KB for 600, 32 KB at most), so it travels with the version and costs no
+extra table.
 How drift is scored from these counts is ``monitoring.drift``'s job, kept apart: the router's
 flush and the monitoring store call it, training never does.
 
@@ -32,6 +35,11 @@ from manymodels.feature_schema import FeatureSchema
 QUANTILES = np.linspace(0.1, 0.9, 9)
 TOP_VALUES = 8
 OTHER = "__other__"
+SEEN_VALUES = 1_000
+"""A text feature's training values a profile lists in full (``seen``, beyond its ``top``), so
+the monitor can tell a value no training row had (``monitoring.unseen``) from a rare one."""
+SEEN_CHARS = 32_000
+"""… and the most characters they may hold: a feature of long free text is ``capped`` too."""
 
 
 def numeric_stats(values: np.ndarray) -> dict[str, Any]:
@@ -54,8 +62,14 @@ def numeric_stats(values: np.ndarray) -> dict[str, Any]:
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
-def text_stats(values: Iterable[Any]) -> dict[str, Any]:
-    """The commonest values (as text) and their counts, plus one count for all others."""
+def text_stats(values: Iterable[Any], *, every: bool = False) -> dict[str, Any]:
+    """The commonest values (as text) and their counts, plus one count for all others.
+
+    With ``every`` (a feature's, not the target's), the values beyond the top ones are listed
+    too (``seen``, sorted) while there are at most ``SEEN_VALUES`` of them in ``SEEN_CHARS``
+    characters, else the stats say ``capped``: the monitor never calls a value unseen that a
+    capped list may have left out. A column of at most ``TOP_VALUES`` values needs no list:
+    its ``top`` holds them all (its other count is 0)."""
     found: dict[str, int] = {}
     for v in values:
         if _missing(v):
@@ -64,16 +78,25 @@ def text_stats(values: Iterable[Any]) -> dict[str, Any]:
         found[s] = found.get(s, 0) + 1
     top = sorted(found, key=lambda k: (-found[k], k))[:TOP_VALUES]
     other = sum(found.values()) - sum(found[k] for k in top)
-    return {"top": top, "counts": [found[k] for k in top] + [other]}
+    out: dict[str, Any] = {"top": top, "counts": [found[k] for k in top] + [other]}
+    if every and other:
+        shown = set(top)
+        rest = sorted(k for k in found if k not in shown)
+        if len(found) <= SEEN_VALUES and sum(map(len, rest)) <= SEEN_CHARS:
+            out["seen"] = rest
+        else:
+            out["capped"] = True
+    return out
 
 
-def column_stats(values: Any, *, numeric: bool) -> dict[str, Any]:
+def column_stats(values: Any, *, numeric: bool, every: bool = False) -> dict[str, Any]:
+    """``numeric_stats``, or ``text_stats`` (``every``: with its ``seen`` values)."""
     if numeric:
         try:
             return numeric_stats(np.asarray(values, dtype=np.float64))
         except (TypeError, ValueError):  # a "numeric" column holding text: profile it as text
             pass
-    return text_stats(list(values))
+    return text_stats(list(values), every=every)
 
 
 def build_profile(
@@ -88,7 +111,7 @@ def build_profile(
     """The profile of one version's training rows: ``columns`` maps each feature name to
     its values (a numpy column or a pandas Series)."""
     features = {
-        name: column_stats(values, numeric=name not in categorical)
+        name: column_stats(values, numeric=name not in categorical, every=True)
         for name, values in columns.items()
     }
     target = column_stats(y, numeric=task != "classification")

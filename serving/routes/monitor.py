@@ -14,6 +14,7 @@ from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
 from manymodels.monitoring.drift import MIN_DRIFT_ROWS
+from manymodels.monitoring.unseen import with_unseen
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
@@ -221,14 +222,27 @@ async def get_monitor(
             "--when degraded --confidence`).",
         ),
     ] = 0.95,
+    unseen: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            description="Unseen: the share of sampled rows carrying a text value the "
+            "version's training rows never had from which a partition is flagged `unseen` "
+            "(as `manymodels monitor --unseen`; no retrain trigger).",
+        ),
+    ] = 0.05,
 ) -> MonitorPage:
     """One page of the monitor: each partition's production version with its drift score
     (largest PSI over features, and which feature), live error, validation and naive error
     on the same rows, their ratios, model and data age, and the triggers it meets
-    (``flags``: drifted, degraded, stale — the defaults of ``manymodels retrain --when``)."""
+    (``flags``: drifted, degraded, stale — the defaults of ``manymodels retrain --when``; and
+    ``unseen`` — no trigger — when at least ``unseen`` of the sampled rows carry a text value
+    the version's training rows never had: ``unseen_share``, ``unseen_feature``,
+    ``unseen_rows``, ``unseen_reason``)."""
     if after is not None and (offset or key is not None):
         raise HTTPException(422, "give after, or offset or key, not both")
-    limits = report.Thresholds(confidence=confidence)
+    limits = report.Thresholds(confidence=confidence, unseen=unseen)
     return await run_in_threadpool(_page, service, sort, limit, offset, key, after, limits)
 
 
@@ -262,7 +276,7 @@ def _page(
     elif one is None and after is not None and sort in pages.PAGED_SORTS:  # and one more
         keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
         more, keys = len(keys) > limit, keys[:limit]
-        page = report.with_data_age(engine, pages.rows_of(engine, keys))
+        page = with_unseen(engine, report.with_data_age(engine, pages.rows_of(engine, keys)))
     else:
         health = report.health(engine, keys=None if one is None else [one])
         rows = report.ranked(health, sort, limits)
@@ -271,7 +285,7 @@ def _page(
             offset = next((i + 1 for i, r in enumerate(rows) if r.key == after), -1)
             if offset < 0:
                 raise pages.not_listed(engine, after, sort)
-        page = report.with_data_age(engine, rows[offset : offset + limit])
+        page = with_unseen(engine, report.with_data_age(engine, rows[offset : offset + limit]))
         more = offset + len(page) < total
     shown = [{**r.to_dict(), "flags": r.flags(limits), "note": r.note(limits)} for r in page]
     points = None

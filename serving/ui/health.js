@@ -42,8 +42,10 @@ function cells(h, minRows) {
     el("td", { class: "num" }, h.live_rows),
     el("td", { class: "num" }, days(h.model_age_days)),
     el("td", { class: "num" }, days(h.data_age_days)),
-    el("td", { class: "flags", title: h.note || "" }, h.flags.map((f) => el("span", { class: "badge flag" }, f))
-      .concat(h.note ? [el("span", { class: "badge" }, "not judged")] : [])),
+    el("td", { class: "flags", title: h.note || "" }, h.flags.map((f) => el("span", { class: "badge flag", title: f === "unseen" ? h.unseen_reason : null }, f))
+      .concat(h.note ? [el("span", { class: "badge" }, "not judged")] : [])
+      // requests carry text values the version never saw: said as `manymodels monitor` says it
+      .concat(h.flags.includes("unseen") ? [el("span", { class: "unseen" }, h.unseen_reason)] : [])),
   ];
 }
 
