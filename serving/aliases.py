@@ -32,7 +32,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -101,7 +101,7 @@ class AliasTable:
     def get(self, key: str) -> int | None:
         return self._versions.get(key)
 
-    def pairs_many(self, keys: Sequence[str]) -> list[tuple[str, int] | None]:
+    def pairs_many(self, keys: Iterable[str]) -> list[tuple[str, int] | None]:
         """Each key's ``(key, version)`` (``None`` where it has none), the same tuple every
         call until the alias moves: the cache's lookup key, found by identity."""
         return list(map(self._pairs.get, keys))

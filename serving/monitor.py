@@ -106,7 +106,7 @@ class RowSampler:
     ) -> None:
         """``offer_many`` for a batch's models (``pairs``) and their rows (``groups``, by
         key): this request's turn of them is chosen before their entries are built."""
-        self.offer_many(rows, [(k, v, groups[k]) for k, v in self._turn_of(pairs)])
+        self._offer(rows, [(k, v, groups[k]) for k, v in self._turn_of(pairs)])
 
     def _turn_of(self, models: Sequence[T]) -> Sequence[T]:
         """All of ``models``, or, past ``models_per_request``, every k-th from this request's
@@ -124,13 +124,23 @@ class RowSampler:
     ) -> None:
         """Consider a request's rows of several models at once (one lock for all): each
         ``(key, version, idx)`` names a model and its rows' indexes (``None``: all rows)."""
+        self._offer(rows, self._turn_of(list(models)))
+
+    def _offer(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        chosen: Sequence[tuple[str, int, Sequence[int] | None]],
+    ) -> None:
+        """``offer_many`` of this request's turn of models (``_turn_of`` chose them). A model
+        with one row, as each of a batch over 100 partitions has, skips the loop over its
+        rows: that loop's set-up was most of its cost (the same row kept, the same draws)."""
         cap = self.rows_per_partition
         pending = self._pending
-        chosen = self._turn_of(list(models))
+        draw = self._random
+        sampled = 0
         with self._lock:
             for key, version, idx in chosen:
                 n = len(idx) if idx is not None else len(rows)
-                step = n // PER_REQUEST or 1
                 entry = pending.get((key, version))
                 if entry is None:
                     if len(pending) >= self.max_partitions:
@@ -139,6 +149,18 @@ class RowSampler:
                         continue
                     entry = pending[(key, version)] = ([], [0, 0])
                 reservoir, state = entry  # state: rows seen, the next one to keep once full
+                if n == 1:
+                    sampled += 1
+                    state[0] += 1
+                    if len(reservoir) < cap:
+                        reservoir.append(rows[idx[0]] if idx is not None else rows[0])
+                    elif state[0] >= state[1]:  # as below
+                        reservoir[draw.randrange(cap)] = (
+                            rows[idx[0]] if idx is not None else rows[0]
+                        )
+                        state[1] = state[0] + 1 + int(draw.expovariate(cap / state[0]))
+                    continue
+                step = n // PER_REQUEST or 1
                 taken = 0
                 for j in range(0, n, step):
                     if taken == PER_REQUEST:
@@ -148,11 +170,12 @@ class RowSampler:
                     if len(reservoir) < cap:
                         reservoir.append(rows[idx[j]] if idx is not None else rows[j])
                     elif state[0] >= state[1]:  # kept with probability cap/seen, by skipping
-                        reservoir[self._random.randrange(cap)] = (
+                        reservoir[draw.randrange(cap)] = (
                             rows[idx[j]] if idx is not None else rows[j]
                         )
-                        state[1] = state[0] + 1 + int(self._random.expovariate(cap / state[0]))
-                self.sampled_rows += taken
+                        state[1] = state[0] + 1 + int(draw.expovariate(cap / state[0]))
+                sampled += taken
+            self.sampled_rows += sampled
 
     def take(self) -> dict[Pair, list[Mapping[str, Any]]]:
         """Everything sampled since the last take (the reservoirs start empty again)."""

@@ -49,7 +49,7 @@ def plain_text(
     ``predict``; no answer dicts, and no labels or target units to add."""
     if FALLBACK_KEY in groups:
         return None
-    found_pairs = service.aliases.pairs_many(list(groups))
+    found_pairs = service.aliases.pairs_many(groups)
     if None in found_pairs:  # a fallback, or a key as a number training wrote otherwise
         return None
     pairs: list[Pair] = found_pairs  # type: ignore[assignment]
@@ -76,7 +76,8 @@ def plain_text(
     if X is None or not np.isfinite(X).all():
         return None
     rows_of = list(groups.values())
-    codes = _row_models(rows_of, len(rows)) if len(models) > 1 else None
+    # each row's model, where rows share models: a row per model needs none (row i's is i)
+    codes = _row_models(rows_of, len(rows)) if 1 < len(models) < len(rows) else None
     try:
         y = _plain_predictions(X, models, codes, rows_of, stack_rows)  # type: ignore[arg-type]
     except (ValueError, TypeError):  # a model refusing the rows (a float32 one, 1e39): the
@@ -90,17 +91,16 @@ def plain_text(
         service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
     floats = floats_text(y.tolist())
-    if codes is None:
+    if len(models) == 1:
         return one_model_text(heads[0], floats)
     # row i's head: groups are in first-seen order
-    starts = heads if len(heads) == len(rows) else list(map(heads.__getitem__, codes.tolist()))
+    starts = heads if codes is None else list(map(heads.__getitem__, codes.tolist()))
     return predictions_text(starts, floats)
 
 
 def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
-    """Each of ``n`` rows' model: the position of its group, from the groups' row indexes."""
-    if len(rows_of) == n:  # a row per group: groups are in first-seen order, so row i's is i
-        return np.arange(n)
+    """Each of ``n`` rows' model: the position of its group, from the groups' row indexes
+    (asked only where some model has several rows: a row per group needs no codes)."""
     codes = np.empty(n, dtype=np.intp)
     sizes = list(map(len, rows_of))
     codes[list(chain.from_iterable(rows_of))] = np.repeat(np.arange(len(rows_of)), sizes)
@@ -114,16 +114,19 @@ def _plain_predictions(
     rows_of: list[list[int]],
     rows: Sequence[bytes | None],
 ) -> np.ndarray | None:
-    """Each row's prediction by its model (``codes``: each row's, ``None`` for one model), as
-    ``_predict_all`` computes it; ``None`` if a model answers anything but one float per row.
-    ``rows`` are the models' packed rows (``None`` for one that does not stack)."""
-    if codes is None:
+    """Each row's prediction by its model (``codes``: each row's, ``None`` for one model or a
+    model per row), as ``_predict_all`` computes it; ``None`` if a model answers anything but
+    one float per row. ``rows`` are the models' packed rows (``None`` for one that does not
+    stack)."""
+    if len(models) == 1:
         if not can_score(models[0], X):
             return None
         return _floats(models[0].predict(X), len(X))
     if all(rows):  # every model linear (a packed row is never empty): one stacked product
         packed = stacked(rows)  # type: ignore[arg-type]  # none is None
-        return affine_rows(X, packed if len(models) == len(X) else packed[codes])
+        return affine_rows(X, packed if codes is None else packed[codes])
+    if codes is None:  # a model per row, in row order
+        codes = np.arange(len(X))
     linear = [r is not None for r in rows]
     n_linear = sum(linear)
     y = np.empty(len(X))

@@ -40,7 +40,8 @@ def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
     that row)."""
     n = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
-        Z = (X - packed[:, :n]) / packed[:, n : 2 * n]
+        Z = X - packed[:, :n]
+        Z /= packed[:, n : 2 * n]  # in place: the same division, one array fewer
         y = np.matmul(Z[:, None, :], packed[:, 2 * n : 3 * n, None])[:, 0, 0]
         y += packed[:, 3 * n]
     return y

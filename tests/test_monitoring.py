@@ -689,6 +689,25 @@ def test_a_batch_of_many_models_offers_each_in_turn() -> None:
     assert len(taken) == 40 and all(len(r) == 1 for r in taken.values())
 
 
+def test_a_models_one_row_is_kept_as_a_run_of_rows_would_keep_it() -> None:
+    """A model's single row (a batch over many partitions) skips the loop over a model's rows:
+    offered one at a time, 1,000 rows leave the reservoir, the draws and the count that the
+    same rows offered 16 at a time do (past a full reservoir, so rows are replaced)."""
+    from serving.monitor import PER_REQUEST, RowSampler
+
+    rows = [{"x0": float(i)} for i in range(1000)]
+    alone, runs = RowSampler(rows_per_partition=8), RowSampler(rows_per_partition=8)
+    for i in range(len(rows)):
+        alone.offer_groups(rows, [("pid=1", 1)], {"pid=1": [i]})
+    for lo in range(0, len(rows), PER_REQUEST):
+        runs.offer("pid=1", 1, rows, list(range(lo, min(lo + PER_REQUEST, len(rows)))))
+    assert alone.sampled_rows == runs.sampled_rows == len(rows)
+    kept = alone.take()[("pid=1", 1)]
+    assert kept == runs.take()[("pid=1", 1)]
+    assert len(kept) == 8 and max(r["x0"] for r in kept) > 100  # replaced as rows came
+    assert alone._random.random() == runs._random.random()  # the same draws were made
+
+
 def test_the_sampler_holds_a_bounded_sample() -> None:
     """However many partitions and rows it is offered, it holds at most max_partitions ×
     rows_per_partition rows, counts what it turned away and asks for an early flush."""
