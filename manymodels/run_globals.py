@@ -156,6 +156,6 @@ def chunk_slices(
         pred = f.val_pred[rows]
         out.append(
             External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform,
-                     unscored=f.unscored)
+                     unscored=f.unscored, own={g: p[rows] for g, p in f.own_pred.items()})
         )  # fmt: skip
     return out

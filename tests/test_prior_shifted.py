@@ -146,13 +146,17 @@ def test_every_partition_scores_the_shifted_global_model_and_it_wins_only_strict
             assert scores[SHIFTED] <= v.score
 
 
-def _shifted_by_hand(v: ModelVersion, data: pd.DataFrame) -> np.ndarray:
+def _shifted_by_hand(v: ModelVersion, data: pd.DataFrame, pooled: GlobalModel) -> np.ndarray:
     """The shift of ``v``'s user recomputed here: its smoothed constant (with the strength and
-    rates its version records) over the table's rates."""
+    rates its version records) over the global model's own rates for the user — its mean
+    prediction of the user's rows (it holds the key: the table's rates counted the user's
+    rate twice)."""
     doc = v.feature_schema["class_prior"]
-    own = data[data["user"] == v.key.split("=")[1]]["click"].to_numpy()
+    user = v.key.split("=")[1]
+    rows = data[data["user"] == user]
     q = ConstantProbabilityClassifier([0, 1], doc["rates"], doc.get("strength", 2.0))
-    return np.asarray(q.fit(None, own).proba_ / np.asarray(doc["rates"]))
+    r = pooled.predict_proba(rows[["x"]], [[user] * len(rows)]).mean(axis=0)
+    return np.asarray(q.fit(None, rows["click"].to_numpy()).proba_ / r)
 
 
 def test_a_version_on_it_names_the_global_model_and_serves_its_shifted_rates(
@@ -169,7 +173,7 @@ def test_a_version_on_it_names_the_global_model_and_serves_its_shifted_rates(
     assert b"GlobalModel" not in stored
     assert v.estimator == "manymodels.prior_shift.PriorShifted"
     assert v.params["member"] == "LogisticRegression (global)"
-    shift = _shifted_by_hand(v, data)
+    shift = _shifted_by_hand(v, data, pooled)
     assert np.allclose(v.params["shift"], shift)
     X = pd.DataFrame({"x": [-1.5, 0.0, 1.5]})
     raw = pooled.predict_proba(X, [[v.key.split("=")[1]]]) * shift
@@ -221,7 +225,7 @@ def test_a_partition_below_min_rows_is_served_the_global_model_shifted_to_its_ra
         assert record["member"] == v.params["member"] == "LogisticRegression (global)"
         assert v.estimator == "manymodels.prior_shift.PriorShifted"
         assert v.members == (glob["sha256"],)
-        shift = _shifted_by_hand(v, data)
+        shift = _shifted_by_hand(v, data, pooled)
         assert np.allclose(v.params["shift"], shift)
         raw = pooled.predict_proba(X, [[v.key.split("=")[1]]]) * shift
         proba = model.predict_proba(X)

@@ -4,8 +4,8 @@ candidate's fold fits (``Precomputed``) — the model itself is never loaded to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,6 +68,9 @@ class External:
     transform: str  # the target transform it learnt: scored only on that transform's view
     load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
     unscored: str | None = None  # why rows have no prediction (``GlobalFit.unscored``)
+    own: Mapping[int, np.ndarray] = field(default_factory=dict)
+    """Per validation fit, its predictions of the partition's own training rows
+    (``GlobalFit.own_pred``): the prior-shifted option's reference rates."""
 
     def bound(self) -> KeyBound:
         """The global model itself, bound to this partition's key (a ``top2`` member)."""

@@ -215,6 +215,11 @@ class GlobalFit:
     unscored: str | None = None
     """Why a run's fit left some partitions' validation rows unpredicted (an early cutoff's
     fit that failed: ``global_tasks.run_task``), said among their versions' candidates."""
+    own_pred: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per validation fit (its first fold), its predictions of the partitions' own training
+    rows of the folds it predicts, aligned to the table's rows, NaN elsewhere: a
+    prior-shifted partition's reference rates (``training.shifted``). Empty unless the spec
+    asks for the shift, and for a stored model rescored (``rescore_global``)."""
 
 
 def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:

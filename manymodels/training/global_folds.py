@@ -24,15 +24,7 @@ def fold_rows(
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Rows every fit may use, and per fold the (train, validation) table rows: each
     partition's fold ``f`` of the same ``validation_splits`` its chunk computes."""
-    masks = drop_masks(table, spec)
-    usable = np.ones(table.n_rows, dtype=bool)
-    for m in drop_masks(table, spec, pooled=True).values():
-        usable &= ~m
-    for m in masks.values():
-        usable &= ~m
-    ordered = spec.time_column is not None and spec.validation_strategy in ("last", "kfold")
-    plan = _by_row_count(table, spec, masks) if ordered else _by_partition(table, spec, masks)
-    everyone, folds = plan
+    usable, (everyone, folds) = _plan(table, spec)
     out = []
     for tr, va in folds:
         # the usable ones of the fold's training rows, ascending: no row is listed twice (a
@@ -49,6 +41,34 @@ def fold_rows(
 Plan = tuple[np.ndarray, list[tuple[list[np.ndarray], list[np.ndarray]]]]
 """The rows of partitions too small to validate, and per fold its training and validation
 row arrays (to be concatenated)."""
+
+
+def _plan(table: PartitionedTable, spec: Spec) -> tuple[np.ndarray, Plan]:
+    """Which rows every fit may use (a mask), and the fold plan."""
+    masks = drop_masks(table, spec)
+    usable = np.ones(table.n_rows, dtype=bool)
+    for m in drop_masks(table, spec, pooled=True).values():
+        usable &= ~m
+    for m in masks.values():
+        usable &= ~m
+    ordered = spec.time_column is not None and spec.validation_strategy in ("last", "kfold")
+    plan = _by_row_count(table, spec, masks) if ordered else _by_partition(table, spec, masks)
+    return usable, plan
+
+
+def own_training_rows(table: PartitionedTable, spec: Spec) -> list[np.ndarray]:
+    """Per fold, the usable training rows of the partitions that validate on it, ascending and
+    never capped: the rows whose predictions give a prior-shifted partition its reference
+    rates (``training.shifted``), which must be its own fold's training rows — every one of
+    them, whatever sample of the table the fit itself took."""
+    usable, (_, folds) = _plan(table, spec)
+    out = []
+    for tr, _ in folds:
+        train = np.zeros(table.n_rows, dtype=bool)
+        for rows in tr:
+            train[rows] = True
+        out.append(np.flatnonzero(train & usable))
+    return out
 
 
 def _by_row_count(table: PartitionedTable, spec: Spec, masks: Masks) -> Plan:

@@ -33,7 +33,7 @@ from manymodels.training.global_fit import (
     row_keys,
     take_rows,
 )
-from manymodels.training.global_folds import fold_rows
+from manymodels.training.global_folds import fold_rows, own_training_rows
 from manymodels.training.transforms import view
 
 REFIT = -1
@@ -66,6 +66,8 @@ class TaskResult:
     seconds: float = 0.0
     through: str | int | float | None = None  # the refit's latest time (``GlobalFit.through``)
     unscored: str | None = None  # why some validation rows have no prediction (``GlobalFit``)
+    own: np.ndarray | None = None  # training rows predicted for the shift (``own_predictions``)
+    own_pred: np.ndarray | None = None
 
 
 def fold_count(spec: Spec) -> int:
@@ -92,6 +94,11 @@ def fit_folds(spec: Spec) -> list[int]:
     count = fold_count(spec)
     last = spec.validation.global_refit_last
     return sorted({*range(0, count, refit_every(spec)), *range(max(0, count - last), count)})
+
+
+def fit_of(spec: Spec, fold: int) -> int:
+    """The validation fit that predicts fold ``fold`` (``predicted_folds``)."""
+    return max(f for f in fit_folds(spec) if f <= fold)
 
 
 def predicted_folds(spec: Spec, fold: int) -> range:
@@ -141,12 +148,19 @@ def run_task(
     val = empty_predictions(table, spec)
     groups = time_groups(table, spec, train, valid)
     unscored = None
+    own = own_predictions(table, spec, span)
+    fitted = empty_predictions(table, spec) if own is not None else None
+    owner = np.searchsorted(table.offsets, own, side="right") - 1 if own is not None else None
     for at, (rows, predicted) in enumerate(groups):
         if at:
             model = build_model(task.candidate, task.params, table, spec)
         try:
             model.fit(take_rows(table.X, rows), _y(table, spec, rows), row_keys(table, rows))
             predict_into(val, model, table, predicted)
+            if fitted is not None and own is not None and owner is not None:
+                # by the model that predicts their validation rows
+                mine = np.searchsorted(table.offsets, predicted, side="right") - 1
+                predict_into(fitted, model, table, own[np.isin(owner, mine)])
         except Exception as e:
             if at == len(groups) - 1:  # the fold's own fit, on the most rows: the grid
                 raise  # point fails with its error, as it always did
@@ -163,7 +177,21 @@ def run_task(
             "are none, or they hold one class)"
         )
     seconds = time.perf_counter() - started
-    return TaskResult(task.fold, valid, val[valid], seconds=seconds, unscored=unscored)
+    kept = None if own is None or fitted is None else fitted[own]
+    return TaskResult(
+        task.fold, valid, val[valid], seconds=seconds, unscored=unscored, own=own, own_pred=kept
+    )
+
+
+def own_predictions(table: PartitionedTable, spec: Spec, span: range) -> np.ndarray | None:
+    """The training rows a validation fit predicts besides its validation rows, for the
+    prior-shifted option's reference rates (``training.shifted``): every partition's own
+    training rows of the folds ``span`` (its fold's training rows, never its validation rows);
+    ``None`` unless a classification asks for the shift (``[selection] prior_shifted``)."""
+    if spec.task != "classification" or not spec.selection.prior_shifted:
+        return None
+    per_fold = own_training_rows(table, spec)[span.start : span.stop]
+    return np.unique(np.concatenate(per_fold)) if per_fold else None
 
 
 def time_groups(
@@ -227,13 +255,18 @@ def assemble(
     done = [r for r in results if isinstance(r, TaskResult)]
     refit = next(r for r in done if r.fold == REFIT)
     val = empty_predictions(table, spec)
+    own: dict[int, np.ndarray] = {}
     for r in done:
         if r.rows is not None and r.pred is not None:
             val[r.rows] = r.pred
+        if r.own is not None and r.own_pred is not None:
+            own[r.fold] = empty_predictions(table, spec)
+            own[r.fold][r.own] = r.own_pred
     unscored = next((r.unscored for r in done if r.unscored), None)
     return replace(
         base, sha256=refit.sha256, size=refit.size, val_pred=val, rows=refit.n_rows,
         seconds=sum(r.seconds for r in done), through=refit.through, unscored=unscored,
+        own_pred=own,
     )  # fmt: skip
 
 

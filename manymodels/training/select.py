@@ -259,7 +259,7 @@ def fit_partition(
             model = naive()
             estimator, params = estimator_path(model), {}
         elif isinstance(cand, Shifted):  # the global model by reference, and the shift
-            chosen, model, estimator = "prior_shifted", cand.model(y), cand.estimator
+            chosen, model, estimator = "prior_shifted", cand.model(X, y), cand.estimator
             params = {"member": cand.ext.label, "shift": list(model.shift)}
         elif isinstance(cand, External):
             chosen, model, estimator = "global", None, cand.estimator

@@ -4,10 +4,21 @@ rows beside the global model itself, its local candidates and the naive constant
 
 On each fold the shift ``q_c / r_c`` comes from the fold's training rows — ``q`` the smoothed
 constant the partition would get from them (``classify.smoothed_constant``: the same strengths),
-``r`` the table's rates — and multiplies the global model's predictions of the fold's
-validation rows (``External.pred``: made by a fit that left them out). Chosen, the shift is
-taken again from all the partition's rows, and the version's artifact holds the shift and the
-global model by reference (``global_members``), never a copy of it.
+``r`` the global model's own rates for the partition: the mean of its ``p(c | x)`` over those
+same rows, predicted by the fit that predicts the fold (``External.own``) — and multiplies
+that fit's predictions of the fold's validation rows (``External.pred``: made by a fit that
+left them out). Chosen, the shift is taken again from all the partition's rows, ``r`` the
+mean of the stored model's predictions of them, and the version's artifact holds the shift
+and the global model by reference (``global_members``), never a copy of it.
+
+Why the model's own rates and not the table's (Saerens et al. divide by the prior the model
+assumes for the rows it is applied to): a pooled model that does not see the key assumes the
+table's rate everywhere, and its mean prediction over a partition's rows is close to it; a
+model that holds the key (a one-hot, a LightGBM category) learnt the partition's rate, and
+dividing by the table's counted that rate twice. Divided by its own, the shift is ``q`` over
+the rate it learnt: near 1 where it learnt the partition well, a pull toward the smoothed
+constant where it overfit a few rows. A stored model rescored by a retrain has no predictions
+of the training rows (``global_fit.rescore_global``): its folds divide by the table's rates.
 """
 
 from __future__ import annotations
@@ -23,9 +34,11 @@ from manymodels.classes import ClassPrior
 from manymodels.prior_shift import PriorShifted, shift_factors
 from manymodels.spec import Spec
 from manymodels.training import classify
+from manymodels.training.classify import aligned_proba
 from manymodels.training.compare import Recipe
 from manymodels.training.external import External, PrecomputedClassifier
 from manymodels.training.folds import Folds
+from manymodels.training.global_tasks import fit_of
 from manymodels.training.metrics import mean_of
 from manymodels.training.options import Board
 
@@ -51,10 +64,22 @@ class Shifted:
     def estimator(self) -> str:
         return ESTIMATOR
 
-    def shift(self, y: np.ndarray) -> list[float]:
-        """``q_c / r_c`` of rows ``y``: their smoothed constant over the table's rates."""
+    def shift(self, y: np.ndarray, rates: np.ndarray | None = None) -> list[float]:
+        """``q_c / r_c`` of rows ``y``: their smoothed constant over ``rates`` (the model's
+        own for these rows: ``own_rates``; the table's when not given)."""
         own = classify.smoothed_constant(self.spec, self.prior).fit(None, y).proba_
-        return shift_factors(own, self.prior.rates)
+        return shift_factors(own, self.prior.rates if rates is None else rates)
+
+    def own_rates(self, fold: int, tr: np.ndarray) -> np.ndarray | None:
+        """``r_p``: the mean prediction of fold ``fold``'s fit over the partition's training
+        rows ``tr`` of that fold (only those: its validation rows are what it is judged on);
+        ``None`` when that fit predicted none of them (a stored model, rescored)."""
+        given = self.ext.own.get(fit_of(self.spec, fold))
+        if given is None:
+            return None
+        at = given[tr]
+        at = at[~np.isnan(at).any(axis=1)]
+        return at.mean(axis=0) if len(at) else None
 
     def fold_fits(self, folds: Folds) -> list[PrecomputedClassifier]:
         """The global model's predictions of each validation fold (made by a fit that left
@@ -62,7 +87,7 @@ class Shifted:
         has none (one the model was fitted on: NaN in ``External.pred``)."""
         rows = np.arange(len(folds.y))
         fits = []
-        for tr, va in folds.splits:
+        for fold, (tr, va) in enumerate(folds.splits):
             at = rows[va]
             given = self.ext.pred[at]
             if np.isnan(given).any():
@@ -72,14 +97,18 @@ class Shifted:
                     "rows (rows it was fitted on)"
                 )
             full = np.full_like(self.ext.pred, np.nan)
-            shifted = given * np.asarray(self.shift(folds.y[tr]))
+            rates = self.own_rates(fold, rows[tr])
+            shifted = given * np.asarray(self.shift(folds.y[tr], rates))
             full[at] = shifted / shifted.sum(axis=1, keepdims=True)
             fits.append(PrecomputedClassifier(full, at, self.prior.classes))
         return fits
 
-    def model(self, y: np.ndarray) -> PriorShifted:
-        """The served model: the global model bound to the key, shifted by all of ``y``."""
-        return PriorShifted(self.ext.bound(), self.shift(y), self.prior.labels)
+    def model(self, X: Any, y: np.ndarray) -> PriorShifted:
+        """The served model: the global model bound to the key, shifted by all of ``y`` over
+        its own mean prediction of all of ``X`` (the rows it was refitted on)."""
+        member = self.ext.bound()
+        rates = aligned_proba(member, X, np.asarray(self.prior.classes)).mean(axis=0)
+        return PriorShifted(member, self.shift(y, rates), self.prior.labels)
 
 
 def score_shifted(

@@ -48,7 +48,15 @@ class Inputs:
     def with_external(self, external: Sequence[External], load: Callable[..., Any]) -> Inputs:
         """These inputs with the run's global models of their transform, each holding its
         predictions of these rows and able to load itself (``load(sha256)``)."""
-        mine = [replace(e, pred=e.pred[self.rows], load=partial(load, e.sha256)) for e in external]
+        mine = [
+            replace(
+                e,
+                pred=e.pred[self.rows],
+                own={g: p[self.rows] for g, p in e.own.items()},
+                load=partial(load, e.sha256),
+            )
+            for e in external
+        ]
         return replace(self, external=mine)
 
 
