@@ -1,13 +1,16 @@
 """A pooled classifier shifted to one partition's class rates (Saerens, Latinne & Decaestecker
 2002, "Adjusting the outputs of a classifier to new a priori probabilities").
 
-A global classifier answers ``p(c | x)`` under the table's class rates ``r_c``. A partition
-whose own rates are ``q_c`` (its smoothed constant: ``ConstantProbabilityClassifier``) gets
+A global classifier answers ``p(c | x)`` under the rates ``r_c`` it assumes for a partition:
+its own mean prediction over the partition's rows (``training.shifted``) — about the table's
+rates for a pooled model, the partition's own for one that holds the key. A partition whose
+smoothed rates are ``q_c`` (its constant: ``ConstantProbabilityClassifier``) gets
 ``p(c | x) · q_c / r_c``, renormalised per row: Bayes' rule with the likelihoods ``p(x | c)``
-kept and the prior replaced. It keeps what the pooled model learnt from the features (which
-a constant cannot use) and what the partition's own rows say of its rates (which a pooled
-model ignores). The smoothed constant is the special case of an uninformative pooled model
-(``p(c | x) = r_c`` for every ``x``): shifted, it answers ``q_c``.
+kept and the prior replaced. Only the factors are stored, so a version shifted by the table's
+rates (before 2026-12-08) loads and serves as it was stored. It keeps what the pooled model
+learnt from the features (which a constant cannot use) and what the partition's own rows say
+of its rates (which a pooled model ignores). The smoothed constant is the special case of an
+uninformative pooled model (``p(c | x) = r_c`` for every ``x``): shifted, it answers ``q_c``.
 
 ``PriorShifted`` holds the run's global model as a member, so a stored one names that model
 by sha256 (``manymodels.global_members``) rather than holding a copy of it: one global model
@@ -75,8 +78,10 @@ class PriorShifted(ClassifierMixin, BaseEstimator):
 
 
 def shift_factors(own: np.ndarray, rates: np.ndarray) -> list[float]:
-    """``q_c / r_c``: a partition's smoothed rates over the table's (a class the table holds
-    has ``r_c > 0``; the floor only keeps a degenerate table from dividing by zero)."""
+    """``q_c / r_c``: a partition's smoothed rates over the model's for it (``rates``). A class
+    the model never gives has ``r_c = 0`` and a factor ``q_c / 1e-300``: finite, and it
+    multiplies probabilities of 0, so the class keeps 0 (the floor a degenerate table's rate
+    always had)."""
     floor = np.maximum(np.asarray(rates, dtype=np.float64), 1e-300)
     ratio = np.asarray(own, dtype=np.float64) / floor
     return [float(v) for v in ratio]

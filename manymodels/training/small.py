@@ -11,10 +11,11 @@ run summary counts these apart. ``[selection] too_few_rows = "fallback"`` opts o
 partition is skipped and the fallback model answers for it (regression always does so).
 
 Where the run has a ``scope = "global"`` classifier and the spec asks for the shift
-(``[selection] prior_shifted = true``; off by default: a global model holding the key counts
-its rate twice), such a partition is served that model shifted to its rates instead
-(``manymodels.prior_shift``): ``p(c | x) · q_c / r_c``, ``q`` the same smoothed constant,
-``r`` the table's rates. The constant is the special case of an
+(``[selection] prior_shifted = true``, off by default), such a partition is served that model
+shifted to its rates instead (``manymodels.prior_shift``): ``p(c | x) · q_c / r_c``, ``q`` the
+same smoothed constant, ``r`` the model's own mean prediction over the partition's rows (its
+rate for it: the table's for a pooled model, the partition's for one holding the key, which
+the table's rates counted twice; ``training.shifted``). The constant is the special case of an
 uninformative pooled model (``p(c | x) = r_c``), so nothing it knew is lost, and what the
 pooled model learnt from the features is gained — which a constant cannot use (the visits
 panel of ``benchmarks/classification.py``: 6,116 of 10,000 users below ``min_rows``). Neither
