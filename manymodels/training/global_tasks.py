@@ -7,7 +7,9 @@ tasks (``run_globals``) instead of one task fitting them in turn: on 2 cores wit
 the global phase takes about half as long, on a cluster about ``1 / (folds + 1)``. The table is
 shipped once and shared by the tasks (an object reference on Ray); each task builds its own
 transform's view and the same splits (``global_folds.fold_rows``: deterministic, from the spec
-and the keys), so nothing but predictions and a digest travel back.
+and the keys), so nothing but predictions and a digest travel back (with ``[selection]
+prior_shifted``, also each fit's predictions of the partitions' own training rows: the
+shift's reference rates, ``training.shifted``).
 """
 
 from __future__ import annotations
