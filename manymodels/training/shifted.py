@@ -103,12 +103,15 @@ class Shifted:
             fits.append(PrecomputedClassifier(full, at, self.prior.classes))
         return fits
 
-    def model(self, X: Any, y: np.ndarray) -> PriorShifted:
+    def model(self, X: Any, y: np.ndarray, *, own: np.ndarray | None = None) -> PriorShifted:
         """The served model: the global model bound to the key, shifted by all of ``y`` over
-        its own mean prediction of all of ``X`` (the rows it was refitted on)."""
+        its own mean prediction of all of ``X`` (the rows it was refitted on). ``own``: ``y``'s
+        smoothed constant (``proba_``) when the caller has fitted it already (a partition below
+        ``min_rows``), so it is not fitted a second time."""
         member = self.ext.bound()
         rates = aligned_proba(member, X, np.asarray(self.prior.classes)).mean(axis=0)
-        return PriorShifted(member, self.shift(y, rates), self.prior.labels)
+        factors = self.shift(y, rates) if own is None else shift_factors(own, rates)
+        return PriorShifted(member, factors, self.prior.labels)
 
 
 def score_shifted(

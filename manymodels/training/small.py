@@ -58,7 +58,7 @@ def few_rows_constant(
     if pooled is not None:
         option = Shifted(pooled, spec, prior)
         try:
-            model = option.model(X, y)
+            model = option.model(X, y, own=constant.proba_)  # the constant, not fitted again
         except Exception as e:  # the store, not the partition: its constant still serves
             model = constant
             warnings.append(f"{option.label} not served: {type(e).__name__}: {e}")
