@@ -16,6 +16,7 @@ from manymodels.cli.options import (
     ArtifactsOpt,
     JsonOpt,
     LevelsOpt,
+    ProbabilitiesOpt,
     RegistryDbOpt,
     RegistryOpt,
     ThresholdOpt,
@@ -71,14 +72,7 @@ def forecast(
     ] = None,
     levels: LevelsOpt = None,
     threshold: ThresholdOpt = None,
-    probabilities: Annotated[
-        bool,
-        typer.Option(
-            "--probabilities",
-            help="Also write a classifier's class probabilities of each step: a "
-            "proba-<class> column per class (0 for a class a partition never held).",
-        ),
-    ] = False,
+    probabilities: ProbabilitiesOpt = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,

@@ -269,3 +269,12 @@ LevelsOpt = Annotated[
         "(default: every level the models recorded; a level one did not record is an error)."
     ),
 ]
+
+ProbabilitiesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--probabilities",
+        help="Also write a classifier's class probabilities (of each step, when forecasting): "
+        "a proba-<class> column per class (0 for a class a partition never held).",
+    ),
+]

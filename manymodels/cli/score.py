@@ -18,6 +18,7 @@ from manymodels.cli.options import (
     Backend,
     JsonOpt,
     LevelsOpt,
+    ProbabilitiesOpt,
     RegistryDbOpt,
     RegistryOpt,
     ThresholdOpt,
@@ -63,14 +64,7 @@ def score(
     ] = False,
     levels: LevelsOpt = None,
     threshold: ThresholdOpt = None,
-    probabilities: Annotated[
-        bool,
-        typer.Option(
-            "--probabilities",
-            help="Also write a classifier's class probabilities: a proba-<class> column per "
-            "class (0 for a class a partition never held).",
-        ),
-    ] = False,
+    probabilities: ProbabilitiesOpt = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import linear_frame, synthetic_ridge_toml
@@ -137,3 +138,25 @@ def test_a_monitor_threshold_that_is_not_finite_is_refused_naming_the_flag(
     if value != "nan":
         assert line == f"error: {flag}: must be a finite number, not inf"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_score_and_forecast_describe_probabilities_with_one_help_text() -> None:
+    """`--probabilities` was declared twice (score, forecast) with two near-identical help
+    texts; it is one ``ProbabilitiesOpt``: the same help in both, and each command's --help
+    says what it writes (proba-<class> columns)."""
+    import typer
+
+    group: Any = typer.main.get_command(app)
+    helps = {
+        name: next(p.help for p in group.commands[name].params if p.name == "probabilities")
+        for name in ("score", "forecast")
+    }
+    assert helps["score"] == helps["forecast"], helps
+    cli = CliRunner()
+    for name in helps:
+        done = cli.invoke(app, [name, "--help"])
+        assert done.exit_code == 0, done.output
+        options = done.output.split("\nOptions:\n", 1)[1]  # not the docstring's mention
+        entry = options.split("  --probabilities ", 1)[1].split("\n  --", 1)[0]
+        assert " ".join(entry.split()) == " ".join(helps[name].split()), done.output
+        assert "a proba-<class> column per class" in " ".join(entry.split())
