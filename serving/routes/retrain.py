@@ -106,10 +106,21 @@ _BODY: dict[str, Any] = {
             "be read (not JSON, not UTF-8, a malformed upload).",
         },
         429: {"model": ErrorOut, "description": "Too many retrain jobs queued."},
+        500: {
+            "model": ErrorOut,
+            "description": "The uploaded rows could not be stored: the artifact store refused "
+            "to write them (permissions, an I/O error; ``UploadNotStored``), the server's "
+            "fault; nothing was queued.",
+        },
         503: {
             "model": ErrorOut,
             "description": "The registry is unreachable or read-only, or the job could not be "
             "recorded (nothing was queued: post again).",
+        },
+        507: {
+            "model": ErrorOut,
+            "description": "The storage (a disk, a quota) is full: the uploaded rows or the job "
+            "could not be written; nothing was queued.",
         },
     },
     openapi_extra=_BODY,
