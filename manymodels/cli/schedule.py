@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
+from manymodels.cli.schedule_catch_up import MissedFirings
 from manymodels.cli.schedule_lines import overlap_json, report_json, warn_if_absent
 from manymodels.cli.schedule_lines import report as _report
 from manymodels.cli.schedule_lines import when as _when
@@ -31,7 +31,6 @@ from manymodels.cli.schedule_state import CatchUp, start_line
 
 if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry import Registry
-    from manymodels.registry.firings import FailedFiring
 
 
 @said_at_start  # Ctrl-C before it runs: nothing started, nothing to resume
@@ -214,13 +213,7 @@ def scheduler(
             return run(None, only)
 
     from manymodels.cli.options import open_registry
-    from manymodels.cli.schedule_runs import (
-        ended,
-        firing_run,
-        still_killed,
-        was_killed,
-        with_finished_keys,
-    )
+    from manymodels.cli.schedule_runs import still_killed, with_finished_keys
     from manymodels.registry.firing_edits import about, family_id
     from manymodels.registry.firings import (
         FIRING_ATTEMPTS,
@@ -235,45 +228,6 @@ def scheduler(
         family_id(parsed.name, str(data)),
         about(name, plan.cron, plan.timezone, list(plan.when)),
     )
-
-    def edited_failure(reg: Registry, due: datetime) -> bool:
-        """Whether this schedule, never claimed, replaces an edited one whose newest firing
-        failed: run again once as this one's newest firing (``state.edited``), or said."""
-        from manymodels.registry.firing_edits import previous_failure
-        from manymodels.registry.firings import under_way
-
-        previous = previous_failure(reg.store, family[0], name)
-        if previous is None:
-            return False
-        from zoneinfo import ZoneInfo
-
-        # in its schedule's zone, as its run's options name it ("due")
-        old = previous.failed.due.astimezone(ZoneInfo(previous.timezone))
-        run = firing_run(reg, previous.schedule, parsed.name, previous, old, str(data))
-        failed = ended(previous.failed, run, old)
-        if failed is None or (run is not None and was_killed(run)) or under_way(failed):
-            return False  # it ran, or its run is left to be resumed, or it runs
-        if failed.attempts >= FIRING_ATTEMPTS:
-            state.given_up.append(failed)
-            return False
-        failed = dataclasses.replace(failed, due=old)
-        state.edited[due] = dataclasses.replace(previous, failed=failed)
-        state.failed_firings[due] = failed
-        return True
-
-    def resumed(mark: FailedFiring | None, run_id: str, due: datetime) -> bool:
-        """Whether the run ``run_id`` of the firing at ``due``, killed, is resumed: not once
-        its firing ran ``FIRING_ATTEMPTS`` times. A run the OOM killer ends at each try was
-        resumed by every start of a restarted scheduler, in a loop for ever."""
-        mark = mark if mark is not None and mark.due == due else None
-        if mark is not None and mark.attempts >= FIRING_ATTEMPTS:
-            why = f"its run {run_id} was killed each time (the OOM killer? a reboot?)"
-            state.given_up.append(dataclasses.replace(mark, error=why))
-            return False
-        state.killed_firings[due] = run_id
-        if mark is not None:
-            state.killed_marks[due] = mark
-        return True
 
     def claim(due: datetime) -> bool:
         """One run per firing, however many schedulers run this schedule on this registry
@@ -326,62 +280,6 @@ def scheduler(
             state.marked[due] = tag
         return taken
 
-    def missed(due: datetime) -> bool | datetime:
-        """Whether the newest firing due went unrun while no scheduler ran (its registry
-        has an older one claimed), or was claimed by a scheduler killed in its run (that run,
-        ``schedule_runs.firing_run``, is then resumed), or failed — its run, or its scheduler
-        killed before the run began (``registry.firings.FailedFiring``): run again once; a
-        registry not there yet, or not reached, has none. Under way by a scheduler this
-        machine cannot look up whose mark beats: the instant its mark goes silent, to look
-        again then. Never claimed, after the schedule was edited: the failed firing of the
-        schedule it replaces (``registry.firing_edits``)."""
-        from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError, StoreNotFound
-        from manymodels.registry.firings import (
-            failed_firing,
-            last_claimed,
-            look_again_at,
-            under_way,
-        )
-        from manymodels.registry.pg_connect import authentication_failed
-        from manymodels.tempnames import owner_alive
-
-        if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
-            return False
-        try:
-            with open_registry(registry, registry_db, artifacts) as reg:
-                last = last_claimed(reg.store, name)
-                if last is None:
-                    return edited_failure(reg, due)
-                if last == due:
-                    run = firing_run(reg, name, parsed.name, plan, due, str(data))
-                    if run is not None and was_killed(run):
-                        return resumed(failed_firing(reg.store, name), run.run_id, due)
-                    failed = ended(failed_firing(reg.store, name), run, due)
-                    # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
-                    if failed is not None and failed.due == due and not under_way(failed):
-                        if failed.attempts < FIRING_ATTEMPTS:
-                            state.failed_firings[due] = failed
-                            return True
-                        state.given_up.append(failed)
-                    elif (
-                        failed is not None
-                        and failed.due == due
-                        and owner_alive(failed.owner) is None
-                    ):
-                        stale = look_again_at(failed)
-                        if stale is not None and failed.attempts < FIRING_ATTEMPTS:
-                            state.watched[due] = failed
-                            return stale
-                        state.elsewhere_marks.append(failed)  # said: it may never run
-        except RegistryError as e:
-            if isinstance(e, NoRegistry) and not isinstance(e, LostDatabase | StoreNotFound):
-                return False  # a --registry-db not made yet, as a new --registry: none missed
-            if authentication_failed(e):  # not a server briefly away: no firing would run
-                raise
-            echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
-            return False
-        return last is not None and last < due
-
     def report(firing: Any, following: datetime | None) -> None:
         if json_out:
             report_json(firing, following, spec_name=ran_as, cron=plan.cron,
@@ -393,6 +291,10 @@ def scheduler(
     def overlap(at: datetime) -> None:
         overlap_json(at, spec_name=ran_as, cron=plan.cron)  # the name of the run going on
 
+    missed = MissedFirings(
+        registry, registry_db, artifacts, name, family, parsed.name, plan, str(data), state,
+        catch_up,
+    )  # fmt: skip
     firings = run_schedule(
         spec, fire, max_runs=max_runs, started=started, claim=claim,
         report=report,
