@@ -17,10 +17,13 @@ from factories import sales_files, sales_toml
 from manymodels.registry import Registry
 
 BIN = Path(sys.executable).parent
-EVERY = '[schedule]\ncron = "*/2 * * * * *"\nwhen = ["all"]\n'  # each firing trains
+# each firing trains; 3 s apart so that a run (~1 s, 2–3 s on a loaded machine) ends before the
+# next firing: a firing that meets a run still going writes an overlap line instead, which meets
+# the closed pipe first and stops the scheduler after one run (2 s apart failed so under load 20)
+EVERY = '[schedule]\ncron = "*/3 * * * * *"\nwhen = ["all"]\n'
 
 
-@pytest.mark.slow  # real firings two seconds apart, each a run: ~10 s
+@pytest.mark.slow  # real firings three seconds apart, each a run: ~10 s
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_the_scheduler_stops_after_its_run_when_its_reader_leaves(tmp_path: Path) -> None:
     spec, data, root = sales_files(tmp_path, sales_toml("piped", EVERY))
