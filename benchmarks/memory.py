@@ -44,7 +44,13 @@ async def touch_all(url: str, n: int, *, connections: int = 8) -> int:
         for k in keys:
             if time.monotonic() > deadline:
                 return
-            r = await client.post(f"/v1/partitions/pid={k}/predict", json={"rows": [ROW]})
+            path = f"/v1/partitions/pid={k}/predict"
+            try:
+                r = await client.post(path, json={"rows": [ROW]})
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # a kept-alive connection the server closed as this request went out (uvicorn
+                # closes one idle past 5 s: seen once at load 30–50); a dead router fails again
+                r = await client.post(path, json={"rows": [ROW]})
             ok += r.status_code == 200
 
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
