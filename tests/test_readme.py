@@ -331,7 +331,13 @@ def test_story_train_serve_score_retrain(shell: Shell) -> None:
     assert shell.server is not None and shell.server.poll() is None, shell.log()
 
 
-def test_python_example(workdir: Path) -> None:
+def test_python_example(workdir: Path, request: pytest.FixtureRequest) -> None:
+    """The Python block alone, for a run without the slow story; where the story runs too, it
+    runs this block itself (``run_python_example``, the same checks) where the README puts it,
+    and a second run here would prove nothing more (~5 s of CPU: a training)."""
+    story = [i for i in request.session.items if i.name == "test_story_train_serve_score_retrain"]
+    if story and story[0].get_closest_marker("skip") is None:
+        pytest.skip("test_story_train_serve_score_retrain runs the Python example in its story")
     run_python_example(workdir)
 
 
