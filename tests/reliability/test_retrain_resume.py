@@ -13,6 +13,7 @@ old in the database (what makes them stale): the only thing not real here.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -41,26 +42,31 @@ params = { alpha = [1.0] }
 """
 
 
-def _inputs(tmp_path: Path) -> dict[str, str]:
-    """The spec, two versions of the data (``v1``, ``v2``) and the slow estimator in
-    ``tmp_path``; the environment the commands run in."""
-    (tmp_path / "spec.toml").write_text(SPEC)
-    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
-    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
-    return slowfit_env(tmp_path)
-
-
-def _registry(tmp_path: Path, name: str, env: dict[str, str]) -> Path:
-    """Every partition trained once, its version made a week old: all of them stale."""
-    reg = tmp_path / name
-    done = _run(env, "train", tmp_path / "spec.toml", tmp_path / "v1.parquet",
-                "--registry", reg, "--backend", "local")  # fmt: skip
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The spec, two versions of the data (``v1``, ``v2``) and the slow estimator in a
+    directory the tests only read, the environment the commands run in, and ``trained``:
+    every partition trained once on ``v1``, which each test copies (one ``train`` of 400
+    partitions for the module, not one per registry)."""
+    root = tmp_path_factory.mktemp("retrain-inputs")
+    (root / "spec.toml").write_text(SPEC)
+    synthetic(PARTITIONS, 40).to_parquet(root / "v1.parquet")
+    synthetic(PARTITIONS, 40, seed=1).to_parquet(root / "v2.parquet")
+    env = slowfit_env(root)
+    done = _run(env, "train", root / "spec.toml", root / "v1.parquet",
+                "--registry", root / "trained", "--backend", "local")  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return root, env
+
+
+def _registry(inputs: tuple[Path, dict[str, str]], to: Path) -> Path:
+    """A copy of the trained registry at ``to``, its versions made a week old: all stale."""
+    shutil.copytree(inputs[0] / "trained", to)
     week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat(timespec="microseconds")
-    with sqlite3.connect(reg / "registry.db") as conn:
+    with sqlite3.connect(to / "registry.db") as conn:
         conn.execute("update model_versions set created_at = ?", (week_ago,))
     conn.close()
-    return reg
+    return to
 
 
 def _production(env: dict[str, str], reg: Path) -> list[tuple[str, int, float]]:
@@ -70,17 +76,17 @@ def _production(env: dict[str, str], reg: Path) -> list[tuple[str, int, float]]:
 
 
 def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
-    tmp_path: Path,
+    inputs: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    env = _inputs(tmp_path)
-    retrain = ["retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet", "--when", "stale",
+    root, env = inputs
+    retrain = ["retrain", root / "spec.toml", root / "v2.parquet", "--when", "stale",
                "--max-age-days", "1", "--backend", "local"]  # fmt: skip
 
-    clean = _registry(tmp_path, "clean", env)
+    clean = _registry(inputs, tmp_path / "clean")
     done = _run(env, *retrain, "--registry", clean)
     assert done.returncode == 0, done.stderr
 
-    reg = _registry(tmp_path, "killed", env)
+    reg = _registry(inputs, tmp_path / "killed")
     killed_in_a_fit(env, tmp_path / "blocked", PARTITIONS // 2 * 3, *retrain, "--registry", reg)
     n = versions_numbered(reg, 2)
     assert 0 < n < PARTITIONS, n  # killed mid-run: some committed, some not
@@ -90,7 +96,7 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
     advice = doctor.stdout.split("finish it with: ")[1].split("\n")[0]
     assert advice.startswith("manymodels retrain SPEC DATA"), advice  # before: train … --partitions
     words = advice.split()[4:]  # the command's flags, as doctor gives them
-    resumed = _run(env, "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet", *words,
+    resumed = _run(env, "retrain", root / "spec.toml", root / "v2.parquet", *words,
                    "--backend", "local")  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert f"{PARTITIONS} trained ({PARTITIONS - n} now)" in resumed.stdout, resumed.stdout
@@ -98,17 +104,19 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
     assert _production(env, reg) == _production(env, clean)
 
 
-def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path) -> None:
+def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(
+    inputs: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     """Before: "interrupted: work already committed is kept (an interrupted training run can
     be finished with --resume RUN_ID)", naming neither the run nor a command that works."""
-    env = _inputs(tmp_path)
-    reg = _registry(tmp_path, "reg", env)
+    root, env = inputs
+    reg = _registry(inputs, tmp_path / "reg")
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "0"}
     with interruptible():  # CI's test worker may have SIGINT ignored: the child inherits it
         proc = subprocess.Popen(
-            [BIN / "manymodels", "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet",
+            [BIN / "manymodels", "retrain", root / "spec.toml", root / "v2.parquet",
              "--when", "stale", "--max-age-days", "1", "--registry", reg, "--backend", "local"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow,
         )  # fmt: skip
