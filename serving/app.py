@@ -46,7 +46,18 @@ from serving.monitor import start_monitor, stop_monitor
 from serving.readiness import RegistryPing
 from serving.replaced import RegistryFileWatch, only_the_opened_file
 from serving.retrain import Retrainer
-from serving.routes import admin, forecast, ops, partitions, predict, retrain, runs, ui, v2
+from serving.routes import (
+    admin,
+    failures,
+    forecast,
+    ops,
+    partitions,
+    predict,
+    retrain,
+    runs,
+    ui,
+    v2,
+)
 from serving.routes import monitor as monitor_routes
 from serving.service import ModelService
 from serving.settings import Settings
@@ -213,7 +224,18 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     # router added to this tuple is covered; one included elsewhere takes the same list.
     reads = read_dependencies(settings)
     # monitor before partitions' GET {key:path}, so a 405 on .../actuals allows POST (see above)
-    modules = (monitor_routes, predict, forecast, admin, retrain, partitions, runs, v2, ops)
+    modules = (
+        monitor_routes,
+        failures,
+        predict,
+        forecast,
+        admin,
+        retrain,
+        partitions,
+        runs,
+        v2,
+        ops,
+    )
     for module in modules:
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
