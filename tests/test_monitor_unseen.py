@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
 from manymodels.monitoring import profile as prof
-from manymodels.monitoring.unseen import known_values
+from manymodels.monitoring.unseen import known_values, unseen_counts
 from manymodels.pipeline import train
 from serving.app import create_app
 from serving.settings import Settings
@@ -183,3 +183,22 @@ def test_a_version_trained_before_the_list_shows_a_dash_and_never_errs(registry:
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if "pid=1 " in x)
     assert line.split("│")[5].strip() == "—", result.output
+
+
+def test_a_number_is_known_in_the_spelling_its_training_column_had() -> None:
+    """A categorical feature of numbers (12 store types, int64 or float64 at training) is read
+    as float64 by the router: ``1.0`` and ``1`` are one category to its model, so neither is
+    unseen, nor drift's other bin; text ``"1"`` stays text and 99 is new."""
+    rows = [{"code": v} for v in (1, 1.0, 9, 9.0, np.int64(11), 11.0, True)]
+    for column in (np.arange(120) % 12, (np.arange(120) % 12).astype(float)):
+        stats = prof.text_stats(column, every=True)
+        profile = {"features": {"code": stats}}
+        assert unseen_counts(profile, rows) == {"__unseen__:code": [0, len(rows)]}, stats
+        other = prof.bin_counts(stats, [1.0, 1, 2.0, np.int64(3)])[-1]
+        assert other == 0, stats
+    ints = {"features": {"code": prof.text_stats(np.arange(120) % 12, every=True)}}
+    assert unseen_counts(ints, [{"code": 99}, {"code": 99.5}, {"code": "x"}]) == {
+        "__unseen__:code": [3, 3]
+    }
+    assert prof.text_of("1", {"1.0"}) == "1"
+    assert prof.text_of(1, {"True", "False"}) == "True"

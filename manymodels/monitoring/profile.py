@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -163,8 +163,27 @@ def bin_counts(stats: Mapping[str, Any], values: Sequence[Any]) -> list[int]:
     for v in values:
         if _missing(v):  # counted by ``live_counts``' missing bin, not as another value
             continue
-        counts[index.get(str(v), n_bins - 1)] += 1
+        counts[index.get(text_of(v, index), n_bins - 1)] += 1
     return counts
+
+
+def text_of(value: Any, known: Container[str]) -> str:
+    """``value`` as a text feature's profile spells it. A number sent for a categorical
+    feature of numbers (or booleans) is read as float64 by the router, so the model sees
+    ``1``, ``1.0``, ``np.int64(1)`` and ``true`` alike: the spelling ``known`` holds is
+    taken (``str`` of the int, float or bool the training column had), else ``str(value)``.
+    Text is never reread as a number: a text feature's model tells ``"1"`` from ``"1.0"``."""
+    s = str(value)
+    if s in known or isinstance(value, str):
+        return s
+    if isinstance(value, int | float | np.integer | np.floating | np.bool_):
+        x = float(value)
+        whole = str(int(x)) if x.is_integer() else None
+        truth = {0.0: "False", 1.0: "True"}.get(x)  # a column of booleans is numbers too
+        for form in (whole, repr(x), truth):
+            if form is not None and form in known:
+                return form
+    return s
 
 
 def live_counts(stats: Mapping[str, Any], values: Sequence[Any]) -> list[int]:

@@ -11,9 +11,9 @@ cannot tell a new value from a rare one: that feature is not judged (``—``), n
 unseen.
 
 The router's flush counts, per such feature, the sampled rows that hold a value and those
-whose value (as text, as the profile's bins compare it) is not in that set — one set lookup
-per row — and keeps them in the partition's drift row beside its bin counts, under
-``UNSEEN + feature``: ``[unseen, rows with a value]``, decayed with the bins
+whose value (as text, as the profile's bins compare it: ``profile.text_of``) is not in that
+set — one set lookup per row — and keeps them in the partition's drift row beside its bin
+counts, under ``UNSEEN + feature``: ``[unseen, rows with a value]``, decayed with the bins
 (``store.add_samples``). An older router's flush leaves the pair as it was (decayed), and
 its drift code skips a name that is no feature of the profile. The monitor reads the pairs of
 the rows it shows only (``with_unseen``): the share of the worst feature, from
@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from manymodels.monitoring.drift import MIN_DRIFT_ROWS
+from manymodels.monitoring.profile import text_of
 from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
 
@@ -68,7 +69,7 @@ def unseen_counts(
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
             valued += 1
-            if str(v) not in known:
+            if text_of(v, known) not in known:  # 1.0 for a column of ints is known
                 unseen += 1
         out[UNSEEN + name] = [unseen, valued]
     return out
