@@ -202,3 +202,19 @@ def test_a_number_is_known_in_the_spelling_its_training_column_had() -> None:
     }
     assert prof.text_of("1", {"1.0"}) == "1"
     assert prof.text_of(1, {"True", "False"}) == "True"
+
+
+def test_a_list_in_another_script_is_bounded_as_the_registry_stores_it() -> None:
+    """The registry writes a profile as JSON with non-ASCII escaped: 1,000 product names of
+    10 characters, 7 of them CJK (~10,000 characters), would store ~47,000, past the bound.
+    The list is kept only while it fits SEEN_CHARS as stored, else ``capped``; short ones
+    still fit."""
+    from manymodels.registry.rows import encode_json
+
+    names = [f"商品{i:03d}番号の名前" for i in range(1_000)]
+    stats = prof.text_stats(names, every=True)
+    stored = len(encode_json(stats.get("seen", [])))
+    assert stats.get("capped") is True and stored <= prof.SEEN_CHARS, (stored, len(names))
+    few = prof.text_stats(names[:100], every=True)
+    assert len(few["seen"]) == 100 - prof.TOP_VALUES
+    assert len(encode_json(few["seen"])) <= prof.SEEN_CHARS

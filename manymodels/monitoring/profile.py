@@ -23,6 +23,7 @@ after training has the same lags from the version's history, and the same month.
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_right
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -39,7 +40,9 @@ SEEN_VALUES = 1_000
 """A text feature's training values a profile lists in full (``seen``, beyond its ``top``), so
 the monitor can tell a value no training row had (``monitoring.unseen``) from a rare one."""
 SEEN_CHARS = 32_000
-"""… and the most characters they may hold: a feature of long free text is ``capped`` too."""
+"""… and the most characters they may hold as the registry stores them (JSON, non-ASCII
+escaped): a feature of long free text, or of many values in another script, is ``capped``
+too."""
 
 
 def numeric_stats(values: np.ndarray) -> dict[str, Any]:
@@ -82,7 +85,9 @@ def text_stats(values: Iterable[Any], *, every: bool = False) -> dict[str, Any]:
     if every and other:
         shown = set(top)
         rest = sorted(k for k in found if k not in shown)
-        if len(found) <= SEEN_VALUES and sum(map(len, rest)) <= SEEN_CHARS:
+        # measured as stored: the registry writes JSON with non-ASCII escaped, so a value of
+        # 10 CJK characters takes 62 (10 × \uXXXX and its quotes), a 4-byte one 12 a char
+        if len(found) <= SEEN_VALUES and len(json.dumps(rest, separators=(",", ":"))) <= SEEN_CHARS:
             out["seen"] = rest
         else:
             out["capped"] = True
