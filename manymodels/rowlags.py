@@ -314,6 +314,9 @@ def _calendar_rows(
                    for name in plan.columns if name not in row]  # fmt: skip
         missing = [name for name in calendar if name not in row]
         value = row.get(time_column)
+        if missing and value is None:  # said as a partition's row hears it, in the same 422
+            # as its lags: it was "feature 't_day_of_week' is missing" after the lag was sent
+            errors.append(problem(where[i], time_column, _no_time(time_column, missing)))
         if not missing or value is None:
             out.append(row)  # complete, or without a time: checked as a plain row
             continue

@@ -55,6 +55,29 @@ def test_the_fallback_does_not_make_up_lags(tmp_path: Path) -> None:
     assert len(answer) == 1
 
 
+def test_a_fallback_row_without_its_time_or_lag_hears_both_in_one_refusal(
+    tmp_path: Path,
+) -> None:
+    """A row for a key without a model that left out its time and its lag heard of the lag
+    alone; sent again with it, of "feature 't_day_of_week' is missing", nothing saying the
+    time was what it lacked. Both are said at once, the time as a partition's row hears it."""
+    spec = spec_dict(calendar=["day_of_week"], lags=[1])
+    train(spec, _daily(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        fallback = reg.load_model(FALLBACK)
+        own = reg.load_model("pid=0")
+        for model in (fallback, own):
+            with pytest.raises(InvalidRows) as caught:
+                model.predict([{"x0": 0.5, "x1": -1.0, "y_lag1": 2.0}])
+            (error,) = caught.value.errors
+            assert error["loc"][-1] == "t" and "the row has no 't'" in error["msg"], error
+        with pytest.raises(InvalidRows) as caught:
+            fallback.predict([{"x0": 0.5, "x1": -1.0}])
+    said = {e["loc"][-1]: e["msg"] for e in caught.value.errors}
+    assert set(said) == {"y_lag1", "t"}, said
+    assert "no series of its own" in said["y_lag1"] and "send its 't'" in said["t"]
+
+
 @pytest.mark.parametrize("key", ["pid=0", FALLBACK])
 def test_a_text_time_is_read_as_iso_8601_as_training_reads_it(tmp_path: Path, key: str) -> None:
     """Training refuses '11/02/2024' ("not ISO8601 format"), and so does a retrain; a row
