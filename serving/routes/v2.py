@@ -230,7 +230,9 @@ async def infer(
         or not 0 <= threshold <= 1
     ):
         raise TensorError("parameter 'threshold' must be a number from 0 to 1")
-    if "levels" in params:  # /v1's ?levels=80,95: answered without intervals, unsaid, before
+    # /v1's ?levels=80,95: answered without intervals, unsaid, before; null asks for none, as
+    # a null threshold is no threshold (a client that always sends the key was refused)
+    if params.get("levels") is not None:
         raise TensorError(
             "parameter 'levels': V2 answers no prediction intervals (no output holds them); "
             "ask /v1/partitions/{key}/predict?levels=80,95 for them"

@@ -84,3 +84,18 @@ def test_v2_refuses_levels_it_cannot_answer(client: Any) -> None:
         r = client.post("/v2/models/pid=0/infer", json=body)
         assert r.status_code == 400, r.text
         assert "parameter 'levels'" in r.json()["error"] and "/v1/" in r.json()["error"]
+
+
+def test_v2_levels_null_asks_for_none(client: Any) -> None:
+    """``"levels": null`` asks for no interval, as ``"threshold": null`` is no threshold: it
+    was refused as if intervals were asked, a client that always sends the key got a 400."""
+    inputs = [
+        {"name": "x0", "datatype": "FP64", "shape": [1], "data": [0.5]},
+        {"name": "x1", "datatype": "FP64", "shape": [1], "data": [-1.0]},
+        {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["2024-02-10"]},
+    ]
+    plain = client.post("/v2/models/pid=0/infer", json={"inputs": inputs})
+    body = {"inputs": inputs, "parameters": {"levels": None, "threshold": None}}
+    r = client.post("/v2/models/pid=0/infer", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == plain.json()["outputs"]
