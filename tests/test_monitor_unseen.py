@@ -205,16 +205,22 @@ def test_a_number_is_known_in_the_spelling_its_training_column_had() -> None:
 
 
 def test_a_list_in_another_script_is_bounded_as_the_registry_stores_it() -> None:
-    """The registry writes a profile as JSON with non-ASCII escaped: 1,000 product names of
-    10 characters, 7 of them CJK (~10,000 characters), would store ~47,000, past the bound.
-    The list is kept only while it fits SEEN_CHARS as stored, else ``capped``; short ones
-    still fit."""
+    """The registry writes a profile as JSON with non-ASCII escaped: product names of 20
+    characters, 14 of them CJK, whose characters fit SEEN_CHARS (and whose count fits
+    SEEN_VALUES) store ~4.6× as many, past the bound. The list is kept only while it fits
+    SEEN_CHARS as stored, else ``capped``; short ones still fit."""
     from manymodels.registry.rows import encode_json
 
-    names = [f"商品{i:03d}番号の名前" for i in range(1_000)]
+    def name(i: int) -> str:
+        return f"商品{i:03d}番号の名前で長い商品の名前"[:20]
+
+    n = min(prof.SEEN_VALUES, prof.SEEN_CHARS // 21)  # their characters fit the bound
+    names = [name(i) for i in range(n)]
+    assert sum(map(len, names)) <= prof.SEEN_CHARS < len(encode_json(names))
     stats = prof.text_stats(names, every=True)
     stored = len(encode_json(stats.get("seen", [])))
     assert stats.get("capped") is True and stored <= prof.SEEN_CHARS, (stored, len(names))
-    few = prof.text_stats(names[:100], every=True)
-    assert len(few["seen"]) == 100 - prof.TOP_VALUES
+    k = prof.SEEN_CHARS // len(encode_json([name(0)])) // 2  # escaped, they fit too
+    few = prof.text_stats(names[:k], every=True)
+    assert len(few["seen"]) == k - prof.TOP_VALUES
     assert len(encode_json(few["seen"])) <= prof.SEEN_CHARS
