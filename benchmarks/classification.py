@@ -177,6 +177,32 @@ def with_global(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "candidates": [*spec["candidates"], candidate]}
 
 
+GLOBAL_LR = {
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "scope": "global",
+    "scale": True,
+    "params": {"C": 1.0},
+}
+"""``--variants shift``'s global candidate as a user would write it for these panels, whose
+local candidates are logistic regressions: one LogisticRegression over every partition's rows,
+the key a one-hot feature as global candidates hold it by default."""
+
+
+def with_global_lr(spec: dict[str, Any], shifted: bool) -> dict[str, Any]:
+    """``spec`` plus ``GLOBAL_LR``, with ``[selection] prior_shifted`` set to ``shifted``: the
+    two arms of the default's question (is the shift no worse for a key-aware global model?)."""
+    selection = {**spec.get("selection", {}), "prior_shifted": shifted}
+    return {**spec, "candidates": [*spec["candidates"], GLOBAL_LR], "selection": selection}
+
+
+def _variant_spec(spec: dict[str, Any], variant: str) -> dict[str, Any]:
+    if variant == "local":
+        return spec
+    if variant.startswith("global LR"):
+        return with_global_lr(spec, shifted=variant.endswith("shift on"))
+    return with_global(spec)
+
+
 def _positive(loaded: Any, rows: pd.DataFrame) -> np.ndarray:
     """The probability of class 1 for ``rows`` through the loaded-model API (which also binds
     a global model to its partition's key)."""
@@ -189,8 +215,8 @@ def measure(data: Dataset, backend: str, workdir: Path, variant: str) -> dict[st
     """Train ``data`` with the local candidates (``variant = "local"``) or local + global, and
     score the held-out rows by each partition's production version, the fallback and the base
     rate."""
-    root = workdir / f"registry-{len(data.train)}-{variant.replace(' ', '')}"
-    spec = data.spec if variant == "local" else with_global(data.spec)
+    root = workdir / f"registry-{len(data.train)}-{variant.replace(' ', '').replace(',', '')}"
+    spec = _variant_spec(data.spec, variant)
     seconds, summary = timed(lambda: train(spec, data.train, root, backend=backend))
     run = summary.run
     methods: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
@@ -266,9 +292,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
     parser.add_argument(
         "--variants",
-        choices=["local", "both"],
+        choices=["local", "both", "shift"],
         default="both",
-        help="local: the local candidates only (skips the slow local + global run)",
+        help="local: the local candidates only (skips the slow local + global run); shift: "
+        "local, + a global LogisticRegression with prior_shifted off, and with it on",
     )
     args = parser.parse_args()
     if args.smoke:
@@ -289,7 +316,7 @@ def main() -> None:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return
-    variants = VARIANTS[:1] if args.variants == "local" else VARIANTS
+    variants = {"local": VARIANTS[:1], "both": VARIANTS, "shift": SHIFT_VARIANTS}[args.variants]
     try:
         datasets = (
             [planes(args.metric)] if args.panel else [clicks(n, args.metric) for n in args.users]
@@ -303,6 +330,7 @@ def main() -> None:
 
 
 VARIANTS = ("local", "local + global")
+SHIFT_VARIANTS = ("local", "global LR, shift off", "global LR, shift on")
 
 
 def visits_panel(users: list[int], backend: str, workdir: Path) -> None:
